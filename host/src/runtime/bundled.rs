@@ -1,0 +1,5 @@
+//! First-party plugins, built from `plugins/` by the build script and shipped
+//! inside the binary so `llmnode` works with no files beside it.
+
+/// (name, wasm bytes) of every bundled plugin.
+pub const BUNDLED: &[(&str, &[u8])] = &[("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI")))];

@@ -1,0 +1,247 @@
+//! One loaded plugin: its pre-linked component and its self-description, and the
+//! calls into it. Each [`PluginCall`] owns a fresh store, so no state, memory or
+//! fault carries from one llm call to the next.
+
+use super::bindings::{Plugin as PluginWorld, PluginPre, exports_v0_1, types};
+use super::config::RuntimeConfig;
+use super::error::PluginError;
+use super::sandbox::{MemoryLimitHit, Sandbox};
+use std::sync::Arc;
+use wasmtime::{Store, Trap};
+
+/// A plugin ready to be called: compiled, linked and described.
+pub struct LoadedPlugin {
+    name: Arc<str>,
+    origin: String,
+    sha256: String,
+    info: types::PluginInfo,
+    pre: PluginPre<Sandbox>,
+    engine: wasmtime::Engine,
+    config: Arc<RuntimeConfig>,
+}
+
+impl LoadedPlugin {
+    /// Finish loading: call `info` once in a sandbox and check what it says.
+    pub(crate) fn describe(
+        origin: String,
+        sha256: String,
+        pre: PluginPre<Sandbox>,
+        engine: wasmtime::Engine,
+        config: Arc<RuntimeConfig>,
+    ) -> Result<Self, PluginError> {
+        let mut plugin = LoadedPlugin {
+            name: Arc::from(origin.as_str()),
+            origin,
+            sha256,
+            info: empty_info(),
+            pre,
+            engine,
+            config,
+        };
+        let info = plugin.call()?.info()?;
+        check_info(&plugin.origin, &info)?;
+        plugin.name = Arc::from(info.name.as_str());
+        plugin.info = info;
+        Ok(plugin)
+    }
+
+    /// The provider name connections refer to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the plugin came from (a file path or `bundled:NAME`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Hex sha256 of the plugin's wasm bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// What the plugin said about itself at load time.
+    pub fn info(&self) -> &types::PluginInfo {
+        &self.info
+    }
+
+    /// The model entry for `model`, if the plugin lists it.
+    pub fn model(&self, model: &str) -> Option<&types::ModelInfo> {
+        self.info.models.iter().find(|m| m.id == model)
+    }
+
+    /// A fresh, isolated instance for one llm call (a whole stream included).
+    pub fn call(&self) -> Result<PluginCall<'_>, PluginError> {
+        let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
+        store.limiter(|s| s);
+        store.set_epoch_deadline(self.config.deadline_ticks());
+        let world = self.pre.instantiate(&mut store).map_err(|e| PluginError::Instantiate {
+            plugin: self.label(),
+            detail: root_cause(&e),
+        })?;
+        Ok(PluginCall { plugin: self, store, world })
+    }
+
+    fn label(&self) -> String {
+        if *self.name == *self.origin {
+            format!("`{}`", self.name)
+        } else {
+            format!("`{}` ({})", self.name, self.origin)
+        }
+    }
+}
+
+/// One sandboxed instance of a plugin. Every method resets the CPU deadline, so
+/// the bound applies per call into the plugin.
+pub struct PluginCall<'p> {
+    plugin: &'p LoadedPlugin,
+    store: Store<Sandbox>,
+    world: PluginWorld,
+}
+
+impl PluginCall<'_> {
+    fn guest(&mut self) -> (&exports_v0_1::Guest, &mut Store<Sandbox>) {
+        self.store.set_epoch_deadline(self.plugin.config.deadline_ticks());
+        (self.world.llmnode_provider_provider(), &mut self.store)
+    }
+
+    fn finish<T>(&self, function: &'static str, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+        let dropped = self.store.data().log_lines_dropped();
+        if dropped > 0 {
+            tracing::warn!(plugin = %self.plugin.name, function, dropped, "plugin exceeded its log budget; lines dropped");
+        }
+        result.map_err(|e| classify_fault(self.plugin, function, &e))
+    }
+
+    /// `info`.
+    pub fn info(&mut self) -> Result<types::PluginInfo, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_info(s);
+        self.finish("info", r)
+    }
+
+    /// `build-request`.
+    pub fn build_request(
+        &mut self,
+        request: &types::ChatRequest,
+        connection: &types::ConnectionSettings,
+    ) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_build_request(s, request, connection);
+        self.finish("build-request", r)
+    }
+
+    /// `parse-response`.
+    pub fn parse_response(
+        &mut self,
+        response: &types::HttpResponse,
+    ) -> Result<Result<types::ChatResponse, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_parse_response(s, response);
+        self.finish("parse-response", r)
+    }
+
+    /// `parse-stream-event`.
+    pub fn parse_stream_event(
+        &mut self,
+        event: &types::StreamEvent,
+    ) -> Result<Result<types::StreamDelta, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_parse_stream_event(s, event);
+        self.finish("parse-stream-event", r)
+    }
+
+    /// `classify-error`.
+    pub fn classify_error(
+        &mut self,
+        status: u16,
+        headers: &[types::Header],
+        body: &[u8],
+    ) -> Result<types::ProviderError, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_classify_error(s, status, headers, body);
+        self.finish("classify-error", r)
+    }
+
+    /// `test-request`.
+    pub fn test_request(
+        &mut self,
+        connection: &types::ConnectionSettings,
+        model: &str,
+    ) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.call_test_request(s, connection, model);
+        self.finish("test-request", r)
+    }
+}
+
+/// Turn a wasmtime error from a call into the precise fault.
+fn classify_fault(plugin: &LoadedPlugin, function: &'static str, e: &wasmtime::Error) -> PluginError {
+    let name = plugin.label();
+    if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
+        return PluginError::MemoryLimit { plugin: name, function, limit_mib: hit.limit >> 20 };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginError::CpuLimit {
+            plugin: name,
+            function,
+            limit_ms: plugin.config.cpu_deadline.as_millis() as u64,
+        },
+        Some(Trap::UnreachableCodeReached) => PluginError::Trap {
+            plugin: name,
+            function,
+            detail: "the plugin panicked (wasm `unreachable` executed)".into(),
+        },
+        Some(trap) => PluginError::Trap { plugin: name, function, detail: trap.to_string() },
+        None => PluginError::Trap { plugin: name, function, detail: root_cause(e) },
+    }
+}
+
+/// The innermost message of a wasmtime error, without a host backtrace.
+pub(crate) fn root_cause(e: &wasmtime::Error) -> String {
+    e.root_cause().to_string()
+}
+
+fn check_info(origin: &str, info: &types::PluginInfo) -> Result<(), PluginError> {
+    let bad = |detail: String| Err(PluginError::BadInfo { plugin: origin.to_string(), detail });
+    let valid_name = !info.name.is_empty()
+        && info.name.len() <= 64
+        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid_name {
+        return bad(format!("name {:?} must be 1-64 characters of a-z, 0-9, - and _", info.name));
+    }
+    if info.contract_version != super::bindings::CONTRACT_VERSION {
+        return bad(format!(
+            "it claims contract version {:?} but exports llmnode:provider@{}",
+            info.contract_version,
+            super::bindings::CONTRACT_VERSION
+        ));
+    }
+    if info.models.len() > 10_000 {
+        return bad(format!("it lists {} models (at most 10000)", info.models.len()));
+    }
+    for m in &info.models {
+        let prices = [Some(m.input_price), Some(m.output_price), m.cached_input_price, m.cache_write_price];
+        if prices.into_iter().flatten().any(|p| !p.is_finite() || p < 0.0) {
+            return bad(format!("model {:?} has a negative or non-finite price", m.id));
+        }
+    }
+    if url::Url::parse(&info.default_base_url).is_err() {
+        return bad(format!("default base URL {:?} is not a URL", info.default_base_url));
+    }
+    Ok(())
+}
+
+fn empty_info() -> types::PluginInfo {
+    types::PluginInfo {
+        name: String::new(),
+        version: String::new(),
+        contract_version: String::new(),
+        display_name: String::new(),
+        auth: types::AuthScheme::None,
+        default_base_url: String::new(),
+        egress_hosts: Vec::new(),
+        models: Vec::new(),
+        capabilities: types::Capabilities::empty(),
+    }
+}

@@ -1,0 +1,136 @@
+//! Chat request → `POST /chat/completions` body.
+//! Reference: https://platform.openai.com/docs/api-reference/chat/create
+
+use llmnode_sdk::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// The request template: URL under the base, JSON headers, organization and the
+/// operator's custom headers; the host adds `Authorization: Bearer …`.
+pub fn prepared(conn: &ConnectionSettings, path: &str, body: Vec<u8>) -> PreparedRequest {
+    let mut request = http::post(http::join(&conn.base_url, path), body);
+    if let Some(org) = &conn.organization {
+        request.headers.push(http::header("openai-organization", org));
+    }
+    request.headers.extend(conn.headers.iter().cloned());
+    PreparedRequest {
+        request,
+        auth: AuthDirective::Bearer,
+    }
+}
+
+/// The JSON body of a chat completion request.
+pub fn body(req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    let messages = req.messages.iter().map(message).collect::<Vec<_>>();
+    body.insert("messages".into(), Value::Array(messages));
+    if !req.tools.is_empty() {
+        let tools = req.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &req.tool_choice {
+        body.insert("tool_choice".into(), tool_choice(choice));
+    }
+    if let Some(format) = &req.response_format {
+        body.insert("response_format".into(), response_format(format)?);
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(n) = req.max_tokens {
+        body.insert(max_tokens_field(&req.model).into(), json!(n));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+        // Without this the stream carries no token counts at all.
+        body.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    Ok(json::body(&Value::Object(body)))
+}
+
+fn message(m: &Message) -> Value {
+    let mut out = Map::new();
+    out.insert("role".into(), json!(names::role(m.role)));
+    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        let text = m.text();
+        out.insert("content".into(), if text.is_empty() { Value::Null } else { json!(text) });
+        let calls = m.tool_calls.iter().map(|c| {
+            json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } })
+        });
+        out.insert("tool_calls".into(), Value::Array(calls.collect()));
+    } else if m.is_text_only() {
+        out.insert("content".into(), json!(m.text()));
+    } else {
+        out.insert("content".into(), Value::Array(m.content.iter().map(part).collect()));
+    }
+    if let Some(name) = &m.name {
+        out.insert("name".into(), json!(name));
+    }
+    if let Some(id) = &m.tool_call_id {
+        out.insert("tool_call_id".into(), json!(id));
+    }
+    Value::Object(out)
+}
+
+fn part(p: &ContentPart) -> Value {
+    match p {
+        ContentPart::Text(text) => json!({ "type": "text", "text": text }),
+        ContentPart::Image(image) => {
+            let mut url = json!({ "url": image.url });
+            if let Some(detail) = &image.detail {
+                url["detail"] = json!(detail);
+            }
+            json!({ "type": "image_url", "image_url": url })
+        }
+    }
+}
+
+fn tool(t: &ToolDefinition) -> Result<Value, ProviderError> {
+    let mut function = Map::new();
+    function.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        function.insert("description".into(), json!(d));
+    }
+    let what = format!("the parameters of tool `{}`", t.name);
+    function.insert("parameters".into(), json::parse_text(&t.parameters, &what)?);
+    if let Some(strict) = t.strict {
+        function.insert("strict".into(), json!(strict));
+    }
+    Ok(json!({ "type": "function", "function": function }))
+}
+
+fn tool_choice(c: &ToolChoice) -> Value {
+    match c {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Function(name) => json!({ "type": "function", "function": { "name": name } }),
+    }
+}
+
+fn response_format(f: &ResponseFormat) -> Result<Value, ProviderError> {
+    Ok(match f {
+        ResponseFormat::Text => json!({ "type": "text" }),
+        ResponseFormat::JsonObject => json!({ "type": "json_object" }),
+        ResponseFormat::JsonSchema(s) => {
+            let what = format!("the JSON schema `{}`", s.name);
+            json!({
+                "type": "json_schema",
+                "json_schema": { "name": s.name, "schema": json::parse_text(&s.schema, &what)?, "strict": s.strict }
+            })
+        }
+    })
+}
+
+/// Reasoning models refuse `max_tokens`; older and compatible servers only know it.
+fn max_tokens_field(model: &str) -> &'static str {
+    let reasoning = model.starts_with("gpt-5")
+        || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
+    if reasoning { "max_completion_tokens" } else { "max_tokens" }
+}
