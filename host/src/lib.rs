@@ -6,3 +6,10 @@
 
 pub mod error_class;
 pub mod runtime;
+pub mod secret;
+pub mod transport;
+pub mod connections;
+pub mod usage;
+pub mod demo;
+pub mod engine;
+pub mod workflow;

@@ -1,1 +1,8 @@
+//! End-to-end tests: the real binary and library, real plugins compiled to
+//! WebAssembly, real HTTP on loopback against upstreams that replay recorded
+//! provider traffic.
 
+mod cli;
+mod openai;
+mod sandbox;
+mod support;

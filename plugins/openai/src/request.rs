@@ -59,7 +59,9 @@ fn message(m: &Message) -> Value {
     out.insert("role".into(), json!(names::role(m.role)));
     if m.role == Role::Assistant && !m.tool_calls.is_empty() {
         let text = m.text();
-        out.insert("content".into(), if text.is_empty() { Value::Null } else { json!(text) });
+        if !text.is_empty() {
+            out.insert("content".into(), json!(text));
+        }
         let calls = m.tool_calls.iter().map(|c| {
             json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } })
         });

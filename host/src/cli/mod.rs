@@ -1,0 +1,141 @@
+//! The `llmnode` command line. Errors reach the user as one clear message and a
+//! meaningful exit code: 0 success, 1 a run that failed, 2 bad input
+//! (workflow, connections, arguments), 3 a plugin that cannot be loaded.
+
+mod demo;
+mod plugins;
+mod progress;
+mod report;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run the llm nodes of JSON workflows against many LLM providers, each a
+/// sandboxed WebAssembly plugin.
+#[derive(Parser)]
+#[command(name = "llmnode", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where llmnode keeps its state (compiled plugin cache, …).
+    #[arg(long, env = "LLMNODE_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// A directory of extra provider plugins (`*.wasm`).
+    #[arg(long, env = "LLMNODE_PLUGINS_DIR", global = true, value_name = "DIR")]
+    plugins_dir: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `llmnode=debug` (logs go to stderr).
+    #[arg(long, env = "LLMNODE_LOG", global = true, default_value = "warn", value_name = "FILTER")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a workflow.
+    Run(run::RunArgs),
+    /// List or inspect provider plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: plugins::PluginsCommand,
+    },
+    /// A self-contained tour: a simulated provider on loopback, the real OpenAI
+    /// plugin, a failover, a streamed answer and a usage table. No keys, no network.
+    Demo(demo::DemoArgs),
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Bad input from the user (exit 2).
+    pub fn input(message: impl std::fmt::Display) -> Self {
+        Failure { code: 2, message: message.to_string() }
+    }
+
+    /// A plugin could not be loaded (exit 3).
+    pub fn plugin(message: impl std::fmt::Display) -> Self {
+        Failure { code: 3, message: message.to_string() }
+    }
+
+    /// The run itself failed (exit 1).
+    pub fn run(message: impl std::fmt::Display) -> Self {
+        Failure { code: 1, message: message.to_string() }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure { code: 1, message: format!("{e:#}") }
+    }
+}
+
+/// Parse arguments, run, and turn the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let env = Env { data_dir: cli.data_dir.or_else(default_data_dir), plugins_dir: cli.plugins_dir };
+    match cli.command {
+        Command::Run(args) => run::run(&env, args).await,
+        Command::Plugins { command } => plugins::run(&env, command),
+        Command::Demo(args) => demo::run(&env, args).await,
+    }
+}
+
+/// Settings every command shares.
+pub struct Env {
+    data_dir: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+}
+
+impl Env {
+    /// The plugin runtime, with the compiled-artifact cache under the data dir.
+    fn runtime(&self) -> Result<llmnode::runtime::PluginRuntime, Failure> {
+        let cache = self.data_dir.as_ref().map(|d| d.join("cache").join("plugins"));
+        llmnode::runtime::PluginRuntime::new(Default::default(), cache.as_deref()).map_err(Failure::plugin)
+    }
+
+    /// Bundled plugins plus the plugin directory's.
+    fn registry(&self, runtime: &llmnode::runtime::PluginRuntime) -> Result<llmnode::runtime::PluginRegistry, Failure> {
+        llmnode::runtime::PluginRegistry::load(runtime, self.plugins_dir.as_deref()).map_err(Failure::plugin)
+    }
+}
+
+fn default_data_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("llmnode"));
+    }
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share/llmnode"))
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

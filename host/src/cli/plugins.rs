@@ -1,0 +1,122 @@
+//! `llmnode plugins list|inspect`.
+
+use super::{Env, Failure};
+use clap::Subcommand;
+use llmnode::runtime::LoadedPlugin;
+use llmnode::runtime::bindings::types::{AuthScheme, Capabilities};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum PluginsCommand {
+    /// List the bundled plugins and those in the plugin directory.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a plugin file in the sandbox and show what it declares.
+    Inspect {
+        /// The plugin's `.wasm` file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
+    let runtime = env.runtime()?;
+    match command {
+        PluginsCommand::List { json } => {
+            let registry = env.registry(&runtime)?;
+            if json {
+                let all: Vec<_> = registry.iter().map(|p| describe(p)).collect();
+                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            } else {
+                println!("{:<12} {:<9} {:<8} {:<7} {}", "name", "version", "contract", "models", "origin");
+                for p in registry.iter() {
+                    let i = p.info();
+                    println!("{:<12} {:<9} {:<8} {:<7} {}", i.name, i.version, i.contract_version, i.models.len(), p.origin());
+                }
+            }
+        }
+        PluginsCommand::Inspect { file, json } => {
+            let plugin = runtime.load_file(&file).map_err(Failure::plugin)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&describe(&plugin)).unwrap_or_default());
+            } else {
+                print_details(&plugin);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn auth_name(a: AuthScheme) -> &'static str {
+    match a {
+        AuthScheme::None => "none",
+        AuthScheme::ApiKey => "api-key",
+        AuthScheme::AwsSigv4 => "aws-sigv4",
+        AuthScheme::GoogleServiceAccount => "google-service-account",
+    }
+}
+
+fn capability_names(c: Capabilities) -> Vec<&'static str> {
+    [
+        (Capabilities::STREAMING, "streaming"),
+        (Capabilities::TOOLS, "tools"),
+        (Capabilities::JSON_MODE, "json-mode"),
+        (Capabilities::JSON_SCHEMA, "json-schema"),
+        (Capabilities::VISION, "vision"),
+        (Capabilities::PROMPT_CACHING, "prompt-caching"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| c.contains(*f))
+    .map(|(_, n)| n)
+    .collect()
+}
+
+fn describe(p: &LoadedPlugin) -> serde_json::Value {
+    let i = p.info();
+    json!({
+        "name": i.name,
+        "display_name": i.display_name,
+        "version": i.version,
+        "contract_version": i.contract_version,
+        "origin": p.origin(),
+        "sha256": p.sha256(),
+        "auth": auth_name(i.auth),
+        "default_base_url": i.default_base_url,
+        "egress_hosts": i.egress_hosts,
+        "capabilities": capability_names(i.capabilities),
+        "models": i.models.iter().map(|m| json!({
+            "id": m.id,
+            "context_window": m.context_window,
+            "max_output_tokens": m.max_output_tokens,
+            "input_price_per_mtok": m.input_price,
+            "output_price_per_mtok": m.output_price,
+            "cached_input_price_per_mtok": m.cached_input_price,
+            "cache_write_price_per_mtok": m.cache_write_price,
+            "capabilities": capability_names(m.capabilities),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_details(p: &LoadedPlugin) {
+    let i = p.info();
+    println!("{} ({}) {}", i.display_name, i.name, i.version);
+    println!("  contract      llmnode:provider@{}", i.contract_version);
+    println!("  sha256        {}", p.sha256());
+    println!("  auth          {}", auth_name(i.auth));
+    println!("  base URL      {}", i.default_base_url);
+    let egress = if i.egress_hosts.is_empty() { "(base URL only)".to_string() } else { i.egress_hosts.join(", ") };
+    println!("  egress        {egress}");
+    println!("  capabilities  {}", capability_names(i.capabilities).join(", "));
+    println!("  models");
+    println!("    {:<16} {:>9} {:>9} {:>9} {:>9}", "id", "context", "in $/M", "out $/M", "cached $/M");
+    for m in &i.models {
+        let cached = m.cached_input_price.map(|p| format!("{p:.3}")).unwrap_or_else(|| "-".into());
+        println!("    {:<16} {:>9} {:>9.3} {:>9.3} {:>9}", m.id, m.context_window, m.input_price, m.output_price, cached);
+    }
+}

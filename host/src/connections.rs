@@ -1,0 +1,210 @@
+//! Connections as the operator declares them in a file (JSON or TOML). Keys come
+//! from environment variables named in the file, never from the file itself.
+
+use crate::secret::Secret;
+use crate::transport::{Credentials, EgressPolicy, Target};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Default time allowed for an upstream's answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One configured provider account.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The name workflows refer to.
+    pub name: String,
+    /// The plugin that speaks this provider's API.
+    pub provider: String,
+    /// Overrides the plugin's default base URL.
+    pub base_url: Option<String>,
+    /// Organization or project id.
+    pub organization: Option<String>,
+    /// Non-secret custom headers.
+    pub headers: BTreeMap<String, String>,
+    /// Provider-specific settings handed to the plugin.
+    pub options: BTreeMap<String, String>,
+    /// Extra hosts (beyond the base URL's) requests may reach.
+    pub allowed_hosts: Vec<String>,
+    /// Model used when a node names none for this connection.
+    pub default_model: Option<String>,
+    /// Time allowed for the upstream's answer (and each streamed read).
+    pub timeout: Duration,
+    /// Disabled connections are refused by new runs.
+    pub enabled: bool,
+    /// The connection's secrets.
+    pub credentials: Credentials,
+}
+
+impl Connection {
+    /// The transport target for requests built against `base_url`.
+    pub fn target(&self, base_url: &url::Url) -> Target {
+        Target {
+            egress: EgressPolicy::new(base_url, &self.allowed_hosts),
+            credentials: self.credentials.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A connections file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionsError {
+    #[error("cannot read connections file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("connections file {path} is not valid {format}: {detail}")]
+    Parse { path: String, format: &'static str, detail: String },
+    #[error("connections file {path}: connection {name:?}: {detail}")]
+    Invalid { path: String, name: String, detail: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileShape {
+    #[serde(alias = "connection", default)]
+    connections: Vec<FileConnection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnection {
+    name: String,
+    provider: String,
+    base_url: Option<String>,
+    organization: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    default_model: Option<String>,
+    timeout_secs: Option<f64>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// Name of the environment variable holding the API key.
+    api_key_env: Option<String>,
+    /// Refused: present only to give a clear error.
+    api_key: Option<serde::de::IgnoredAny>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Connections by name.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionSet {
+    by_name: BTreeMap<String, Connection>,
+}
+
+impl ConnectionSet {
+    /// Read a `.json` or `.toml` file; `env` looks up environment variables.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConnectionsError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConnectionsError::Read { path: shown.clone(), source })?;
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        Self::parse(&text, is_toml, &shown, env)
+    }
+
+    /// Parse file contents; `origin` names the file in errors.
+    pub fn parse(
+        text: &str,
+        is_toml: bool,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConnectionsError> {
+        let parse_error = |format, detail: String| ConnectionsError::Parse { path: origin.into(), format, detail };
+        let shape: FileShape = if is_toml {
+            toml::from_str(text).map_err(|e| parse_error("TOML", e.to_string()))?
+        } else {
+            serde_json::from_str(text).map_err(|e| parse_error("JSON", e.to_string()))?
+        };
+        let mut set = ConnectionSet::default();
+        for c in shape.connections {
+            let invalid = |detail: String| ConnectionsError::Invalid { path: origin.into(), name: c.name.clone(), detail };
+            if c.api_key.is_some() {
+                return Err(invalid(
+                    "keys may not be written in a connections file; put the key in an environment variable and name it with `api_key_env`".into(),
+                ));
+            }
+            if c.name.is_empty() || set.by_name.contains_key(&c.name) {
+                return Err(invalid("names must be non-empty and unique".into()));
+            }
+            if let Some(url) = &c.base_url {
+                url::Url::parse(url).map_err(|e| invalid(format!("base_url {url:?} is not a URL: {e}")))?;
+            }
+            let timeout = match c.timeout_secs {
+                None => DEFAULT_TIMEOUT,
+                Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
+                Some(s) => return Err(invalid(format!("timeout_secs {s} must be between 0 and 3600"))),
+            };
+            let api_key = match &c.api_key_env {
+                None => None,
+                Some(var) => match env(var) {
+                    Some(v) if !v.is_empty() => Some(Secret::new(v)),
+                    _ => return Err(invalid(format!("environment variable {var} (api_key_env) is not set"))),
+                },
+            };
+            let conn = Connection {
+                name: c.name.clone(),
+                provider: c.provider,
+                base_url: c.base_url,
+                organization: c.organization,
+                headers: c.headers,
+                options: c.options,
+                allowed_hosts: c.allowed_hosts,
+                default_model: c.default_model,
+                timeout,
+                enabled: c.enabled,
+                credentials: Credentials { api_key },
+            };
+            set.by_name.insert(c.name, conn);
+        }
+        Ok(set)
+    }
+
+    /// Add or replace a connection.
+    pub fn insert(&mut self, connection: Connection) {
+        self.by_name.insert(connection.name.clone(), connection);
+    }
+
+    /// A connection by name.
+    pub fn get(&self, name: &str) -> Option<&Connection> {
+        self.by_name.get(name)
+    }
+
+    /// All connections, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Connection> {
+        self.by_name.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_the_environment_only() {
+        let toml = r#"
+            [[connection]]
+            name = "main"
+            provider = "openai"
+            api_key_env = "TEST_KEY"
+            timeout_secs = 5
+        "#;
+        let set = ConnectionSet::parse(toml, true, "c.toml", |v| (v == "TEST_KEY").then(|| "sk-abc".into())).unwrap();
+        let c = set.get("main").unwrap();
+        assert_eq!(c.credentials.api_key.as_ref().unwrap().expose(), "sk-abc");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+
+        let err = ConnectionSet::parse(toml, true, "c.toml", |_| None).unwrap_err().to_string();
+        assert!(err.contains("TEST_KEY") && err.contains("not set"), "{err}");
+
+        let inline = r#"{"connections":[{"name":"x","provider":"openai","api_key":"sk-secret-value"}]}"#;
+        let err = ConnectionSet::parse(inline, false, "c.json", |_| None).unwrap_err().to_string();
+        assert!(err.contains("api_key_env") && !err.contains("sk-secret-value"), "{err}");
+    }
+}

@@ -1,0 +1,144 @@
+//! One attempt: one llm call against one connection, through its plugin and the
+//! transport. Every failure comes back classified for the routing policy.
+
+use super::answer::{Answer, StreamAccumulator};
+use super::route::ResolvedConnection;
+use crate::error_class::ErrorClass;
+use crate::runtime::PluginError;
+use crate::runtime::bindings::types::{self, ErrorKind};
+use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, redact};
+use std::time::{Duration, Instant};
+
+/// Why an attempt failed.
+#[derive(Debug, Clone)]
+pub struct AttemptError {
+    pub class: ErrorClass,
+    /// What happened, naming the connection; never contains a secret.
+    pub message: String,
+    /// The provider's requested wait, if any.
+    pub retry_after: Option<Duration>,
+    /// Content had already reached the caller (a stream cannot be switched silently).
+    pub after_content: bool,
+}
+
+/// A served attempt.
+#[derive(Debug)]
+pub struct Served {
+    pub answer: Answer,
+    pub time_to_first_token: Option<Duration>,
+}
+
+/// The class the routing policy uses for a provider's error kind.
+pub fn class_of(kind: ErrorKind) -> ErrorClass {
+    match kind {
+        ErrorKind::RateLimit => ErrorClass::RateLimit,
+        ErrorKind::Timeout => ErrorClass::Timeout,
+        ErrorKind::ServerError => ErrorClass::ServerError,
+        ErrorKind::Overloaded => ErrorClass::Overloaded,
+        ErrorKind::Auth => ErrorClass::Auth,
+        ErrorKind::InvalidRequest => ErrorClass::InvalidRequest,
+        ErrorKind::ContextLength => ErrorClass::ContextLength,
+        ErrorKind::ContentFilter => ErrorClass::ContentFilter,
+        ErrorKind::Other => ErrorClass::Other,
+    }
+}
+
+impl ResolvedConnection {
+    fn fail(&self, class: ErrorClass, what: impl std::fmt::Display) -> AttemptError {
+        let text = format!("connection `{}` ({}): {what}", self.connection.name, self.connection.provider);
+        AttemptError {
+            class,
+            message: redact::scrub(&text, &self.target.credentials.all()),
+            retry_after: None,
+            after_content: false,
+        }
+    }
+
+    fn plugin_fault(&self, e: PluginError) -> AttemptError {
+        self.fail(ErrorClass::Other, e)
+    }
+
+    fn transport_fault(&self, e: TransportError) -> AttemptError {
+        self.fail(e.class(), e)
+    }
+
+    fn provider_error(&self, e: types::ProviderError, status: Option<u16>) -> AttemptError {
+        let class = class_of(e.kind);
+        let code = e.code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+        let status = status.map(|s| format!("HTTP {s}, ")).unwrap_or_default();
+        let mut err = self.fail(class, format_args!("{status}{class}{code}: {}", e.message));
+        err.retry_after = e.retry_after_ms.map(Duration::from_millis);
+        err
+    }
+
+    /// Run `request` against this connection. `on_text` sees each streamed text
+    /// fragment as it arrives (a non-streamed answer arrives whole, in the result).
+    pub async fn attempt(
+        &self,
+        transport: &Transport,
+        request: &types::ChatRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Served, AttemptError> {
+        let started = Instant::now();
+        // The instance used to build the request is dropped before any network
+        // wait, so pool slots are held only while the plugin computes.
+        let prepared = {
+            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+            call.build_request(request, &self.settings)
+                .map_err(|e| self.plugin_fault(e))?
+                .map_err(|e| self.provider_error(e, None))?
+        };
+        let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
+
+        if !response.is_success() || !request.stream {
+            let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
+            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+            if !(200..300).contains(&status) {
+                let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
+                return Err(self.provider_error(e, Some(status)));
+            }
+            let parsed = call
+                .parse_response(&types::HttpResponse { status, headers, body })
+                .map_err(|e| self.plugin_fault(e))?
+                .map_err(|e| self.provider_error(e, Some(status)))?;
+            return Ok(Served { answer: Answer::from_response(parsed), time_to_first_token: None });
+        }
+
+        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+        let mut events = response.events();
+        let mut acc = StreamAccumulator::default();
+        let mut first_token: Option<Duration> = None;
+        let after = |mut e: AttemptError, first: Option<Duration>| {
+            e.after_content = first.is_some();
+            e
+        };
+        loop {
+            let event = match events.next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => return Err(after(self.transport_fault(e), first_token)),
+            };
+            let wire = types::StreamEvent { event: event.event, data: event.data };
+            let delta = call
+                .parse_stream_event(&wire)
+                .map_err(|e| after(self.plugin_fault(e), first_token))?
+                .map_err(|e| after(self.provider_error(e, None), first_token))?;
+            let content = !delta.text.is_empty() || !delta.tool_calls.is_empty();
+            if content && first_token.is_none() {
+                first_token = Some(started.elapsed());
+            }
+            if !delta.text.is_empty() {
+                on_text(&delta.text);
+            }
+            acc.apply(delta);
+            if acc.done {
+                break;
+            }
+        }
+        if !acc.is_complete() {
+            let e = self.fail(ErrorClass::ServerError, "the stream ended before the provider finished its answer");
+            return Err(after(e, first_token));
+        }
+        Ok(Served { answer: acc.finish(), time_to_first_token: first_token })
+    }
+}

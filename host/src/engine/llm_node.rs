@@ -1,0 +1,159 @@
+//! One llm node: try its connections in order until one serves it, failing over
+//! only on the error classes the node allows, and never after a stream has
+//! started delivering content.
+
+use super::Inner;
+use super::answer::Answer;
+use super::events::{EventSink, NodeStatus, RunEvent};
+use super::report::Skip;
+use crate::usage::{AttemptRecord, Prices};
+use crate::workflow::{LlmConfig, ResponseFormatSpec};
+use crate::runtime::bindings::types;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// A served node.
+pub(crate) struct LlmServed {
+    pub output: Value,
+    pub connection: String,
+}
+
+/// A node that no connection could serve.
+pub(crate) struct LlmFailed {
+    pub message: String,
+}
+
+/// Run an llm node whose request is already rendered.
+pub(crate) async fn run(
+    inner: &Inner,
+    node: &Arc<str>,
+    config: &LlmConfig,
+    mut request: types::ChatRequest,
+    sink: &dyn EventSink,
+    attempts: &mut Vec<AttemptRecord>,
+    skipped: &mut Vec<Skip>,
+) -> Result<LlmServed, LlmFailed> {
+    let names: Vec<&str> = config.connection_names().collect();
+    for (i, name) in names.iter().enumerate() {
+        let is_last = i + 1 == names.len();
+        let skip = |skipped: &mut Vec<Skip>, reason: String| {
+            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
+            skipped.push(Skip { connection: name.to_string(), class: None, reason });
+        };
+        let Some(route) = inner.routes.ready.get(*name) else {
+            let reason = match inner.routes.unusable.get(*name) {
+                Some(u) => u.reason.clone(),
+                None => "no such connection".to_string(),
+            };
+            skip(skipped, reason);
+            continue;
+        };
+        if !route.connection.enabled {
+            skip(skipped, "the connection is disabled".into());
+            continue;
+        }
+        let Some(model) = config.model_for(name).or(route.connection.default_model.as_deref()) else {
+            skip(skipped, "no model: name one in the node's `model` or set the connection's default model".into());
+            continue;
+        };
+        request.model.clear();
+        request.model.push_str(model);
+
+        let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
+        let started = Instant::now();
+        let mut streaming = false;
+        let mut on_text = |text: &str| {
+            if !streaming {
+                streaming = true;
+                sink.emit(RunEvent::Status { node: node.clone(), status: NodeStatus::Streaming, detail: Some(name.to_string()) });
+            }
+            sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
+        };
+        let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
+        let latency = started.elapsed();
+        let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
+        let mut record = AttemptRecord {
+            node: node.to_string(),
+            connection: name.to_string(),
+            provider: route.connection.provider.clone(),
+            model: model.to_string(),
+            error: None,
+            usage: Default::default(),
+            cost_usd: 0.0,
+            latency,
+            time_to_first_token: None,
+            streamed: request.stream,
+        };
+        match result {
+            Ok(served) => {
+                record.usage = served.answer.usage;
+                record.cost_usd = prices.cost(&served.answer.usage);
+                record.time_to_first_token = served.time_to_first_token;
+                let cost = record.cost_usd;
+                attempts.push(record);
+                let output = node_output(node, config, served.answer, name, model, cost)?;
+                return Ok(LlmServed { output, connection: name.to_string() });
+            }
+            Err(e) => {
+                record.error = Some(e.class);
+                attempts.push(record);
+                tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
+                if e.after_content {
+                    return Err(LlmFailed { message: format!("{} (the stream had already started, so no other connection was tried)", e.message) });
+                }
+                let fails_over = config.failover_on.contains(&e.class);
+                skipped.push(Skip { connection: name.to_string(), class: Some(e.class), reason: e.message.clone() });
+                if !fails_over || is_last {
+                    let why = if is_last { "" } else { "; this error class does not fail over" };
+                    return Err(LlmFailed { message: format!("{}{why}", summary(skipped)) });
+                }
+                sink.emit(RunEvent::Failover { node: node.clone(), from: name.to_string(), reason: e.class.to_string() });
+            }
+        }
+    }
+    Err(LlmFailed { message: format!("no connection could serve the node: {}", summary(skipped)) })
+}
+
+fn summary(skipped: &[Skip]) -> String {
+    if skipped.len() == 1 {
+        return skipped[0].reason.clone();
+    }
+    skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>().join("; then ")
+}
+
+/// The node's output value: what templates and the workflow output read.
+fn node_output(node: &str, config: &LlmConfig, answer: Answer, connection: &str, model: &str, cost: f64) -> Result<Value, LlmFailed> {
+    let wants_json = matches!(config.response_format, Some(ResponseFormatSpec::JsonObject | ResponseFormatSpec::JsonSchema { .. }));
+    let json_text = answer.text.trim().to_string();
+    let mut out = json!({
+        "text": answer.text,
+        "tool_calls": answer.tool_calls.iter().map(|c| json!({
+            "id": c.id,
+            "name": c.name,
+            "arguments": serde_json::from_str::<Value>(&c.arguments).unwrap_or_else(|_| Value::String(c.arguments.clone())),
+        })).collect::<Vec<_>>(),
+        "finish_reason": answer.finish_reason,
+        "model": answer.served_model.as_deref().unwrap_or(model),
+        "connection": connection,
+        "usage": answer.usage,
+        "cost_usd": cost,
+    });
+    if let Some(r) = &answer.reasoning {
+        out["reasoning"] = json!(r);
+    }
+    // A turn that only calls tools has no JSON answer yet.
+    let only_tools = json_text.is_empty() && !out["tool_calls"].as_array().is_none_or(Vec::is_empty);
+    if wants_json && !only_tools {
+        match serde_json::from_str::<Value>(&json_text) {
+            Ok(v) => out["json"] = v,
+            Err(e) => {
+                return Err(LlmFailed {
+                    message: format!("node `{node}` asked for JSON, but the answer from connection `{connection}` is not valid JSON ({e})"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

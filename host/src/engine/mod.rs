@@ -1,0 +1,192 @@
+//! The workflow engine: runs a validated workflow's nodes as a DAG, independent
+//! nodes concurrently, and reports progress as it goes.
+
+mod answer;
+mod attempt;
+mod events;
+mod llm_node;
+mod report;
+mod request;
+mod route;
+
+pub use answer::{Answer, StreamAccumulator, ToolCallOut};
+pub use attempt::{AttemptError, class_of};
+pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
+pub use report::{NodeReport, RunReport, Skip};
+pub use route::{ResolvedConnection, Routes};
+
+use crate::connections::ConnectionSet;
+use crate::runtime::PluginRegistry;
+use crate::transport::{Transport, TransportError};
+use crate::usage::AttemptRecord;
+use crate::workflow::{Lookup, NodeKind, Workflow, WorkflowError};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Runs workflows against a fixed set of connections and plugins. Cheap to
+/// clone; share one across concurrent runs.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub routes: Routes,
+    pub transport: Transport,
+}
+
+impl Engine {
+    /// Resolve `connections` against `plugins` once, up front.
+    pub fn new(connections: &ConnectionSet, plugins: &PluginRegistry) -> Result<Self, TransportError> {
+        let inner = Inner { routes: Routes::resolve(connections, plugins), transport: Transport::new()? };
+        Ok(Engine { inner: Arc::new(inner) })
+    }
+
+    /// Check that every connection the workflow names is configured.
+    pub fn check(&self, workflow: &Workflow) -> Result<(), WorkflowError> {
+        workflow.check_connections(|name| self.inner.routes.knows(name))
+    }
+
+    /// Run `workflow` with resolved `inputs`, reporting progress to `sink`.
+    /// Node failures are part of the report, not an `Err`.
+    pub async fn run(&self, workflow: Arc<Workflow>, inputs: Map<String, Value>, sink: Arc<dyn EventSink>) -> RunReport {
+        let started = Instant::now();
+        let span = tracing::info_span!("workflow", workflow = %workflow.name);
+        let plan = workflow.plan();
+        let n = workflow.nodes.len();
+        let shared = Arc::new(RunState {
+            inputs,
+            outputs: (0..n).map(|_| OnceLock::new()).collect(),
+            index: workflow.nodes.iter().enumerate().map(|(i, node)| (node.id.clone(), i)).collect(),
+        });
+        let ids: Vec<Arc<str>> = workflow.nodes.iter().map(|node| Arc::from(node.id.as_str())).collect();
+        let mut waiting_on: Vec<usize> = plan.deps.iter().map(Vec::len).collect();
+        let mut reports: Vec<Option<NodeReport>> = vec![None; n];
+        let mut attempts: Vec<AttemptRecord> = Vec::new();
+        let mut tasks: JoinSet<(usize, NodeReport, Vec<AttemptRecord>)> = JoinSet::new();
+
+        let spawn = |i: usize, tasks: &mut JoinSet<_>| {
+            let (inner, wf, state, sink, id) = (self.inner.clone(), workflow.clone(), shared.clone(), sink.clone(), ids[i].clone());
+            let node_span = tracing::info_span!(parent: &span, "node", node = %id);
+            tasks.spawn(async move { run_node(&inner, &wf, i, &state, &*sink, id).await }.instrument(node_span));
+        };
+        for &i in &plan.order {
+            if waiting_on[i] == 0 {
+                spawn(i, &mut tasks);
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (i, report, mut tried) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    // A panic inside a node task is a bug; keep the run's other nodes going.
+                    tracing::error!(error = %e, "a node task failed unexpectedly");
+                    continue;
+                }
+            };
+            attempts.append(&mut tried);
+            let ok = report.status == NodeStatus::Done;
+            reports[i] = Some(report);
+            if ok {
+                for &d in &plan.dependents[i] {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0 {
+                        spawn(d, &mut tasks);
+                    }
+                }
+            }
+        }
+        // Whatever never ran was blocked by a failure upstream.
+        let nodes: Vec<NodeReport> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    sink.emit(RunEvent::Status { node: ids[i].clone(), status: NodeStatus::Skipped, detail: Some("a dependency failed".into()) });
+                    NodeReport {
+                        id: ids[i].to_string(),
+                        status: NodeStatus::Skipped,
+                        output: None,
+                        error: Some("not run: a node it depends on failed".into()),
+                        connection: None,
+                        skipped: Vec::new(),
+                        elapsed_ms: 0.0,
+                    }
+                })
+            })
+            .collect();
+        let failed: Vec<&str> = nodes.iter().filter(|r| r.status != NodeStatus::Done).map(|r| r.id.as_str()).collect();
+        let (output, error) = if !failed.is_empty() {
+            (None, Some(format!("node(s) did not complete: {}", failed.join(", "))))
+        } else {
+            match workflow.output.as_ref().map(|o| o.render(&*shared)).transpose() {
+                Ok(output) => (output, None),
+                Err(e) => (None, Some(format!("the workflow's output could not be rendered: {e}"))),
+            }
+        };
+        RunReport {
+            workflow: workflow.name.clone(),
+            ok: error.is_none(),
+            output,
+            error,
+            nodes,
+            attempts,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+/// What the nodes of one run share: inputs, finished outputs (each written once).
+struct RunState {
+    inputs: Map<String, Value>,
+    outputs: Vec<OnceLock<Value>>,
+    index: HashMap<String, usize>,
+}
+
+impl Lookup for RunState {
+    fn input(&self, name: &str) -> Option<&Value> {
+        self.inputs.get(name)
+    }
+
+    fn node_output(&self, id: &str) -> Option<&Value> {
+        self.index.get(id).and_then(|&i| self.outputs[i].get())
+    }
+}
+
+async fn run_node(inner: &Inner, wf: &Workflow, i: usize, state: &RunState, sink: &dyn EventSink, id: Arc<str>) -> (usize, NodeReport, Vec<AttemptRecord>) {
+    let started = Instant::now();
+    sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Running, detail: None });
+    let mut attempts = Vec::new();
+    let mut skipped = Vec::new();
+    let result: Result<(Value, Option<String>), String> = match &wf.nodes[i].kind {
+        NodeKind::Template(t) => t.render(state).map(|text| (json!({ "text": text }), None)).map_err(|e| e.to_string()),
+        NodeKind::Llm(config) => match request::build(config, state) {
+            Err(e) => Err(e.to_string()),
+            Ok(request) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped)
+                .await
+                .map(|s| (s.output, Some(s.connection)))
+                .map_err(|f| f.message),
+        },
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let report = match result {
+        Ok((output, connection)) => {
+            let detail = connection.as_ref().map(|c| match skipped.is_empty() {
+                true => format!("via {c}"),
+                false => format!("via {c} after {}", skipped.iter().map(|s| s.connection.as_str()).collect::<Vec<_>>().join(", ")),
+            });
+            sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Done, detail });
+            let _ = state.outputs[i].set(output.clone());
+            NodeReport { id: id.to_string(), status: NodeStatus::Done, output: Some(output), error: None, connection, skipped, elapsed_ms }
+        }
+        Err(message) => {
+            sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Failed, detail: Some(message.clone()) });
+            NodeReport { id: id.to_string(), status: NodeStatus::Failed, output: None, error: Some(message), connection: None, skipped, elapsed_ms }
+        }
+    };
+    (i, report, attempts)
+}

@@ -1,0 +1,57 @@
+//! The result of a run, as data: for `--json`, for tables, and for the daemon.
+
+use super::events::NodeStatus;
+use crate::error_class::ErrorClass;
+use crate::usage::AttemptRecord;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A connection passed over while serving a node, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skip {
+    pub connection: String,
+    /// The error class when an attempt failed; `None` when the connection was
+    /// not usable at all (disabled, unknown provider, no model).
+    pub class: Option<ErrorClass>,
+    pub reason: String,
+}
+
+/// One node's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub id: String,
+    pub status: NodeStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The connection that served an llm node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// Connections tried or passed over before the one that served (or all, on failure).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skip>,
+    pub elapsed_ms: f64,
+}
+
+/// A whole run's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub workflow: String,
+    /// True when every node succeeded and the output rendered.
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub nodes: Vec<NodeReport>,
+    pub attempts: Vec<AttemptRecord>,
+    pub elapsed_ms: f64,
+}
+
+impl RunReport {
+    /// Total cost of every attempt.
+    pub fn cost_usd(&self) -> f64 {
+        self.attempts.iter().map(|a| a.cost_usd).sum()
+    }
+}

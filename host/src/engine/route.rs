@@ -1,0 +1,73 @@
+//! Connections resolved once per engine: each with its plugin, the settings the
+//! plugin sees and the transport target, so the hot path only looks them up.
+
+use crate::connections::{Connection, ConnectionSet};
+use crate::runtime::bindings::types;
+use crate::runtime::{LoadedPlugin, PluginRegistry};
+use crate::transport::Target;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A connection ready to serve calls.
+pub struct ResolvedConnection {
+    pub connection: Connection,
+    pub plugin: Arc<LoadedPlugin>,
+    /// The public settings handed to the plugin.
+    pub settings: types::ConnectionSettings,
+    pub target: Target,
+}
+
+/// A connection that cannot be used, with the reason (reported when a workflow
+/// names it, so one bad connection does not stop the others).
+#[derive(Debug, Clone)]
+pub struct Unusable {
+    pub provider: String,
+    pub reason: String,
+}
+
+/// All connections of a run, resolved.
+#[derive(Default)]
+pub struct Routes {
+    pub ready: BTreeMap<String, Arc<ResolvedConnection>>,
+    pub unusable: BTreeMap<String, Unusable>,
+}
+
+impl Routes {
+    /// Resolve every connection against the registry.
+    pub fn resolve(connections: &ConnectionSet, plugins: &PluginRegistry) -> Self {
+        let mut routes = Routes::default();
+        for c in connections.iter() {
+            let unusable = |reason: String| Unusable { provider: c.provider.clone(), reason };
+            let Some(plugin) = plugins.get(&c.provider) else {
+                let reason = format!("no plugin provides {:?} (installed: {})", c.provider, plugins.names().join(", "));
+                routes.unusable.insert(c.name.clone(), unusable(reason));
+                continue;
+            };
+            let base = c.base_url.as_deref().unwrap_or(&plugin.info().default_base_url).trim_end_matches('/').to_string();
+            let base_url = match url::Url::parse(&base) {
+                Ok(u) => u,
+                Err(e) => {
+                    routes.unusable.insert(c.name.clone(), unusable(format!("base URL {base:?} is not a URL: {e}")));
+                    continue;
+                }
+            };
+            let pairs = |m: &BTreeMap<String, String>| {
+                m.iter().map(|(k, v)| types::Header { name: k.clone(), value: v.clone() }).collect::<Vec<_>>()
+            };
+            let settings = types::ConnectionSettings {
+                base_url: base,
+                organization: c.organization.clone(),
+                headers: pairs(&c.headers),
+                options: pairs(&c.options),
+            };
+            let resolved = ResolvedConnection { target: c.target(&base_url), connection: c.clone(), plugin: plugin.clone(), settings };
+            routes.ready.insert(c.name.clone(), Arc::new(resolved));
+        }
+        routes
+    }
+
+    /// True if the name is configured at all (usable or not).
+    pub fn knows(&self, name: &str) -> bool {
+        self.ready.contains_key(name) || self.unusable.contains_key(name)
+    }
+}

@@ -1,0 +1,81 @@
+//! Applying a plugin's auth directive. This is the only place a credential is
+//! put on the wire; the plugin never sees it.
+
+use super::TransportError;
+use crate::runtime::bindings::types::AuthDirective;
+use crate::secret::Secret;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// The secrets a connection holds, handed to the transport for one request.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The provider API key, for bearer, header and query directives.
+    pub api_key: Option<Secret>,
+}
+
+impl Credentials {
+    /// Every secret, for scrubbing text that leaves the transport.
+    pub fn all(&self) -> Vec<&Secret> {
+        self.api_key.iter().collect()
+    }
+}
+
+/// The header name a directive writes, so a plugin cannot set it itself.
+pub fn directive_header(directive: &AuthDirective) -> Option<&str> {
+    match directive {
+        AuthDirective::Bearer => Some("authorization"),
+        AuthDirective::Header(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Attach the credential the directive asks for to `headers` or `url`. A
+/// connection without an API key sends none (local OpenAI-compatible servers
+/// need none; a provider that does answers 401, classified as `auth`).
+pub fn apply(
+    directive: &AuthDirective,
+    credentials: &Credentials,
+    headers: &mut HeaderMap,
+    url: &mut url::Url,
+) -> Result<(), TransportError> {
+    let key = credentials.api_key.as_ref().filter(|k| !k.is_empty());
+    let needs_key = matches!(directive, AuthDirective::Bearer | AuthDirective::Header(_) | AuthDirective::Query(_));
+    let Some(key) = key.filter(|_| needs_key) else {
+        return match directive {
+            AuthDirective::AwsSigv4(_) => Err(TransportError::UnsupportedAuth { scheme: "aws-sigv4" }),
+            AuthDirective::GoogleServiceAccount(_) => Err(TransportError::UnsupportedAuth { scheme: "google-service-account" }),
+            _ => Ok(()),
+        };
+    };
+    match directive {
+        AuthDirective::Bearer => {
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", key.expose()));
+            let value = sensitive(&bearer)?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            Ok(())
+        }
+        AuthDirective::Header(name) => {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| TransportError::BadHeader {
+                name: name.clone(),
+                reason: "not a valid header name".into(),
+            })?;
+            headers.insert(name, sensitive(key.expose())?);
+            Ok(())
+        }
+        AuthDirective::Query(param) => {
+            url.query_pairs_mut().append_pair(param, key.expose());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A header value marked sensitive (HTTP/2 never indexes it; debug output hides it).
+fn sensitive(value: &str) -> Result<HeaderValue, TransportError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| TransportError::BadHeader {
+        name: "credential".into(),
+        reason: "the stored credential contains characters not allowed in a header".into(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}

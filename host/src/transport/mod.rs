@@ -1,0 +1,259 @@
+//! The host's HTTP: checks where a plugin's request goes, attaches the
+//! credential, enforces timeouts and size bounds, and frames streams.
+//! Nothing that leaves this module carries a secret.
+
+pub mod auth;
+pub mod egress;
+mod headers;
+pub mod redact;
+pub mod sse;
+
+pub use auth::Credentials;
+pub use egress::{EgressError, EgressPolicy};
+pub use sse::{SseError, SseEvent, SseFramer};
+
+use crate::error_class::ErrorClass;
+use crate::runtime::bindings::types::{self, Method, PreparedRequest};
+use std::time::Duration;
+use tokio::time::timeout;
+
+/// Largest request body a plugin may produce.
+pub const MAX_REQUEST_BODY: usize = 32 << 20;
+/// Largest non-streamed response body read from an upstream.
+pub const MAX_RESPONSE_BODY: usize = 32 << 20;
+/// Longest URL a plugin may produce.
+pub const MAX_URL_LEN: usize = 8192;
+/// Same-origin redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// A failure to talk to an upstream. Messages never contain a secret: URLs are
+/// shown with query values masked, and all text is scrubbed of the
+/// connection's credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The plugin's URL points somewhere this connection may not go.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+    /// The plugin asked for a header it may not set, or a malformed one.
+    #[error("header {name:?} refused: {reason}")]
+    BadHeader { name: String, reason: String },
+    /// The plugin's request exceeds a bound.
+    #[error("the plugin's request is too large: {what}")]
+    TooLarge { what: String },
+    /// An auth scheme this host does not implement yet.
+    #[error("auth scheme {scheme} is not supported by this host yet")]
+    UnsupportedAuth { scheme: &'static str },
+    /// No answer (or no next byte of a stream) in time.
+    #[error("{url} did not answer within {secs:.1} s")]
+    Timeout { url: String, secs: f64 },
+    /// The connection could not be made or broke.
+    #[error("request to {url} failed: {detail}")]
+    Network { url: String, detail: String },
+    /// The upstream redirected somewhere this connection may not go.
+    #[error("{url} redirected to {location}; llmnode follows redirects only within the same origin")]
+    Redirect { url: String, location: String },
+    /// The upstream's body exceeded a bound.
+    #[error("the response from {url} exceeded {limit} bytes")]
+    BodyTooLarge { url: String, limit: usize },
+    /// The upstream's event stream is malformed.
+    #[error("the event stream from {url} is malformed: {source}")]
+    Stream { url: String, source: SseError },
+}
+
+impl TransportError {
+    /// How routing should treat this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            TransportError::Timeout { .. } => ErrorClass::Timeout,
+            // An unreachable or broken upstream behaves like a failing server.
+            TransportError::Network { .. } => ErrorClass::ServerError,
+            _ => ErrorClass::Other,
+        }
+    }
+}
+
+/// Where and how one connection's requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Allowed origins.
+    pub egress: EgressPolicy,
+    /// The connection's secrets.
+    pub credentials: Credentials,
+    /// Time allowed for the response headers, and for each later read.
+    pub timeout: Duration,
+}
+
+/// A pooled HTTP client shared by every call.
+#[derive(Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+}
+
+impl Transport {
+    /// A client that follows redirects only within the original origin.
+    pub fn new() -> Result<Self, TransportError> {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+            if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(policy)
+            .user_agent(concat!("llmnode/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| TransportError::Network { url: "(client setup)".into(), detail: e.to_string() })?;
+        Ok(Transport { client })
+    }
+
+    /// Check, authenticate and send a plugin's request; returns once the
+    /// response headers arrive.
+    pub async fn send(&self, prepared: PreparedRequest, target: &Target) -> Result<UpstreamResponse, TransportError> {
+        let PreparedRequest { request, auth } = prepared;
+        if request.url.len() > MAX_URL_LEN {
+            return Err(TransportError::TooLarge { what: format!("URL of {} bytes (at most {MAX_URL_LEN})", request.url.len()) });
+        }
+        if request.body.len() > MAX_REQUEST_BODY {
+            return Err(TransportError::TooLarge {
+                what: format!("body of {} bytes (at most {MAX_REQUEST_BODY})", request.body.len()),
+            });
+        }
+        let mut url = target.egress.check(&request.url)?;
+        let shown = redact::url_for_display(&url);
+        let mut header_map = headers::build(&request.headers, auth::directive_header(&auth))?;
+        auth::apply(&auth, &target.credentials, &mut header_map, &mut url)?;
+
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let builder = self.client.request(method, url).headers(header_map).body(request.body);
+        let response = match timeout(target.timeout, builder.send()).await {
+            Err(_) => return Err(TransportError::Timeout { url: shown, secs: target.timeout.as_secs_f64() }),
+            Ok(Err(e)) => return Err(network_error(e, &shown, &target.credentials)),
+            Ok(Ok(r)) => r,
+        };
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| response.url().join(l).ok())
+                .map(|u| redact::url_for_display(&u))
+                .unwrap_or_else(|| "(no location)".into());
+            return Err(TransportError::Redirect { url: shown, location });
+        }
+        if let Err(refused) = target.egress.allows(response.url()) {
+            return Err(refused.into());
+        }
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| types::Header { name: k.as_str().to_string(), value: String::from_utf8_lossy(v.as_bytes()).into_owned() })
+            .collect();
+        Ok(UpstreamResponse { status, headers, response, url: shown, timeout: target.timeout, credentials: target.credentials.clone() })
+    }
+}
+
+fn network_error(e: reqwest::Error, url: &str, credentials: &Credentials) -> TransportError {
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    TransportError::Network { url: url.to_string(), detail: redact::scrub(&detail, &credentials.all()) }
+}
+
+/// An upstream's answer whose body has not been read yet.
+pub struct UpstreamResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, names lower case.
+    pub headers: Vec<types::Header>,
+    response: reqwest::Response,
+    url: String,
+    timeout: Duration,
+    credentials: Credentials,
+}
+
+impl UpstreamResponse {
+    /// The URL, query values masked, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// True for a 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The next piece of the body, or `None` at its end; each read has the
+    /// connection's timeout.
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, TransportError> {
+        match timeout(self.timeout, self.response.chunk()).await {
+            Err(_) => Err(TransportError::Timeout { url: self.url.clone(), secs: self.timeout.as_secs_f64() }),
+            Ok(Err(e)) => Err(network_error(e, &self.url, &self.credentials)),
+            Ok(Ok(c)) => Ok(c),
+        }
+    }
+
+    /// Read the whole body, refusing more than `limit` bytes.
+    pub async fn body(mut self, limit: usize) -> Result<(u16, Vec<types::Header>, Vec<u8>), TransportError> {
+        let mut body = Vec::with_capacity(self.response.content_length().unwrap_or(0).min(limit as u64) as usize);
+        while let Some(chunk) = self.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(TransportError::BodyTooLarge { url: self.url, limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((self.status, self.headers, body))
+    }
+
+    /// Read the body as server-sent events.
+    pub fn events(self) -> EventStream {
+        EventStream { response: self, framer: SseFramer::default(), ready: Vec::new(), next: 0, ended: false }
+    }
+}
+
+/// Server-sent events from a streaming response, framed by the host.
+pub struct EventStream {
+    response: UpstreamResponse,
+    framer: SseFramer,
+    ready: Vec<SseEvent>,
+    next: usize,
+    ended: bool,
+}
+
+impl EventStream {
+    /// The next event, or `None` when the stream has ended.
+    pub async fn next(&mut self) -> Result<Option<SseEvent>, TransportError> {
+        loop {
+            if self.next < self.ready.len() {
+                let event = std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
+                self.next += 1;
+                return Ok(Some(event));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            self.ready.clear();
+            self.next = 0;
+            let stream_error = |source, url: &str| TransportError::Stream { url: url.to_string(), source };
+            match self.response.chunk().await? {
+                Some(bytes) => self.framer.feed(&bytes, &mut self.ready).map_err(|e| stream_error(e, &self.response.url))?,
+                None => {
+                    self.ended = true;
+                    self.framer.finish(&mut self.ready).map_err(|e| stream_error(e, &self.response.url))?;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Token usage and its cost. Cost is computed once, when an attempt is recorded,
+//! from the serving plugin's price table.
+
+use crate::error_class::ErrorClass;
+use crate::runtime::bindings::types;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Token counts of one attempt. Cache reads and writes are separate from
+/// `input` so each is priced once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TokenUsage {
+    /// Prompt tokens at the full input price.
+    pub input: u64,
+    /// Completion tokens (reasoning included).
+    pub output: u64,
+    /// Prompt tokens read from the provider's cache.
+    pub cache_read: u64,
+    /// Prompt tokens written to the provider's cache.
+    pub cache_write: u64,
+    /// Hidden reasoning tokens (a subset of `output`).
+    pub reasoning: u64,
+}
+
+impl TokenUsage {
+    /// Merge counts reported so far in a stream: providers repeat or grow them,
+    /// so the largest value per field wins (never a sum).
+    pub fn merge(&mut self, u: &types::Usage) {
+        self.input = self.input.max(u.input_tokens.into());
+        self.output = self.output.max(u.output_tokens.into());
+        self.cache_read = self.cache_read.max(u.cache_read_tokens.into());
+        self.cache_write = self.cache_write.max(u.cache_write_tokens.into());
+        self.reasoning = self.reasoning.max(u.reasoning_tokens.into());
+    }
+
+    /// Counts from a complete response.
+    pub fn from_wire(u: &types::Usage) -> Self {
+        let mut t = TokenUsage::default();
+        t.merge(u);
+        t
+    }
+
+    /// Every prompt token, however priced.
+    pub fn prompt_total(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write
+    }
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Prices {
+    pub input: f64,
+    pub output: f64,
+    /// Falls back to `input` when the provider gives no discount.
+    pub cache_read: Option<f64>,
+    /// Falls back to `input` when not priced differently.
+    pub cache_write: Option<f64>,
+}
+
+impl Prices {
+    /// The prices a plugin lists for a model.
+    pub fn of(model: &types::ModelInfo) -> Self {
+        Prices {
+            input: model.input_price,
+            output: model.output_price,
+            cache_read: model.cached_input_price,
+            cache_write: model.cache_write_price,
+        }
+    }
+
+    /// The cost of `usage` in USD.
+    pub fn cost(&self, usage: &TokenUsage) -> f64 {
+        let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
+        per(usage.input, self.input)
+            + per(usage.output, self.output)
+            + per(usage.cache_read, self.cache_read.unwrap_or(self.input))
+            + per(usage.cache_write, self.cache_write.unwrap_or(self.input))
+    }
+}
+
+/// One attempt of one llm node against one connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub node: String,
+    pub connection: String,
+    pub provider: String,
+    pub model: String,
+    /// `None` when the attempt served the node.
+    pub error: Option<ErrorClass>,
+    pub usage: TokenUsage,
+    pub cost_usd: f64,
+    #[serde(serialize_with = "as_millis")]
+    pub latency: Duration,
+    #[serde(serialize_with = "opt_as_millis")]
+    pub time_to_first_token: Option<Duration>,
+    pub streamed: bool,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn opt_as_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_millis(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_prices_cache_reads_and_writes_once() {
+        let prices = Prices { input: 2.5, output: 10.0, cache_read: Some(1.25), cache_write: None };
+        let usage = TokenUsage { input: 1_000, output: 500, cache_read: 2_000, cache_write: 100, reasoning: 0 };
+        // 1000×2.5 + 500×10 + 2000×1.25 + 100×2.5, per million
+        let expected = (2_500.0 + 5_000.0 + 2_500.0 + 250.0) / 1_000_000.0;
+        assert!((prices.cost(&usage) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stream_usage_merges_by_maximum() {
+        let mut t = TokenUsage::default();
+        let wire = |i, o| types::Usage { input_tokens: i, output_tokens: o, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 };
+        t.merge(&wire(10, 1));
+        t.merge(&wire(0, 7));
+        t.merge(&wire(10, 7));
+        assert_eq!((t.input, t.output), (10, 7));
+    }
+}

@@ -1,0 +1,284 @@
+//! The OpenAI plugin against real OpenAI wire data (`tests/fixtures/openai/`),
+//! through the engine, the sandbox and real HTTP on loopback.
+
+use crate::support::{self, Reply, Upstream};
+use llmnode::error_class::ErrorClass;
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-test-openai-9c8b7a6f5e4d3c2b1a00";
+
+/// A recorded OpenAI request body → the same request as an llm node's config.
+/// The workflow format accepts OpenAI's message, tool and format shapes.
+fn node_config_from(body: &Value) -> Value {
+    let mut cfg = json!({ "model": body["model"], "messages": body["messages"] });
+    for key in ["tools", "tool_choice", "response_format", "temperature", "top_p", "max_tokens", "stop"] {
+        if !body[key].is_null() {
+            cfg[key] = body[key].clone();
+        }
+    }
+    if body["stream"] == json!(true) {
+        cfg["stream"] = json!(true);
+    }
+    for m in cfg["messages"].as_array_mut().unwrap() {
+        if m["role"] == "developer" {
+            m["role"] = json!("system");
+        }
+    }
+    cfg
+}
+
+/// Differences that carry no meaning: API defaults spelled out by some clients,
+/// OpenAI's newer name for the system role.
+fn normalize(mut body: Value) -> Value {
+    let obj = body.as_object_mut().unwrap();
+    if obj.get("n") == Some(&json!(1)) {
+        obj.remove("n");
+    }
+    if obj.get("stream") == Some(&json!(false)) {
+        obj.remove("stream");
+    }
+    for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
+        if m["role"] == "developer" {
+            m["role"] = json!("system");
+        }
+    }
+    body
+}
+
+/// What the test itself reads out of a recorded completion, independently of the plugin.
+fn expected_from_completion(c: &Value) -> (String, Vec<Value>, String, u64, u64) {
+    let msg = &c["choices"][0]["message"];
+    let text = msg["content"].as_str().or(msg["refusal"].as_str()).unwrap_or("").to_string();
+    let calls = msg["tool_calls"]
+        .as_array()
+        .map(|a| a.iter().map(|t| json!({ "id": t["id"], "name": t["function"]["name"], "arguments": t["function"]["arguments"] })).collect())
+        .unwrap_or_default();
+    let finish = c["choices"][0]["finish_reason"].as_str().unwrap().to_string();
+    let cached = c["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+    let input = c["usage"]["prompt_tokens"].as_u64().unwrap() - cached;
+    (text, calls, finish, input, c["usage"]["completion_tokens"].as_u64().unwrap())
+}
+
+/// The served node's tool calls with arguments back as text, for comparison.
+fn calls_of(output: &Value) -> Vec<Value> {
+    output["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let args = match &c["arguments"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            json!({ "id": c["id"], "name": c["name"], "arguments": args })
+        })
+        .collect()
+}
+
+/// Compare arguments as JSON when both parse (the node re-serialises parsed arguments).
+fn same_calls(got: &[Value], want: &[Value]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, w)| {
+            g["id"] == w["id"]
+                && g["name"] == w["name"]
+                && match (serde_json::from_str::<Value>(g["arguments"].as_str().unwrap()), serde_json::from_str::<Value>(w["arguments"].as_str().unwrap())) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => g["arguments"] == w["arguments"],
+                }
+        })
+}
+
+/// Run one exchange: the node built from `request` is served `reply`; returns
+/// the body the upstream received and the node's output.
+async fn exchange(request: &Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (Value, Value) {
+    let upstream = Upstream::start(move |_| reply()).await;
+    let engine = support::engine(vec![support::connection("o", "openai", &upstream.url("/v1"), KEY)]);
+    let report = support::run(&engine, &support::one_node("o", &[], node_config_from(request)), json!({})).await;
+    assert!(report.ok, "{report:#?}");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "/v1/chat/completions");
+    assert_eq!(seen[0].headers["authorization"], format!("Bearer {KEY}"));
+    support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);
+    (seen[0].json(), report.nodes[0].output.clone().unwrap())
+}
+
+#[tokio::test]
+async fn spec_examples_round_trip() {
+    for name in ["default", "functions-tools", "image-input"] {
+        let request = support::fixture_json(&format!("openai/spec-examples/{name}.request.json"));
+        let response = support::fixture(&format!("openai/spec-examples/{name}.response.json"));
+        let completion: Value = serde_json::from_slice(&response).unwrap();
+        let (sent, output) = exchange(&request, move || Reply::json(200, response.clone())).await;
+        assert_eq!(normalize(sent), normalize(request.clone()), "{name}: request differs");
+
+        let (text, calls, finish, input, out) = expected_from_completion(&completion);
+        assert_eq!(output["text"], json!(text), "{name}");
+        assert!(same_calls(&calls_of(&output), &calls), "{name}: {output}");
+        assert_eq!(output["finish_reason"], json!(finish), "{name}");
+        assert_eq!(output["usage"]["input"], json!(input), "{name}");
+        assert_eq!(output["usage"]["output"], json!(out), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn recorded_multi_turn_exchanges_round_trip() {
+    for file in ["tool-choice-required", "json-schema-response-format-with-tools"] {
+        let cassette = support::fixture_json(&format!("openai/recorded/{file}.json"));
+        for (turn, interaction) in cassette["interactions"].as_array().unwrap().iter().enumerate() {
+            let request = interaction["request"]["body"].clone();
+            let completion = interaction["response"]["body"].clone();
+            let body = completion.to_string();
+            let (sent, output) = exchange(&request, move || Reply::json(200, body.clone())).await;
+            assert_eq!(normalize(sent), normalize(request), "{file} turn {turn}: request differs");
+            let (text, calls, finish, input, out) = expected_from_completion(&completion);
+            assert_eq!(output["text"], json!(text), "{file} turn {turn}");
+            assert!(same_calls(&calls_of(&output), &calls), "{file} turn {turn}: {output}");
+            assert_eq!(output["finish_reason"], json!(finish));
+            assert_eq!((output["usage"]["input"].as_u64(), output["usage"]["output"].as_u64()), (Some(input), Some(out)));
+        }
+    }
+}
+
+/// What the test reads out of an SSE recording with its own simple line split:
+/// text of choice 0, tool calls by index, last finish reason, final usage.
+fn expected_from_sse(bytes: &[u8]) -> (String, Vec<Value>, String, Value) {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let (mut out, mut finish, mut usage) = (String::new(), String::new(), Value::Null);
+    let mut calls: Vec<Value> = Vec::new();
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data: ") else { continue };
+        if data == "[DONE]" {
+            break;
+        }
+        let chunk: Value = serde_json::from_str(data).unwrap();
+        if !chunk["usage"].is_null() {
+            usage = chunk["usage"].clone();
+        }
+        for choice in chunk["choices"].as_array().unwrap().iter().filter(|c| c["index"] == 0) {
+            let d = &choice["delta"];
+            out.push_str(d["content"].as_str().or(d["refusal"].as_str()).unwrap_or(""));
+            if let Some(f) = choice["finish_reason"].as_str() {
+                finish = f.to_string();
+            }
+            for t in d["tool_calls"].as_array().into_iter().flatten() {
+                let i = t["index"].as_u64().unwrap() as usize;
+                if calls.len() <= i {
+                    calls.push(json!({ "id": "", "name": "", "arguments": "" }));
+                }
+                if let Some(id) = t["id"].as_str() {
+                    calls[i]["id"] = json!(id);
+                }
+                if let Some(n) = t["function"]["name"].as_str() {
+                    calls[i]["name"] = json!(format!("{}{n}", calls[i]["name"].as_str().unwrap()));
+                }
+                let args = format!("{}{}", calls[i]["arguments"].as_str().unwrap(), t["function"]["arguments"].as_str().unwrap_or(""));
+                calls[i]["arguments"] = json!(args);
+            }
+        }
+    }
+    (out, calls, finish, usage)
+}
+
+#[tokio::test]
+async fn recorded_streams_replay_byte_exact() {
+    let mut files: Vec<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/openai/sse"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sse"))
+        .map(|n| format!("openai/sse/{n}"))
+        .collect();
+    files.push("openai/recorded/stream-tool-call-include-usage.1.response.sse".into());
+    files.push("openai/recorded/stream-tool-call-include-usage.2.response.sse".into());
+    files.sort();
+    assert_eq!(files.len(), 14);
+    for (n, file) in files.iter().enumerate() {
+        let bytes = support::fixture(file);
+        let (text, calls, finish, usage) = expected_from_sse(&bytes);
+        // Odd piece sizes split lines, CRLFs and UTF-8 sequences across reads.
+        let piece = [1, 7, 64, 1000][n % 4];
+        let served = bytes.clone();
+        let request = json!({ "model": "gpt-4o-2024-08-06", "messages": [{ "role": "user", "content": "x" }], "stream": true });
+        let (sent, output) = exchange(&request, move || Reply::sse(&served, piece)).await;
+        assert_eq!(sent["stream_options"], json!({ "include_usage": true }), "{file}");
+        assert_eq!(output["text"], json!(text), "{file}");
+        assert!(same_calls(&calls_of(&output), &calls), "{file}: {output}");
+        assert_eq!(output["finish_reason"], json!(finish), "{file}");
+        let cached = usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+        assert_eq!(output["usage"]["input"], json!(usage["prompt_tokens"].as_u64().unwrap() - cached), "{file}");
+        assert_eq!(output["usage"]["output"], usage["completion_tokens"], "{file}");
+    }
+}
+
+#[tokio::test]
+async fn the_recorded_tool_call_turns_are_sent_as_recorded() {
+    let cassette = support::fixture_json("openai/recorded/stream-tool-call-include-usage.json");
+    for (turn, interaction) in cassette["interactions"].as_array().unwrap().iter().enumerate() {
+        let request = interaction["request"]["body"].clone();
+        let sse = support::fixture(&format!("openai/recorded/{}", interaction["response"]["body_file"].as_str().unwrap()));
+        let (sent, _) = exchange(&request, move || Reply::sse(&sse, 512)).await;
+        assert_eq!(normalize(sent), normalize(request), "turn {turn}");
+    }
+}
+
+/// Run a one-node workflow over `connections` ("a" then "b") whose first
+/// upstream answers `first`; the second always serves plain text.
+async fn with_failover(first: impl Fn() -> Reply + Send + Sync + 'static, failover_on: Value) -> (llmnode::engine::RunReport, usize, usize) {
+    let bad = Upstream::start(move |_| first()).await;
+    let good_body = support::fixture("openai/spec-examples/default.response.json");
+    let good = Upstream::start(move |_| Reply::json(200, good_body.clone())).await;
+    let engine = support::engine(vec![
+        support::connection("a", "openai", &bad.url("/v1"), KEY),
+        support::connection("b", "openai", &good.url("/v1"), KEY),
+    ]);
+    let mut cfg = json!({});
+    if !failover_on.is_null() {
+        cfg["failover_on"] = failover_on;
+    }
+    let report = support::run(&engine, &support::one_node("a", &["b"], cfg), json!({})).await;
+    support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);
+    (report, bad.seen().len(), good.seen().len())
+}
+
+#[tokio::test]
+async fn errors_are_classified_and_fail_over_only_when_allowed() {
+    let catalog = support::fixture_json("openai/errors/documented-error-catalog.json");
+    let rate_limited = catalog["reconstructed_bodies"]["429_tpm_rate_limit_reached"].to_string();
+    let (report, tried_a, tried_b) = with_failover(move || Reply::json(429, rate_limited.clone()).header("retry-after", "20"), Value::Null).await;
+    assert!(report.ok);
+    assert_eq!((tried_a, tried_b), (1, 1));
+    assert_eq!(report.nodes[0].connection.as_deref(), Some("b"));
+    assert_eq!(report.nodes[0].skipped[0].class, Some(ErrorClass::RateLimit));
+    assert!(report.nodes[0].skipped[0].reason.contains("Rate limit reached"), "{:?}", report.nodes[0].skipped);
+    assert_eq!(report.attempts.len(), 2);
+    assert_eq!(report.attempts[0].error, Some(ErrorClass::RateLimit));
+
+    let server_error = catalog["reconstructed_bodies"]["500_server_error"].to_string();
+    let (report, _, _) = with_failover(move || Reply::json(500, server_error.clone()), Value::Null).await;
+    assert!(report.ok && report.nodes[0].skipped[0].class == Some(ErrorClass::ServerError));
+
+    // 401 is `auth`, which does not fail over by default.
+    let unauthorized = support::fixture("openai/errors/401-invalid-api-key.body.json");
+    let (report, tried_a, tried_b) = with_failover(move || Reply::json(401, unauthorized.clone()), Value::Null).await;
+    assert!(!report.ok);
+    assert_eq!((tried_a, tried_b), (1, 0));
+    let error = report.nodes[0].error.as_deref().unwrap();
+    assert!(error.contains("HTTP 401") && error.contains("auth") && error.contains("invalid_api_key"), "{error}");
+    assert!(error.contains("does not fail over"), "{error}");
+
+    // … unless the node asks for it.
+    let unauthorized = support::fixture("openai/errors/401-invalid-api-key.body.json");
+    let (report, _, tried_b) = with_failover(move || Reply::json(401, unauthorized.clone()), json!(["auth"])).await;
+    assert!(report.ok && tried_b == 1);
+}
+
+#[tokio::test]
+async fn a_failed_stream_request_gets_a_json_error_and_is_classified() {
+    let recorded = support::fixture_json("openai/errors/401-on-stream-request.json");
+    let body = recorded["interactions"][0]["response"]["body_raw"].as_str().unwrap().to_string();
+    let upstream = Upstream::start(move |_| Reply::json(401, body.clone())).await;
+    let engine = support::engine(vec![support::connection("o", "openai", &upstream.url("/v1"), KEY)]);
+    let report = support::run(&engine, &support::one_node("o", &[], json!({ "stream": true })), json!({})).await;
+    assert!(!report.ok);
+    assert_eq!(report.attempts[0].error, Some(ErrorClass::Auth));
+}
