@@ -34,6 +34,8 @@ fn main() {
         .map(|t| t.join("wasm-plugins"))
         .unwrap_or_else(|| out_dir.join("wasm-plugins"));
 
+    ensure_guest_target();
+
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -68,6 +70,36 @@ fn main() {
         println!("cargo:rustc-env=LLMNODE_WASM_{var}={}", to.display());
     }
     println!("cargo:rustc-env=LLMNODE_WASM_DIR={}", out_dir.display());
+}
+
+/// rustup installs the targets listed in `rust-toolchain.toml` only when it
+/// installs the toolchain itself; a machine that already had the toolchain
+/// lacks the guest target. Add it (once) rather than fail with "can't find
+/// crate for `std`".
+fn ensure_guest_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(sysroot) = sysroot {
+        if sysroot.join("lib/rustlib").join(GUEST_TARGET).is_dir() {
+            return;
+        }
+    }
+    println!("cargo:warning=the {GUEST_TARGET} target is missing; running `rustup target add {GUEST_TARGET}`");
+    let added = Command::new("rustup")
+        .args(["target", "add", GUEST_TARGET])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        added,
+        "the {GUEST_TARGET} target is not installed and `rustup target add {GUEST_TARGET}` failed; \
+         install it by hand, then build again"
+    );
 }
 
 /// (package name, directory) of each crate directly below `dir`.

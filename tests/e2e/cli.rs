@@ -86,7 +86,8 @@ async fn run_uses_a_connections_file_and_keys_from_the_environment() {
 
     let out = llmnode(&["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x", "--json"], &[("TEST_OPENAI_KEY", KEY)]).await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["attempts"][0]["usage"]["output"], json!(14));
+    assert_eq!(report["attempts"][0]["usage"]["input"], json!(14));
+    assert_eq!(report["attempts"][0]["usage"]["output"], json!(30));
     assert_clean(&out, KEY);
 
     // The key's variable is unset: a clear error naming it, exit 2, nothing sent.

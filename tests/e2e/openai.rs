@@ -23,6 +23,11 @@ fn node_config_from(body: &Value) -> Value {
         if m["role"] == "developer" {
             m["role"] = json!("system");
         }
+        // Recorded clients differ: some send a tool-calling turn's empty
+        // content as `null`, some leave it out; the API takes both.
+        if m.get("content") == Some(&Value::Null) {
+            m.as_object_mut().unwrap().remove("content");
+        }
     }
     cfg
 }
@@ -40,6 +45,11 @@ fn normalize(mut body: Value) -> Value {
     for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
         if m["role"] == "developer" {
             m["role"] = json!("system");
+        }
+        // Recorded clients differ: some send a tool-calling turn's empty
+        // content as `null`, some leave it out; the API takes both.
+        if m.get("content") == Some(&Value::Null) {
+            m.as_object_mut().unwrap().remove("content");
         }
     }
     body
@@ -103,6 +113,21 @@ async fn exchange(request: &Value, reply: impl Fn() -> Reply + Send + Sync + 'st
     (seen[0].json(), report.nodes[0].output.clone().unwrap())
 }
 
+/// The spec's examples use the deprecated `max_tokens` even for `gpt-5.4`; the
+/// gpt-5 and o-series models reject it, so the plugin sends
+/// `max_completion_tokens` to them (and `max_tokens` to every other model, which
+/// OpenAI-compatible servers understand).
+fn expected_wire(mut request: Value) -> Value {
+    let model = request["model"].as_str().unwrap_or_default().to_string();
+    let reasoning = model.starts_with("gpt-5") || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
+    if let (true, Some(obj)) = (reasoning, request.as_object_mut()) {
+        if let Some(max) = obj.remove("max_tokens") {
+            obj.insert("max_completion_tokens".into(), max);
+        }
+    }
+    request
+}
+
 #[tokio::test]
 async fn spec_examples_round_trip() {
     for name in ["default", "functions-tools", "image-input"] {
@@ -110,7 +135,7 @@ async fn spec_examples_round_trip() {
         let response = support::fixture(&format!("openai/spec-examples/{name}.response.json"));
         let completion: Value = serde_json::from_slice(&response).unwrap();
         let (sent, output) = exchange(&request, move || Reply::json(200, response.clone())).await;
-        assert_eq!(normalize(sent), normalize(request.clone()), "{name}: request differs");
+        assert_eq!(normalize(sent), normalize(expected_wire(request.clone())), "{name}: request differs");
 
         let (text, calls, finish, input, out) = expected_from_completion(&completion);
         assert_eq!(output["text"], json!(text), "{name}");
@@ -223,20 +248,33 @@ async fn the_recorded_tool_call_turns_are_sent_as_recorded() {
 
 /// Run a one-node workflow over `connections` ("a" then "b") whose first
 /// upstream answers `first`; the second always serves plain text.
+/// Connection b's key, distinct from a's.
+const KEY_B: &str = "sk-test-backup-77e1d2c3b4a5968778695a4b";
+
 async fn with_failover(first: impl Fn() -> Reply + Send + Sync + 'static, failover_on: Value) -> (llmnode::engine::RunReport, usize, usize) {
     let bad = Upstream::start(move |_| first()).await;
     let good_body = support::fixture("openai/spec-examples/default.response.json");
     let good = Upstream::start(move |_| Reply::json(200, good_body.clone())).await;
     let engine = support::engine(vec![
         support::connection("a", "openai", &bad.url("/v1"), KEY),
-        support::connection("b", "openai", &good.url("/v1"), KEY),
+        support::connection("b", "openai", &good.url("/v1"), KEY_B),
     ]);
     let mut cfg = json!({});
     if !failover_on.is_null() {
         cfg["failover_on"] = failover_on;
     }
     let report = support::run(&engine, &support::one_node("a", &["b"], cfg), json!({})).await;
-    support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);
+    for key in [KEY, KEY_B] {
+        support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), key);
+    }
+    // Each connection's key goes to its own upstream only.
+    for seen in bad.seen() {
+        support::assert_no_leak("requests to connection a", &seen.all_text(), KEY_B);
+    }
+    for seen in good.seen() {
+        support::assert_no_leak("requests to connection b", &seen.all_text(), KEY);
+        assert_eq!(seen.method, axum::http::Method::POST);
+    }
     (report, bad.seen().len(), good.seen().len())
 }
 

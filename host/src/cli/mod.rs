@@ -135,7 +135,20 @@ fn default_data_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share/llmnode"))
 }
 
+/// Compiler crates whose debug and trace output is megabytes of IR per plugin;
+/// they stay at `warn` unless the filter names them.
+const QUIET_TARGETS: &[&str] = &["cranelift_codegen", "cranelift_frontend", "regalloc2", "wasmtime_internal_cranelift"];
+
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let mut directives = filter.to_string();
+    for target in QUIET_TARGETS {
+        if !filter.contains(target) {
+            directives.push_str(&format!(",{target}=warn"));
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("warning: log filter `{filter}` is invalid ({e}); logging warnings only");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

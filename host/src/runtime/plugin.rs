@@ -20,6 +20,12 @@ pub struct LoadedPlugin {
     config: Arc<RuntimeConfig>,
 }
 
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("name", &self.name).field("origin", &self.origin).field("sha256", &self.sha256).finish()
+    }
+}
+
 impl LoadedPlugin {
     /// Finish loading: call `info` once in a sandbox and check what it says.
     pub(crate) fn describe(

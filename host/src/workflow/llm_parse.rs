@@ -1,17 +1,18 @@
 //! Reading an `llm` node's `config`: a raw form where every field is optional
 //! (so serde reports unknown or mistyped fields precisely), then checks that
-//! need several fields at once, then the typed [`LlmConfig`].
+//! need several fields at once, then the typed [`LlmConfig`]. Messages and
+//! tools have their own files.
 
 use super::llm_config::{
-    CacheSpec, LlmConfig, LoadBalancing, MessageRole, MessageSpec, ModelSpec, PartSpec,
-    ResponseFormatSpec, Routing, ToolCallSpec, ToolChoiceSpec, ToolSpec, WeightedConnection,
+    CacheSpec, LlmConfig, LoadBalancing, ModelSpec, ResponseFormatSpec, Routing, WeightedConnection,
 };
+use super::llm_messages::{RawMessage, messages};
+use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
 use super::shape::{BoolOrMap, Expect, Obj, StrOrMap, StrOrSeq, StrictValue};
 use super::validate::Checker;
 use crate::error_class::ErrorClass;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 
 /// The `config` of an `llm` node as written.
@@ -103,115 +104,6 @@ struct RawStops(Vec<String>);
 
 impl Expect for RawStops {
     const EXPECT: &'static str = "a stop string or an array of strings";
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMessage {
-    role: MessageRole,
-    content: Option<StrOrSeq<RawParts>>,
-    name: Option<String>,
-    tool_call_id: Option<String>,
-    tool_calls: Option<Vec<Obj<RawToolCall>>>,
-    cache: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-struct RawParts(Vec<Obj<RawPart>>);
-
-impl Expect for RawParts {
-    const EXPECT: &'static str = "a template string or an array of content parts";
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPart {
-    #[serde(rename = "type")]
-    kind: PartType,
-    text: Option<String>,
-    image_url: Option<Obj<RawImageUrl>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum PartType {
-    Text,
-    ImageUrl,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImageUrl {
-    url: String,
-    detail: Option<String>,
-}
-
-/// The only tool type there is; an enum so serde names it in errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ToolType {
-    Function,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawToolCall {
-    id: String,
-    #[serde(rename = "type")]
-    _kind: Option<ToolType>,
-    function: Obj<RawFunctionCall>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFunctionCall {
-    name: String,
-    arguments: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTool {
-    #[serde(rename = "type")]
-    kind: Option<ToolType>,
-    function: Option<Obj<RawFunction>>,
-    name: Option<String>,
-    description: Option<String>,
-    parameters: Option<StrictValue>,
-    strict: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFunction {
-    name: String,
-    description: Option<String>,
-    parameters: Option<StrictValue>,
-    strict: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawToolChoice {
-    #[serde(rename = "type")]
-    _kind: Option<ToolType>,
-    function: StrOrMap<RawFunctionName>,
-}
-
-impl Expect for RawToolChoice {
-    const EXPECT: &'static str =
-        "\"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}";
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFunctionName {
-    name: String,
-}
-
-impl Expect for RawFunctionName {
-    const EXPECT: &'static str = "a function name or {\"name\": …}";
 }
 
 #[derive(Debug, Deserialize)]
@@ -471,250 +363,6 @@ fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
     }
 }
 
-fn messages(
-    raw: Option<Vec<Obj<RawMessage>>>,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<Vec<MessageSpec>> {
-    let Some(raw) = raw else {
-        cx.issue(loc, "missing field `messages`");
-        return None;
-    };
-    let list_loc = loc.key("messages");
-    if raw.is_empty() {
-        cx.issue(&list_loc, "must have at least one message");
-    }
-    let mut tool_call_ids: Vec<String> = Vec::new();
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, Obj(message)) in raw.into_iter().enumerate() {
-        if let Some(spec) = self::message(message, &list_loc.index(i), &mut tool_call_ids, cx) {
-            out.push(spec);
-        }
-    }
-    Some(out)
-}
-
-fn message(
-    raw: RawMessage,
-    loc: &Loc<'_>,
-    tool_call_ids: &mut Vec<String>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<MessageSpec> {
-    let role = raw.role;
-    let tool_calls: Vec<ToolCallSpec> = raw
-        .tool_calls
-        .unwrap_or_default()
-        .into_iter()
-        .map(|Obj(call)| ToolCallSpec {
-            id: call.id,
-            name: call.function.0.name,
-            arguments: call.function.0.arguments,
-        })
-        .collect();
-    if !tool_calls.is_empty() && role != MessageRole::Assistant {
-        cx.issue(
-            &loc.key("tool_calls"),
-            "only assistant messages have tool_calls",
-        );
-    }
-    tool_call_ids.extend(tool_calls.iter().map(|call| call.id.clone()));
-    match (&raw.tool_call_id, role) {
-        (None, MessageRole::Tool) => cx.issue(loc, "a tool message needs `tool_call_id`"),
-        (Some(id), MessageRole::Tool) if !tool_call_ids.contains(id) => cx.issue(
-            &loc.key("tool_call_id"),
-            format!("no earlier assistant message has a tool call with id \"{id}\""),
-        ),
-        (Some(_), role) if role != MessageRole::Tool => cx.issue(
-            &loc.key("tool_call_id"),
-            "only tool messages have tool_call_id",
-        ),
-        _ => {}
-    }
-    let content_loc = loc.key("content");
-    let content = match raw.content {
-        None if role == MessageRole::Assistant && !tool_calls.is_empty() => Some(Vec::new()),
-        None => {
-            let what = match role {
-                MessageRole::System => "a system message needs `content`",
-                MessageRole::User => "a user message needs `content`",
-                MessageRole::Assistant => "an assistant message needs `content` (or `tool_calls`)",
-                MessageRole::Tool => "a tool message needs `content`",
-            };
-            cx.issue(loc, what);
-            None
-        }
-        Some(StrOrSeq::Str(text)) => cx
-            .template(&content_loc, text)
-            .map(|t| vec![PartSpec::Text(t)]),
-        Some(StrOrSeq::Seq(RawParts(parts))) => {
-            if parts.is_empty() {
-                cx.issue(&content_loc, "must have at least one part");
-            }
-            let mut out = Vec::with_capacity(parts.len());
-            let mut ok = true;
-            for (j, Obj(raw_part)) in parts.into_iter().enumerate() {
-                match part(raw_part, &content_loc.index(j), cx) {
-                    Some(p) => out.push(p),
-                    None => ok = false,
-                }
-            }
-            ok.then_some(out)
-        }
-    };
-    Some(MessageSpec {
-        role,
-        content: content?,
-        name: raw.name,
-        tool_call_id: raw.tool_call_id,
-        tool_calls,
-        cache: raw.cache.unwrap_or(false),
-    })
-}
-
-fn part(raw: RawPart, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<PartSpec> {
-    match raw.kind {
-        PartType::Text => {
-            if raw.image_url.is_some() {
-                cx.issue(&loc.key("image_url"), "not allowed in a text part");
-            }
-            let Some(text) = raw.text else {
-                cx.issue(loc, "a text part needs `text`");
-                return None;
-            };
-            cx.template(&loc.key("text"), text).map(PartSpec::Text)
-        }
-        PartType::ImageUrl => {
-            if raw.text.is_some() {
-                cx.issue(&loc.key("text"), "not allowed in an image_url part");
-            }
-            let Some(Obj(image)) = raw.image_url else {
-                cx.issue(loc, "an image_url part needs `image_url`");
-                return None;
-            };
-            let url_loc = loc.key("image_url");
-            let url = cx.template(&url_loc.key("url"), image.url)?;
-            Some(PartSpec::Image {
-                url,
-                detail: image.detail,
-            })
-        }
-    }
-}
-
-fn tools(raw: Vec<Obj<RawTool>>, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Vec<ToolSpec> {
-    let mut out: Vec<ToolSpec> = Vec::with_capacity(raw.len());
-    for (i, Obj(tool)) in raw.into_iter().enumerate() {
-        let item = loc.index(i);
-        let function_loc = item.key("function");
-        let (name, description, parameters, strict, base) = match tool.function {
-            Some(Obj(function)) => {
-                if tool.name.is_some()
-                    || tool.description.is_some()
-                    || tool.parameters.is_some()
-                    || tool.strict.is_some()
-                {
-                    cx.issue(
-                        &item,
-                        "with `function`, put name, description, parameters and strict inside it",
-                    );
-                }
-                (
-                    function.name,
-                    function.description,
-                    function.parameters,
-                    function.strict,
-                    &function_loc,
-                )
-            }
-            None => {
-                if tool.kind.is_some() {
-                    cx.issue(
-                        &item,
-                        "`type: function` needs a `function` object (or drop `type` for the short form)",
-                    );
-                    continue;
-                }
-                let Some(name) = tool.name else {
-                    cx.issue(&item, "a tool needs a `name`");
-                    continue;
-                };
-                (name, tool.description, tool.parameters, tool.strict, &item)
-            }
-        };
-        if name.is_empty() {
-            cx.issue(&base.key("name"), "must not be empty");
-        } else if out.iter().any(|t| t.name == name) {
-            cx.issue(
-                &base.key("name"),
-                format!("tool \"{name}\" is defined more than once"),
-            );
-        }
-        let parameters = match parameters.map(|StrictValue(value)| value) {
-            None => json!({"type": "object", "properties": {}}),
-            Some(schema @ Value::Object(_)) => schema,
-            Some(_) => {
-                cx.issue(&base.key("parameters"), "must be a JSON Schema object");
-                continue;
-            }
-        };
-        out.push(ToolSpec {
-            name,
-            description,
-            parameters,
-            strict,
-        });
-    }
-    out
-}
-
-fn tool_choice(
-    raw: StrOrMap<RawToolChoice>,
-    tools: &[ToolSpec],
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<ToolChoiceSpec> {
-    let choice = match raw {
-        StrOrMap::Str(word) => match word.as_str() {
-            "auto" => ToolChoiceSpec::Auto,
-            "none" => ToolChoiceSpec::None,
-            "required" => ToolChoiceSpec::Required,
-            _ => {
-                cx.issue(
-                    loc,
-                    format!(
-                        "unknown tool_choice \"{word}\"; expected {}",
-                        RawToolChoice::EXPECT
-                    ),
-                );
-                return None;
-            }
-        },
-        StrOrMap::Map(choice) => ToolChoiceSpec::Function(match choice.function {
-            StrOrMap::Str(name) => name,
-            StrOrMap::Map(RawFunctionName { name }) => name,
-        }),
-    };
-    match &choice {
-        ToolChoiceSpec::Required if tools.is_empty() => {
-            cx.issue(loc, "\"required\" needs at least one tool in `tools`");
-        }
-        ToolChoiceSpec::Function(name) if !tools.iter().any(|t| t.name == *name) => {
-            let message = if tools.is_empty() {
-                format!("names function \"{name}\" but no tools are defined")
-            } else {
-                let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-                format!(
-                    "names function \"{name}\", which is not among tools ({})",
-                    names.join(", ")
-                )
-            };
-            cx.issue(loc, message);
-        }
-        _ => {}
-    }
-    Some(choice)
-}
-
 fn response_format(
     raw: RawResponseFormat,
     loc: &Loc<'_>,
@@ -777,14 +425,14 @@ fn positive(value: Option<u64>, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Opti
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::llm_config::*;
     use super::super::{NodeKind, Workflow, WorkflowError};
     use crate::error_class::ErrorClass;
     use serde_json::{Value, json};
 
     /// Parses a one-node workflow around `config`.
-    fn parse(config: Value) -> Result<LlmConfig, WorkflowError> {
+    pub(crate) fn parse(config: Value) -> Result<LlmConfig, WorkflowError> {
         let doc = json!({
             "name": "w",
             "inputs": {"ticket": {"type": "string"}},
@@ -797,7 +445,7 @@ mod tests {
         }
     }
 
-    fn with(extra: Value) -> Value {
+    pub(crate) fn with(extra: Value) -> Value {
         let mut config = json!({
             "primary_connection": "p",
             "messages": [{"role": "user", "content": "hi {{inputs.ticket}}"}],
@@ -821,14 +469,14 @@ mod tests {
     }
 
     /// Asserts exactly one issue, at `path`, whose message contains `needle`.
-    fn assert_issue(config: Value, path: &str, needle: &str) {
+    pub(crate) fn assert_issue(config: Value, path: &str, needle: &str) {
         let got = issues(config);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].0, path, "{got:?}");
         assert!(got[0].1.contains(needle), "{:?} lacks {needle:?}", got[0].1);
     }
 
-    const C: &str = "$.nodes[0].config";
+    pub(crate) const C: &str = "$.nodes[0].config";
 
     #[test]
     fn primary_form_with_defaults() {
@@ -1073,265 +721,6 @@ mod tests {
             with(json!({"stop": ["1", 2]})),
             &format!("{C}.stop[1]"),
             "expected a string",
-        );
-    }
-
-    #[test]
-    fn messages_parts_and_images() {
-        let config = parse(with(json!({"messages": [
-            {"role": "system", "content": "sys", "cache": true},
-            {"role": "user", "name": "bob", "content": [
-                {"type": "text", "text": "look: {{inputs.ticket}}"},
-                {"type": "image_url", "image_url": {"url": "{{inputs.ticket}}", "detail": "low"}}
-            ]},
-        ]})))
-        .unwrap();
-        let [system, user] = &config.messages[..] else {
-            panic!("{:?}", config.messages)
-        };
-        assert_eq!(system.role, MessageRole::System);
-        assert!(system.cache);
-        assert_eq!(user.name.as_deref(), Some("bob"));
-        match &user.content[..] {
-            [PartSpec::Text(t), PartSpec::Image { url, detail }] => {
-                assert_eq!(t.as_str(), "look: {{inputs.ticket}}");
-                assert_eq!(url.as_str(), "{{inputs.ticket}}");
-                assert_eq!(detail.as_deref(), Some("low"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn message_errors() {
-        let m = format!("{C}.messages");
-        assert_issue(with(json!({"messages": []})), &m, "at least one message");
-        assert_issue(
-            with(json!({"messages": [{"role": "robot", "content": "x"}]})),
-            &format!("{m}[0].role"),
-            "unknown variant `robot`, expected one of `system`, `user`, `assistant`, `tool`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user"}]})),
-            &format!("{m}[0]"),
-            "a user message needs `content`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": null}]})),
-            &format!("{m}[0]"),
-            "a user message needs `content`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": []}]})),
-            &format!("{m}[0].content"),
-            "at least one part",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": [{"type": "text"}]}]})),
-            &format!("{m}[0].content[0]"),
-            "needs `text`",
-        );
-        assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": [{"type": "video", "text": "x"}]}]}),
-            ),
-            &format!("{m}[0].content[0].type"),
-            "unknown variant `video`",
-        );
-        assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"uri": "x"}}]}]}),
-            ),
-            &format!("{m}[0].content[0].image_url.uri"),
-            "unknown field `uri`",
-        );
-        assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "{{ nope }}"}}]}]}),
-            ),
-            &format!("{m}[0].content[0].image_url.url"),
-            "unknown reference root `nope`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})),
-            &format!("{m}[0].content[0]"),
-            "needs `image_url`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": "{{inputs.ticket"}]})),
-            &format!("{m}[0].content"),
-            "unclosed `{{` at byte 0",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "content": 5}]})),
-            &format!("{m}[0].content"),
-            "expected a template string or an array of content parts",
-        );
-    }
-
-    #[test]
-    fn tool_messages_and_calls() {
-        let config = parse(with(json!({"messages": [
-            {"role": "user", "content": "weather?"},
-            {"role": "assistant", "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{\"city\":\"Oslo\"}"}}
-            ]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "12C"},
-        ]})))
-        .unwrap();
-        let assistant = &config.messages[1];
-        assert!(assistant.content.is_empty());
-        assert_eq!(
-            assistant.tool_calls,
-            [ToolCallSpec {
-                id: "call_1".into(),
-                name: "get".into(),
-                arguments: "{\"city\":\"Oslo\"}".into()
-            }]
-        );
-        assert_eq!(config.messages[2].tool_call_id.as_deref(), Some("call_1"));
-
-        let m = format!("{C}.messages");
-        assert_issue(
-            with(json!({"messages": [{"role": "tool", "content": "x"}]})),
-            &format!("{m}[0]"),
-            "needs `tool_call_id`",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "tool", "tool_call_id": "zz", "content": "x"}]})),
-            &format!("{m}[0].tool_call_id"),
-            "no earlier assistant message has a tool call with id \"zz\"",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "user", "tool_call_id": "zz", "content": "x"}]})),
-            &format!("{m}[0].tool_call_id"),
-            "only tool messages",
-        );
-        assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": "x", "tool_calls": [
-                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
-            ),
-            &format!("{m}[0].tool_calls"),
-            "only assistant messages have tool_calls",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "assistant"}]})),
-            &format!("{m}[0]"),
-            "an assistant message needs `content` (or `tool_calls`)",
-        );
-        assert_issue(
-            with(json!({"messages": [{"role": "assistant", "tool_calls": [
-                {"id": "a", "function": {"name": "f", "arguments": {}}}]}]})),
-            &format!("{m}[0].tool_calls[0].function.arguments"),
-            "expected a string",
-        );
-    }
-
-    #[test]
-    fn tools_in_both_forms() {
-        let config = parse(with(json!({
-            "tools": [
-                {"type": "function", "function": {"name": "a", "description": "A", "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}, "strict": true}},
-                {"name": "b"},
-            ],
-            "tool_choice": {"type": "function", "function": {"name": "b"}},
-        })))
-        .unwrap();
-        assert_eq!(config.tools.len(), 2);
-        assert_eq!(config.tools[0].name, "a");
-        assert_eq!(config.tools[0].description.as_deref(), Some("A"));
-        assert_eq!(config.tools[0].strict, Some(true));
-        assert_eq!(
-            config.tools[0].parameters["properties"]["x"]["type"],
-            "string"
-        );
-        assert_eq!(
-            config.tools[1].parameters,
-            json!({"type": "object", "properties": {}})
-        );
-        assert_eq!(
-            config.tool_choice,
-            Some(ToolChoiceSpec::Function("b".into()))
-        );
-        let short = parse(with(
-            json!({"tools": [{"name": "a"}], "tool_choice": {"function": "a"}}),
-        ))
-        .unwrap();
-        assert_eq!(
-            short.tool_choice,
-            Some(ToolChoiceSpec::Function("a".into()))
-        );
-        for (word, want) in [
-            ("auto", ToolChoiceSpec::Auto),
-            ("none", ToolChoiceSpec::None),
-            ("required", ToolChoiceSpec::Required),
-        ] {
-            let config =
-                parse(with(json!({"tools": [{"name": "a"}], "tool_choice": word}))).unwrap();
-            assert_eq!(config.tool_choice, Some(want));
-        }
-    }
-
-    #[test]
-    fn tool_errors() {
-        let t = format!("{C}.tools");
-        assert_issue(
-            with(
-                json!({"tools": [{"name": "a"}, {"type": "function", "function": {"name": "a"}}]}),
-            ),
-            &format!("{t}[1].function.name"),
-            "tool \"a\" is defined more than once",
-        );
-        assert_issue(
-            with(json!({"tools": [{"name": "a", "parameters": []}]})),
-            &format!("{t}[0].parameters"),
-            "must be a JSON Schema object",
-        );
-        assert_issue(
-            with(json!({"tools": [{"description": "x"}]})),
-            &format!("{t}[0]"),
-            "a tool needs a `name`",
-        );
-        assert_issue(
-            with(json!({"tools": [{"type": "function", "name": "a"}]})),
-            &format!("{t}[0]"),
-            "needs a `function` object",
-        );
-        assert_issue(
-            with(json!({"tools": [{"type": "function", "name": "x", "function": {"name": "a"}}]})),
-            &format!("{t}[0]"),
-            "put name, description, parameters and strict inside it",
-        );
-        assert_issue(
-            with(json!({"tools": [{"type": "retrieval", "function": {"name": "a"}}]})),
-            &format!("{t}[0].type"),
-            "unknown variant `retrieval`, expected `function`",
-        );
-        assert_issue(
-            with(json!({"tools": [{"name": "a"}], "tool_choice": {"function": "b"}})),
-            &format!("{C}.tool_choice"),
-            "names function \"b\", which is not among tools (a)",
-        );
-        assert_issue(
-            with(json!({"tool_choice": {"type": "function", "function": {"name": "b"}}})),
-            &format!("{C}.tool_choice"),
-            "no tools are defined",
-        );
-        assert_issue(
-            with(json!({"tool_choice": "required"})),
-            &format!("{C}.tool_choice"),
-            "needs at least one tool",
-        );
-        assert_issue(
-            with(json!({"tools": [{"name": "a"}], "tool_choice": "always"})),
-            &format!("{C}.tool_choice"),
-            "unknown tool_choice \"always\"",
-        );
-        assert_issue(
-            with(json!({"tools": [{"name": "a"}], "tool_choice": {"function": {"nam": "a"}}})),
-            &format!("{C}.tool_choice.function.nam"),
-            "unknown field `nam`",
         );
     }
 

@@ -5,7 +5,9 @@
 mod error;
 mod inputs;
 mod llm_config;
+mod llm_messages;
 mod llm_parse;
+mod llm_tools;
 mod output;
 mod path;
 mod plan;
@@ -60,8 +62,42 @@ pub struct Node {
 pub enum NodeKind {
     /// Calls an LLM (boxed: much larger than a template).
     Llm(Box<LlmConfig>),
-    /// Renders a template; its output is the rendered text.
+    /// Renders a template; the executor decides how the text becomes the node output.
     Template(Template),
+}
+
+/// Converts one node's config as its type says; `None` when anything was reported.
+fn node_kind(
+    node_type: RawNodeType,
+    body: RawBody,
+    config_loc: &Loc<'_>,
+    cx: &mut validate::Checker<'_, '_>,
+) -> Option<NodeKind> {
+    match (node_type, body) {
+        (RawNodeType::Llm, RawBody::Config(raw)) => {
+            llm_parse::convert(*raw, config_loc, cx).map(llm_kind)
+        }
+        (RawNodeType::Template, RawBody::Config(raw)) => match raw.into_template_only() {
+            Some(template) => template_node(template, config_loc, cx),
+            // `parse` re-reads such files in deferred mode; this only guards that.
+            None => {
+                cx.issue(
+                    config_loc,
+                    "a template node's config has `template` and nothing else",
+                );
+                None
+            }
+        },
+        (RawNodeType::Llm, RawBody::Deferred(config)) => {
+            shape::decode_value::<Obj<llm_parse::RawLlmConfig>>(config, config_loc, cx.issues_mut())
+                .and_then(|Obj(raw)| llm_parse::convert(raw, config_loc, cx))
+                .map(llm_kind)
+        }
+        (RawNodeType::Template, RawBody::Deferred(config)) => {
+            shape::decode_value::<Obj<raw::RawTemplateConfig>>(config, config_loc, cx.issues_mut())
+                .and_then(|Obj(raw)| template_node(raw.template, config_loc, cx))
+        }
+    }
 }
 
 /// Boxes a converted config (it is much larger than a template).
@@ -144,44 +180,13 @@ impl Workflow {
             let node_loc = nodes_loc.index(i);
             let config_loc = node_loc.key("config");
             cx.current = Some(i);
-            let kind = match (node_type, body) {
-                (RawNodeType::Llm, RawBody::Config(raw)) => {
-                    llm_parse::convert(*raw, &config_loc, &mut cx).map(llm_kind)
-                }
-                (RawNodeType::Template, RawBody::Config(raw)) => match raw.into_template_only() {
-                    Some(template) => template_node(template, &config_loc, &mut cx),
-                    // `parse` re-reads such files in deferred mode; this only guards that.
-                    None => {
-                        cx.issue(&config_loc, "a template node's config has only `template`");
-                        None
-                    }
-                },
-                (RawNodeType::Llm, RawBody::Deferred(config)) => {
-                    shape::decode_value::<Obj<llm_parse::RawLlmConfig>>(
-                        config,
-                        &config_loc,
-                        cx.issues_mut(),
-                    )
-                    .and_then(|Obj(raw)| llm_parse::convert(raw, &config_loc, &mut cx))
-                    .map(llm_kind)
-                }
-                (RawNodeType::Template, RawBody::Deferred(config)) => {
-                    shape::decode_value::<Obj<raw::RawTemplateConfig>>(
-                        config,
-                        &config_loc,
-                        cx.issues_mut(),
-                    )
-                    .and_then(|Obj(raw)| template_node(raw.template, &config_loc, &mut cx))
-                }
-            };
-            kinds.push(kind);
+            kinds.push(node_kind(node_type, body, &config_loc, &mut cx));
         }
         cx.current = None;
         let output = raw
             .output
             .map(|StrictValue(value)| OutputSpec::build(value, &root.key("output"), &mut cx));
         let mut issues = cx.finish(&order, &ids);
-        drop(graph);
 
         let nodes: Option<Vec<Node>> = ids
             .into_iter()
@@ -471,6 +476,59 @@ mod tests {
         let (path, message) = first_issue(text);
         assert_eq!(path, "$.nodes[0].config");
         assert!(message.starts_with("duplicate key `template`"), "{message}");
+    }
+
+    #[test]
+    fn fast_and_deferred_reads_agree() {
+        let fast = Workflow::parse(EXAMPLE).unwrap();
+        let Obj(raw) = shape::decode_text::<Obj<RawWorkflow<true>>>(EXAMPLE).unwrap();
+        let deferred = Workflow::from_raw(raw).unwrap();
+        assert_eq!(fast, deferred);
+    }
+
+    #[test]
+    fn config_fields_of_the_other_node_type_are_rejected() {
+        let doc = json!({"name": "w", "nodes": [
+            {"id": "a", "node_type": "template", "config": {"template": "t", "primary_connection": "p"}},
+            {"id": "b", "node_type": "llm", "config": {"primary_connection": "p", "template": "t",
+                "messages": [{"role": "user", "content": "x"}]}},
+        ]});
+        let err = Workflow::parse(&doc.to_string()).unwrap_err();
+        let got: Vec<(&str, &str)> = err
+            .issues()
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "$.nodes[0].config.primary_connection",
+                    "unknown field `primary_connection`, expected `template`"
+                ),
+                (
+                    "$.nodes[1].config.template",
+                    "unknown field `template` in an llm node's config"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn node_fields_are_checked_in_any_order() {
+        let text = r#"{"nodes": [{"config": {"template": "t"}, "depends_on": null, "node_type": "template", "id": "a"}], "name": "w"}"#;
+        let w = Workflow::parse(text).unwrap();
+        assert_eq!(w.nodes[0].id, "a");
+        assert!(w.nodes[0].depends_on.is_empty());
+        let text = r#"{"name": "w", "nodes": [{"id": "a", "id": "b", "node_type": "template", "config": {"template": "t"}}]}"#;
+        let (path, message) = first_issue(text);
+        assert_eq!(path, "$.nodes[0]");
+        assert!(message.starts_with("duplicate field `id`"), "{message}");
+        let text =
+            r#"{"name": "w", "nodes": [{"node_type": "template", "config": {"template": "t"}}]}"#;
+        let (path, message) = first_issue(text);
+        assert_eq!(path, "$.nodes[0]");
+        assert!(message.starts_with("missing field `id`"), "{message}");
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub enum OutputSpec {
     Literal(Value),
     /// An array of outputs.
     Array(Vec<OutputSpec>),
-    /// An object of outputs, in the order the keys were read.
+    /// An object of outputs, in serde_json's key order (sorted, unless its
+    /// `preserve_order` feature is on).
     Object(Vec<(String, OutputSpec)>),
 }
 

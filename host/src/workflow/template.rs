@@ -166,7 +166,11 @@ impl Template {
         let mut literal_start = 0;
         let mut pos = 0;
         while let Some(found) = source.get(pos..).and_then(|rest| rest.find("{{")) {
-            let open = pos + found;
+            let mut open = pos + found;
+            // In `{{{x}}}` the reference is the innermost `{{`; extra braces are literal.
+            while source.as_bytes().get(open + 2) == Some(&b'{') {
+                open += 1;
+            }
             let inner_start = open + 2;
             let close = source
                 .get(inner_start..)
@@ -376,6 +380,12 @@ pub(crate) mod tests {
         let t = Template::parse("{ {inputs.n} }} {{inputs.n}}}").unwrap();
         assert_eq!(t.render(&ctx()).unwrap(), "{ {inputs.n} }} 3}");
         assert_eq!(t.references().count(), 1);
+        let t = Template::parse(r#"{"n": {{{inputs.n}}}, "s": "{{inputs.ticket}}"}"#).unwrap();
+        assert_eq!(
+            t.render(&ctx()).unwrap(),
+            r#"{"n": {3}, "s": "printer on fire"}"#
+        );
+        assert_eq!(t.references().next().map(|r| r.offset), Some(7));
     }
 
     #[test]

@@ -58,10 +58,10 @@ fn message(m: &Message) -> Value {
     let mut out = Map::new();
     out.insert("role".into(), json!(names::role(m.role)));
     if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        // A tool-calling turn with no text carries `"content": null`, as the
+        // API itself returns it and as OpenAI's clients send it back.
         let text = m.text();
-        if !text.is_empty() {
-            out.insert("content".into(), json!(text));
-        }
+        out.insert("content".into(), if text.is_empty() { Value::Null } else { json!(text) });
         let calls = m.tool_calls.iter().map(|c| {
             json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } })
         });

@@ -32,14 +32,28 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Route all tracing output (trace level, spans included) into the buffer.
+/// Route tracing output into the buffer: llmnode's own at trace level (spans
+/// included), every other crate at debug, except the compiler's IR dumps,
+/// which are megabytes per plugin and carry no request data.
 pub fn install() {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+    use tracing::Level;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = Targets::new()
+        .with_default(Level::DEBUG)
+        .with_target("llmnode", Level::TRACE)
+        .with_target("cranelift", Level::WARN)
+        .with_target("cranelift_codegen", Level::WARN)
+        .with_target("regalloc2", Level::WARN)
+        .with_target("wasmtime", Level::INFO)
+        .with_target("wasmtime_internal_cranelift", Level::WARN);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
         .with_writer(Capture)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).try_init();
 }
 
 /// Everything logged so far.

@@ -79,13 +79,13 @@ impl Provider for Hostile {
             }
             "huge-headers" => {
                 let mut p = ok_request(&conn, b"{}".to_vec());
-                for i in 0..200_000 {
+                for i in 0..20_000 {
                     p.request.headers.push(http::header(&format!("x-flood-{i}"), "v"));
                 }
                 Ok(p)
             }
             "log-flood" => {
-                for i in 0..100_000 {
+                for i in 0..5_000 {
                     log::warn(&format!("flood line {i} {}", "x".repeat(1000)));
                 }
                 Ok(ok_request(&conn, b"{}".to_vec()))
