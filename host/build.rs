@@ -22,17 +22,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
-    let guests: Vec<(String, PathBuf)> = ["plugins", "tests/plugins"]
-        .iter()
-        .flat_map(|dir| crates_in(&root.join(dir)))
-        .collect();
+    let guests: Vec<(String, PathBuf)> =
+        ["plugins", "tests/plugins"].iter().flat_map(|dir| crates_in(&root.join(dir))).collect();
 
     // <target>/<profile>/build/<pkg>/out → <target>/wasm-plugins
-    let guest_target_dir = out_dir
-        .ancestors()
-        .nth(4)
-        .map(|t| t.join("wasm-plugins"))
-        .unwrap_or_else(|| out_dir.join("wasm-plugins"));
+    let guest_target_dir =
+        out_dir.ancestors().nth(4).map(|t| t.join("wasm-plugins")).unwrap_or_else(|| out_dir.join("wasm-plugins"));
 
     ensure_guest_target();
 
@@ -90,11 +85,8 @@ fn ensure_guest_target() {
         }
     }
     println!("cargo:warning=the {GUEST_TARGET} target is missing; running `rustup target add {GUEST_TARGET}`");
-    let added = Command::new("rustup")
-        .args(["target", "add", GUEST_TARGET])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let added =
+        Command::new("rustup").args(["target", "add", GUEST_TARGET]).status().map(|s| s.success()).unwrap_or(false);
     assert!(
         added,
         "the {GUEST_TARGET} target is not installed and `rustup target add {GUEST_TARGET}` failed; \

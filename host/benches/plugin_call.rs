@@ -1,1 +1,243 @@
-fn main(){}
+//! What the host costs on top of the provider: plugin load times, the per-call
+//! plugin overhead (fresh instance + build-request + parse-response), one SSE
+//! event, and a whole one-node workflow against a loopback upstream compared
+//! with a bare HTTP client doing the same request.
+//!
+//! Run with `cargo bench --bench plugin_call` (add `-- --quick` for a short run).
+//! A plain binary rather than a harness: the numbers are distributions
+//! (median, p99) of real calls, printed as a table.
+
+use axum::Router;
+use axum::routing::post;
+use llmnode::connections::{Connection, ConnectionSet};
+use llmnode::demo::LoopbackServer;
+use llmnode::engine::{Engine, NoEvents};
+use llmnode::runtime::bindings::types;
+use llmnode::runtime::bundled::BUNDLED;
+use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
+use llmnode::secret::Secret;
+use llmnode::workflow::Workflow;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RESPONSE: &[u8] = include_bytes!("../../tests/fixtures/openai/spec-examples/default.response.json");
+const STREAM_EVENT: &str = r#"{"id":"chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL","object":"chat.completion.chunk","created":1727346168,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_5050236cbd","choices":[{"index":0,"delta":{"content":" weather"},"logprobs":null,"finish_reason":null}]}"#;
+const KEY: &str = "sk-bench-000000000000000000000000";
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    let wasm = BUNDLED.iter().find(|(name, _)| *name == "openai").expect("the openai plugin is bundled").1;
+
+    println!("llmnode host overhead (openai plugin, {} KiB wasm)", wasm.len() / 1024);
+    println!("{:<52} {:>7} {:>10} {:>10} {:>10}", "measurement", "runs", "median", "p99", "mean");
+
+    // Loading: compiling from wasm versus the verified precompiled artifact.
+    let compile = sample(if quick { 2 } else { 5 }, || {
+        let rt = PluginRuntime::new(RuntimeConfig::default(), None).unwrap();
+        let t = Instant::now();
+        black_box(rt.load(wasm, "bench".into()).unwrap());
+        t.elapsed()
+    });
+    report("load: compile from wasm (no cache)", &compile);
+
+    let cache = tempfile::tempdir().unwrap();
+    PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap().load(wasm, "bench".into()).unwrap();
+    let cold = sample(20 / scale.min(4), || {
+        let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap();
+        let t = Instant::now();
+        black_box(rt.load(wasm, "bench".into()).unwrap());
+        t.elapsed()
+    });
+    report("load: precompiled cold load (verify + map + link)", &cold);
+    let startup = sample(20 / scale.min(4), || {
+        let t = Instant::now();
+        black_box(PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap());
+        t.elapsed()
+    });
+    report("runtime start (engine, pooling allocator, linker)", &startup);
+
+    // Per llm call: everything the plugin adds.
+    let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap();
+    let plugin = rt.load(wasm, "bench".into()).unwrap();
+    let request = chat_request();
+    let settings = types::ConnectionSettings {
+        base_url: "https://api.openai.com/v1".into(),
+        organization: None,
+        headers: Vec::new(),
+        options: Vec::new(),
+    };
+    let response = types::HttpResponse {
+        status: 200,
+        headers: vec![types::Header { name: "content-type".into(), value: "application/json".into() }],
+        body: RESPONSE.to_vec(),
+    };
+    let n = 5_000 / scale;
+    let whole = sample(n, || {
+        let t = Instant::now();
+        let mut call = plugin.call().unwrap();
+        black_box(call.build_request(&request, &settings).unwrap().unwrap());
+        black_box(call.parse_response(&response).unwrap().unwrap());
+        t.elapsed()
+    });
+    report("call: instantiate + build-request + parse-response", &whole);
+    let instantiate = sample(n, || {
+        let t = Instant::now();
+        black_box(plugin.call().unwrap());
+        t.elapsed()
+    });
+    report("  of which: fresh instance", &instantiate);
+    let mut call = plugin.call().unwrap();
+    let build = sample(n, || {
+        let t = Instant::now();
+        black_box(call.build_request(&request, &settings).unwrap().unwrap());
+        t.elapsed()
+    });
+    report("  of which: build-request", &build);
+    let parse = sample(n, || {
+        let t = Instant::now();
+        black_box(call.parse_response(&response).unwrap().unwrap());
+        t.elapsed()
+    });
+    report("  of which: parse-response", &parse);
+    let event = types::StreamEvent { event: None, data: STREAM_EVENT.into() };
+    let stream = sample(n * 4, || {
+        let t = Instant::now();
+        black_box(call.parse_stream_event(&event).unwrap().unwrap());
+        t.elapsed()
+    });
+    report("stream: parse-stream-event (one text delta)", &stream);
+    drop(call);
+
+    // End to end over loopback: the engine versus a bare client.
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    tokio.block_on(end_to_end(&rt, n / 2));
+}
+
+async fn end_to_end(rt: &PluginRuntime, n: usize) {
+    let app = Router::new()
+        .route("/v1/chat/completions", post(|| async { ([("content-type", "application/json")], RESPONSE) }));
+    let server = LoopbackServer::start(app).await.unwrap();
+    let addr = server.addr();
+    let url = format!("http://{addr}/v1/chat/completions");
+
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({
+        "model": "gpt-4o-mini",
+        "messages": [{ "role": "system", "content": "You are terse." }, { "role": "user", "content": "Hello!" }]
+    })
+    .to_string();
+    let bare = sample_async(n, || async {
+        let t = Instant::now();
+        let r = client
+            .post(&url)
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let bytes = r.bytes().await.unwrap();
+        black_box(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap());
+        t.elapsed()
+    })
+    .await;
+    report("loopback: bare reqwest POST + JSON parse", &bare);
+
+    let mut connections = ConnectionSet::default();
+    connections.insert(Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY)));
+    let registry = PluginRegistry::load(rt, None).unwrap();
+    let engine = Engine::new(&connections, &registry).unwrap();
+    let workflow = Arc::new(
+        Workflow::parse(
+            r#"{"name":"bench","nodes":[{"id":"ask","node_type":"llm","config":{
+                "primary_connection":"bench","model":"gpt-4o-mini",
+                "messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello!"}]}}],
+              "output":"{{nodes.ask.output.text}}"}"#,
+        )
+        .unwrap(),
+    );
+    engine.check(&workflow).unwrap();
+    let sink = Arc::new(NoEvents);
+    let full = sample_async(n, || async {
+        let t = Instant::now();
+        let report = engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        assert!(report.ok, "{:?}", report.error);
+        black_box(report);
+        t.elapsed()
+    })
+    .await;
+    report("loopback: llmnode one-node workflow, same request", &full);
+    println!(
+        "{:<52} {:>7} {:>10} {:>10}",
+        "host added latency per llm call (difference)",
+        "",
+        fmt(median(&full).saturating_sub(median(&bare))),
+        fmt(p99(&full).saturating_sub(p99(&bare))),
+    );
+}
+
+fn chat_request() -> types::ChatRequest {
+    let message = |role, text: &str| types::Message {
+        role,
+        content: vec![types::ContentPart::Text(text.into())],
+        name: None,
+        tool_call_id: None,
+        tool_calls: Vec::new(),
+        cache_breakpoint: false,
+    };
+    types::ChatRequest {
+        model: "gpt-4o-mini".into(),
+        messages: vec![message(types::Role::System, "You are terse."), message(types::Role::User, "Hello!")],
+        tools: Vec::new(),
+        tool_choice: None,
+        response_format: None,
+        temperature: Some(0.2),
+        top_p: None,
+        max_tokens: Some(256),
+        stop: Vec::new(),
+        stream: false,
+        cache: None,
+    }
+}
+
+/// `n` timings of `f` after a short warm-up, sorted.
+fn sample(n: usize, mut f: impl FnMut() -> Duration) -> Vec<Duration> {
+    for _ in 0..(n / 10).clamp(1, 100) {
+        f();
+    }
+    let mut v: Vec<Duration> = (0..n.max(1)).map(|_| f()).collect();
+    v.sort();
+    v
+}
+
+async fn sample_async<F: std::future::Future<Output = Duration>>(n: usize, mut f: impl FnMut() -> F) -> Vec<Duration> {
+    for _ in 0..(n / 10).clamp(1, 100) {
+        f().await;
+    }
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        v.push(f().await);
+    }
+    v.sort();
+    v
+}
+
+fn median(v: &[Duration]) -> Duration {
+    v[v.len() / 2]
+}
+
+fn p99(v: &[Duration]) -> Duration {
+    v[((v.len() * 99) / 100).min(v.len() - 1)]
+}
+
+fn report(what: &str, v: &[Duration]) {
+    let mean = v.iter().sum::<Duration>() / v.len() as u32;
+    println!("{what:<52} {:>7} {:>10} {:>10} {:>10}", v.len(), fmt(median(v)), fmt(p99(v)), fmt(mean));
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 { format!("{:.2} ms", us / 1000.0) } else { format!("{us:.1} µs") }
+}

@@ -39,6 +39,24 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// An enabled connection to `base_url` with only a key and a default model:
+    /// what the demo, tests and benchmarks need, everything else at its default.
+    pub fn with_key(name: &str, provider: &str, base_url: String, default_model: &str, key: Secret) -> Self {
+        Connection {
+            name: name.into(),
+            provider: provider.into(),
+            base_url: Some(base_url),
+            organization: None,
+            headers: BTreeMap::new(),
+            options: BTreeMap::new(),
+            allowed_hosts: Vec::new(),
+            default_model: Some(default_model.into()),
+            timeout: DEFAULT_TIMEOUT,
+            enabled: true,
+            credentials: Credentials { api_key: Some(key) },
+        }
+    }
+
     /// The transport target for requests built against `base_url`.
     pub fn target(&self, base_url: &url::Url) -> Target {
         Target {
@@ -104,7 +122,8 @@ impl ConnectionSet {
     /// Read a `.json` or `.toml` file; `env` looks up environment variables.
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConnectionsError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConnectionsError::Read { path: shown.clone(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConnectionsError::Read { path: shown.clone(), source })?;
         let is_toml = path.extension().is_some_and(|e| e == "toml");
         Self::parse(&text, is_toml, &shown, env)
     }
@@ -124,7 +143,8 @@ impl ConnectionSet {
         };
         let mut set = ConnectionSet::default();
         for c in shape.connections {
-            let invalid = |detail: String| ConnectionsError::Invalid { path: origin.into(), name: c.name.clone(), detail };
+            let invalid =
+                |detail: String| ConnectionsError::Invalid { path: origin.into(), name: c.name.clone(), detail };
             if c.api_key.is_some() {
                 return Err(invalid(
                     "keys may not be written in a connections file; put the key in an environment variable and name it with `api_key_env`".into(),

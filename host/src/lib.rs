@@ -4,12 +4,12 @@
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
 //! the workflow engine ([`engine`]) and usage records ([`usage`]).
 
+pub mod connections;
+pub mod demo;
+pub mod engine;
 pub mod error_class;
 pub mod runtime;
 pub mod secret;
 pub mod transport;
-pub mod connections;
 pub mod usage;
-pub mod demo;
-pub mod engine;
 pub mod workflow;

@@ -123,7 +123,13 @@ mod tests {
     #[test]
     fn stream_usage_merges_by_maximum() {
         let mut t = TokenUsage::default();
-        let wire = |i, o| types::Usage { input_tokens: i, output_tokens: o, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 };
+        let wire = |i, o| types::Usage {
+            input_tokens: i,
+            output_tokens: o,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
+        };
         t.merge(&wire(10, 1));
         t.merge(&wire(0, 7));
         t.merge(&wire(10, 7));

@@ -56,12 +56,7 @@ pub fn from_response(
         Some(m) if !m.is_empty() => m,
         _ => fallback_message(status, body),
     };
-    ProviderError {
-        kind,
-        message,
-        code: parsed.code.or(parsed.kind),
-        retry_after_ms: retry_after_ms(headers),
-    }
+    ProviderError { kind, message, code: parsed.code.or(parsed.kind), retry_after_ms: retry_after_ms(headers) }
 }
 
 /// A message for a body that did not say anything structured: the status and
@@ -70,9 +65,5 @@ pub fn fallback_message(status: u16, body: &[u8]) -> String {
     const MAX: usize = 200;
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
     let text = text.trim();
-    if text.is_empty() {
-        format!("HTTP {status} with an empty body")
-    } else {
-        format!("HTTP {status}: {text}")
-    }
+    if text.is_empty() { format!("HTTP {status} with an empty body") } else { format!("HTTP {status}: {text}") }
 }

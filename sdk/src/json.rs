@@ -11,11 +11,8 @@ pub fn body<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 /// Parse a response body, with an error that says what was expected and where it broke.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ProviderError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ProviderError::malformed(format!(
-            "the provider's {what} is not the expected JSON: {e}"
-        ))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::malformed(format!("the provider's {what} is not the expected JSON: {e}")))
 }
 
 /// Parse JSON text carried inside another document (tool schemas, arguments).

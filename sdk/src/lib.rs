@@ -56,14 +56,13 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::errors::{self, ErrorBody};
-    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, names};
     pub use crate::{
-        AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings,
-        ContentPart, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse, ImagePart,
-        JsonSchemaFormat, Message, Method, ModelInfo, PluginInfo, PreparedRequest,
-        ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall, ToolCallDelta,
-        ToolChoice, ToolDefinition, Usage,
+        AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart, ErrorKind,
+        FinishReason, Header, HttpRequest, HttpResponse, ImagePart, JsonSchemaFormat, Message, Method, ModelInfo,
+        PluginInfo, PreparedRequest, ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall,
+        ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
+    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, names};
 }
 
 /// Export a type implementing [`Provider`] as the plugin's implementation.
@@ -77,12 +76,7 @@ macro_rules! export_plugin {
 impl ProviderError {
     /// An error of `kind` with a message and nothing else.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError {
-            kind,
-            message: message.into(),
-            code: None,
-            retry_after_ms: None,
-        }
+        ProviderError { kind, message: message.into(), code: None, retry_after_ms: None }
     }
 
     /// The request cannot be expressed for this provider (a caller mistake).
@@ -126,18 +120,13 @@ impl Message {
 
     /// True when every part is text, so the message can be sent as a plain string.
     pub fn is_text_only(&self) -> bool {
-        self.content
-            .iter()
-            .all(|p| matches!(p, ContentPart::Text(_)))
+        self.content.iter().all(|p| matches!(p, ContentPart::Text(_)))
     }
 }
 
 impl ConnectionSettings {
     /// A provider-specific option by name (e.g. `api-version`).
     pub fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+        self.options.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
     }
 }

@@ -73,7 +73,14 @@ async fn run_uses_a_connections_file_and_keys_from_the_environment() {
     let file = json!({ "connections": [{ "name": "openai", "provider": "openai", "base_url": upstream.url("/v1"), "api_key_env": "TEST_OPENAI_KEY" }] });
     std::fs::write(&conns, file.to_string()).unwrap();
     let out = llmnode(
-        &["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=What's the weather like in SF?"],
+        &[
+            "run",
+            "examples/workflows/ask.json",
+            "-c",
+            conns.to_str().unwrap(),
+            "-i",
+            "question=What's the weather like in SF?",
+        ],
         &[("TEST_OPENAI_KEY", KEY)],
     )
     .await;
@@ -84,7 +91,11 @@ async fn run_uses_a_connections_file_and_keys_from_the_environment() {
     assert_eq!(upstream.seen()[0].json()["messages"][1]["content"], "What's the weather like in SF?");
     assert_clean(&out, KEY);
 
-    let out = llmnode(&["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x", "--json"], &[("TEST_OPENAI_KEY", KEY)]).await;
+    let out = llmnode(
+        &["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x", "--json"],
+        &[("TEST_OPENAI_KEY", KEY)],
+    )
+    .await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["attempts"][0]["usage"]["input"], json!(14));
     assert_eq!(report["attempts"][0]["usage"]["output"], json!(30));
@@ -92,7 +103,8 @@ async fn run_uses_a_connections_file_and_keys_from_the_environment() {
 
     // The key's variable is unset: a clear error naming it, exit 2, nothing sent.
     let before = upstream.seen().len();
-    let out = llmnode(&["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x"], &[]).await;
+    let out =
+        llmnode(&["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("TEST_OPENAI_KEY"), "{}", text(&out).1);
     assert_eq!(upstream.seen().len(), before);
@@ -102,7 +114,11 @@ async fn run_uses_a_connections_file_and_keys_from_the_environment() {
 async fn bad_input_gets_a_clear_error_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let conns = dir.path().join("c.toml");
-    std::fs::write(&conns, "[[connection]]\nname = \"openai\"\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n").unwrap();
+    std::fs::write(
+        &conns,
+        "[[connection]]\nname = \"openai\"\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+    )
+    .unwrap();
     let c = conns.to_str().unwrap();
 
     let bad = dir.path().join("bad.json");
@@ -133,10 +149,17 @@ async fn a_node_that_fails_is_exit_code_1_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let conns = dir.path().join("c.toml");
     std::fs::write(&conns, "[[connection]]\nname = \"openai\"\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"K\"\n").unwrap();
-    let out = llmnode(&["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x"], &[("K", KEY)]).await;
+    let out = llmnode(
+        &["run", "examples/workflows/ask.json", "-c", conns.to_str().unwrap(), "-i", "question=x"],
+        &[("K", KEY)],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out).1;
-    assert!(stderr.contains("answer:") && stderr.contains("connection `openai` (openai)") && stderr.contains("127.0.0.1:9"), "{stderr}");
+    assert!(
+        stderr.contains("answer:") && stderr.contains("connection `openai` (openai)") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
     assert_clean(&out, KEY);
 }
 

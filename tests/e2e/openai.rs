@@ -91,7 +91,10 @@ fn same_calls(got: &[Value], want: &[Value]) -> bool {
         && got.iter().zip(want).all(|(g, w)| {
             g["id"] == w["id"]
                 && g["name"] == w["name"]
-                && match (serde_json::from_str::<Value>(g["arguments"].as_str().unwrap()), serde_json::from_str::<Value>(w["arguments"].as_str().unwrap())) {
+                && match (
+                    serde_json::from_str::<Value>(g["arguments"].as_str().unwrap()),
+                    serde_json::from_str::<Value>(w["arguments"].as_str().unwrap()),
+                ) {
                     (Ok(a), Ok(b)) => a == b,
                     _ => g["arguments"] == w["arguments"],
                 }
@@ -119,7 +122,8 @@ async fn exchange(request: &Value, reply: impl Fn() -> Reply + Send + Sync + 'st
 /// OpenAI-compatible servers understand).
 fn expected_wire(mut request: Value) -> Value {
     let model = request["model"].as_str().unwrap_or_default().to_string();
-    let reasoning = model.starts_with("gpt-5") || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let reasoning =
+        model.starts_with("gpt-5") || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
     if let (true, Some(obj)) = (reasoning, request.as_object_mut()) {
         if let Some(max) = obj.remove("max_tokens") {
             obj.insert("max_completion_tokens".into(), max);
@@ -160,7 +164,10 @@ async fn recorded_multi_turn_exchanges_round_trip() {
             assert_eq!(output["text"], json!(text), "{file} turn {turn}");
             assert!(same_calls(&calls_of(&output), &calls), "{file} turn {turn}: {output}");
             assert_eq!(output["finish_reason"], json!(finish));
-            assert_eq!((output["usage"]["input"].as_u64(), output["usage"]["output"].as_u64()), (Some(input), Some(out)));
+            assert_eq!(
+                (output["usage"]["input"].as_u64(), output["usage"]["output"].as_u64()),
+                (Some(input), Some(out))
+            );
         }
     }
 }
@@ -197,7 +204,11 @@ fn expected_from_sse(bytes: &[u8]) -> (String, Vec<Value>, String, Value) {
                 if let Some(n) = t["function"]["name"].as_str() {
                     calls[i]["name"] = json!(format!("{}{n}", calls[i]["name"].as_str().unwrap()));
                 }
-                let args = format!("{}{}", calls[i]["arguments"].as_str().unwrap(), t["function"]["arguments"].as_str().unwrap_or(""));
+                let args = format!(
+                    "{}{}",
+                    calls[i]["arguments"].as_str().unwrap(),
+                    t["function"]["arguments"].as_str().unwrap_or("")
+                );
                 calls[i]["arguments"] = json!(args);
             }
         }
@@ -207,12 +218,13 @@ fn expected_from_sse(bytes: &[u8]) -> (String, Vec<Value>, String, Value) {
 
 #[tokio::test]
 async fn recorded_streams_replay_byte_exact() {
-    let mut files: Vec<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/openai/sse"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sse"))
-        .map(|n| format!("openai/sse/{n}"))
-        .collect();
+    let mut files: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/openai/sse"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sse"))
+            .map(|n| format!("openai/sse/{n}"))
+            .collect();
     files.push("openai/recorded/stream-tool-call-include-usage.1.response.sse".into());
     files.push("openai/recorded/stream-tool-call-include-usage.2.response.sse".into());
     files.sort();
@@ -223,7 +235,8 @@ async fn recorded_streams_replay_byte_exact() {
         // Odd piece sizes split lines, CRLFs and UTF-8 sequences across reads.
         let piece = [1, 7, 64, 1000][n % 4];
         let served = bytes.clone();
-        let request = json!({ "model": "gpt-4o-2024-08-06", "messages": [{ "role": "user", "content": "x" }], "stream": true });
+        let request =
+            json!({ "model": "gpt-4o-2024-08-06", "messages": [{ "role": "user", "content": "x" }], "stream": true });
         let (sent, output) = exchange(&request, move || Reply::sse(&served, piece)).await;
         assert_eq!(sent["stream_options"], json!({ "include_usage": true }), "{file}");
         assert_eq!(output["text"], json!(text), "{file}");
@@ -240,7 +253,8 @@ async fn the_recorded_tool_call_turns_are_sent_as_recorded() {
     let cassette = support::fixture_json("openai/recorded/stream-tool-call-include-usage.json");
     for (turn, interaction) in cassette["interactions"].as_array().unwrap().iter().enumerate() {
         let request = interaction["request"]["body"].clone();
-        let sse = support::fixture(&format!("openai/recorded/{}", interaction["response"]["body_file"].as_str().unwrap()));
+        let sse =
+            support::fixture(&format!("openai/recorded/{}", interaction["response"]["body_file"].as_str().unwrap()));
         let (sent, _) = exchange(&request, move || Reply::sse(&sse, 512)).await;
         assert_eq!(normalize(sent), normalize(request), "turn {turn}");
     }
@@ -251,7 +265,10 @@ async fn the_recorded_tool_call_turns_are_sent_as_recorded() {
 /// Connection b's key, distinct from a's.
 const KEY_B: &str = "sk-test-backup-77e1d2c3b4a5968778695a4b";
 
-async fn with_failover(first: impl Fn() -> Reply + Send + Sync + 'static, failover_on: Value) -> (llmnode::engine::RunReport, usize, usize) {
+async fn with_failover(
+    first: impl Fn() -> Reply + Send + Sync + 'static,
+    failover_on: Value,
+) -> (llmnode::engine::RunReport, usize, usize) {
     let bad = Upstream::start(move |_| first()).await;
     let good_body = support::fixture("openai/spec-examples/default.response.json");
     let good = Upstream::start(move |_| Reply::json(200, good_body.clone())).await;
@@ -282,7 +299,8 @@ async fn with_failover(first: impl Fn() -> Reply + Send + Sync + 'static, failov
 async fn errors_are_classified_and_fail_over_only_when_allowed() {
     let catalog = support::fixture_json("openai/errors/documented-error-catalog.json");
     let rate_limited = catalog["reconstructed_bodies"]["429_tpm_rate_limit_reached"].to_string();
-    let (report, tried_a, tried_b) = with_failover(move || Reply::json(429, rate_limited.clone()).header("retry-after", "20"), Value::Null).await;
+    let (report, tried_a, tried_b) =
+        with_failover(move || Reply::json(429, rate_limited.clone()).header("retry-after", "20"), Value::Null).await;
     assert!(report.ok);
     assert_eq!((tried_a, tried_b), (1, 1));
     assert_eq!(report.nodes[0].connection.as_deref(), Some("b"));

@@ -35,7 +35,12 @@ fn request(model: &str) -> types::ChatRequest {
 }
 
 fn settings() -> types::ConnectionSettings {
-    types::ConnectionSettings { base_url: "http://127.0.0.1:9/v1".into(), organization: None, headers: Vec::new(), options: Vec::new() }
+    types::ConnectionSettings {
+        base_url: "http://127.0.0.1:9/v1".into(),
+        organization: None,
+        headers: Vec::new(),
+        options: Vec::new(),
+    }
 }
 
 fn build(model: &str) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {

@@ -5,11 +5,10 @@
 
 use super::{Env, Failure, report, run};
 use clap::Args;
-use llmnode::connections::{Connection, ConnectionSet, DEFAULT_TIMEOUT};
+use llmnode::connections::{Connection, ConnectionSet};
 use llmnode::demo::SimulatedUpstream;
 use llmnode::engine::Engine;
 use llmnode::secret::Secret;
-use llmnode::transport::Credentials;
 use llmnode::workflow::Workflow;
 use serde_json::json;
 use std::time::Duration;
@@ -33,19 +32,7 @@ pub struct DemoArgs {
 }
 
 fn connection(name: &str, base_url: String, key: &Secret) -> Connection {
-    Connection {
-        name: name.into(),
-        provider: "openai".into(),
-        base_url: Some(base_url),
-        organization: None,
-        headers: Default::default(),
-        options: Default::default(),
-        allowed_hosts: Vec::new(),
-        default_model: Some("gpt-4o-mini".into()),
-        timeout: DEFAULT_TIMEOUT,
-        enabled: true,
-        credentials: Credentials { api_key: Some(key.clone()) },
-    }
+    Connection::with_key(name, "openai", base_url, "gpt-4o-mini", key.clone())
 }
 
 pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
@@ -77,7 +64,10 @@ pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
     let mut attempts = Vec::new();
     let mut failed = None;
     let runs = [
-        (TRIAGE, json!({ "ticket": "Hi, I was charged twice for my subscription this month. Please refund one of the charges." })),
+        (
+            TRIAGE,
+            json!({ "ticket": "Hi, I was charged twice for my subscription this month. Please refund one of the charges." }),
+        ),
         (ASK, json!({ "question": "What does llmnode do?" })),
     ];
     for (text, inputs) in runs {

@@ -150,5 +150,6 @@ fn init_logging(filter: &str) {
         eprintln!("warning: log filter `{filter}` is invalid ({e}); logging warnings only");
         tracing_subscriber::EnvFilter::new("warn")
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

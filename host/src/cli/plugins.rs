@@ -37,7 +37,14 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                 println!("{:<12} {:<9} {:<8} {:<7} {}", "name", "version", "contract", "models", "origin");
                 for p in registry.iter() {
                     let i = p.info();
-                    println!("{:<12} {:<9} {:<8} {:<7} {}", i.name, i.version, i.contract_version, i.models.len(), p.origin());
+                    println!(
+                        "{:<12} {:<9} {:<8} {:<7} {}",
+                        i.name,
+                        i.version,
+                        i.contract_version,
+                        i.models.len(),
+                        p.origin()
+                    );
                 }
             }
         }
@@ -117,6 +124,9 @@ fn print_details(p: &LoadedPlugin) {
     println!("    {:<16} {:>9} {:>9} {:>9} {:>9}", "id", "context", "in $/M", "out $/M", "cached $/M");
     for m in &i.models {
         let cached = m.cached_input_price.map(|p| format!("{p:.3}")).unwrap_or_else(|| "-".into());
-        println!("    {:<16} {:>9} {:>9.3} {:>9.3} {:>9}", m.id, m.context_window, m.input_price, m.output_price, cached);
+        println!(
+            "    {:<16} {:>9} {:>9.3} {:>9.3} {:>9}",
+            m.id, m.context_window, m.input_price, m.output_price, cached
+        );
     }
 }

@@ -21,7 +21,12 @@ impl Progress {
         if is_terminal && nodes.len() > 1 {
             Progress::Live(Mutex::new(LiveTable::new(nodes)))
         } else {
-            Progress::Plain(Mutex::new(PlainLog { streaming: None, started: Instant::now(), mid_line: false, shown: String::new() }))
+            Progress::Plain(Mutex::new(PlainLog {
+                streaming: None,
+                started: Instant::now(),
+                mid_line: false,
+                shown: String::new(),
+            }))
         }
     }
 
@@ -131,14 +136,23 @@ impl LiveTable {
     fn new(nodes: &[String]) -> Self {
         let rows = nodes
             .iter()
-            .map(|id| Row { id: id.clone(), status: NodeStatus::Waiting, detail: String::new(), tail: String::new(), since: Instant::now(), took: None })
+            .map(|id| Row {
+                id: id.clone(),
+                status: NodeStatus::Waiting,
+                detail: String::new(),
+                tail: String::new(),
+                since: Instant::now(),
+                took: None,
+            })
             .collect();
         LiveTable { rows, drawn_lines: 0, last_draw: None }
     }
 
     fn apply(&mut self, event: RunEvent) {
         let node = match &event {
-            RunEvent::Status { node, .. } | RunEvent::Text { node, .. } | RunEvent::Failover { node, .. } => node.clone(),
+            RunEvent::Status { node, .. } | RunEvent::Text { node, .. } | RunEvent::Failover { node, .. } => {
+                node.clone()
+            }
         };
         let Some(row) = self.rows.iter_mut().find(|r| *r.id == *node) else { return };
         let mut force = false;
@@ -191,7 +205,9 @@ impl LiveTable {
             };
             let time = match (r.status, r.took) {
                 (_, Some(d)) => format!("{:5.2}s", d.as_secs_f64()),
-                (NodeStatus::Running | NodeStatus::Streaming, None) => format!("{:5.2}s", r.since.elapsed().as_secs_f64()),
+                (NodeStatus::Running | NodeStatus::Streaming, None) => {
+                    format!("{:5.2}s", r.since.elapsed().as_secs_f64())
+                }
                 _ => "      ".into(),
             };
             let extra = if r.status == NodeStatus::Streaming { format!("…{}", r.tail) } else { r.detail.clone() };

@@ -42,7 +42,16 @@ pub fn usage_table(attempts: &[AttemptRecord]) -> String {
     }
     let total: f64 = attempts.iter().map(|a| a.cost_usd).sum();
     let (tin, tout) = attempts.iter().fold((0, 0), |(i, o), a| (i + a.usage.prompt_total(), o + a.usage.output));
-    rows.push(["total".into(), String::new(), String::new(), tin.to_string(), tout.to_string(), format!("{total:.6}"), String::new(), String::new()]);
+    rows.push([
+        "total".into(),
+        String::new(),
+        String::new(),
+        tin.to_string(),
+        tout.to_string(),
+        format!("{total:.6}"),
+        String::new(),
+        String::new(),
+    ]);
     let mut widths = [0usize; 8];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {

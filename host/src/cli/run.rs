@@ -30,7 +30,8 @@ pub struct RunArgs {
 
 /// Read and validate a workflow file; errors name the file and the JSON path.
 pub fn load_workflow(path: &Path) -> Result<Workflow, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("cannot read workflow {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("cannot read workflow {}: {e}", path.display())))?;
     Workflow::parse(&text).map_err(|e| Failure::input(format!("workflow {} is invalid:\n{e}", path.display())))
 }
 
@@ -51,7 +52,9 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let runtime = env.runtime()?;
     let registry = env.registry(&runtime)?;
     let engine = Engine::new(&connections, &registry).map_err(Failure::run)?;
-    engine.check(&workflow).map_err(|e| Failure::input(format!("workflow {} is invalid:\n{e}", args.workflow.display())))?;
+    engine
+        .check(&workflow)
+        .map_err(|e| Failure::input(format!("workflow {} is invalid:\n{e}", args.workflow.display())))?;
     let outcome = execute(&engine, workflow, inputs, args.json).await;
     finish(&outcome.report, args.json, outcome.shown_text.as_deref())
 }
@@ -63,7 +66,12 @@ pub struct Outcome {
 }
 
 /// Run with a progress display (or none, for JSON output).
-pub async fn execute(engine: &Engine, workflow: Workflow, inputs: serde_json::Map<String, serde_json::Value>, json: bool) -> Outcome {
+pub async fn execute(
+    engine: &Engine,
+    workflow: Workflow,
+    inputs: serde_json::Map<String, serde_json::Value>,
+    json: bool,
+) -> Outcome {
     let ids: Vec<String> = workflow.nodes.iter().map(|n| n.id.clone()).collect();
     if json {
         let report = engine.run(Arc::new(workflow), inputs, Arc::new(NoEvents)).await;

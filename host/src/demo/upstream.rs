@@ -5,6 +5,7 @@
 //! the prompt, streams word by word, and offers a second route that always
 //! answers 429 so a fallback can be seen taking over.
 
+use super::LoopbackServer;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -12,14 +13,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A running simulated upstream; stops when dropped.
 pub struct SimulatedUpstream {
-    addr: SocketAddr,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    server: LoopbackServer,
 }
 
 struct Config {
@@ -36,27 +35,17 @@ impl SimulatedUpstream {
             .route("/v1/chat/completions", post(chat))
             .route("/rate-limited/v1/chat/completions", post(rate_limited))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Ok(SimulatedUpstream { addr, _shutdown: tx })
+        Ok(SimulatedUpstream { server: LoopbackServer::start(app).await? })
     }
 
     /// Base URL of the healthy route, e.g. `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.server.addr())
     }
 
     /// Base URL of the route that always answers 429.
     pub fn rate_limited_base_url(&self) -> String {
-        format!("http://{}/rate-limited/v1", self.addr)
+        format!("http://{}/rate-limited/v1", self.server.addr())
     }
 }
 
@@ -79,10 +68,20 @@ async fn rate_limited() -> Response {
 async fn chat(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
     let expected = format!("Bearer {}", cfg.key);
     if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return openai_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.");
+        return openai_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        );
     }
     let Ok(req) = serde_json::from_str::<Value>(&body) else {
-        return openai_error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_json", "The body is not valid JSON.");
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_json",
+            "The body is not valid JSON.",
+        );
     };
     let model = req["model"].as_str().unwrap_or("demo").to_string();
     let prompt = prompt_text(&req);

@@ -79,7 +79,10 @@ impl StreamAccumulator {
             let pos = match self.calls.iter().position(|(i, _)| *i == t.index) {
                 Some(p) => p,
                 None => {
-                    self.calls.push((t.index, ToolCallOut { id: String::new(), name: String::new(), arguments: String::new() }));
+                    self.calls.push((
+                        t.index,
+                        ToolCallOut { id: String::new(), name: String::new(), arguments: String::new() },
+                    ));
                     self.calls.len() - 1
                 }
             };

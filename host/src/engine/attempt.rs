@@ -91,7 +91,8 @@ impl ResolvedConnection {
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
 
         if !response.is_success() || !request.stream {
-            let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
+            let (status, headers, body) =
+                response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
             let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
             if !(200..300).contains(&status) {
                 let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;

@@ -6,9 +6,9 @@ use super::Inner;
 use super::answer::Answer;
 use super::events::{EventSink, NodeStatus, RunEvent};
 use super::report::Skip;
+use crate::runtime::bindings::types;
 use crate::usage::{AttemptRecord, Prices};
 use crate::workflow::{LlmConfig, ResponseFormatSpec};
-use crate::runtime::bindings::types;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,13 +61,18 @@ pub(crate) async fn run(
         request.model.clear();
         request.model.push_str(model);
 
-        let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
+        let span =
+            tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
         let started = Instant::now();
         let mut streaming = false;
         let mut on_text = |text: &str| {
             if !streaming {
                 streaming = true;
-                sink.emit(RunEvent::Status { node: node.clone(), status: NodeStatus::Streaming, detail: Some(name.to_string()) });
+                sink.emit(RunEvent::Status {
+                    node: node.clone(),
+                    status: NodeStatus::Streaming,
+                    detail: Some(name.to_string()),
+                });
             }
             sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
         };
@@ -101,7 +106,12 @@ pub(crate) async fn run(
                 attempts.push(record);
                 tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
                 if e.after_content {
-                    return Err(LlmFailed { message: format!("{} (the stream had already started, so no other connection was tried)", e.message) });
+                    return Err(LlmFailed {
+                        message: format!(
+                            "{} (the stream had already started, so no other connection was tried)",
+                            e.message
+                        ),
+                    });
                 }
                 let fails_over = config.failover_on.contains(&e.class);
                 skipped.push(Skip { connection: name.to_string(), class: Some(e.class), reason: e.message.clone() });
@@ -109,7 +119,11 @@ pub(crate) async fn run(
                     let why = if is_last { "" } else { "; this error class does not fail over" };
                     return Err(LlmFailed { message: format!("{}{why}", summary(skipped)) });
                 }
-                sink.emit(RunEvent::Failover { node: node.clone(), from: name.to_string(), reason: e.class.to_string() });
+                sink.emit(RunEvent::Failover {
+                    node: node.clone(),
+                    from: name.to_string(),
+                    reason: e.class.to_string(),
+                });
             }
         }
     }
@@ -124,8 +138,16 @@ fn summary(skipped: &[Skip]) -> String {
 }
 
 /// The node's output value: what templates and the workflow output read.
-fn node_output(node: &str, config: &LlmConfig, answer: Answer, connection: &str, model: &str, cost: f64) -> Result<Value, LlmFailed> {
-    let wants_json = matches!(config.response_format, Some(ResponseFormatSpec::JsonObject | ResponseFormatSpec::JsonSchema { .. }));
+fn node_output(
+    node: &str,
+    config: &LlmConfig,
+    answer: Answer,
+    connection: &str,
+    model: &str,
+    cost: f64,
+) -> Result<Value, LlmFailed> {
+    let wants_json =
+        matches!(config.response_format, Some(ResponseFormatSpec::JsonObject | ResponseFormatSpec::JsonSchema { .. }));
     let json_text = answer.text.trim().to_string();
     let mut out = json!({
         "text": answer.text,
@@ -150,7 +172,9 @@ fn node_output(node: &str, config: &LlmConfig, answer: Answer, connection: &str,
             Ok(v) => out["json"] = v,
             Err(e) => {
                 return Err(LlmFailed {
-                    message: format!("node `{node}` asked for JSON, but the answer from connection `{connection}` is not valid JSON ({e})"),
+                    message: format!(
+                        "node `{node}` asked for JSON, but the answer from connection `{connection}` is not valid JSON ({e})"
+                    ),
                 });
             }
         }

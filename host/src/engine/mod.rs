@@ -53,7 +53,12 @@ impl Engine {
 
     /// Run `workflow` with resolved `inputs`, reporting progress to `sink`.
     /// Node failures are part of the report, not an `Err`.
-    pub async fn run(&self, workflow: Arc<Workflow>, inputs: Map<String, Value>, sink: Arc<dyn EventSink>) -> RunReport {
+    pub async fn run(
+        &self,
+        workflow: Arc<Workflow>,
+        inputs: Map<String, Value>,
+        sink: Arc<dyn EventSink>,
+    ) -> RunReport {
         let started = Instant::now();
         let span = tracing::info_span!("workflow", workflow = %workflow.name);
         let plan = workflow.plan();
@@ -70,7 +75,8 @@ impl Engine {
         let mut tasks: JoinSet<(usize, NodeReport, Vec<AttemptRecord>)> = JoinSet::new();
 
         let spawn = |i: usize, tasks: &mut JoinSet<_>| {
-            let (inner, wf, state, sink, id) = (self.inner.clone(), workflow.clone(), shared.clone(), sink.clone(), ids[i].clone());
+            let (inner, wf, state, sink, id) =
+                (self.inner.clone(), workflow.clone(), shared.clone(), sink.clone(), ids[i].clone());
             let node_span = tracing::info_span!(parent: &span, "node", node = %id);
             tasks.spawn(async move { run_node(&inner, &wf, i, &state, &*sink, id).await }.instrument(node_span));
         };
@@ -106,7 +112,11 @@ impl Engine {
             .enumerate()
             .map(|(i, r)| {
                 r.unwrap_or_else(|| {
-                    sink.emit(RunEvent::Status { node: ids[i].clone(), status: NodeStatus::Skipped, detail: Some("a dependency failed".into()) });
+                    sink.emit(RunEvent::Status {
+                        node: ids[i].clone(),
+                        status: NodeStatus::Skipped,
+                        detail: Some("a dependency failed".into()),
+                    });
                     NodeReport {
                         id: ids[i].to_string(),
                         status: NodeStatus::Skipped,
@@ -157,7 +167,14 @@ impl Lookup for RunState {
     }
 }
 
-async fn run_node(inner: &Inner, wf: &Workflow, i: usize, state: &RunState, sink: &dyn EventSink, id: Arc<str>) -> (usize, NodeReport, Vec<AttemptRecord>) {
+async fn run_node(
+    inner: &Inner,
+    wf: &Workflow,
+    i: usize,
+    state: &RunState,
+    sink: &dyn EventSink,
+    id: Arc<str>,
+) -> (usize, NodeReport, Vec<AttemptRecord>) {
     let started = Instant::now();
     sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Running, detail: None });
     let mut attempts = Vec::new();
@@ -177,15 +194,34 @@ async fn run_node(inner: &Inner, wf: &Workflow, i: usize, state: &RunState, sink
         Ok((output, connection)) => {
             let detail = connection.as_ref().map(|c| match skipped.is_empty() {
                 true => format!("via {c}"),
-                false => format!("via {c} after {}", skipped.iter().map(|s| s.connection.as_str()).collect::<Vec<_>>().join(", ")),
+                false => format!(
+                    "via {c} after {}",
+                    skipped.iter().map(|s| s.connection.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             });
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Done, detail });
             let _ = state.outputs[i].set(output.clone());
-            NodeReport { id: id.to_string(), status: NodeStatus::Done, output: Some(output), error: None, connection, skipped, elapsed_ms }
+            NodeReport {
+                id: id.to_string(),
+                status: NodeStatus::Done,
+                output: Some(output),
+                error: None,
+                connection,
+                skipped,
+                elapsed_ms,
+            }
         }
         Err(message) => {
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Failed, detail: Some(message.clone()) });
-            NodeReport { id: id.to_string(), status: NodeStatus::Failed, output: None, error: Some(message), connection: None, skipped, elapsed_ms }
+            NodeReport {
+                id: id.to_string(),
+                status: NodeStatus::Failed,
+                output: None,
+                error: Some(message),
+                connection: None,
+                skipped,
+                elapsed_ms,
+            }
         }
     };
     (i, report, attempts)

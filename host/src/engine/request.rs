@@ -60,7 +60,11 @@ pub fn build(config: &LlmConfig, ctx: &dyn Lookup) -> Result<types::ChatRequest,
             ResponseFormatSpec::Text => types::ResponseFormat::Text,
             ResponseFormatSpec::JsonObject => types::ResponseFormat::JsonObject,
             ResponseFormatSpec::JsonSchema { name, schema, strict } => {
-                types::ResponseFormat::JsonSchema(types::JsonSchemaFormat { name: name.clone(), schema: schema.to_string(), strict: *strict })
+                types::ResponseFormat::JsonSchema(types::JsonSchemaFormat {
+                    name: name.clone(),
+                    schema: schema.to_string(),
+                    strict: *strict,
+                })
             }
         }),
         temperature: config.temperature,
@@ -68,6 +72,9 @@ pub fn build(config: &LlmConfig, ctx: &dyn Lookup) -> Result<types::ChatRequest,
         max_tokens: config.max_tokens,
         stop: config.stop.clone(),
         stream: config.stream,
-        cache: config.cache.as_ref().map(|CacheSpec { enabled, ttl_seconds }| types::CacheHint { enabled: *enabled, ttl_seconds: *ttl_seconds }),
+        cache: config.cache.as_ref().map(|CacheSpec { enabled, ttl_seconds }| types::CacheHint {
+            enabled: *enabled,
+            ttl_seconds: *ttl_seconds,
+        }),
     })
 }

@@ -43,7 +43,8 @@ impl Routes {
                 routes.unusable.insert(c.name.clone(), unusable(reason));
                 continue;
             };
-            let base = c.base_url.as_deref().unwrap_or(&plugin.info().default_base_url).trim_end_matches('/').to_string();
+            let base =
+                c.base_url.as_deref().unwrap_or(&plugin.info().default_base_url).trim_end_matches('/').to_string();
             let base_url = match url::Url::parse(&base) {
                 Ok(u) => u,
                 Err(e) => {
@@ -60,7 +61,12 @@ impl Routes {
                 headers: pairs(&c.headers),
                 options: pairs(&c.options),
             };
-            let resolved = ResolvedConnection { target: c.target(&base_url), connection: c.clone(), plugin: plugin.clone(), settings };
+            let resolved = ResolvedConnection {
+                target: c.target(&base_url),
+                connection: c.clone(),
+                plugin: plugin.clone(),
+                settings,
+            };
             routes.ready.insert(c.name.clone(), Arc::new(resolved));
         }
         routes

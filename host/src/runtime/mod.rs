@@ -37,11 +37,10 @@ pub struct PluginRuntime {
 impl PluginRuntime {
     /// A runtime with `config`; precompiled artifacts go to `cache_dir` if given.
     pub fn new(config: RuntimeConfig, cache_dir: Option<&Path>) -> Result<Self, PluginError> {
-        let engine = wasmtime::Engine::new(&config.engine_config())
-            .map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
+        let engine =
+            wasmtime::Engine::new(&config.engine_config()).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         PluginWorld::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let cache = match cache_dir.map(|dir| ArtifactCache::open(dir, &engine)).transpose() {
@@ -81,13 +80,19 @@ impl PluginRuntime {
         let pre = PluginPre::new(instance_pre)
             .map_err(|e| PluginError::Contract { plugin: origin.clone(), detail: plugin::root_cause(&e) })?;
         let loaded = LoadedPlugin::describe(origin, sha256, pre, self.engine.clone(), self.config.clone())?;
-        tracing::debug!(plugin = loaded.name(), origin = loaded.origin(), elapsed_us = started.elapsed().as_micros() as u64, "plugin loaded");
+        tracing::debug!(
+            plugin = loaded.name(),
+            origin = loaded.origin(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "plugin loaded"
+        );
         Ok(loaded)
     }
 
     /// The compiled component, from the verified cache when possible.
     fn component(&self, wasm: &[u8], sha256: &str, origin: &str) -> Result<Component, PluginError> {
-        let compile_error = |e: wasmtime::Error| PluginError::Compile { plugin: origin.to_string(), detail: plugin::root_cause(&e) };
+        let compile_error =
+            |e: wasmtime::Error| PluginError::Compile { plugin: origin.to_string(), detail: plugin::root_cause(&e) };
         let Some(cache) = &self.cache else {
             return Component::new(&self.engine, wasm).map_err(compile_error);
         };
@@ -98,7 +103,9 @@ impl PluginRuntime {
                 // exactly this plugin and engine configuration.
                 match unsafe { Component::deserialize(&self.engine, &artifact) } {
                     Ok(component) => return Ok(component),
-                    Err(e) => tracing::warn!(plugin = origin, error = %plugin::root_cause(&e), "cached artifact rejected; recompiling"),
+                    Err(e) => {
+                        tracing::warn!(plugin = origin, error = %plugin::root_cause(&e), "cached artifact rejected; recompiling")
+                    }
                 }
             }
             Ok(None) => {}

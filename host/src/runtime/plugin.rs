@@ -22,7 +22,11 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("name", &self.name).field("origin", &self.origin).field("sha256", &self.sha256).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("sha256", &self.sha256)
+            .finish()
     }
 }
 
@@ -35,15 +39,8 @@ impl LoadedPlugin {
         engine: wasmtime::Engine,
         config: Arc<RuntimeConfig>,
     ) -> Result<Self, PluginError> {
-        let mut plugin = LoadedPlugin {
-            name: Arc::from(origin.as_str()),
-            origin,
-            sha256,
-            info: empty_info(),
-            pre,
-            engine,
-            config,
-        };
+        let mut plugin =
+            LoadedPlugin { name: Arc::from(origin.as_str()), origin, sha256, info: empty_info(), pre, engine, config };
         let info = plugin.call()?.info()?;
         check_info(&plugin.origin, &info)?;
         plugin.name = Arc::from(info.name.as_str());
@@ -81,10 +78,10 @@ impl LoadedPlugin {
         let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
         store.limiter(|s| s);
         store.set_epoch_deadline(self.config.deadline_ticks());
-        let world = self.pre.instantiate(&mut store).map_err(|e| PluginError::Instantiate {
-            plugin: self.label(),
-            detail: root_cause(&e),
-        })?;
+        let world = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginError::Instantiate { plugin: self.label(), detail: root_cause(&e) })?;
         Ok(PluginCall { plugin: self, store, world })
     }
 
@@ -188,11 +185,9 @@ fn classify_fault(plugin: &LoadedPlugin, function: &'static str, e: &wasmtime::E
         return PluginError::MemoryLimit { plugin: name, function, limit_mib: hit.limit >> 20 };
     }
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => PluginError::CpuLimit {
-            plugin: name,
-            function,
-            limit_ms: plugin.config.cpu_deadline.as_millis() as u64,
-        },
+        Some(Trap::Interrupt) => {
+            PluginError::CpuLimit { plugin: name, function, limit_ms: plugin.config.cpu_deadline.as_millis() as u64 }
+        }
         Some(Trap::UnreachableCodeReached) => PluginError::Trap {
             plugin: name,
             function,

@@ -43,7 +43,9 @@ pub fn apply(
     let Some(key) = key.filter(|_| needs_key) else {
         return match directive {
             AuthDirective::AwsSigv4(_) => Err(TransportError::UnsupportedAuth { scheme: "aws-sigv4" }),
-            AuthDirective::GoogleServiceAccount(_) => Err(TransportError::UnsupportedAuth { scheme: "google-service-account" }),
+            AuthDirective::GoogleServiceAccount(_) => {
+                Err(TransportError::UnsupportedAuth { scheme: "google-service-account" })
+            }
             _ => Ok(()),
         };
     };

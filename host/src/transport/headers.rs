@@ -57,7 +57,8 @@ pub fn build(headers: &[Header], auth_header: Option<&str>) -> Result<HeaderMap,
             return Err(bad("this header is set by the host only (credentials and framing never come from a plugin)"));
         }
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("not a valid header name"))?;
-        let value = HeaderValue::from_str(&h.value).map_err(|_| bad("the value has characters not allowed in a header"))?;
+        let value =
+            HeaderValue::from_str(&h.value).map_err(|_| bad("the value has characters not allowed in a header"))?;
         map.append(name, value);
     }
     Ok(map)

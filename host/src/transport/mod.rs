@@ -94,11 +94,7 @@ impl Transport {
     pub fn new() -> Result<Self, TransportError> {
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-            if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
+            if same_origin && attempt.previous().len() <= MAX_REDIRECTS { attempt.follow() } else { attempt.stop() }
         });
         let client = reqwest::Client::builder()
             .redirect(policy)
@@ -115,7 +111,9 @@ impl Transport {
     pub async fn send(&self, prepared: PreparedRequest, target: &Target) -> Result<UpstreamResponse, TransportError> {
         let PreparedRequest { request, auth } = prepared;
         if request.url.len() > MAX_URL_LEN {
-            return Err(TransportError::TooLarge { what: format!("URL of {} bytes (at most {MAX_URL_LEN})", request.url.len()) });
+            return Err(TransportError::TooLarge {
+                what: format!("URL of {} bytes (at most {MAX_URL_LEN})", request.url.len()),
+            });
         }
         if request.body.len() > MAX_REQUEST_BODY {
             return Err(TransportError::TooLarge {
@@ -154,9 +152,19 @@ impl Transport {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| types::Header { name: k.as_str().to_string(), value: String::from_utf8_lossy(v.as_bytes()).into_owned() })
+            .map(|(k, v)| types::Header {
+                name: k.as_str().to_string(),
+                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
             .collect();
-        Ok(UpstreamResponse { status, headers, response, url: shown, timeout: target.timeout, credentials: target.credentials.clone() })
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            response,
+            url: shown,
+            timeout: target.timeout,
+            credentials: target.credentials.clone(),
+        })
     }
 }
 
@@ -237,7 +245,8 @@ impl EventStream {
     pub async fn next(&mut self) -> Result<Option<SseEvent>, TransportError> {
         loop {
             if self.next < self.ready.len() {
-                let event = std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
+                let event =
+                    std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
                 self.next += 1;
                 return Ok(Some(event));
             }
@@ -248,7 +257,9 @@ impl EventStream {
             self.next = 0;
             let stream_error = |source, url: &str| TransportError::Stream { url: url.to_string(), source };
             match self.response.chunk().await? {
-                Some(bytes) => self.framer.feed(&bytes, &mut self.ready).map_err(|e| stream_error(e, &self.response.url))?,
+                Some(bytes) => {
+                    self.framer.feed(&bytes, &mut self.ready).map_err(|e| stream_error(e, &self.response.url))?
+                }
                 None => {
                     self.ended = true;
                     self.framer.finish(&mut self.ready).map_err(|e| stream_error(e, &self.response.url))?;

@@ -86,38 +86,19 @@ mod tests {
     #[test]
     fn invalid_displays_one_issue_per_line() {
         let err = WorkflowError::Invalid(vec![
-            Issue {
-                path: "$.name".into(),
-                message: "must not be empty".into(),
-            },
-            Issue {
-                path: "$.nodes[0].id".into(),
-                message: "duplicate id".into(),
-            },
+            Issue { path: "$.name".into(), message: "must not be empty".into() },
+            Issue { path: "$.nodes[0].id".into(), message: "duplicate id".into() },
         ]);
-        assert_eq!(
-            err.to_string(),
-            "$.name: must not be empty\n$.nodes[0].id: duplicate id"
-        );
+        assert_eq!(err.to_string(), "$.name: must not be empty\n$.nodes[0].id: duplicate id");
         assert_eq!(err.issues().len(), 2);
     }
 
     #[test]
     fn inputs_and_syntax_display() {
-        let err = WorkflowError::Inputs(vec![InputIssue {
-            name: "n".into(),
-            message: "is required".into(),
-        }]);
+        let err = WorkflowError::Inputs(vec![InputIssue { name: "n".into(), message: "is required".into() }]);
         assert_eq!(err.to_string(), "input \"n\": is required");
         assert!(err.issues().is_empty());
-        let err = WorkflowError::Syntax {
-            line: 3,
-            column: 7,
-            message: "expected `,`".into(),
-        };
-        assert_eq!(
-            err.to_string(),
-            "workflow is not valid JSON (line 3, column 7): expected `,`"
-        );
+        let err = WorkflowError::Syntax { line: 3, column: 7, message: "expected `,`".into() };
+        assert_eq!(err.to_string(), "workflow is not valid JSON (line 3, column 7): expected `,`");
     }
 }

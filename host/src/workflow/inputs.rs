@@ -67,13 +67,7 @@ impl InputType {
             InputType::String => Ok(Value::String(text.to_owned())),
             InputType::Integer => parse_integer(trimmed).ok_or_else(bad),
             InputType::Number => parse_integer(trimmed)
-                .or_else(|| {
-                    trimmed
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                        .map(Value::Number)
-                })
+                .or_else(|| trimmed.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number))
                 .ok_or_else(bad),
             InputType::Boolean => match trimmed {
                 "true" => Ok(Value::Bool(true)),
@@ -81,13 +75,9 @@ impl InputType {
                 _ => Err(bad()),
             },
             InputType::Object | InputType::Array => {
-                let value: Value = serde_json::from_str(text)
-                    .map_err(|e| format!("expected {} as JSON: {e}", self.as_str()))?;
-                if self.matches(&value) {
-                    Ok(value)
-                } else {
-                    Err(bad())
-                }
+                let value: Value =
+                    serde_json::from_str(text).map_err(|e| format!("expected {} as JSON: {e}", self.as_str()))?;
+                if self.matches(&value) { Ok(value) } else { Err(bad()) }
             }
         }
     }
@@ -100,10 +90,7 @@ impl fmt::Display for InputType {
 }
 
 fn parse_integer(text: &str) -> Option<Value> {
-    text.parse::<i64>()
-        .map(Value::from)
-        .or_else(|_| text.parse::<u64>().map(Value::from))
-        .ok()
+    text.parse::<i64>().map(Value::from).or_else(|_| text.parse::<u64>().map(Value::from)).ok()
 }
 
 /// One declared input.
@@ -147,9 +134,7 @@ impl<'de> Deserialize<'de> for RawInputs {
                 let mut out = Vec::new();
                 while let Some(name) = map.next_key::<String>()? {
                     if !seen.insert(name.clone()) {
-                        return Err(de::Error::custom(format_args!(
-                            "input `{name}` is declared twice"
-                        )));
+                        return Err(de::Error::custom(format_args!("input `{name}` is declared twice")));
                     }
                     let Obj(input) = map.next_value::<Obj<RawInput>>()?;
                     out.push((name, input));
@@ -162,11 +147,7 @@ impl<'de> Deserialize<'de> for RawInputs {
 }
 
 /// Checks the declarations; bad ones are reported and left out.
-pub(crate) fn convert(
-    raw: RawInputs,
-    loc: &Loc<'_>,
-    issues: &mut Vec<Issue>,
-) -> Vec<(String, InputSpec)> {
+pub(crate) fn convert(raw: RawInputs, loc: &Loc<'_>, issues: &mut Vec<Issue>) -> Vec<(String, InputSpec)> {
     let mut out = Vec::with_capacity(raw.0.len());
     for (name, input) in raw.0 {
         let here = loc.key(&name);
@@ -208,10 +189,7 @@ pub(crate) fn convert(
 impl Workflow {
     /// Resolves `--input k=v` pairs: text converted per declared type, defaults
     /// applied; every problem reported at once.
-    pub fn resolve_inputs(
-        &self,
-        provided: Vec<(String, String)>,
-    ) -> Result<Map<String, Value>, WorkflowError> {
+    pub fn resolve_inputs(&self, provided: Vec<(String, String)>) -> Result<Map<String, Value>, WorkflowError> {
         let mut values = Map::new();
         let mut issues = Vec::new();
         let mut given = HashSet::new();
@@ -220,10 +198,7 @@ impl Workflow {
                 continue;
             };
             if !given.insert(name.clone()) {
-                issues.push(InputIssue {
-                    name,
-                    message: "is given more than once".into(),
-                });
+                issues.push(InputIssue { name, message: "is given more than once".into() });
                 continue;
             }
             match spec.kind.parse_text(&text) {
@@ -237,10 +212,7 @@ impl Workflow {
     }
 
     /// Resolves typed JSON inputs (e.g. from an API call): type-checked, defaults applied.
-    pub fn resolve_input_values(
-        &self,
-        provided: Map<String, Value>,
-    ) -> Result<Map<String, Value>, WorkflowError> {
+    pub fn resolve_input_values(&self, provided: Map<String, Value>) -> Result<Map<String, Value>, WorkflowError> {
         let mut values = Map::new();
         let mut issues = Vec::new();
         for (name, value) in provided {
@@ -250,10 +222,7 @@ impl Workflow {
             if spec.kind.matches(&value) {
                 values.insert(name, value);
             } else {
-                issues.push(InputIssue {
-                    message: format!("expected {}, got {value}", spec.kind),
-                    name,
-                });
+                issues.push(InputIssue { message: format!("expected {}, got {value}", spec.kind), name });
             }
         }
         self.finish_inputs(values, issues)
@@ -268,10 +237,7 @@ impl Workflow {
                 let names: Vec<&str> = self.inputs.iter().map(|(n, _)| n.as_str()).collect();
                 format!("is not declared; declared inputs: {}", names.join(", "))
             };
-            issues.push(InputIssue {
-                name: name.to_owned(),
-                message,
-            });
+            issues.push(InputIssue { name: name.to_owned(), message });
         }
         found
     }
@@ -295,11 +261,7 @@ impl Workflow {
                 });
             }
         }
-        if issues.is_empty() {
-            Ok(values)
-        } else {
-            Err(WorkflowError::Inputs(issues))
-        }
+        if issues.is_empty() { Ok(values) } else { Err(WorkflowError::Inputs(issues)) }
     }
 }
 
@@ -332,16 +294,12 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn input_issues(err: WorkflowError) -> Vec<(String, String)> {
         match err {
-            WorkflowError::Inputs(issues) => {
-                issues.into_iter().map(|i| (i.name, i.message)).collect()
-            }
+            WorkflowError::Inputs(issues) => issues.into_iter().map(|i| (i.name, i.message)).collect(),
             other => panic!("expected input issues, got {other:?}"),
         }
     }
@@ -361,25 +319,10 @@ mod tests {
     #[test]
     fn text_is_converted_per_type() {
         let got = all_types()
-            .resolve_inputs(pairs(&[
-                ("s", " 42 "),
-                ("n", "2.5"),
-                ("i", "-7"),
-                ("b", "true"),
-                ("o", r#"{"k": [1]}"#),
-            ]))
+            .resolve_inputs(pairs(&[("s", " 42 "), ("n", "2.5"), ("i", "-7"), ("b", "true"), ("o", r#"{"k": [1]}"#)]))
             .unwrap();
-        assert_eq!(
-            Value::Object(got),
-            json!({"s": " 42 ", "n": 2.5, "i": -7, "b": true, "o": {"k": [1]}, "a": [1]})
-        );
-        let got = all_types()
-            .resolve_inputs(pairs(&[
-                ("s", ""),
-                ("n", "3"),
-                ("i", "18446744073709551615"),
-            ]))
-            .unwrap();
+        assert_eq!(Value::Object(got), json!({"s": " 42 ", "n": 2.5, "i": -7, "b": true, "o": {"k": [1]}, "a": [1]}));
+        let got = all_types().resolve_inputs(pairs(&[("s", ""), ("n", "3"), ("i", "18446744073709551615")])).unwrap();
         assert_eq!(got["n"], json!(3));
         assert!(got["n"].is_i64());
         assert_eq!(got["i"], json!(u64::MAX));
@@ -389,14 +332,7 @@ mod tests {
     #[test]
     fn bad_text_names_the_input() {
         let err = all_types()
-            .resolve_inputs(pairs(&[
-                ("s", "x"),
-                ("n", "inf"),
-                ("i", "1.5"),
-                ("b", "yes"),
-                ("o", "[1]"),
-                ("a", "{"),
-            ]))
+            .resolve_inputs(pairs(&[("s", "x"), ("n", "inf"), ("i", "1.5"), ("b", "yes"), ("o", "[1]"), ("a", "{")]))
             .unwrap_err();
         let issues = input_issues(err);
         let names: Vec<&str> = issues.iter().map(|(n, _)| n.as_str()).collect();
@@ -404,43 +340,26 @@ mod tests {
         assert_eq!(issues[0].1, "expected number, got \"inf\"");
         assert_eq!(issues[1].1, "expected integer, got \"1.5\"");
         assert_eq!(issues[3].1, "expected object, got \"[1]\"");
-        assert!(
-            issues[4].1.starts_with("expected array as JSON: "),
-            "{issues:?}"
-        );
+        assert!(issues[4].1.starts_with("expected array as JSON: "), "{issues:?}");
     }
 
     #[test]
     fn unknown_missing_and_repeated_inputs() {
-        let err = all_types()
-            .resolve_inputs(pairs(&[("zz", "1"), ("b", "true"), ("b", "false")]))
-            .unwrap_err();
+        let err = all_types().resolve_inputs(pairs(&[("zz", "1"), ("b", "true"), ("b", "false")])).unwrap_err();
         let display = err.to_string();
         let issues = input_issues(err);
         assert_eq!(
             issues,
             [
-                (
-                    "zz".to_string(),
-                    "is not declared; declared inputs: s, n, i, b, o, a".to_string()
-                ),
+                ("zz".to_string(), "is not declared; declared inputs: s, n, i, b, o, a".to_string()),
                 ("b".to_string(), "is given more than once".to_string()),
-                (
-                    "s".to_string(),
-                    "is required (string) but was not given".to_string()
-                ),
+                ("s".to_string(), "is required (string) but was not given".to_string()),
             ]
         );
-        assert!(
-            display.starts_with("input \"zz\": is not declared"),
-            "{display}"
-        );
+        assert!(display.starts_with("input \"zz\": is not declared"), "{display}");
         let none = workflow("{}").unwrap();
         let issues = input_issues(none.resolve_inputs(pairs(&[("a", "1")])).unwrap_err());
-        assert_eq!(
-            issues[0].1,
-            "is not declared; this workflow declares no inputs"
-        );
+        assert_eq!(issues[0].1, "is not declared; this workflow declares no inputs");
     }
 
     #[test]
@@ -461,23 +380,16 @@ mod tests {
         provided.insert("s".into(), json!("hi"));
         provided.insert("n".into(), json!(1e3));
         let got = all_types().resolve_input_values(provided).unwrap();
-        assert_eq!(
-            Value::Object(got),
-            json!({"s": "hi", "n": 1000.0, "b": false, "a": [1]})
-        );
+        assert_eq!(Value::Object(got), json!({"s": "hi", "n": 1000.0, "b": false, "a": [1]}));
     }
 
     #[test]
     fn declaration_errors_are_located() {
-        let err = workflow(
-            r#"{"a": {"type": "integer", "default": "x"}, "b b": {"type": "string"}, "c": {"type": "date"}}"#,
-        )
-        .unwrap_err();
+        let err =
+            workflow(r#"{"a": {"type": "integer", "default": "x"}, "b b": {"type": "string"}, "c": {"type": "date"}}"#)
+                .unwrap_err();
         assert_eq!(err.issues()[0].path, "$.inputs.c.type");
-        assert!(
-            err.issues()[0].message.contains("unknown variant `date`"),
-            "{err}"
-        );
+        assert!(err.issues()[0].message.contains("unknown variant `date`"), "{err}");
 
         let err = workflow(
             r#"{
@@ -488,24 +400,14 @@ mod tests {
             }"#,
         )
         .unwrap_err();
-        let got: Vec<(&str, &str)> = err
-            .issues()
-            .iter()
-            .map(|i| (i.path.as_str(), i.message.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = err.issues().iter().map(|i| (i.path.as_str(), i.message.as_str())).collect();
         assert_eq!(
             got,
             [
                 ("$.inputs.a.default", "default \"x\" is not of type integer"),
-                (
-                    "$.inputs[\"b b\"]",
-                    "input names may contain only ASCII letters, digits, `_` and `-`"
-                ),
+                ("$.inputs[\"b b\"]", "input names may contain only ASCII letters, digits, `_` and `-`"),
                 ("$.inputs.c.default", "default null is not of type string"),
-                (
-                    "$.inputs.d.required",
-                    "an input with a default is never required; drop one of them"
-                ),
+                ("$.inputs.d.required", "an input with a default is never required; drop one of them"),
             ]
         );
     }
@@ -516,19 +418,9 @@ mod tests {
             "nodes":[{"id":"x","node_type":"template","config":{"template":"t"}}]}"#;
         let err = Workflow::parse(text).unwrap_err();
         assert_eq!(err.issues()[0].path, "$.inputs");
-        assert!(
-            err.issues()[0]
-                .message
-                .starts_with("input `a` is declared twice"),
-            "{err}"
-        );
+        assert!(err.issues()[0].message.starts_with("input `a` is declared twice"), "{err}");
         let err = workflow(r#"{"a": {"type": "string", "optional": true}}"#).unwrap_err();
         assert_eq!(err.issues()[0].path, "$.inputs.a.optional");
-        assert!(
-            err.issues()[0]
-                .message
-                .starts_with("unknown field `optional`"),
-            "{err}"
-        );
+        assert!(err.issues()[0].message.starts_with("unknown field `optional`"), "{err}");
     }
 }

@@ -47,10 +47,7 @@ impl LlmConfig {
             Routing::Primary(name) => (Some(name.as_str()), &[][..]),
             Routing::Balanced { connections, .. } => (None, connections.as_slice()),
         };
-        primary
-            .into_iter()
-            .chain(pool.iter().map(|c| c.name.as_str()))
-            .chain(self.fallbacks.iter().map(String::as_str))
+        primary.into_iter().chain(pool.iter().map(|c| c.name.as_str())).chain(self.fallbacks.iter().map(String::as_str))
     }
 
     /// The model to ask `connection` for; `None` means the connection's default.
@@ -263,14 +260,8 @@ mod tests {
         let pool = config(
             Routing::Balanced {
                 connections: vec![
-                    WeightedConnection {
-                        name: "a".into(),
-                        weight: 1,
-                    },
-                    WeightedConnection {
-                        name: "b".into(),
-                        weight: 3,
-                    },
+                    WeightedConnection { name: "a".into(), weight: 1 },
+                    WeightedConnection { name: "b".into(), weight: 3 },
                 ],
                 policy: LoadBalancing::Weighted,
             },
@@ -281,24 +272,15 @@ mod tests {
 
     #[test]
     fn model_for_single_map_and_none() {
-        let single = config(
-            Routing::Primary("p".into()),
-            Some(ModelSpec::Single("m".into())),
-        );
+        let single = config(Routing::Primary("p".into()), Some(ModelSpec::Single("m".into())));
         assert_eq!(single.model_for("p"), Some("m"));
         assert_eq!(single.model_for("c"), Some("m"));
         let map = config(
             Routing::Primary("p".into()),
-            Some(ModelSpec::PerConnection(BTreeMap::from([(
-                "p".to_string(),
-                "mp".to_string(),
-            )]))),
+            Some(ModelSpec::PerConnection(BTreeMap::from([("p".to_string(), "mp".to_string())]))),
         );
         assert_eq!(map.model_for("p"), Some("mp"));
         assert_eq!(map.model_for("c"), None);
-        assert_eq!(
-            config(Routing::Primary("p".into()), None).model_for("p"),
-            None
-        );
+        assert_eq!(config(Routing::Primary("p".into()), None).model_for("p"), None);
     }
 }

@@ -100,29 +100,20 @@ fn message(
         .tool_calls
         .unwrap_or_default()
         .into_iter()
-        .map(|Obj(call)| ToolCallSpec {
-            id: call.id,
-            name: call.function.0.name,
-            arguments: call.function.0.arguments,
-        })
+        .map(|Obj(call)| ToolCallSpec { id: call.id, name: call.function.0.name, arguments: call.function.0.arguments })
         .collect();
     if !tool_calls.is_empty() && role != MessageRole::Assistant {
-        cx.issue(
-            &loc.key("tool_calls"),
-            "only assistant messages have tool_calls",
-        );
+        cx.issue(&loc.key("tool_calls"), "only assistant messages have tool_calls");
     }
     tool_call_ids.extend(tool_calls.iter().map(|call| call.id.clone()));
     match (&raw.tool_call_id, role) {
         (None, MessageRole::Tool) => cx.issue(loc, "a tool message needs `tool_call_id`"),
-        (Some(id), MessageRole::Tool) if !tool_call_ids.contains(id) => cx.issue(
-            &loc.key("tool_call_id"),
-            format!("no earlier assistant message has a tool call with id \"{id}\""),
-        ),
-        (Some(_), role) if role != MessageRole::Tool => cx.issue(
-            &loc.key("tool_call_id"),
-            "only tool messages have tool_call_id",
-        ),
+        (Some(id), MessageRole::Tool) if !tool_call_ids.contains(id) => {
+            cx.issue(&loc.key("tool_call_id"), format!("no earlier assistant message has a tool call with id \"{id}\""))
+        }
+        (Some(_), role) if role != MessageRole::Tool => {
+            cx.issue(&loc.key("tool_call_id"), "only tool messages have tool_call_id")
+        }
         _ => {}
     }
     let content_loc = loc.key("content");
@@ -138,9 +129,7 @@ fn message(
             cx.issue(loc, what);
             None
         }
-        Some(StrOrSeq::Str(text)) => cx
-            .template(&content_loc, text)
-            .map(|t| vec![PartSpec::Text(t)]),
+        Some(StrOrSeq::Str(text)) => cx.template(&content_loc, text).map(|t| vec![PartSpec::Text(t)]),
         Some(StrOrSeq::Seq(RawParts(parts))) => {
             if parts.is_empty() {
                 cx.issue(&content_loc, "must have at least one part");
@@ -188,10 +177,7 @@ fn part(raw: RawPart, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<PartSpe
             };
             let url_loc = loc.key("image_url");
             let url = cx.template(&url_loc.key("url"), image.url)?;
-            Some(PartSpec::Image {
-                url,
-                detail: image.detail,
-            })
+            Some(PartSpec::Image { url, detail: image.detail })
         }
     }
 }
@@ -212,9 +198,7 @@ mod tests {
             ]},
         ]})))
         .unwrap();
-        let [system, user] = &config.messages[..] else {
-            panic!("{:?}", config.messages)
-        };
+        let [system, user] = &config.messages[..] else { panic!("{:?}", config.messages) };
         assert_eq!(system.role, MessageRole::System);
         assert!(system.cache);
         assert_eq!(user.name.as_deref(), Some("bob"));
@@ -258,9 +242,7 @@ mod tests {
             "needs `text`",
         );
         assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": [{"type": "video", "text": "x"}]}]}),
-            ),
+            with(json!({"messages": [{"role": "user", "content": [{"type": "video", "text": "x"}]}]})),
             &format!("{m}[0].content[0].type"),
             "unknown variant `video`",
         );
@@ -309,11 +291,7 @@ mod tests {
         assert!(assistant.content.is_empty());
         assert_eq!(
             assistant.tool_calls,
-            [ToolCallSpec {
-                id: "call_1".into(),
-                name: "get".into(),
-                arguments: "{\"city\":\"Oslo\"}".into()
-            }]
+            [ToolCallSpec { id: "call_1".into(), name: "get".into(), arguments: "{\"city\":\"Oslo\"}".into() }]
         );
         assert_eq!(config.messages[2].tool_call_id.as_deref(), Some("call_1"));
 
@@ -334,10 +312,8 @@ mod tests {
             "only tool messages",
         );
         assert_issue(
-            with(
-                json!({"messages": [{"role": "user", "content": "x", "tool_calls": [
-                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
-            ),
+            with(json!({"messages": [{"role": "user", "content": "x", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})),
             &format!("{m}[0].tool_calls"),
             "only assistant messages have tool_calls",
         );

@@ -70,11 +70,7 @@ impl RawLlmConfig {
 
     /// The template of a config for which [`Self::is_template_only`] holds.
     pub(crate) fn into_template_only(self) -> Option<String> {
-        if self.is_template_only() {
-            self.template
-        } else {
-            None
-        }
+        if self.is_template_only() { self.template } else { None }
     }
 }
 
@@ -94,8 +90,7 @@ impl Expect for RawWeighted {
 struct RawModelMap(BTreeMap<String, String>);
 
 impl Expect for RawModelMap {
-    const EXPECT: &'static str =
-        "a model name or an object mapping connection names to model names";
+    const EXPECT: &'static str = "a model name or an object mapping connection names to model names";
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,69 +162,37 @@ pub(crate) fn connection_sites(config: &LlmConfig) -> impl Iterator<Item = (&str
         Routing::Balanced { connections, .. } => (None, connections.as_slice()),
     };
     let primary = primary.map(|name| (name, ConnectionSite::Primary));
-    let pool = pool
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.as_str(), ConnectionSite::Pool(i)));
-    let fallbacks = config
-        .fallbacks
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.as_str(), ConnectionSite::Fallback(i)));
+    let pool = pool.iter().enumerate().map(|(i, c)| (c.name.as_str(), ConnectionSite::Pool(i)));
+    let fallbacks = config.fallbacks.iter().enumerate().map(|(i, name)| (name.as_str(), ConnectionSite::Fallback(i)));
     primary.into_iter().chain(pool).chain(fallbacks)
 }
 
 /// Checks a raw config and builds the typed one; `None` when anything was reported.
-pub(crate) fn convert(
-    raw: RawLlmConfig,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<LlmConfig> {
+pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<LlmConfig> {
     let before = cx.issue_count();
     if raw.template.is_some() {
-        cx.issue(
-            &loc.key("template"),
-            "unknown field `template` in an llm node's config",
-        );
+        cx.issue(&loc.key("template"), "unknown field `template` in an llm node's config");
     }
-    let routing = routing(
-        raw.primary_connection,
-        raw.connections,
-        raw.load_balancing,
-        loc,
-        cx,
-    );
+    let routing = routing(raw.primary_connection, raw.connections, raw.load_balancing, loc, cx);
     let messages = messages(raw.messages, loc, cx);
     let tools = tools(raw.tools.unwrap_or_default(), &loc.key("tools"), cx);
-    let tool_choice = raw
-        .tool_choice
-        .and_then(|choice| tool_choice(choice, &tools, &loc.key("tool_choice"), cx));
+    let tool_choice = raw.tool_choice.and_then(|choice| tool_choice(choice, &tools, &loc.key("tool_choice"), cx));
     let stop = match raw.stop {
         None => Vec::new(),
         Some(StrOrSeq::Str(one)) => vec![one],
         Some(StrOrSeq::Seq(RawStops(list))) => list,
     };
     if stop.len() > 4 {
-        cx.issue(
-            &loc.key("stop"),
-            format!("at most 4 stop sequences are allowed, got {}", stop.len()),
-        );
+        cx.issue(&loc.key("stop"), format!("at most 4 stop sequences are allowed, got {}", stop.len()));
     }
     let temperature = unit_range(raw.temperature, 2.0, &loc.key("temperature"), cx);
     let top_p = unit_range(raw.top_p, 1.0, &loc.key("top_p"), cx);
     let max_tokens = positive(raw.max_tokens, &loc.key("max_tokens"), cx);
-    let response_format = raw
-        .response_format
-        .and_then(|Obj(format)| response_format(format, &loc.key("response_format"), cx));
+    let response_format =
+        raw.response_format.and_then(|Obj(format)| response_format(format, &loc.key("response_format"), cx));
     let cache = raw.cache.map(|cache| match cache {
-        BoolOrMap::Bool(enabled) => CacheSpec {
-            enabled,
-            ttl_seconds: None,
-        },
-        BoolOrMap::Map(RawCache {
-            enabled,
-            ttl_seconds,
-        }) => CacheSpec {
+        BoolOrMap::Bool(enabled) => CacheSpec { enabled, ttl_seconds: None },
+        BoolOrMap::Map(RawCache { enabled, ttl_seconds }) => CacheSpec {
             enabled: enabled.unwrap_or(true),
             ttl_seconds: positive(ttl_seconds, &loc.key("cache").key("ttl_seconds"), cx),
         },
@@ -237,9 +200,7 @@ pub(crate) fn convert(
     // Everything above is checked before bailing out, so one pass reports every problem.
     let config = LlmConfig {
         routing: routing?,
-        failover_on: raw
-            .failover_on
-            .unwrap_or_else(|| ErrorClass::DEFAULT_FAILOVER.to_vec()),
+        failover_on: raw.failover_on.unwrap_or_else(|| ErrorClass::DEFAULT_FAILOVER.to_vec()),
         fallbacks: raw.fallback_connections.unwrap_or_default(),
         model: raw.model.map(|model| match model {
             StrOrMap::Str(name) => ModelSpec::Single(name),
@@ -302,23 +263,14 @@ fn routing(
                 };
                 connections.push(WeightedConnection { name, weight });
             }
-            Some(Routing::Balanced {
-                connections,
-                policy: policy.unwrap_or_default(),
-            })
+            Some(Routing::Balanced { connections, policy: policy.unwrap_or_default() })
         }
         (Some(_), Some(_)) => {
-            cx.issue(
-                loc,
-                "give either `primary_connection` or `connections`, not both",
-            );
+            cx.issue(loc, "give either `primary_connection` or `connections`, not both");
             None
         }
         (None, None) => {
-            cx.issue(
-                loc,
-                "no connection: give `primary_connection` or `connections`",
-            );
+            cx.issue(loc, "no connection: give `primary_connection` or `connections`");
             None
         }
     }
@@ -331,10 +283,7 @@ fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         if name.is_empty() {
             cx.issue_at(site.path(loc), "a connection name must not be empty".into());
         } else if !seen.insert(name) {
-            cx.issue_at(
-                site.path(loc),
-                format!("connection \"{name}\" is named more than once in this node"),
-            );
+            cx.issue_at(site.path(loc), format!("connection \"{name}\" is named more than once in this node"));
         }
     }
     let model_loc = loc.key("model");
@@ -349,10 +298,7 @@ fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
                     let used: Vec<&str> = config.connection_names().collect();
                     cx.issue(
                         &here,
-                        format!(
-                            "connection \"{connection}\" is not used by this node (it uses {})",
-                            used.join(", ")
-                        ),
+                        format!("connection \"{connection}\" is not used by this node (it uses {})", used.join(", ")),
                     );
                 } else if model.is_empty() {
                     cx.issue(&here, "must not be empty");
@@ -363,11 +309,7 @@ fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
     }
 }
 
-fn response_format(
-    raw: RawResponseFormat,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<ResponseFormatSpec> {
+fn response_format(raw: RawResponseFormat, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<ResponseFormatSpec> {
     let schema_loc = loc.key("json_schema");
     match (raw.kind, raw.json_schema) {
         (FormatType::Text | FormatType::JsonObject, Some(_)) => {
@@ -388,22 +330,13 @@ fn response_format(
             if !schema.is_object() {
                 cx.issue(&schema_loc.key("schema"), "must be a JSON Schema object");
             }
-            Some(ResponseFormatSpec::JsonSchema {
-                name: spec.name,
-                schema,
-                strict: spec.strict.unwrap_or(true),
-            })
+            Some(ResponseFormatSpec::JsonSchema { name: spec.name, schema, strict: spec.strict.unwrap_or(true) })
         }
     }
 }
 
 /// A sampling parameter within `0..=max`.
-fn unit_range(
-    value: Option<f64>,
-    max: f64,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<f32> {
+fn unit_range(value: Option<f64>, max: f64, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<f32> {
     let value = value?;
     if (0.0..=max).contains(&value) {
         Some(value as f32)
@@ -460,11 +393,7 @@ pub(crate) mod tests {
     fn issues(config: Value) -> Vec<(String, String)> {
         match parse(config) {
             Ok(config) => panic!("expected errors, parsed {config:?}"),
-            Err(err) => err
-                .issues()
-                .iter()
-                .map(|i| (i.path.clone(), i.message.clone()))
-                .collect(),
+            Err(err) => err.issues().iter().map(|i| (i.path.clone(), i.message.clone())).collect(),
         }
     }
 
@@ -484,10 +413,7 @@ pub(crate) mod tests {
         assert_eq!(config.routing, Routing::Primary("p".into()));
         assert_eq!(config.fallbacks, ["b1", "b2"]);
         assert_eq!(config.failover_on, ErrorClass::DEFAULT_FAILOVER);
-        assert_eq!(
-            config.connection_names().collect::<Vec<_>>(),
-            ["p", "b1", "b2"]
-        );
+        assert_eq!(config.connection_names().collect::<Vec<_>>(), ["p", "b1", "b2"]);
         assert!(!config.stream);
         assert_eq!(config.model, None);
         assert_eq!(config.messages.len(), 1);
@@ -515,22 +441,13 @@ pub(crate) mod tests {
             config.routing,
             Routing::Balanced {
                 connections: vec![
-                    WeightedConnection {
-                        name: "a".into(),
-                        weight: 1
-                    },
-                    WeightedConnection {
-                        name: "b".into(),
-                        weight: 3
-                    },
+                    WeightedConnection { name: "a".into(), weight: 1 },
+                    WeightedConnection { name: "b".into(), weight: 3 },
                 ],
                 policy: LoadBalancing::Weighted,
             }
         );
-        assert_eq!(
-            config.failover_on,
-            [ErrorClass::Overloaded, ErrorClass::Auth]
-        );
+        assert_eq!(config.failover_on, [ErrorClass::Overloaded, ErrorClass::Auth]);
         assert_eq!(config.model_for("a"), Some("gpt-4o"));
         assert_eq!(config.model_for("b"), None);
         assert_eq!(config.model_for("c"), Some("llama3"));
@@ -540,13 +457,7 @@ pub(crate) mod tests {
             "messages": [{"role": "user", "content": "x"}],
         }))
         .unwrap();
-        assert!(matches!(
-            default_policy.routing,
-            Routing::Balanced {
-                policy: LoadBalancing::RoundRobin,
-                ..
-            }
-        ));
+        assert!(matches!(default_policy.routing, Routing::Balanced { policy: LoadBalancing::RoundRobin, .. }));
     }
 
     #[test]
@@ -601,11 +512,7 @@ pub(crate) mod tests {
             &format!("{C}.failover_on[1]"),
             "unknown variant `boom`",
         );
-        assert_issue(
-            with(json!({"primary_connection": ""})),
-            &format!("{C}.primary_connection"),
-            "must not be empty",
-        );
+        assert_issue(with(json!({"primary_connection": ""})), &format!("{C}.primary_connection"), "must not be empty");
     }
 
     #[test]
@@ -634,38 +541,18 @@ pub(crate) mod tests {
             &format!("{C}.model.p"),
             "invalid type: integer `3`, expected a string",
         );
-        assert_issue(
-            with(json!({"model": ["m"]})),
-            &format!("{C}.model"),
-            "expected a model name or an object",
-        );
-        assert_issue(
-            with(json!({"model": ""})),
-            &format!("{C}.model"),
-            "must not be empty",
-        );
+        assert_issue(with(json!({"model": ["m"]})), &format!("{C}.model"), "expected a model name or an object");
+        assert_issue(with(json!({"model": ""})), &format!("{C}.model"), "must not be empty");
         let config = parse(with(json!({"model": "m"}))).unwrap();
         assert_eq!(config.model, Some(ModelSpec::Single("m".into())));
     }
 
     #[test]
     fn unknown_and_mistyped_fields_are_located() {
-        assert_issue(
-            with(json!({"temprature": 1})),
-            &format!("{C}.temprature"),
-            "unknown field `temprature`",
-        );
-        assert_issue(
-            with(json!({"stream": "yes"})),
-            &format!("{C}.stream"),
-            "expected a boolean",
-        );
+        assert_issue(with(json!({"temprature": 1})), &format!("{C}.temprature"), "unknown field `temprature`");
+        assert_issue(with(json!({"stream": "yes"})), &format!("{C}.stream"), "expected a boolean");
         assert_issue(json!("x"), C, "expected a JSON object");
-        assert_issue(
-            json!({"primary_connection": "p"}),
-            C,
-            "missing field `messages`",
-        );
+        assert_issue(json!({"primary_connection": "p"}), C, "missing field `messages`");
     }
 
     #[test]
@@ -687,26 +574,10 @@ pub(crate) mod tests {
             &format!("{C}.temperature"),
             "must be between 0 and 2, got 2.5",
         );
-        assert_issue(
-            with(json!({"temperature": -0.1})),
-            &format!("{C}.temperature"),
-            "between 0 and 2",
-        );
-        assert_issue(
-            with(json!({"top_p": 1.01})),
-            &format!("{C}.top_p"),
-            "must be between 0 and 1",
-        );
-        assert_issue(
-            with(json!({"max_tokens": 0})),
-            &format!("{C}.max_tokens"),
-            "from 1 to",
-        );
-        assert_issue(
-            with(json!({"max_tokens": 5_000_000_000u64})),
-            &format!("{C}.max_tokens"),
-            "from 1 to",
-        );
+        assert_issue(with(json!({"temperature": -0.1})), &format!("{C}.temperature"), "between 0 and 2");
+        assert_issue(with(json!({"top_p": 1.01})), &format!("{C}.top_p"), "must be between 0 and 1");
+        assert_issue(with(json!({"max_tokens": 0})), &format!("{C}.max_tokens"), "from 1 to");
+        assert_issue(with(json!({"max_tokens": 5_000_000_000u64})), &format!("{C}.max_tokens"), "from 1 to");
         assert_issue(
             with(json!({"max_tokens": 1.5})),
             &format!("{C}.max_tokens"),
@@ -717,11 +588,7 @@ pub(crate) mod tests {
             &format!("{C}.stop"),
             "at most 4 stop sequences are allowed, got 5",
         );
-        assert_issue(
-            with(json!({"stop": ["1", 2]})),
-            &format!("{C}.stop[1]"),
-            "expected a string",
-        );
+        assert_issue(with(json!({"stop": ["1", 2]})), &format!("{C}.stop[1]"), "expected a string");
     }
 
     #[test]
@@ -730,18 +597,12 @@ pub(crate) mod tests {
         assert_eq!(text.response_format, Some(ResponseFormatSpec::Text));
         let obj = parse(with(json!({"response_format": {"type": "json_object"}}))).unwrap();
         assert_eq!(obj.response_format, Some(ResponseFormatSpec::JsonObject));
-        let schema = parse(with(
-            json!({"response_format": {"type": "json_schema", "json_schema": {
-            "name": "r", "schema": {"type": "object"}}}}),
-        ))
+        let schema = parse(with(json!({"response_format": {"type": "json_schema", "json_schema": {
+            "name": "r", "schema": {"type": "object"}}}})))
         .unwrap();
         assert_eq!(
             schema.response_format,
-            Some(ResponseFormatSpec::JsonSchema {
-                name: "r".into(),
-                schema: json!({"type": "object"}),
-                strict: true
-            })
+            Some(ResponseFormatSpec::JsonSchema { name: "r".into(), schema: json!({"type": "object"}), strict: true })
         );
         let rf = format!("{C}.response_format");
         assert_issue(
@@ -749,22 +610,14 @@ pub(crate) mod tests {
             &format!("{rf}.type"),
             "unknown variant `yaml`, expected one of `text`, `json_object`, `json_schema`",
         );
+        assert_issue(with(json!({"response_format": {"type": "json_schema"}})), &rf, "needs a `json_schema` object");
         assert_issue(
-            with(json!({"response_format": {"type": "json_schema"}})),
-            &rf,
-            "needs a `json_schema` object",
-        );
-        assert_issue(
-            with(
-                json!({"response_format": {"type": "json_object", "json_schema": {"name": "r", "schema": {}}}}),
-            ),
+            with(json!({"response_format": {"type": "json_object", "json_schema": {"name": "r", "schema": {}}}})),
             &format!("{rf}.json_schema"),
             "only allowed with type json_schema",
         );
         assert_issue(
-            with(
-                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": "s"}}}),
-            ),
+            with(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": "s"}}})),
             &format!("{rf}.json_schema.schema"),
             "must be a JSON Schema object",
         );
@@ -778,32 +631,12 @@ pub(crate) mod tests {
     #[test]
     fn cache_forms() {
         let on = parse(with(json!({"cache": true}))).unwrap();
-        assert_eq!(
-            on.cache,
-            Some(CacheSpec {
-                enabled: true,
-                ttl_seconds: None
-            })
-        );
+        assert_eq!(on.cache, Some(CacheSpec { enabled: true, ttl_seconds: None }));
         let ttl = parse(with(json!({"cache": {"ttl_seconds": 300}}))).unwrap();
-        assert_eq!(
-            ttl.cache,
-            Some(CacheSpec {
-                enabled: true,
-                ttl_seconds: Some(300)
-            })
-        );
+        assert_eq!(ttl.cache, Some(CacheSpec { enabled: true, ttl_seconds: Some(300) }));
         let off = parse(with(json!({"cache": {"enabled": false}}))).unwrap();
         assert_eq!(off.cache.map(|c| c.enabled), Some(false));
-        assert_issue(
-            with(json!({"cache": {"ttl_seconds": 0}})),
-            &format!("{C}.cache.ttl_seconds"),
-            "from 1 to",
-        );
-        assert_issue(
-            with(json!({"cache": "yes"})),
-            &format!("{C}.cache"),
-            "expected a boolean or {\"enabled\"",
-        );
+        assert_issue(with(json!({"cache": {"ttl_seconds": 0}})), &format!("{C}.cache.ttl_seconds"), "from 1 to");
+        assert_issue(with(json!({"cache": "yes"})), &format!("{C}.cache"), "expected a boolean or {\"enabled\"");
     }
 }

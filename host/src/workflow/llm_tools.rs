@@ -59,11 +59,7 @@ impl Expect for RawFunctionName {
     const EXPECT: &'static str = "a function name or {\"name\": …}";
 }
 
-pub(crate) fn tools(
-    raw: Vec<Obj<RawTool>>,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Vec<ToolSpec> {
+pub(crate) fn tools(raw: Vec<Obj<RawTool>>, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Vec<ToolSpec> {
     let mut out: Vec<ToolSpec> = Vec::with_capacity(raw.len());
     for (i, Obj(tool)) in raw.into_iter().enumerate() {
         let item = loc.index(i);
@@ -75,25 +71,13 @@ pub(crate) fn tools(
                     || tool.parameters.is_some()
                     || tool.strict.is_some()
                 {
-                    cx.issue(
-                        &item,
-                        "with `function`, put name, description, parameters and strict inside it",
-                    );
+                    cx.issue(&item, "with `function`, put name, description, parameters and strict inside it");
                 }
-                (
-                    function.name,
-                    function.description,
-                    function.parameters,
-                    function.strict,
-                    &function_loc,
-                )
+                (function.name, function.description, function.parameters, function.strict, &function_loc)
             }
             None => {
                 if tool.kind.is_some() {
-                    cx.issue(
-                        &item,
-                        "`type: function` needs a `function` object (or drop `type` for the short form)",
-                    );
+                    cx.issue(&item, "`type: function` needs a `function` object (or drop `type` for the short form)");
                     continue;
                 }
                 let Some(name) = tool.name else {
@@ -106,10 +90,7 @@ pub(crate) fn tools(
         if name.is_empty() {
             cx.issue(&base.key("name"), "must not be empty");
         } else if out.iter().any(|t| t.name == name) {
-            cx.issue(
-                &base.key("name"),
-                format!("tool \"{name}\" is defined more than once"),
-            );
+            cx.issue(&base.key("name"), format!("tool \"{name}\" is defined more than once"));
         }
         let parameters = match parameters.map(|StrictValue(value)| value) {
             None => json!({"type": "object", "properties": {}}),
@@ -119,12 +100,7 @@ pub(crate) fn tools(
                 continue;
             }
         };
-        out.push(ToolSpec {
-            name,
-            description,
-            parameters,
-            strict,
-        });
+        out.push(ToolSpec { name, description, parameters, strict });
     }
     out
 }
@@ -141,13 +117,7 @@ pub(crate) fn tool_choice(
             "none" => ToolChoiceSpec::None,
             "required" => ToolChoiceSpec::Required,
             _ => {
-                cx.issue(
-                    loc,
-                    format!(
-                        "unknown tool_choice \"{word}\"; expected {}",
-                        RawToolChoice::EXPECT
-                    ),
-                );
+                cx.issue(loc, format!("unknown tool_choice \"{word}\"; expected {}", RawToolChoice::EXPECT));
                 return None;
             }
         },
@@ -165,10 +135,7 @@ pub(crate) fn tool_choice(
                 format!("names function \"{name}\" but no tools are defined")
             } else {
                 let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-                format!(
-                    "names function \"{name}\", which is not among tools ({})",
-                    names.join(", ")
-                )
+                format!("names function \"{name}\", which is not among tools ({})", names.join(", "))
             };
             cx.issue(loc, message);
         }
@@ -197,33 +164,15 @@ mod tests {
         assert_eq!(config.tools[0].name, "a");
         assert_eq!(config.tools[0].description.as_deref(), Some("A"));
         assert_eq!(config.tools[0].strict, Some(true));
-        assert_eq!(
-            config.tools[0].parameters["properties"]["x"]["type"],
-            "string"
-        );
-        assert_eq!(
-            config.tools[1].parameters,
-            json!({"type": "object", "properties": {}})
-        );
-        assert_eq!(
-            config.tool_choice,
-            Some(ToolChoiceSpec::Function("b".into()))
-        );
-        let short = parse(with(
-            json!({"tools": [{"name": "a"}], "tool_choice": {"function": "a"}}),
-        ))
-        .unwrap();
-        assert_eq!(
-            short.tool_choice,
-            Some(ToolChoiceSpec::Function("a".into()))
-        );
-        for (word, want) in [
-            ("auto", ToolChoiceSpec::Auto),
-            ("none", ToolChoiceSpec::None),
-            ("required", ToolChoiceSpec::Required),
-        ] {
-            let config =
-                parse(with(json!({"tools": [{"name": "a"}], "tool_choice": word}))).unwrap();
+        assert_eq!(config.tools[0].parameters["properties"]["x"]["type"], "string");
+        assert_eq!(config.tools[1].parameters, json!({"type": "object", "properties": {}}));
+        assert_eq!(config.tool_choice, Some(ToolChoiceSpec::Function("b".into())));
+        let short = parse(with(json!({"tools": [{"name": "a"}], "tool_choice": {"function": "a"}}))).unwrap();
+        assert_eq!(short.tool_choice, Some(ToolChoiceSpec::Function("a".into())));
+        for (word, want) in
+            [("auto", ToolChoiceSpec::Auto), ("none", ToolChoiceSpec::None), ("required", ToolChoiceSpec::Required)]
+        {
+            let config = parse(with(json!({"tools": [{"name": "a"}], "tool_choice": word}))).unwrap();
             assert_eq!(config.tool_choice, Some(want));
         }
     }
@@ -232,9 +181,7 @@ mod tests {
     fn tool_errors() {
         let t = format!("{C}.tools");
         assert_issue(
-            with(
-                json!({"tools": [{"name": "a"}, {"type": "function", "function": {"name": "a"}}]}),
-            ),
+            with(json!({"tools": [{"name": "a"}, {"type": "function", "function": {"name": "a"}}]})),
             &format!("{t}[1].function.name"),
             "tool \"a\" is defined more than once",
         );
@@ -243,11 +190,7 @@ mod tests {
             &format!("{t}[0].parameters"),
             "must be a JSON Schema object",
         );
-        assert_issue(
-            with(json!({"tools": [{"description": "x"}]})),
-            &format!("{t}[0]"),
-            "a tool needs a `name`",
-        );
+        assert_issue(with(json!({"tools": [{"description": "x"}]})), &format!("{t}[0]"), "a tool needs a `name`");
         assert_issue(
             with(json!({"tools": [{"type": "function", "name": "a"}]})),
             &format!("{t}[0]"),
@@ -273,11 +216,7 @@ mod tests {
             &format!("{C}.tool_choice"),
             "no tools are defined",
         );
-        assert_issue(
-            with(json!({"tool_choice": "required"})),
-            &format!("{C}.tool_choice"),
-            "needs at least one tool",
-        );
+        assert_issue(with(json!({"tool_choice": "required"})), &format!("{C}.tool_choice"), "needs at least one tool");
         assert_issue(
             with(json!({"tools": [{"name": "a"}], "tool_choice": "always"})),
             &format!("{C}.tool_choice"),

@@ -19,8 +19,8 @@ mod validate;
 pub use error::{InputIssue, Issue, WorkflowError};
 pub use inputs::{InputSpec, InputType};
 pub use llm_config::{
-    CacheSpec, LlmConfig, LoadBalancing, MessageRole, MessageSpec, ModelSpec, PartSpec,
-    ResponseFormatSpec, Routing, ToolCallSpec, ToolChoiceSpec, ToolSpec, WeightedConnection,
+    CacheSpec, LlmConfig, LoadBalancing, MessageRole, MessageSpec, ModelSpec, PartSpec, ResponseFormatSpec, Routing,
+    ToolCallSpec, ToolChoiceSpec, ToolSpec, WeightedConnection,
 };
 pub use output::OutputSpec;
 pub use plan::Plan;
@@ -74,17 +74,12 @@ fn node_kind(
     cx: &mut validate::Checker<'_, '_>,
 ) -> Option<NodeKind> {
     match (node_type, body) {
-        (RawNodeType::Llm, RawBody::Config(raw)) => {
-            llm_parse::convert(*raw, config_loc, cx).map(llm_kind)
-        }
+        (RawNodeType::Llm, RawBody::Config(raw)) => llm_parse::convert(*raw, config_loc, cx).map(llm_kind),
         (RawNodeType::Template, RawBody::Config(raw)) => match raw.into_template_only() {
             Some(template) => template_node(template, config_loc, cx),
             // `parse` re-reads such files in deferred mode; this only guards that.
             None => {
-                cx.issue(
-                    config_loc,
-                    "a template node's config has `template` and nothing else",
-                );
+                cx.issue(config_loc, "a template node's config has `template` and nothing else");
                 None
             }
         },
@@ -106,21 +101,13 @@ fn llm_kind(config: LlmConfig) -> NodeKind {
 }
 
 /// A `template` node's kind from its template text.
-fn template_node(
-    template: String,
-    loc: &Loc<'_>,
-    cx: &mut validate::Checker<'_, '_>,
-) -> Option<NodeKind> {
-    cx.template(&loc.key("template"), template)
-        .map(NodeKind::Template)
+fn template_node(template: String, loc: &Loc<'_>, cx: &mut validate::Checker<'_, '_>) -> Option<NodeKind> {
+    cx.template(&loc.key("template"), template).map(NodeKind::Template)
 }
 
 /// Ids and input names share one alphabet so template paths can name them.
 fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Workflow {
@@ -128,9 +115,7 @@ impl Workflow {
     /// everything else is collected into one [`WorkflowError::Invalid`].
     pub fn parse(text: &str) -> Result<Workflow, WorkflowError> {
         match shape::decode_fast::<Obj<RawWorkflow<false>>>(text) {
-            Ok(Obj(raw)) if raw.nodes.iter().all(|node| node.0.fits_node_type()) => {
-                Workflow::from_raw(raw)
-            }
+            Ok(Obj(raw)) if raw.nodes.iter().all(|node| node.0.fits_node_type()) => Workflow::from_raw(raw),
             Err(err) if !shape::is_shape_error(&err) => Err(shape::syntax(&err)),
             _ => {
                 // Read again, slower, to locate the error precisely and keep checking other nodes.
@@ -144,22 +129,12 @@ impl Workflow {
         let root = Loc::Root;
         let mut issues = Vec::new();
         if raw.name.trim().is_empty() {
-            issues.push(Issue {
-                path: root.key("name").to_string(),
-                message: "must not be empty".into(),
-            });
+            issues.push(Issue { path: root.key("name").to_string(), message: "must not be empty".into() });
         }
-        let inputs = inputs::convert(
-            raw.inputs.unwrap_or_default(),
-            &root.key("inputs"),
-            &mut issues,
-        );
+        let inputs = inputs::convert(raw.inputs.unwrap_or_default(), &root.key("inputs"), &mut issues);
         let nodes_loc = root.key("nodes");
         if raw.nodes.is_empty() {
-            issues.push(Issue {
-                path: nodes_loc.to_string(),
-                message: "must list at least one node".into(),
-            });
+            issues.push(Issue { path: nodes_loc.to_string(), message: "must list at least one node".into() });
         }
 
         let count = raw.nodes.len();
@@ -183,42 +158,27 @@ impl Workflow {
             kinds.push(node_kind(node_type, body, &config_loc, &mut cx));
         }
         cx.current = None;
-        let output = raw
-            .output
-            .map(|StrictValue(value)| OutputSpec::build(value, &root.key("output"), &mut cx));
+        let output = raw.output.map(|StrictValue(value)| OutputSpec::build(value, &root.key("output"), &mut cx));
         let mut issues = cx.finish(&order, &ids);
 
         let nodes: Option<Vec<Node>> = ids
             .into_iter()
             .zip(deps)
             .zip(kinds)
-            .map(|((id, depends_on), kind)| {
-                Some(Node {
-                    id,
-                    depends_on,
-                    kind: kind?,
-                })
-            })
+            .map(|((id, depends_on), kind)| Some(Node { id, depends_on, kind: kind? }))
             .collect();
         let output = match output {
             None => Some(None),
             Some(built) => built.map(Some),
         };
         match (nodes, output) {
-            (Some(nodes), Some(output)) if issues.is_empty() => Ok(Workflow {
-                name: raw.name,
-                description: raw.description,
-                inputs,
-                nodes,
-                output,
-            }),
+            (Some(nodes), Some(output)) if issues.is_empty() => {
+                Ok(Workflow { name: raw.name, description: raw.description, inputs, nodes, output })
+            }
             _ => {
                 if issues.is_empty() {
                     // Every failed conversion records an issue; this only guards that promise.
-                    issues.push(Issue {
-                        path: root.to_string(),
-                        message: "invalid workflow".into(),
-                    });
+                    issues.push(Issue { path: root.to_string(), message: "invalid workflow".into() });
                 }
                 issues.dedup();
                 Err(WorkflowError::Invalid(issues))
@@ -228,9 +188,7 @@ impl Workflow {
 
     /// Every connection any `llm` node may use, for checking against the configured ones.
     pub fn connection_names(&self) -> BTreeSet<&str> {
-        self.llm_configs()
-            .flat_map(|(_, config)| config.connection_names())
-            .collect()
+        self.llm_configs().flat_map(|(_, config)| config.connection_names()).collect()
     }
 
     /// Reports every connection name `known` rejects, at the exact path naming it.
@@ -250,21 +208,14 @@ impl Workflow {
                 }
             }
         }
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(WorkflowError::Invalid(issues))
-        }
+        if issues.is_empty() { Ok(()) } else { Err(WorkflowError::Invalid(issues)) }
     }
 
     fn llm_configs(&self) -> impl Iterator<Item = (usize, &LlmConfig)> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, node)| match &node.kind {
-                NodeKind::Llm(config) => Some((i, &**config)),
-                NodeKind::Template(_) => None,
-            })
+        self.nodes.iter().enumerate().filter_map(|(i, node)| match &node.kind {
+            NodeKind::Llm(config) => Some((i, &**config)),
+            NodeKind::Template(_) => None,
+        })
     }
 }
 
@@ -327,20 +278,13 @@ mod tests {
         assert!(!w.inputs[1].1.required);
         let ids: Vec<&str> = w.nodes.iter().map(|n| n.id.as_str()).collect();
         assert_eq!(ids, ["classify", "reply", "summary"]);
-        let NodeKind::Llm(classify) = &w.nodes[0].kind else {
-            panic!("classify is an llm node")
-        };
+        let NodeKind::Llm(classify) = &w.nodes[0].kind else { panic!("classify is an llm node") };
         assert_eq!(classify.routing, Routing::Primary("openai-main".into()));
         assert_eq!(classify.model_for("openai-backup"), Some("gpt-4o-mini"));
-        assert_eq!(
-            classify.response_format,
-            Some(ResponseFormatSpec::JsonObject)
-        );
+        assert_eq!(classify.response_format, Some(ResponseFormatSpec::JsonObject));
         assert_eq!(classify.temperature, Some(0.0));
         assert!(classify.messages[0].cache);
-        let NodeKind::Template(summary) = &w.nodes[2].kind else {
-            panic!("summary is a template node")
-        };
+        let NodeKind::Template(summary) = &w.nodes[2].kind else { panic!("summary is a template node") };
         assert_eq!(summary.as_str(), "Reply: {{nodes.reply.output.text}}");
         assert!(matches!(w.output, Some(OutputSpec::Object(ref m)) if m.len() == 2));
 
@@ -357,35 +301,21 @@ mod tests {
     fn check_connections_reports_exact_paths() {
         let w = Workflow::parse(EXAMPLE).unwrap();
         assert_eq!(w.check_connections(|_| true), Ok(()));
-        let err = w
-            .check_connections(|name| !matches!(name, "openai-backup" | "b" | "c"))
-            .unwrap_err();
+        let err = w.check_connections(|name| !matches!(name, "openai-backup" | "b" | "c")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "$.nodes[0].config.fallback_connections[0]: unknown connection \"openai-backup\"\n\
              $.nodes[1].config.connections[1]: unknown connection \"b\"\n\
              $.nodes[1].config.fallback_connections[0]: unknown connection \"c\""
         );
-        let err = w
-            .check_connections(|name| name != "openai-main")
-            .unwrap_err();
+        let err = w.check_connections(|name| name != "openai-main").unwrap_err();
         assert_eq!(err.issues()[0].path, "$.nodes[0].config.primary_connection");
     }
 
     #[test]
     fn syntax_errors_give_line_and_column() {
         let err = Workflow::parse("{\"name\": \"w\",\n \"nodes\": [}").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                WorkflowError::Syntax {
-                    line: 2,
-                    column: 12,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, WorkflowError::Syntax { line: 2, column: 12, .. }), "{err:?}");
     }
 
     #[test]
@@ -394,27 +324,11 @@ mod tests {
         let cases: Vec<(Value, &str, &str)> = vec![
             (json!({"nodes": [node]}), "$", "missing field `name`"),
             (json!({"name": "w"}), "$", "missing field `nodes`"),
-            (
-                json!({"name": "w", "nodes": [node], "extra": 1}),
-                "$.extra",
-                "unknown field `extra`",
-            ),
-            (
-                json!({"name": "w", "nodes": []}),
-                "$.nodes",
-                "must list at least one node",
-            ),
-            (
-                json!({"name": "", "nodes": [node]}),
-                "$.name",
-                "must not be empty",
-            ),
+            (json!({"name": "w", "nodes": [node], "extra": 1}), "$.extra", "unknown field `extra`"),
+            (json!({"name": "w", "nodes": []}), "$.nodes", "must list at least one node"),
+            (json!({"name": "", "nodes": [node]}), "$.name", "must not be empty"),
             (json!(["w"]), "$", "expected a JSON object"),
-            (
-                json!({"name": "w", "nodes": [["a", "template"]]}),
-                "$.nodes[0]",
-                "expected a JSON object",
-            ),
+            (json!({"name": "w", "nodes": [["a", "template"]]}), "$.nodes[0]", "expected a JSON object"),
             (
                 json!({"name": "w", "nodes": [{"id": "a", "node_type": "python", "config": {}}]}),
                 "$.nodes[0].node_type",
@@ -454,10 +368,7 @@ mod tests {
         for (doc, path, needle) in cases {
             let (got_path, message) = first_issue(&doc.to_string());
             assert_eq!(got_path, path, "{doc}: {message}");
-            assert!(
-                message.contains(needle),
-                "{doc}: {message:?} lacks {needle:?}"
-            );
+            assert!(message.contains(needle), "{doc}: {message:?} lacks {needle:?}");
         }
     }
 
@@ -494,22 +405,12 @@ mod tests {
                 "messages": [{"role": "user", "content": "x"}]}},
         ]});
         let err = Workflow::parse(&doc.to_string()).unwrap_err();
-        let got: Vec<(&str, &str)> = err
-            .issues()
-            .iter()
-            .map(|i| (i.path.as_str(), i.message.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = err.issues().iter().map(|i| (i.path.as_str(), i.message.as_str())).collect();
         assert_eq!(
             got,
             [
-                (
-                    "$.nodes[0].config.primary_connection",
-                    "unknown field `primary_connection`, expected `template`"
-                ),
-                (
-                    "$.nodes[1].config.template",
-                    "unknown field `template` in an llm node's config"
-                ),
+                ("$.nodes[0].config.primary_connection", "unknown field `primary_connection`, expected `template`"),
+                ("$.nodes[1].config.template", "unknown field `template` in an llm node's config"),
             ]
         );
     }
@@ -520,12 +421,12 @@ mod tests {
         let w = Workflow::parse(text).unwrap();
         assert_eq!(w.nodes[0].id, "a");
         assert!(w.nodes[0].depends_on.is_empty());
-        let text = r#"{"name": "w", "nodes": [{"id": "a", "id": "b", "node_type": "template", "config": {"template": "t"}}]}"#;
+        let text =
+            r#"{"name": "w", "nodes": [{"id": "a", "id": "b", "node_type": "template", "config": {"template": "t"}}]}"#;
         let (path, message) = first_issue(text);
         assert_eq!(path, "$.nodes[0]");
         assert!(message.starts_with("duplicate field `id`"), "{message}");
-        let text =
-            r#"{"name": "w", "nodes": [{"node_type": "template", "config": {"template": "t"}}]}"#;
+        let text = r#"{"name": "w", "nodes": [{"node_type": "template", "config": {"template": "t"}}]}"#;
         let (path, message) = first_issue(text);
         assert_eq!(path, "$.nodes[0]");
         assert!(message.starts_with("missing field `id`"), "{message}");
@@ -564,16 +465,9 @@ mod tests {
     fn chain(n: usize) -> String {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let depends_on: Vec<String> = if i == 0 {
-                Vec::new()
-            } else {
-                vec![format!("n{}", i - 1)]
-            };
-            let source = if i == 0 {
-                "{{inputs.q}}".to_string()
-            } else {
-                format!("prev: {{{{nodes.n{}.output.text}}}}", i - 1)
-            };
+            let depends_on: Vec<String> = if i == 0 { Vec::new() } else { vec![format!("n{}", i - 1)] };
+            let source =
+                if i == 0 { "{{inputs.q}}".to_string() } else { format!("prev: {{{{nodes.n{}.output.text}}}}", i - 1) };
             nodes.push(if i % 2 == 0 {
                 json!({"id": format!("n{i}"), "node_type": "llm", "depends_on": depends_on, "config": {
                     "primary_connection": "main",

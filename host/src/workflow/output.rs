@@ -29,12 +29,9 @@ impl OutputSpec {
                 None => Value::String(template.render(ctx)?),
             },
             OutputSpec::Literal(value) => value.clone(),
-            OutputSpec::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| item.render(ctx))
-                    .collect::<Result<_, _>>()?,
-            ),
+            OutputSpec::Array(items) => {
+                Value::Array(items.iter().map(|item| item.render(ctx)).collect::<Result<_, _>>()?)
+            }
             OutputSpec::Object(members) => {
                 let mut map = Map::new();
                 for (key, member) in members {
@@ -95,13 +92,8 @@ mod tests {
 
     #[test]
     fn single_reference_yields_the_value_itself() {
-        let spec = output_of(json!("{{nodes.x.output.json}}"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            spec.render(&ctx()).unwrap(),
-            json!({"items": [{"name": "first"}, {"name": "second"}], "ok": true})
-        );
+        let spec = output_of(json!("{{nodes.x.output.json}}")).unwrap().unwrap();
+        assert_eq!(spec.render(&ctx()).unwrap(), json!({"items": [{"name": "first"}, {"name": "second"}], "ok": true}));
     }
 
     #[test]
@@ -125,14 +117,9 @@ mod tests {
 
     #[test]
     fn missing_value_is_an_error() {
-        let spec = output_of(json!(["{{nodes.x.output.json.nope}}"]))
-            .unwrap()
-            .unwrap();
+        let spec = output_of(json!(["{{nodes.x.output.json.nope}}"])).unwrap().unwrap();
         let err = spec.render(&ctx()).unwrap_err();
-        assert!(
-            err.to_string().contains("nodes.x.output.json.nope"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("nodes.x.output.json.nope"), "{err}");
     }
 
     #[test]
@@ -152,10 +139,7 @@ mod tests {
         let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["$.output.a[1]", "$.output.b", "$.output[\"c d\"]"]);
         assert!(issues[0].message.contains("nodes.ID.output"), "{err}");
-        assert!(
-            issues[1].message.contains("unknown input \"nope\""),
-            "{err}"
-        );
+        assert!(issues[1].message.contains("unknown input \"nope\""), "{err}");
         assert!(issues[2].message.contains("unknown node \"q\""), "{err}");
     }
 }

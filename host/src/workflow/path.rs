@@ -44,15 +44,8 @@ impl fmt::Display for Loc<'_> {
 
 /// Writes `.key` for plain keys and `["key"]` for keys a reader could misparse.
 pub(crate) fn write_key(out: &mut impl Write, key: &str) -> fmt::Result {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        write!(out, ".{key}")
-    } else {
-        write!(out, "[{key:?}]")
-    }
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain { write!(out, ".{key}") } else { write!(out, "[{key:?}]") }
 }
 
 /// Renders `loc` followed by the segments serde reported below it.

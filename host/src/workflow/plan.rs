@@ -21,18 +21,9 @@ impl Workflow {
     /// hand-built workflow with a cycle gets an `order` without the nodes on or
     /// after the cycle rather than a panic.
     pub fn plan(&self) -> Plan {
-        let graph = Graph::build(
-            self.nodes
-                .iter()
-                .map(|n| (n.id.as_str(), n.depends_on.as_slice())),
-            |_| {},
-        );
+        let graph = Graph::build(self.nodes.iter().map(|n| (n.id.as_str(), n.depends_on.as_slice())), |_| {});
         let order = graph.topological_order();
-        Plan {
-            order,
-            deps: graph.deps,
-            dependents: graph.dependents,
-        }
+        Plan { order, deps: graph.deps, dependents: graph.dependents }
     }
 }
 
@@ -98,11 +89,7 @@ impl<'a> Graph<'a> {
             }
             deps.push(mine);
         }
-        Graph {
-            index,
-            deps,
-            dependents,
-        }
+        Graph { index, deps, dependents }
     }
 
     /// Kahn's algorithm, ties broken by file order; shorter than the node count
@@ -179,21 +166,13 @@ mod tests {
 
     fn graph(edges: &[(&'static str, &[&str])]) -> (Vec<String>, Vec<Vec<String>>) {
         let ids = edges.iter().map(|(id, _)| id.to_string()).collect();
-        let deps = edges
-            .iter()
-            .map(|(_, d)| d.iter().map(|s| s.to_string()).collect())
-            .collect();
+        let deps = edges.iter().map(|(_, d)| d.iter().map(|s| s.to_string()).collect()).collect();
         (ids, deps)
     }
 
     fn build<'a>(ids: &'a [String], deps: &'a [Vec<String>]) -> (Graph<'a>, Vec<GraphIssue>) {
         let mut issues = Vec::new();
-        let g = Graph::build(
-            ids.iter()
-                .map(String::as_str)
-                .zip(deps.iter().map(Vec::as_slice)),
-            |i| issues.push(i),
-        );
+        let g = Graph::build(ids.iter().map(String::as_str).zip(deps.iter().map(Vec::as_slice)), |i| issues.push(i));
         (g, issues)
     }
 
@@ -265,15 +244,8 @@ mod tests {
     fn long_chain_is_linear() {
         let n = 100_000;
         let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        let deps: Vec<Vec<String>> = (0..n)
-            .map(|i| {
-                if i == 0 {
-                    vec![]
-                } else {
-                    vec![format!("n{}", i - 1)]
-                }
-            })
-            .collect();
+        let deps: Vec<Vec<String>> =
+            (0..n).map(|i| if i == 0 { vec![] } else { vec![format!("n{}", i - 1)] }).collect();
         let started = Instant::now();
         let (g, issues) = build(&ids, &deps);
         let order = g.topological_order();

@@ -27,9 +27,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
                 T::deserialize(MapAccessDeserializer::new(map))
             }
         }
-        deserializer
-            .deserialize_map(ObjVisitor(PhantomData))
-            .map(Obj)
+        deserializer.deserialize_map(ObjVisitor(PhantomData)).map(Obj)
     }
 }
 
@@ -61,9 +59,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("numbers must be finite"))
+        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("numbers must be finite"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -226,11 +222,7 @@ pub(crate) fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, Workflow
 
 /// Decodes a value already read (a node's `config`), recording a shape error
 /// below `loc` instead of failing, so other nodes still get checked.
-pub(crate) fn decode_value<T: DeserializeOwned>(
-    value: Value,
-    loc: &Loc<'_>,
-    issues: &mut Vec<Issue>,
-) -> Option<T> {
+pub(crate) fn decode_value<T: DeserializeOwned>(value: Value, loc: &Loc<'_>, issues: &mut Vec<Issue>) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(decoded) => Some(decoded),
         Err(err) => {
@@ -242,11 +234,7 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
 
 /// A JSON syntax error, located by line and column.
 pub(crate) fn syntax(err: &serde_json::Error) -> WorkflowError {
-    WorkflowError::Syntax {
-        line: err.line(),
-        column: err.column(),
-        message: bare_message(err),
-    }
+    WorkflowError::Syntax { line: err.line(), column: err.column(), message: bare_message(err) }
 }
 
 fn issue(loc: &Loc<'_>, below: &serde_path_to_error::Path, err: &serde_json::Error) -> Issue {
@@ -254,10 +242,7 @@ fn issue(loc: &Loc<'_>, below: &serde_path_to_error::Path, err: &serde_json::Err
     if err.line() > 0 {
         message.push_str(&format!(" (line {}, column {})", err.line(), err.column()));
     }
-    Issue {
-        path: path::join(loc, below),
-        message,
-    }
+    Issue { path: path::join(loc, below), message }
 }
 
 /// serde_json appends " at line L column C" to its messages; we report the position our own way.
@@ -284,29 +269,20 @@ mod tests {
     #[test]
     fn obj_rejects_arrays_that_derive_would_accept() {
         let mut issues = Vec::new();
-        let got: Option<Obj<Pair>> =
-            decode_value(serde_json::json!([1, true]), &Loc::Root, &mut issues);
+        let got: Option<Obj<Pair>> = decode_value(serde_json::json!([1, true]), &Loc::Root, &mut issues);
         assert!(got.is_none());
         assert_eq!(issues[0].path, "$");
-        assert!(
-            issues[0].message.contains("expected a JSON object"),
-            "{issues:?}"
-        );
+        assert!(issues[0].message.contains("expected a JSON object"), "{issues:?}");
     }
 
     #[test]
     fn obj_keeps_paths_and_unknown_fields() {
         let mut issues = Vec::new();
-        let got: Option<Obj<Pair>> =
-            decode_value(serde_json::json!({"a": 1, "c": 2}), &Loc::Root, &mut issues);
+        let got: Option<Obj<Pair>> = decode_value(serde_json::json!({"a": 1, "c": 2}), &Loc::Root, &mut issues);
         assert!(got.is_none());
         assert_eq!(issues[0].path, "$.c");
         assert!(issues[0].message.starts_with("unknown field `c`"));
-        let ok: Option<Obj<Pair>> = decode_value(
-            serde_json::json!({"a": 7, "b": false}),
-            &Loc::Root,
-            &mut issues,
-        );
+        let ok: Option<Obj<Pair>> = decode_value(serde_json::json!({"a": 7, "b": false}), &Loc::Root, &mut issues);
         let pair = ok.map(|o| o.0);
         assert_eq!(pair.as_ref().map(|p| p.a), Some(7));
         assert_eq!(pair.and_then(|p| p.b), Some(false));
@@ -319,31 +295,21 @@ mod tests {
         assert_eq!(issues[0].path, "$.x");
         assert!(issues[0].message.starts_with("duplicate key `k`"), "{err}");
         let ok = decode_text::<StrictValue>(r#"{"x": [1, 2.5, null, "s", {"k": true}]}"#);
-        assert_eq!(
-            ok.map(|v| v.0).ok(),
-            Some(serde_json::json!({"x": [1, 2.5, null, "s", {"k": true}]}))
-        );
+        assert_eq!(ok.map(|v| v.0).ok(), Some(serde_json::json!({"x": [1, 2.5, null, "s", {"k": true}]})));
     }
 
     #[test]
     fn syntax_errors_have_line_and_column() {
         let err = decode_text::<StrictValue>("{\n  \"a\": 1,\n  \"b\" 2\n}").unwrap_err();
         match err {
-            WorkflowError::Syntax {
-                line,
-                column,
-                message,
-            } => {
+            WorkflowError::Syntax { line, column, message } => {
                 assert_eq!((line, column), (3, 7));
                 assert_eq!(message, "expected `:`");
             }
             other => panic!("unexpected {other:?}"),
         }
         let err = decode_text::<StrictValue>("{} x").unwrap_err();
-        assert!(
-            matches!(err, WorkflowError::Syntax { line: 1, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, WorkflowError::Syntax { line: 1, .. }), "{err}");
         let err = decode_text::<StrictValue>("").unwrap_err();
         assert!(matches!(err, WorkflowError::Syntax { .. }), "{err}");
     }

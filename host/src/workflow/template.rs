@@ -50,26 +50,23 @@ impl Reference {
     /// Follows the path in `ctx`; borrowing, so the executor can clone only what it keeps.
     pub fn resolve<'v, L: Lookup + ?Sized>(&self, ctx: &'v L) -> Result<&'v Value, TemplateError> {
         let mut value = match &self.target {
-            Target::Input(name) => ctx
-                .input(name)
-                .ok_or_else(|| self.unresolved(name, "is not an input of this run"))?,
-            Target::Node(id) => ctx
-                .node_output(id)
-                .ok_or_else(|| self.unresolved(id, "is not a node with an output yet"))?,
+            Target::Input(name) => {
+                ctx.input(name).ok_or_else(|| self.unresolved(name, "is not an input of this run"))?
+            }
+            Target::Node(id) => {
+                ctx.node_output(id).ok_or_else(|| self.unresolved(id, "is not a node with an output yet"))?
+            }
         };
         for segment in &self.path {
             value = match value {
-                Value::Object(map) => map
-                    .get(segment)
-                    .ok_or_else(|| self.unresolved(segment, "is not a key of the object"))?,
+                Value::Object(map) => {
+                    map.get(segment).ok_or_else(|| self.unresolved(segment, "is not a key of the object"))?
+                }
                 Value::Array(items) => {
                     let index = parse_index(segment)
                         .ok_or_else(|| self.unresolved(segment, "is not an index into an array"))?;
                     items.get(index).ok_or_else(|| {
-                        self.unresolved(
-                            segment,
-                            format!("is out of range for an array of length {}", items.len()),
-                        )
+                        self.unresolved(segment, format!("is out of range for an array of length {}", items.len()))
                     })?
                 }
                 other => {
@@ -82,11 +79,7 @@ impl Reference {
     }
 
     fn unresolved(&self, segment: &str, reason: impl Into<String>) -> TemplateError {
-        TemplateError::Unresolved {
-            path: self.to_string(),
-            segment: segment.to_owned(),
-            reason: reason.into(),
-        }
+        TemplateError::Unresolved { path: self.to_string(), segment: segment.to_owned(), reason: reason.into() }
     }
 }
 
@@ -106,9 +99,7 @@ pub enum TemplateError {
         offset: usize,
     },
     /// A path that starts with neither `inputs` nor `nodes`.
-    #[error(
-        "unknown reference root `{root}` at byte {offset}; a path starts with `inputs.` or `nodes.`"
-    )]
+    #[error("unknown reference root `{root}` at byte {offset}; a path starts with `inputs.` or `nodes.`")]
     UnknownRoot {
         /// Byte offset of the `{{`.
         offset: usize,
@@ -191,11 +182,7 @@ impl Template {
             literal_len += source.len() - literal_start;
             pieces.push(Piece::Literal(literal_start..source.len()));
         }
-        Ok(Template {
-            source,
-            pieces,
-            literal_len,
-        })
+        Ok(Template { source, pieces, literal_len })
     }
 
     /// The text the template was parsed from.
@@ -229,9 +216,7 @@ impl Template {
         let mut out = String::with_capacity(self.literal_len);
         for piece in &self.pieces {
             match piece {
-                Piece::Literal(range) => {
-                    out.push_str(self.source.get(range.clone()).unwrap_or_default())
-                }
+                Piece::Literal(range) => out.push_str(self.source.get(range.clone()).unwrap_or_default()),
                 Piece::Ref(reference) => match reference.resolve(ctx)? {
                     Value::String(text) => out.push_str(text),
                     // Writing into a String cannot fail; Display for Value is compact JSON.
@@ -250,60 +235,38 @@ fn parse_reference(inner: &str, offset: usize) -> Result<Reference, TemplateErro
     if path.is_empty() {
         return Err(TemplateError::EmptyPath { offset });
     }
-    let malformed = |reason| TemplateError::Malformed {
-        offset,
-        path: path.to_owned(),
-        reason,
-    };
+    let malformed = |reason| TemplateError::Malformed { offset, path: path.to_owned(), reason };
     let mut segments = path.split('.');
     for segment in path.split('.') {
         if segment.is_empty() {
             return Err(malformed("a path segment is empty"));
         }
-        if segment
-            .chars()
-            .any(|c| c.is_whitespace() || c == '{' || c == '}')
-        {
+        if segment.chars().any(|c| c.is_whitespace() || c == '{' || c == '}') {
             return Err(malformed("path segments cannot contain spaces or braces"));
         }
     }
     let target = match segments.next().unwrap_or_default() {
         "inputs" => {
-            let name = segments
-                .next()
-                .ok_or_else(|| malformed("expected `inputs.NAME`"))?;
+            let name = segments.next().ok_or_else(|| malformed("expected `inputs.NAME`"))?;
             Target::Input(name.to_owned())
         }
         "nodes" => {
-            let id = segments
-                .next()
-                .ok_or_else(|| malformed("expected `nodes.ID.output`"))?;
+            let id = segments.next().ok_or_else(|| malformed("expected `nodes.ID.output`"))?;
             if segments.next() != Some("output") {
                 return Err(malformed("expected `nodes.ID.output`"));
             }
             Target::Node(id.to_owned())
         }
         root => {
-            return Err(TemplateError::UnknownRoot {
-                offset,
-                root: root.to_owned(),
-            });
+            return Err(TemplateError::UnknownRoot { offset, root: root.to_owned() });
         }
     };
-    Ok(Reference {
-        target,
-        path: segments.map(str::to_owned).collect(),
-        offset,
-    })
+    Ok(Reference { target, path: segments.map(str::to_owned).collect(), offset })
 }
 
 /// Array indexes are plain decimal digits (no sign, no spaces).
 fn parse_index(segment: &str) -> Option<usize> {
-    if segment.bytes().all(|b| b.is_ascii_digit()) {
-        segment.parse().ok()
-    } else {
-        None
-    }
+    if segment.bytes().all(|b| b.is_ascii_digit()) { segment.parse().ok() } else { None }
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -343,8 +306,7 @@ pub(crate) mod tests {
         let mut ctx = Ctx::default();
         ctx.inputs.insert("ticket".into(), json!("printer on fire"));
         ctx.inputs.insert("n".into(), json!(3));
-        ctx.inputs
-            .insert("obj".into(), json!({"a": {"b": [10, 20]}}));
+        ctx.inputs.insert("obj".into(), json!({"a": {"b": [10, 20]}}));
         ctx.outputs.insert(
             "x".into(),
             json!({"text": "hi", "json": {"items": [{"name": "first"}, {"name": "second"}], "ok": true}}),
@@ -366,8 +328,7 @@ pub(crate) mod tests {
 
     #[test]
     fn spaces_adjacent_and_unicode() {
-        let t = Template::parse("«{{inputs.ticket}}{{  inputs.n  }}»{{\tnodes.x.output.text }}")
-            .unwrap();
+        let t = Template::parse("«{{inputs.ticket}}{{  inputs.n  }}»{{\tnodes.x.output.text }}").unwrap();
         assert_eq!(t.render(&ctx()).unwrap(), "«printer on fire3»hi");
         let refs: Vec<String> = t.references().map(|r| r.to_string()).collect();
         assert_eq!(refs, ["inputs.ticket", "inputs.n", "nodes.x.output.text"]);
@@ -381,47 +342,30 @@ pub(crate) mod tests {
         assert_eq!(t.render(&ctx()).unwrap(), "{ {inputs.n} }} 3}");
         assert_eq!(t.references().count(), 1);
         let t = Template::parse(r#"{"n": {{{inputs.n}}}, "s": "{{inputs.ticket}}"}"#).unwrap();
-        assert_eq!(
-            t.render(&ctx()).unwrap(),
-            r#"{"n": {3}, "s": "printer on fire"}"#
-        );
+        assert_eq!(t.render(&ctx()).unwrap(), r#"{"n": {3}, "s": "printer on fire"}"#);
         assert_eq!(t.references().next().map(|r| r.offset), Some(7));
     }
 
     #[test]
     fn nested_paths_and_array_indexes() {
-        let t = Template::parse(
-            "{{nodes.x.output.json.items.1.name}} {{inputs.obj.a.b.0}} {{nodes.x.output.json.ok}}",
-        )
-        .unwrap();
+        let t = Template::parse("{{nodes.x.output.json.items.1.name}} {{inputs.obj.a.b.0}} {{nodes.x.output.json.ok}}")
+            .unwrap();
         assert_eq!(t.render(&ctx()).unwrap(), "second 10 true");
     }
 
     #[test]
     fn non_strings_render_as_compact_json() {
         let t = Template::parse("{{inputs.obj}}|{{nodes.x.output.json.items.0}}").unwrap();
-        assert_eq!(
-            t.render(&ctx()).unwrap(),
-            r#"{"a":{"b":[10,20]}}|{"name":"first"}"#
-        );
+        assert_eq!(t.render(&ctx()).unwrap(), r#"{"a":{"b":[10,20]}}|{"name":"first"}"#);
     }
 
     #[test]
     fn parse_errors_carry_offsets() {
-        assert_eq!(
-            Template::parse("ab {{inputs.n").unwrap_err(),
-            TemplateError::Unclosed { offset: 3 }
-        );
-        assert_eq!(
-            Template::parse("é{{  }}").unwrap_err(),
-            TemplateError::EmptyPath { offset: 2 }
-        );
+        assert_eq!(Template::parse("ab {{inputs.n").unwrap_err(), TemplateError::Unclosed { offset: 3 });
+        assert_eq!(Template::parse("é{{  }}").unwrap_err(), TemplateError::EmptyPath { offset: 2 });
         assert_eq!(
             Template::parse("x {{ foo.bar }}").unwrap_err(),
-            TemplateError::UnknownRoot {
-                offset: 2,
-                root: "foo".into()
-            }
+            TemplateError::UnknownRoot { offset: 2, root: "foo".into() }
         );
         let err = Template::parse("{{nodes.x}}").unwrap_err();
         assert!(
@@ -438,10 +382,7 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("spaces"), "{err}");
         let err = Template::parse("{{ {{inputs.a}} }}").unwrap_err();
         assert!(err.to_string().contains("braces"), "{err}");
-        assert_eq!(
-            Template::parse("{{inputs.a}} {{").unwrap_err(),
-            TemplateError::Unclosed { offset: 13 }
-        );
+        assert_eq!(Template::parse("{{inputs.a}} {{").unwrap_err(), TemplateError::Unclosed { offset: 13 });
     }
 
     #[test]
@@ -453,81 +394,33 @@ pub(crate) mod tests {
                 "5",
                 "out of range for an array of length 2",
             ),
-            (
-                "{{nodes.x.output.json.nope}}",
-                "nodes.x.output.json.nope",
-                "nope",
-                "not a key",
-            ),
-            (
-                "{{nodes.x.output.json.items.first}}",
-                "nodes.x.output.json.items.first",
-                "first",
-                "not an index",
-            ),
-            (
-                "{{nodes.x.output.text.len}}",
-                "nodes.x.output.text.len",
-                "len",
-                "cannot be looked up in a string",
-            ),
-            (
-                "{{nodes.y.output}}",
-                "nodes.y.output",
-                "y",
-                "not a node with an output",
-            ),
+            ("{{nodes.x.output.json.nope}}", "nodes.x.output.json.nope", "nope", "not a key"),
+            ("{{nodes.x.output.json.items.first}}", "nodes.x.output.json.items.first", "first", "not an index"),
+            ("{{nodes.x.output.text.len}}", "nodes.x.output.text.len", "len", "cannot be looked up in a string"),
+            ("{{nodes.y.output}}", "nodes.y.output", "y", "not a node with an output"),
             ("{{inputs.zz}}", "inputs.zz", "zz", "not an input"),
-            (
-                "{{inputs.obj.a.b.-1}}",
-                "inputs.obj.a.b.-1",
-                "-1",
-                "not an index",
-            ),
+            ("{{inputs.obj.a.b.-1}}", "inputs.obj.a.b.-1", "-1", "not an index"),
         ];
         for (text, want_path, want_segment, want_reason) in cases {
             let err = Template::parse(text).unwrap().render(&ctx()).unwrap_err();
             match &err {
-                TemplateError::Unresolved {
-                    path,
-                    segment,
-                    reason,
-                } => {
+                TemplateError::Unresolved { path, segment, reason } => {
                     assert_eq!(path, want_path);
                     assert_eq!(segment, want_segment);
                     assert!(reason.contains(want_reason), "{text}: {reason}");
                 }
                 other => panic!("{text}: unexpected {other:?}"),
             }
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("cannot resolve `{want_path}`"))
-            );
+            assert!(err.to_string().starts_with(&format!("cannot resolve `{want_path}`")));
         }
     }
 
     #[test]
     fn single_reference_detection() {
         let t = Template::parse("{{ nodes.x.output.json }}").unwrap();
-        assert_eq!(
-            t.as_single_reference().map(|r| r.target.clone()),
-            Some(Target::Node("x".into()))
-        );
-        assert!(
-            Template::parse(" {{nodes.x.output}}")
-                .unwrap()
-                .as_single_reference()
-                .is_none()
-        );
-        assert!(
-            Template::parse("{{inputs.a}}{{inputs.b}}")
-                .unwrap()
-                .as_single_reference()
-                .is_none()
-        );
-        assert_eq!(
-            Template::parse("a{{inputs.a}}").unwrap().as_str(),
-            "a{{inputs.a}}"
-        );
+        assert_eq!(t.as_single_reference().map(|r| r.target.clone()), Some(Target::Node("x".into())));
+        assert!(Template::parse(" {{nodes.x.output}}").unwrap().as_single_reference().is_none());
+        assert!(Template::parse("{{inputs.a}}{{inputs.b}}").unwrap().as_single_reference().is_none());
+        assert_eq!(Template::parse("a{{inputs.a}}").unwrap().as_str(), "a{{inputs.a}}");
     }
 }

@@ -23,53 +23,32 @@ pub(crate) fn graph<'a>(
     let nodes = root.key("nodes");
     for (i, id) in ids.iter().enumerate() {
         if !super::is_valid_id(id) {
-            let message = if id.is_empty() {
-                "must not be empty"
-            } else {
-                "may contain only ASCII letters, digits, `_` and `-`"
-            };
-            issues.push(Issue {
-                path: nodes.index(i).key("id").to_string(),
-                message: message.into(),
-            });
+            let message =
+                if id.is_empty() { "must not be empty" } else { "may contain only ASCII letters, digits, `_` and `-`" };
+            issues.push(Issue { path: nodes.index(i).key("id").to_string(), message: message.into() });
         }
     }
-    let graph = Graph::build(
-        ids.iter()
-            .map(String::as_str)
-            .zip(deps.iter().map(Vec::as_slice)),
-        |problem| {
-            let dep_path = |node: usize, pos: usize| {
-                nodes.index(node).key("depends_on").index(pos).to_string()
-            };
-            let name = |node: usize, pos: usize| {
-                deps.get(node)
-                    .and_then(|d| d.get(pos))
-                    .map_or("", String::as_str)
-            };
-            let (path, message) = match problem {
-                GraphIssue::DuplicateId { node, first } => (
-                    nodes.index(node).key("id").to_string(),
-                    format!(
-                        "duplicate id \"{}\" (first used by $.nodes[{first}])",
-                        ids.get(node).map_or("", String::as_str)
-                    ),
+    let graph = Graph::build(ids.iter().map(String::as_str).zip(deps.iter().map(Vec::as_slice)), |problem| {
+        let dep_path = |node: usize, pos: usize| nodes.index(node).key("depends_on").index(pos).to_string();
+        let name = |node: usize, pos: usize| deps.get(node).and_then(|d| d.get(pos)).map_or("", String::as_str);
+        let (path, message) = match problem {
+            GraphIssue::DuplicateId { node, first } => (
+                nodes.index(node).key("id").to_string(),
+                format!(
+                    "duplicate id \"{}\" (first used by $.nodes[{first}])",
+                    ids.get(node).map_or("", String::as_str)
                 ),
-                GraphIssue::UnknownDep { node, pos } => (
-                    dep_path(node, pos),
-                    format!("unknown node \"{}\"", name(node, pos)),
-                ),
-                GraphIssue::SelfDep { node, pos } => {
-                    (dep_path(node, pos), "a node cannot depend on itself".into())
-                }
-                GraphIssue::RepeatedDep { node, pos } => (
-                    dep_path(node, pos),
-                    format!("\"{}\" is listed more than once", name(node, pos)),
-                ),
-            };
-            issues.push(Issue { path, message });
-        },
-    );
+            ),
+            GraphIssue::UnknownDep { node, pos } => {
+                (dep_path(node, pos), format!("unknown node \"{}\"", name(node, pos)))
+            }
+            GraphIssue::SelfDep { node, pos } => (dep_path(node, pos), "a node cannot depend on itself".into()),
+            GraphIssue::RepeatedDep { node, pos } => {
+                (dep_path(node, pos), format!("\"{}\" is listed more than once", name(node, pos)))
+            }
+        };
+        issues.push(Issue { path, message });
+    });
     let order = graph.topological_order();
     if order.len() < ids.len() {
         for cycle in graph.cycles(&order) {
@@ -116,32 +95,14 @@ pub(crate) struct Checker<'g, 'a> {
 
 impl<'g, 'a> Checker<'g, 'a> {
     /// Starts checking with the issues found so far.
-    pub(crate) fn new(
-        graph: &'g Graph<'a>,
-        inputs: &'g [(String, InputSpec)],
-        issues: Vec<Issue>,
-    ) -> Self {
-        let input_index = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.as_str(), i))
-            .collect();
-        Checker {
-            graph,
-            inputs,
-            input_index,
-            current: None,
-            issues,
-            pending: Vec::new(),
-        }
+    pub(crate) fn new(graph: &'g Graph<'a>, inputs: &'g [(String, InputSpec)], issues: Vec<Issue>) -> Self {
+        let input_index = inputs.iter().enumerate().map(|(i, (name, _))| (name.as_str(), i)).collect();
+        Checker { graph, inputs, input_index, current: None, issues, pending: Vec::new() }
     }
 
     /// Records a problem at `loc`.
     pub(crate) fn issue(&mut self, loc: &Loc<'_>, message: impl Into<String>) {
-        self.issues.push(Issue {
-            path: loc.to_string(),
-            message: message.into(),
-        });
+        self.issues.push(Issue { path: loc.to_string(), message: message.into() });
     }
 
     /// Records a problem at an already rendered path.
@@ -178,26 +139,18 @@ impl<'g, 'a> Checker<'g, 'a> {
 
     fn reference(&mut self, loc: &Loc<'_>, reference: &Reference) {
         match &reference.target {
-            Target::Input(name) => {
-                match self
-                    .input_index
-                    .get(name.as_str())
-                    .map(|&i| &self.inputs[i].1)
-                {
-                    None => {
-                        let message = self.unknown_input(name);
-                        self.issue(loc, message);
-                    }
-                    Some(spec) if !reference.path.is_empty() && !spec.kind.has_fields() => {
-                        let message = format!(
-                            "input \"{name}\" is a {}, so `{reference}` cannot look inside it",
-                            spec.kind
-                        );
-                        self.issue(loc, message);
-                    }
-                    Some(_) => {}
+            Target::Input(name) => match self.input_index.get(name.as_str()).map(|&i| &self.inputs[i].1) {
+                None => {
+                    let message = self.unknown_input(name);
+                    self.issue(loc, message);
                 }
-            }
+                Some(spec) if !reference.path.is_empty() && !spec.kind.has_fields() => {
+                    let message =
+                        format!("input \"{name}\" is a {}, so `{reference}` cannot look inside it", spec.kind);
+                    self.issue(loc, message);
+                }
+                Some(_) => {}
+            },
             Target::Node(id) => {
                 let Some(&to) = self.graph.index.get(id.as_str()) else {
                     self.issue(loc, format!("unknown node \"{id}\""));
@@ -209,11 +162,7 @@ impl<'g, 'a> Checker<'g, 'a> {
                 if from == to {
                     self.issue(loc, "a node cannot use its own output");
                 } else if !self.graph.deps[from].contains(&to) {
-                    self.pending.push(Pending {
-                        from,
-                        to,
-                        path: loc.to_string(),
-                    });
+                    self.pending.push(Pending { from, to, path: loc.to_string() });
                 }
             }
         }
@@ -255,12 +204,7 @@ impl<'g, 'a> Checker<'g, 'a> {
 
 /// For each pending reference: whether its target is a transitive dependency
 /// of its node, or `None` when the node is on or after a cycle (already reported).
-fn ancestors_of_targets(
-    graph: &Graph<'_>,
-    order: &[usize],
-    pending: &[Pending],
-    limit: usize,
-) -> Vec<Option<bool>> {
+fn ancestors_of_targets(graph: &Graph<'_>, order: &[usize], pending: &[Pending], limit: usize) -> Vec<Option<bool>> {
     let n = graph.deps.len();
     let mut position = vec![usize::MAX; n];
     for (pos, &node) in order.iter().enumerate() {
@@ -353,18 +297,12 @@ mod tests {
     fn issues(doc: Value) -> Vec<(String, String)> {
         match Workflow::parse(&doc.to_string()) {
             Ok(_) => panic!("expected errors"),
-            Err(err) => err
-                .issues()
-                .iter()
-                .map(|i| (i.path.clone(), i.message.clone()))
-                .collect(),
+            Err(err) => err.issues().iter().map(|i| (i.path.clone(), i.message.clone())).collect(),
         }
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(p, m)| (p.to_string(), m.to_string()))
-            .collect()
+        list.iter().map(|(p, m)| (p.to_string(), m.to_string())).collect()
     }
 
     #[test]
@@ -378,15 +316,9 @@ mod tests {
         assert_eq!(
             got,
             pairs(&[
-                (
-                    "$.nodes[2].id",
-                    "may contain only ASCII letters, digits, `_` and `-`"
-                ),
+                ("$.nodes[2].id", "may contain only ASCII letters, digits, `_` and `-`"),
                 ("$.nodes[3].id", "must not be empty"),
-                (
-                    "$.nodes[1].id",
-                    "duplicate id \"a\" (first used by $.nodes[0])"
-                ),
+                ("$.nodes[1].id", "duplicate id \"a\" (first used by $.nodes[0])"),
                 ("$.nodes[2].depends_on[0]", "unknown node \"zz\""),
                 ("$.nodes[2].depends_on[1]", "a node cannot depend on itself"),
                 ("$.nodes[2].depends_on[3]", "\"a\" is listed more than once"),
@@ -408,14 +340,8 @@ mod tests {
         assert_eq!(
             got,
             pairs(&[
-                (
-                    "$.nodes[1].depends_on",
-                    "dependency cycle: b → c → a → b (each depends on the next)"
-                ),
-                (
-                    "$.nodes[5].depends_on",
-                    "dependency cycle: p → q → p (each depends on the next)"
-                ),
+                ("$.nodes[1].depends_on", "dependency cycle: b → c → a → b (each depends on the next)"),
+                ("$.nodes[5].depends_on", "dependency cycle: p → q → p (each depends on the next)"),
             ])
         );
     }
@@ -426,33 +352,16 @@ mod tests {
             tnode("a", &[], "{{inputs.q}}"),
             tnode("b", &["a"], "{{nodes.a.output}}"),
             tnode("c", &["b"], "{{ nodes.a.output.text }} ok: transitive"),
-            tnode(
-                "d",
-                &["a"],
-                "{{nodes.c.output}} {{nodes.d.output}} {{nodes.zz.output}}",
-            ),
-            tnode(
-                "e",
-                &[],
-                "{{inputs.nope}} {{inputs.q.len}} {{inputs.o.any.0}}",
-            ),
+            tnode("d", &["a"], "{{nodes.c.output}} {{nodes.d.output}} {{nodes.zz.output}}"),
+            tnode("e", &[], "{{inputs.nope}} {{inputs.q.len}} {{inputs.o.any.0}}"),
         ]));
         assert_eq!(
             got,
             pairs(&[
-                (
-                    "$.nodes[3].config.template",
-                    "a node cannot use its own output"
-                ),
+                ("$.nodes[3].config.template", "a node cannot use its own output"),
                 ("$.nodes[3].config.template", "unknown node \"zz\""),
-                (
-                    "$.nodes[4].config.template",
-                    "unknown input \"nope\" (declared: o, q)"
-                ),
-                (
-                    "$.nodes[4].config.template",
-                    "input \"q\" is a string, so `inputs.q.len` cannot look inside it"
-                ),
+                ("$.nodes[4].config.template", "unknown input \"nope\" (declared: o, q)"),
+                ("$.nodes[4].config.template", "input \"q\" is a string, so `inputs.q.len` cannot look inside it"),
                 (
                     "$.nodes[3].config.template",
                     "refers to node \"c\", which is not among this node's dependencies; add \"c\" to depends_on"
@@ -479,10 +388,7 @@ mod tests {
         assert_eq!(
             got,
             pairs(&[
-                (
-                    "$.nodes[1].config.messages[1].content[1].image_url.url",
-                    "unknown input \"img\" (declared: o, q)"
-                ),
+                ("$.nodes[1].config.messages[1].content[1].image_url.url", "unknown input \"img\" (declared: o, q)"),
                 (
                     "$.nodes[1].config.messages[1].content[0].text",
                     "refers to node \"a\", which is not among this node's dependencies; add \"a\" to depends_on"
@@ -496,10 +402,7 @@ mod tests {
         let got = issues(json!({"name": "w", "nodes": [tnode("a", &[], "{{inputs.x}}")]}));
         assert_eq!(
             got,
-            pairs(&[(
-                "$.nodes[0].config.template",
-                "unknown input \"x\" (this workflow declares no inputs)"
-            )])
+            pairs(&[("$.nodes[0].config.template", "unknown input \"x\" (this workflow declares no inputs)")])
         );
     }
 
@@ -519,18 +422,9 @@ mod tests {
             pairs(&[
                 ("$.name", "must not be empty"),
                 ("$.nodes[0].depends_on[0]", "a node cannot depend on itself"),
-                (
-                    "$.nodes[1].config.extra",
-                    "unknown field `extra`, expected `template`"
-                ),
-                (
-                    "$.nodes[2].config.messages",
-                    "must have at least one message"
-                ),
-                (
-                    "$.nodes[2].config.temperature",
-                    "must be between 0 and 2, got 9"
-                ),
+                ("$.nodes[1].config.extra", "unknown field `extra`, expected `template`"),
+                ("$.nodes[2].config.messages", "must have at least one message"),
+                ("$.nodes[2].config.temperature", "must be between 0 and 2, got 9"),
                 ("$.output", "unknown node \"nope\""),
                 (
                     "$.nodes[0].config.template",
@@ -553,10 +447,7 @@ mod tests {
             let mut cx = Checker::new(&graph, &inputs, Vec::new());
             cx.current = Some(2);
             let root = Loc::Root;
-            assert!(
-                cx.template(&root, "{{nodes.a.output}} {{nodes.d.output}}".into())
-                    .is_some()
-            );
+            assert!(cx.template(&root, "{{nodes.a.output}} {{nodes.d.output}}".into()).is_some());
             let got = cx.finish_with_limit(&order, &ids, limit);
             assert_eq!(got.len(), 1, "limit {limit}: {got:?}");
             assert!(got[0].message.contains("add \"d\" to depends_on"));
@@ -565,8 +456,7 @@ mod tests {
 
     #[test]
     fn error_display_lists_every_issue() {
-        let err =
-            Workflow::parse(&doc(vec![tnode("a", &["x", "y"], "z")]).to_string()).unwrap_err();
+        let err = Workflow::parse(&doc(vec![tnode("a", &["x", "y"], "z")]).to_string()).unwrap_err();
         assert!(matches!(err, WorkflowError::Invalid(_)));
         assert_eq!(
             err.to_string(),

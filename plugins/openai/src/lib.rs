@@ -25,10 +25,7 @@ impl Provider for OpenAi {
         }
     }
 
-    fn build_request(
-        req: ChatRequest,
-        conn: ConnectionSettings,
-    ) -> Result<PreparedRequest, ProviderError> {
+    fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
         let body = request::body(&req)?;
         Ok(request::prepared(&conn, "chat/completions", body))
     }
@@ -45,10 +42,7 @@ impl Provider for OpenAi {
         response::error(status, &headers, &body)
     }
 
-    fn test_request(
-        conn: ConnectionSettings,
-        model: String,
-    ) -> Result<PreparedRequest, ProviderError> {
+    fn test_request(conn: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
         // Retrieving the model proves the key, the route and access to the model
         // without spending tokens.
         let mut prepared = request::prepared(&conn, &format!("models/{model}"), Vec::new());

@@ -12,10 +12,7 @@ pub fn prepared(conn: &ConnectionSettings, path: &str, body: Vec<u8>) -> Prepare
         request.headers.push(http::header("openai-organization", org));
     }
     request.headers.extend(conn.headers.iter().cloned());
-    PreparedRequest {
-        request,
-        auth: AuthDirective::Bearer,
-    }
+    PreparedRequest { request, auth: AuthDirective::Bearer }
 }
 
 /// The JSON body of a chat completion request.
@@ -62,9 +59,9 @@ fn message(m: &Message) -> Value {
         // API itself returns it and as OpenAI's clients send it back.
         let text = m.text();
         out.insert("content".into(), if text.is_empty() { Value::Null } else { json!(text) });
-        let calls = m.tool_calls.iter().map(|c| {
-            json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } })
-        });
+        let calls = m.tool_calls.iter().map(
+            |c| json!({ "id": c.id, "type": "function", "function": { "name": c.name, "arguments": c.arguments } }),
+        );
         out.insert("tool_calls".into(), Value::Array(calls.collect()));
     } else if m.is_text_only() {
         out.insert("content".into(), json!(m.text()));
@@ -132,7 +129,7 @@ fn response_format(f: &ResponseFormat) -> Result<Value, ProviderError> {
 
 /// Reasoning models refuse `max_tokens`; older and compatible servers only know it.
 fn max_tokens_field(model: &str) -> &'static str {
-    let reasoning = model.starts_with("gpt-5")
-        || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let reasoning =
+        model.starts_with("gpt-5") || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
     if reasoning { "max_completion_tokens" } else { "max_tokens" }
 }

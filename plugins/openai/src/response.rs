@@ -75,10 +75,7 @@ impl WireUsage {
             output_tokens: self.completion_tokens,
             cache_read_tokens: cached,
             cache_write_tokens: 0,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
+            reasoning_tokens: self.completion_tokens_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
         }
     }
 }
@@ -175,15 +172,13 @@ pub fn error(status: u16, headers: &[Header], body: &[u8]) -> ProviderError {
             }),
         })
         .unwrap_or_default();
-    errors::from_response(status, headers, body, parsed, |b| {
-        match b.code.as_deref().or(b.kind.as_deref())? {
-            "context_length_exceeded" | "string_above_max_length" => Some(ErrorKind::ContextLength),
-            "content_filter" | "content_policy_violation" => Some(ErrorKind::ContentFilter),
-            "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => Some(ErrorKind::RateLimit),
-            "invalid_api_key" | "invalid_authentication" => Some(ErrorKind::Auth),
-            "server_is_overloaded" | "service_unavailable_error" => Some(ErrorKind::Overloaded),
-            "server_error" => Some(ErrorKind::ServerError),
-            _ => None,
-        }
+    errors::from_response(status, headers, body, parsed, |b| match b.code.as_deref().or(b.kind.as_deref())? {
+        "context_length_exceeded" | "string_above_max_length" => Some(ErrorKind::ContextLength),
+        "content_filter" | "content_policy_violation" => Some(ErrorKind::ContentFilter),
+        "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => Some(ErrorKind::RateLimit),
+        "invalid_api_key" | "invalid_authentication" => Some(ErrorKind::Auth),
+        "server_is_overloaded" | "service_unavailable_error" => Some(ErrorKind::Overloaded),
+        "server_error" => Some(ErrorKind::ServerError),
+        _ => None,
     })
 }

@@ -8,11 +8,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
-use llmnode::connections::{Connection, ConnectionSet, DEFAULT_TIMEOUT};
+use llmnode::connections::{Connection, ConnectionSet};
+use llmnode::demo::LoopbackServer;
 use llmnode::engine::{Engine, NoEvents, RunReport};
 use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use llmnode::secret::Secret;
-use llmnode::transport::Credentials;
 use llmnode::workflow::Workflow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,7 +58,12 @@ pub struct Reply {
 impl Reply {
     /// A JSON answer.
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Reply { status, headers: vec![("content-type".into(), "application/json".into())], chunks: vec![body.into()], delay: Duration::ZERO }
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            chunks: vec![body.into()],
+            delay: Duration::ZERO,
+        }
     }
 
     /// An event stream, cut into pieces of `piece` bytes to exercise framing.
@@ -89,7 +94,7 @@ struct UpstreamState {
 pub struct Upstream {
     pub addr: SocketAddr,
     state: Arc<UpstreamState>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: LoopbackServer,
 }
 
 impl Upstream {
@@ -97,17 +102,8 @@ impl Upstream {
     pub async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
         let state = Arc::new(UpstreamState { seen: Mutex::new(Vec::new()), handler: Box::new(handler) });
         let app = Router::new().fallback(serve).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Upstream { addr, state, _stop: tx }
+        let server = LoopbackServer::start(app).await.expect("bind loopback");
+        Upstream { addr: server.addr(), state, _server: server }
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -121,7 +117,13 @@ impl Upstream {
     }
 }
 
-async fn serve(State(state): State<Arc<UpstreamState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn serve(
+    State(state): State<Arc<UpstreamState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let seen = Seen { method, uri: uri.to_string(), headers, body };
     let reply = (state.handler)(&seen);
     state.seen.lock().unwrap().push(seen);
@@ -177,19 +179,7 @@ pub fn registry() -> PluginRegistry {
 
 /// A connection to `base_url` through `provider` with `key`.
 pub fn connection(name: &str, provider: &str, base_url: &str, key: &str) -> Connection {
-    Connection {
-        name: name.into(),
-        provider: provider.into(),
-        base_url: Some(base_url.into()),
-        organization: None,
-        headers: Default::default(),
-        options: Default::default(),
-        allowed_hosts: Vec::new(),
-        default_model: Some("gpt-4o-mini".into()),
-        timeout: DEFAULT_TIMEOUT,
-        enabled: true,
-        credentials: Credentials { api_key: Some(Secret::new(key)) },
-    }
+    Connection::with_key(name, provider, base_url.into(), "gpt-4o-mini", Secret::new(key))
 }
 
 /// An engine over `connections` and the test registry.
