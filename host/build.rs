@@ -79,10 +79,8 @@ fn ensure_guest_target() {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(sysroot) = sysroot {
-        if sysroot.join("lib/rustlib").join(GUEST_TARGET).is_dir() {
-            return;
-        }
+    if sysroot.is_some_and(|root| root.join("lib/rustlib").join(GUEST_TARGET).is_dir()) {
+        return;
     }
     println!("cargo:warning=the {GUEST_TARGET} target is missing; running `rustup target add {GUEST_TARGET}`");
     let added =

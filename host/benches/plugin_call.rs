@@ -16,6 +16,7 @@ use llmnode::runtime::bindings::types;
 use llmnode::runtime::bundled::BUNDLED;
 use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use llmnode::secret::Secret;
+use llmnode::transport::Transport;
 use llmnode::workflow::Workflow;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -27,13 +28,32 @@ const KEY: &str = "sk-bench-000000000000000000000000";
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench --bench plugin_call -- loopback` runs the sections whose name has `loopback`.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |section: &str| filter.as_deref().is_none_or(|f| section.contains(f));
     let scale = if quick { 10 } else { 1 };
     let wasm = BUNDLED.iter().find(|(name, _)| *name == "openai").expect("the openai plugin is bundled").1;
 
     println!("llmnode host overhead (openai plugin, {} KiB wasm)", wasm.len() / 1024);
     println!("{:<52} {:>7} {:>10} {:>10} {:>10}", "measurement", "runs", "median", "p99", "mean");
 
-    // Loading: compiling from wasm versus the verified precompiled artifact.
+    let cache = tempfile::tempdir().unwrap();
+    PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap().load(wasm, "bench".into()).unwrap();
+    if wanted("load") {
+        load(wasm, cache.path(), quick, scale);
+    }
+    let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap();
+    if wanted("call") {
+        calls(&rt, wasm, 5_000 / scale);
+    }
+    if wanted("loopback") {
+        let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        tokio.block_on(end_to_end(&rt, 2_500 / scale));
+    }
+}
+
+/// Loading: compiling from wasm versus the verified precompiled artifact.
+fn load(wasm: &[u8], cache: &std::path::Path, quick: bool, scale: usize) {
     let compile = sample(if quick { 2 } else { 5 }, || {
         let rt = PluginRuntime::new(RuntimeConfig::default(), None).unwrap();
         let t = Instant::now();
@@ -42,10 +62,8 @@ fn main() {
     });
     report("load: compile from wasm (no cache)", &compile);
 
-    let cache = tempfile::tempdir().unwrap();
-    PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap().load(wasm, "bench".into()).unwrap();
     let cold = sample(20 / scale.min(4), || {
-        let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap();
+        let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache)).unwrap();
         let t = Instant::now();
         black_box(rt.load(wasm, "bench".into()).unwrap());
         t.elapsed()
@@ -53,13 +71,14 @@ fn main() {
     report("load: precompiled cold load (verify + map + link)", &cold);
     let startup = sample(20 / scale.min(4), || {
         let t = Instant::now();
-        black_box(PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap());
+        black_box(PluginRuntime::new(RuntimeConfig::default(), Some(cache)).unwrap());
         t.elapsed()
     });
     report("runtime start (engine, pooling allocator, linker)", &startup);
+}
 
-    // Per llm call: everything the plugin adds.
-    let rt = PluginRuntime::new(RuntimeConfig::default(), Some(cache.path())).unwrap();
+/// Per llm call: everything the plugin adds.
+fn calls(rt: &PluginRuntime, wasm: &[u8], n: usize) {
     let plugin = rt.load(wasm, "bench".into()).unwrap();
     let request = chat_request();
     let settings = types::ConnectionSettings {
@@ -73,7 +92,6 @@ fn main() {
         headers: vec![types::Header { name: "content-type".into(), value: "application/json".into() }],
         body: RESPONSE.to_vec(),
     };
-    let n = 5_000 / scale;
     let whole = sample(n, || {
         let t = Instant::now();
         let mut call = plugin.call().unwrap();
@@ -108,13 +126,9 @@ fn main() {
         t.elapsed()
     });
     report("stream: parse-stream-event (one text delta)", &stream);
-    drop(call);
-
-    // End to end over loopback: the engine versus a bare client.
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    tokio.block_on(end_to_end(&rt, n / 2));
 }
 
+/// End to end over loopback: the engine versus a bare client.
 async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let app = Router::new()
         .route("/v1/chat/completions", post(|| async { ([("content-type", "application/json")], RESPONSE) }));
@@ -145,8 +159,36 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     .await;
     report("loopback: bare reqwest POST + JSON parse", &bare);
 
+    // The host's transport alone, sending the request the plugin built.
+    let plugin = PluginRegistry::load(rt, None).unwrap().get("openai").unwrap().clone();
+    let connection =
+        Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY));
+    let target = connection.target(&url::Url::parse(&format!("http://{addr}/v1")).unwrap());
+    let settings = types::ConnectionSettings {
+        base_url: format!("http://{addr}/v1"),
+        organization: None,
+        headers: Vec::new(),
+        options: Vec::new(),
+    };
+    let prepared = plugin.call().unwrap().build_request(&chat_request(), &settings).unwrap().unwrap();
+    let transport = Transport::new().unwrap();
+    let sent = sample_async(n, || async {
+        let t = Instant::now();
+        let response = transport.send(prepared.clone(), &target).await.unwrap();
+        black_box(response.body(1 << 20).await.unwrap());
+        t.elapsed()
+    })
+    .await;
+    report("loopback: llmnode transport alone (send + body)", &sent);
+
     let mut connections = ConnectionSet::default();
-    connections.insert(Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY)));
+    connections.insert(Connection::with_key(
+        "bench",
+        "openai",
+        format!("http://{addr}/v1"),
+        "gpt-4o-mini",
+        Secret::new(KEY),
+    ));
     let registry = PluginRegistry::load(rt, None).unwrap();
     let engine = Engine::new(&connections, &registry).unwrap();
     let workflow = Arc::new(
@@ -169,6 +211,17 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     })
     .await;
     report("loopback: llmnode one-node workflow, same request", &full);
+    let template = Arc::new(
+        Workflow::parse(r#"{"name":"t","nodes":[{"id":"t","node_type":"template","config":{"template":"hi"}}],"output":"{{nodes.t.output.text}}"}"#)
+            .unwrap(),
+    );
+    let engine_only = sample_async(n, || async {
+        let t = Instant::now();
+        black_box(engine.run(template.clone(), Default::default(), sink.clone()).await);
+        t.elapsed()
+    })
+    .await;
+    report("engine alone: one template node, no upstream", &engine_only);
     println!(
         "{:<52} {:>7} {:>10} {:>10}",
         "host added latency per llm call (difference)",

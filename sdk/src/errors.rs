@@ -20,15 +20,11 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
 
 /// The wait a provider asked for, from `retry-after-ms` or `retry-after` (seconds).
 pub fn retry_after_ms(headers: &[Header]) -> Option<u64> {
-    if let Some(ms) = crate::http::header_value(headers, "retry-after-ms") {
-        if let Ok(v) = ms.trim().parse::<f64>() {
-            if v.is_finite() && v >= 0.0 {
-                return Some(v as u64);
-            }
-        }
-    }
-    let secs = crate::http::header_value(headers, "retry-after")?.trim().parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64)
+    let number = |name| {
+        let v = crate::http::header_value(headers, name)?.trim().parse::<f64>().ok()?;
+        (v.is_finite() && v >= 0.0).then_some(v)
+    };
+    number("retry-after-ms").map(|ms| ms as u64).or_else(|| number("retry-after").map(|secs| (secs * 1000.0) as u64))
 }
 
 /// The common shape of a provider error body, picked out of the JSON by a plugin.

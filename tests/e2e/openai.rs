@@ -124,10 +124,10 @@ fn expected_wire(mut request: Value) -> Value {
     let model = request["model"].as_str().unwrap_or_default().to_string();
     let reasoning =
         model.starts_with("gpt-5") || (model.starts_with('o') && model[1..].starts_with(|c: char| c.is_ascii_digit()));
-    if let (true, Some(obj)) = (reasoning, request.as_object_mut()) {
-        if let Some(max) = obj.remove("max_tokens") {
-            obj.insert("max_completion_tokens".into(), max);
-        }
+    if let (true, Some(obj)) = (reasoning, request.as_object_mut())
+        && let Some(max) = obj.remove("max_tokens")
+    {
+        obj.insert("max_completion_tokens".into(), max);
     }
     request
 }

@@ -34,7 +34,7 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                 let all: Vec<_> = registry.iter().map(|p| describe(p)).collect();
                 println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
             } else {
-                println!("{:<12} {:<9} {:<8} {:<7} {}", "name", "version", "contract", "models", "origin");
+                println!("{:<12} {:<9} {:<8} {:<7} origin", "name", "version", "contract", "models");
                 for p in registry.iter() {
                     let i = p.info();
                     println!(

@@ -20,11 +20,13 @@ use crate::runtime::PluginRegistry;
 use crate::transport::{Transport, TransportError};
 use crate::usage::AttemptRecord;
 use crate::workflow::{Lookup, NodeKind, Workflow, WorkflowError};
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 /// Runs workflows against a fixed set of connections and plugins. Cheap to
@@ -63,37 +65,40 @@ impl Engine {
         let span = tracing::info_span!("workflow", workflow = %workflow.name);
         let plan = workflow.plan();
         let n = workflow.nodes.len();
-        let shared = Arc::new(RunState {
+        let state = RunState {
             inputs,
             outputs: (0..n).map(|_| OnceLock::new()).collect(),
             index: workflow.nodes.iter().enumerate().map(|(i, node)| (node.id.clone(), i)).collect(),
-        });
+        };
         let ids: Vec<Arc<str>> = workflow.nodes.iter().map(|node| Arc::from(node.id.as_str())).collect();
         let mut waiting_on: Vec<usize> = plan.deps.iter().map(Vec::len).collect();
         let mut reports: Vec<Option<NodeReport>> = vec![None; n];
         let mut attempts: Vec<AttemptRecord> = Vec::new();
-        let mut tasks: JoinSet<(usize, NodeReport, Vec<AttemptRecord>)> = JoinSet::new();
-
-        let spawn = |i: usize, tasks: &mut JoinSet<_>| {
-            let (inner, wf, state, sink, id) =
-                (self.inner.clone(), workflow.clone(), shared.clone(), sink.clone(), ids[i].clone());
-            let node_span = tracing::info_span!(parent: &span, "node", node = %id);
-            tasks.spawn(async move { run_node(&inner, &wf, i, &state, &*sink, id).await }.instrument(node_span));
+        // Nodes are polled concurrently within this task: their work is waiting
+        // on upstreams, so this gives full concurrency without a thread hop per
+        // node. A panicking node fails alone.
+        let mut running = FuturesUnordered::new();
+        let start = |i: usize| {
+            let node_span = tracing::info_span!(parent: &span, "node", node = %ids[i]);
+            let node = run_node(&self.inner, &workflow, i, &state, &*sink, ids[i].clone()).instrument(node_span);
+            AssertUnwindSafe(node).catch_unwind().map(move |result| (i, result))
         };
         for &i in &plan.order {
             if waiting_on[i] == 0 {
-                spawn(i, &mut tasks);
+                running.push(start(i));
             }
         }
-        while let Some(joined) = tasks.join_next().await {
-            let (i, report, mut tried) = match joined {
-                Ok(done) => done,
-                Err(e) => {
-                    // A panic inside a node task is a bug; keep the run's other nodes going.
-                    tracing::error!(error = %e, "a node task failed unexpectedly");
-                    continue;
-                }
-            };
+        while let Some((i, result)) = running.next().await {
+            let (report, mut tried) = result.unwrap_or_else(|panic| {
+                let message = format!("internal error: the node's task panicked ({})", panic_text(&*panic));
+                tracing::error!(node = %ids[i], "{message}");
+                sink.emit(RunEvent::Status {
+                    node: ids[i].clone(),
+                    status: NodeStatus::Failed,
+                    detail: Some(message.clone()),
+                });
+                (NodeReport::failed(&ids[i], message, Vec::new(), 0.0), Vec::new())
+            });
             attempts.append(&mut tried);
             let ok = report.status == NodeStatus::Done;
             reports[i] = Some(report);
@@ -101,13 +106,14 @@ impl Engine {
                 for &d in &plan.dependents[i] {
                     waiting_on[d] -= 1;
                     if waiting_on[d] == 0 {
-                        spawn(d, &mut tasks);
+                        running.push(start(d));
                     }
                 }
             }
         }
+        drop(running);
         // Whatever never ran was blocked by a failure upstream.
-        let nodes: Vec<NodeReport> = reports
+        let mut nodes: Vec<NodeReport> = reports
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
@@ -117,15 +123,7 @@ impl Engine {
                         status: NodeStatus::Skipped,
                         detail: Some("a dependency failed".into()),
                     });
-                    NodeReport {
-                        id: ids[i].to_string(),
-                        status: NodeStatus::Skipped,
-                        output: None,
-                        error: Some("not run: a node it depends on failed".into()),
-                        connection: None,
-                        skipped: Vec::new(),
-                        elapsed_ms: 0.0,
-                    }
+                    NodeReport::skipped(&ids[i])
                 })
             })
             .collect();
@@ -133,11 +131,15 @@ impl Engine {
         let (output, error) = if !failed.is_empty() {
             (None, Some(format!("node(s) did not complete: {}", failed.join(", "))))
         } else {
-            match workflow.output.as_ref().map(|o| o.render(&*shared)).transpose() {
+            match workflow.output.as_ref().map(|o| o.render(&state)).transpose() {
                 Ok(output) => (output, None),
                 Err(e) => (None, Some(format!("the workflow's output could not be rendered: {e}"))),
             }
         };
+        // Outputs move into the report now that nothing reads them any more.
+        for (report, output) in nodes.iter_mut().zip(state.outputs) {
+            report.output = output.into_inner();
+        }
         RunReport {
             workflow: workflow.name.clone(),
             ok: error.is_none(),
@@ -174,7 +176,7 @@ async fn run_node(
     state: &RunState,
     sink: &dyn EventSink,
     id: Arc<str>,
-) -> (usize, NodeReport, Vec<AttemptRecord>) {
+) -> (NodeReport, Vec<AttemptRecord>) {
     let started = Instant::now();
     sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Running, detail: None });
     let mut attempts = Vec::new();
@@ -200,29 +202,28 @@ async fn run_node(
                 ),
             });
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Done, detail });
-            let _ = state.outputs[i].set(output.clone());
-            NodeReport {
-                id: id.to_string(),
-                status: NodeStatus::Done,
-                output: Some(output),
-                error: None,
-                connection,
-                skipped,
-                elapsed_ms,
-            }
+            let _ = state.outputs[i].set(output);
+            NodeReport { connection, skipped, ..NodeReport::done(&id, elapsed_ms) }
         }
         Err(message) => {
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Failed, detail: Some(message.clone()) });
-            NodeReport {
-                id: id.to_string(),
-                status: NodeStatus::Failed,
-                output: None,
-                error: Some(message),
-                connection: None,
-                skipped,
-                elapsed_ms,
-            }
+            NodeReport::failed(&id, message, skipped, elapsed_ms)
         }
     };
-    (i, report, attempts)
+    (report, attempts)
+}
+
+/// The message a panic carried, if it was text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+/// A run must be spawnable on a multi-threaded runtime (the daemon does so).
+#[allow(dead_code)]
+fn run_future_is_send(engine: &Engine, workflow: Arc<Workflow>, sink: Arc<dyn EventSink>) -> impl Send + '_ {
+    engine.run(workflow, Map::new(), sink)
 }

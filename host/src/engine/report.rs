@@ -6,6 +6,43 @@ use crate::usage::AttemptRecord;
 use serde::Serialize;
 use serde_json::Value;
 
+impl NodeReport {
+    /// A node that completed; its output is filled in when the run ends.
+    pub(crate) fn done(id: &str, elapsed_ms: f64) -> Self {
+        NodeReport {
+            id: id.to_string(),
+            status: NodeStatus::Done,
+            output: None,
+            error: None,
+            connection: None,
+            skipped: Vec::new(),
+            elapsed_ms,
+        }
+    }
+
+    /// A node that failed with `message`.
+    pub(crate) fn failed(id: &str, message: String, skipped: Vec<Skip>, elapsed_ms: f64) -> Self {
+        NodeReport {
+            id: id.to_string(),
+            status: NodeStatus::Failed,
+            output: None,
+            error: Some(message),
+            connection: None,
+            skipped,
+            elapsed_ms,
+        }
+    }
+
+    /// A node that never ran because a dependency failed.
+    pub(crate) fn skipped(id: &str) -> Self {
+        NodeReport {
+            status: NodeStatus::Skipped,
+            error: Some("not run: a node it depends on failed".into()),
+            ..NodeReport::done(id, 0.0)
+        }
+    }
+}
+
 /// A connection passed over while serving a node, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skip {

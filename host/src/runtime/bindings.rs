@@ -8,9 +8,9 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-pub use exports::llmnode::provider::provider as exports_v0_1;
-pub use llmnode::provider::host::LogLevel;
-pub use llmnode::provider::types;
+pub use self::exports::llmnode::provider::provider as exports_v0_1;
+pub use self::llmnode::provider::host::LogLevel;
+pub use self::llmnode::provider::types;
 
 /// The fully qualified name of the interface a v0.1 plugin exports.
 pub const PROVIDER_EXPORT: &str = "llmnode:provider/provider@0.1.0";

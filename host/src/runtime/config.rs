@@ -19,6 +19,9 @@ pub struct RuntimeConfig {
     pub max_log_line_bytes: usize,
     /// Host-side resource handles (WASI streams and the like) one instance may hold.
     pub max_resource_handles: usize,
+    /// Bytes of a reused instance slot's memory reset by `memset` rather than
+    /// unmapped: faster when they cover what one call touches, wasted beyond.
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -31,6 +34,7 @@ impl Default for RuntimeConfig {
             max_log_lines_per_call: 64,
             max_log_line_bytes: 2048,
             max_resource_handles: 1024,
+            keep_resident_bytes: 64 << 10,
         }
     }
 }
@@ -56,7 +60,11 @@ impl RuntimeConfig {
             .max_core_instances_per_component(16)
             .max_tables_per_component(16)
             .max_memory_size(self.memory_limit_bytes)
-            .max_unused_warm_slots(n.min(32));
+            .max_unused_warm_slots(n.min(32))
+            // Reset the first pages of a reused slot with memset instead of
+            // madvise: no page faults or TLB shootdowns on the next call.
+            .linear_memory_keep_resident(self.keep_resident_bytes)
+            .table_keep_resident(self.keep_resident_bytes);
 
         let mut config = wasmtime::Config::new();
         config
