@@ -180,6 +180,18 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     })
     .await;
     report("loopback: llmnode transport alone (send + body)", &sent);
+    let request = chat_request();
+    let by_hand = sample_async(n, || async {
+        let t = Instant::now();
+        let prepared = plugin.call().unwrap().build_request(&request, &settings).unwrap().unwrap();
+        let response = transport.send(prepared, &target).await.unwrap();
+        let (status, headers, body) = response.body(1 << 20).await.unwrap();
+        let parsed = plugin.call().unwrap().parse_response(&types::HttpResponse { status, headers, body }).unwrap();
+        black_box(parsed.unwrap());
+        t.elapsed()
+    })
+    .await;
+    report("loopback: plugin + transport, no engine", &by_hand);
 
     let mut connections = ConnectionSet::default();
     connections.insert(Connection::with_key(
