@@ -1,0 +1,185 @@
+//! Connections as stored: public settings as JSON, each secret sealed in its
+//! own row of `connection_secrets` with a masked hint beside it. Nothing here
+//! decrypts; the vault does, at the moment a request is signed.
+
+use super::{StoreError, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A connection's public settings: everything an operator may see.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredSettings {
+    /// Overrides the plugin's default base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Organization or project id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Non-secret custom headers (secret ones are sealed as `header:NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Models workflows may use through this connection; empty allows all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    /// Model used when a node names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
+    /// Requests per minute allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    /// Spend allowed per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_budget_usd: Option<f64>,
+    /// Time allowed for an answer, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+    /// Whether to ask the provider to cache prompt prefixes.
+    #[serde(default)]
+    pub prompt_caching: bool,
+    /// How long cached prefixes live, where the provider lets us choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_secs: Option<u32>,
+    /// Whether nodes may stream through this connection.
+    #[serde(default = "yes")]
+    pub streaming: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A stored connection, secrets as hints only.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub name: String,
+    pub provider: String,
+    pub settings: StoredSettings,
+    pub enabled: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// (field, masked hint) of each sealed secret.
+    pub secret_hints: Vec<(String, String)>,
+}
+
+const COLUMNS: &str = "id, workspace_id, name, provider, settings, enabled, created_ms, updated_ms";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConnectionRow, String)> {
+    Ok((
+        ConnectionRow {
+            id: r.get(0)?,
+            workspace_id: r.get(1)?,
+            name: r.get(2)?,
+            provider: r.get(3)?,
+            settings: StoredSettings::default(),
+            enabled: r.get(5)?,
+            created_ms: r.get(6)?,
+            updated_ms: r.get(7)?,
+            secret_hints: Vec::new(),
+        },
+        r.get(4)?,
+    ))
+}
+
+fn complete(db: &Connection, (mut row, settings): (ConnectionRow, String)) -> Result<ConnectionRow, StoreError> {
+    row.settings = serde_json::from_str(&settings)
+        .map_err(|e| StoreError::Malformed { what: "connection settings", detail: format!("`{}`: {e}", row.name) })?;
+    let mut stmt = db.prepare_cached("SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
+    row.secret_hints = stmt.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(row)
+}
+
+fn scope(workspace_id: i64) -> String {
+    format!(" in workspace #{workspace_id}")
+}
+
+/// Insert a connection (without secrets; add them with [`put_secret`]).
+pub fn insert(
+    db: &Connection,
+    workspace_id: i64,
+    name: &str,
+    provider: &str,
+    settings: &StoredSettings,
+) -> Result<i64, StoreError> {
+    if find(db, workspace_id, name)?.is_some() {
+        return Err(StoreError::Exists { what: "connection", name: name.into(), scope: scope(workspace_id) });
+    }
+    let now = now_ms();
+    let json = serde_json::to_string(settings).map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
+    db.execute(
+        "INSERT INTO connections (workspace_id, name, provider, settings, enabled, created_ms, updated_ms) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+        params![workspace_id, name, provider, json, now],
+    )?;
+    Ok(db.last_insert_rowid())
+}
+
+/// The connection `name` of a workspace, if any.
+pub fn find(db: &Connection, workspace_id: i64, name: &str) -> Result<Option<ConnectionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = ?1 AND name = ?2");
+    let raw = db.query_row(&sql, params![workspace_id, name], from_row).optional()?;
+    raw.map(|raw| complete(db, raw)).transpose()
+}
+
+/// The connection `name` of a workspace, or a clear error.
+pub fn get(db: &Connection, workspace_id: i64, name: &str) -> Result<ConnectionRow, StoreError> {
+    find(db, workspace_id, name)?
+        .ok_or_else(|| StoreError::NotFound { what: "connection", name: name.into(), scope: scope(workspace_id) })
+}
+
+/// Every connection of a workspace, by name.
+pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<ConnectionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = ?1 ORDER BY name");
+    let mut stmt = db.prepare(&sql)?;
+    let raws = stmt.query_map([workspace_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(|raw| complete(db, raw)).collect()
+}
+
+/// Replace a connection's public settings.
+pub fn update_settings(db: &Connection, id: i64, settings: &StoredSettings) -> Result<(), StoreError> {
+    let json = serde_json::to_string(settings).map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
+    db.execute("UPDATE connections SET settings = ?1, updated_ms = ?2 WHERE id = ?3", params![json, now_ms(), id])?;
+    Ok(())
+}
+
+/// Enable or disable a connection.
+pub fn set_enabled(db: &Connection, id: i64, enabled: bool) -> Result<(), StoreError> {
+    db.execute("UPDATE connections SET enabled = ?1, updated_ms = ?2 WHERE id = ?3", params![enabled, now_ms(), id])?;
+    Ok(())
+}
+
+/// Delete a connection and its sealed secrets.
+pub fn delete(db: &Connection, id: i64) -> Result<(), StoreError> {
+    db.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Store (or replace) one sealed secret with its masked hint.
+pub fn put_secret(db: &Connection, connection_id: i64, field: &str, sealed: &[u8], hint: &str) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO connection_secrets (connection_id, field, sealed, hint) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (connection_id, field) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint",
+        params![connection_id, field, sealed, hint],
+    )?;
+    db.execute("UPDATE connections SET updated_ms = ?1 WHERE id = ?2", params![now_ms(), connection_id])?;
+    Ok(())
+}
+
+/// Remove one secret.
+pub fn remove_secret(db: &Connection, connection_id: i64, field: &str) -> Result<(), StoreError> {
+    db.execute("DELETE FROM connection_secrets WHERE connection_id = ?1 AND field = ?2", params![connection_id, field])?;
+    Ok(())
+}
+
+/// The sealed secrets of a connection: (field, sealed bytes).
+pub fn sealed_secrets(db: &Connection, connection_id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut stmt = db.prepare_cached("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
+    let rows = stmt.query_map([connection_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,82 @@
+//! The operator's state in one SQLite file: workspaces, users and API tokens,
+//! connections (secrets sealed by the [`crate::vault`]), the plugin registry and
+//! the append-only audit log.
+//!
+//! The file is opened in WAL mode with foreign keys on; its schema is versioned
+//! in code ([`migrations`]) and upgraded in one transaction when opened.
+
+pub mod audit;
+pub mod connection_rows;
+mod migrations;
+pub mod workspaces;
+
+use rusqlite::Connection as Db;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The store's file name inside the data directory.
+pub const FILE_NAME: &str = "llmnode.db";
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the store {path} has schema version {found}, newer than this llmnode understands ({supported}); upgrade llmnode")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{what} `{name}` not found{scope}")]
+    NotFound { what: &'static str, name: String, scope: String },
+    #[error("{what} `{name}` already exists{scope}")]
+    Exists { what: &'static str, name: String, scope: String },
+    #[error("store: malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+}
+
+/// An open store. Not `Sync`: each thread or task opens its own (SQLite's WAL
+/// lets readers and one writer work at once).
+pub struct Store {
+    db: Db,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let mut db = Db::open(path).map_err(open_err)?;
+        db.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        db.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+        db.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        migrations::apply(&mut db, path)?;
+        Ok(Store { db, path: path.to_path_buf() })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SQLite connection, for the modules of this store.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Run `f` in one transaction: all its writes land, or none do.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let tx = self.db.transaction()?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

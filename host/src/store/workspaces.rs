@@ -1,0 +1,58 @@
+//! Workspaces: the unit of isolation. A connection, its keys, usage and limits
+//! belong to exactly one; each has its own data key, wrapped by the master key.
+
+use super::{StoreError, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A workspace row.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub id: i64,
+    pub name: String,
+    /// The data key, wrapped by the master key (see [`crate::vault`]).
+    pub wrapped_data_key: Vec<u8>,
+    pub created_ms: i64,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
+    Ok(Workspace { id: r.get(0)?, name: r.get(1)?, wrapped_data_key: r.get(2)?, created_ms: r.get(3)? })
+}
+
+/// Create `name`. The data key is wrapped by the caller, which knows the new
+/// row's id only afterwards: `wrap` gets it and returns the wrapped key.
+pub fn create(db: &Connection, name: &str, wrap: impl FnOnce(i64) -> Vec<u8>) -> Result<Workspace, StoreError> {
+    if find(db, name)?.is_some() {
+        return Err(StoreError::Exists { what: "workspace", name: name.into(), scope: String::new() });
+    }
+    let created_ms = now_ms();
+    db.execute("INSERT INTO workspaces (name, data_key, created_ms) VALUES (?1, x'', ?2)", params![name, created_ms])?;
+    let id = db.last_insert_rowid();
+    let wrapped_data_key = wrap(id);
+    db.execute("UPDATE workspaces SET data_key = ?1 WHERE id = ?2", params![wrapped_data_key, id])?;
+    Ok(Workspace { id, name: name.into(), wrapped_data_key, created_ms })
+}
+
+/// The workspace called `name`, if any.
+pub fn find(db: &Connection, name: &str) -> Result<Option<Workspace>, StoreError> {
+    Ok(db
+        .query_row("SELECT id, name, data_key, created_ms FROM workspaces WHERE name = ?1", [name], from_row)
+        .optional()?)
+}
+
+/// The workspace called `name`, or a clear error.
+pub fn get(db: &Connection, name: &str) -> Result<Workspace, StoreError> {
+    find(db, name)?.ok_or_else(|| StoreError::NotFound { what: "workspace", name: name.into(), scope: String::new() })
+}
+
+/// Every workspace, by name.
+pub fn list(db: &Connection) -> Result<Vec<Workspace>, StoreError> {
+    let mut stmt = db.prepare("SELECT id, name, data_key, created_ms FROM workspaces ORDER BY name")?;
+    let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Replace a workspace's wrapped data key (master key rotation).
+pub fn set_wrapped_key(db: &Connection, id: i64, wrapped: &[u8]) -> Result<(), StoreError> {
+    db.execute("UPDATE workspaces SET data_key = ?1 WHERE id = ?2", params![wrapped, id])?;
+    Ok(())
+}
