@@ -10,6 +10,8 @@ pub mod engine;
 pub mod error_class;
 pub mod runtime;
 pub mod secret;
+pub mod store;
 pub mod transport;
 pub mod usage;
+pub mod vault;
 pub mod workflow;
