@@ -4,6 +4,7 @@
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
 //! the workflow engine ([`engine`]) and usage records ([`usage`]).
 
+pub mod admin;
 pub mod connections;
 pub mod demo;
 pub mod engine;

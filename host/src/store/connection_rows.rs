@@ -90,7 +90,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConnectionRow, String)> 
 fn complete(db: &Connection, (mut row, settings): (ConnectionRow, String)) -> Result<ConnectionRow, StoreError> {
     row.settings = serde_json::from_str(&settings)
         .map_err(|e| StoreError::Malformed { what: "connection settings", detail: format!("`{}`: {e}", row.name) })?;
-    let mut stmt = db.prepare_cached("SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
+    let mut stmt =
+        db.prepare_cached("SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
     row.secret_hints = stmt.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(row)
 }
@@ -111,7 +112,8 @@ pub fn insert(
         return Err(StoreError::Exists { what: "connection", name: name.into(), scope: scope(workspace_id) });
     }
     let now = now_ms();
-    let json = serde_json::to_string(settings).map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
+    let json = serde_json::to_string(settings)
+        .map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
     db.execute(
         "INSERT INTO connections (workspace_id, name, provider, settings, enabled, created_ms, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
@@ -129,8 +131,11 @@ pub fn find(db: &Connection, workspace_id: i64, name: &str) -> Result<Option<Con
 
 /// The connection `name` of a workspace, or a clear error.
 pub fn get(db: &Connection, workspace_id: i64, name: &str) -> Result<ConnectionRow, StoreError> {
-    find(db, workspace_id, name)?
-        .ok_or_else(|| StoreError::NotFound { what: "connection", name: name.into(), scope: scope(workspace_id) })
+    find(db, workspace_id, name)?.ok_or_else(|| StoreError::NotFound {
+        what: "connection",
+        name: name.into(),
+        scope: scope(workspace_id),
+    })
 }
 
 /// Every connection of a workspace, by name.
@@ -143,7 +148,8 @@ pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<ConnectionRow>, St
 
 /// Replace a connection's public settings.
 pub fn update_settings(db: &Connection, id: i64, settings: &StoredSettings) -> Result<(), StoreError> {
-    let json = serde_json::to_string(settings).map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
+    let json = serde_json::to_string(settings)
+        .map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
     db.execute("UPDATE connections SET settings = ?1, updated_ms = ?2 WHERE id = ?3", params![json, now_ms(), id])?;
     Ok(())
 }
@@ -161,7 +167,13 @@ pub fn delete(db: &Connection, id: i64) -> Result<(), StoreError> {
 }
 
 /// Store (or replace) one sealed secret with its masked hint.
-pub fn put_secret(db: &Connection, connection_id: i64, field: &str, sealed: &[u8], hint: &str) -> Result<(), StoreError> {
+pub fn put_secret(
+    db: &Connection,
+    connection_id: i64,
+    field: &str,
+    sealed: &[u8],
+    hint: &str,
+) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO connection_secrets (connection_id, field, sealed, hint) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (connection_id, field) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint",
@@ -173,13 +185,17 @@ pub fn put_secret(db: &Connection, connection_id: i64, field: &str, sealed: &[u8
 
 /// Remove one secret.
 pub fn remove_secret(db: &Connection, connection_id: i64, field: &str) -> Result<(), StoreError> {
-    db.execute("DELETE FROM connection_secrets WHERE connection_id = ?1 AND field = ?2", params![connection_id, field])?;
+    db.execute(
+        "DELETE FROM connection_secrets WHERE connection_id = ?1 AND field = ?2",
+        params![connection_id, field],
+    )?;
     Ok(())
 }
 
 /// The sealed secrets of a connection: (field, sealed bytes).
 pub fn sealed_secrets(db: &Connection, connection_id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let mut stmt = db.prepare_cached("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
+    let mut stmt =
+        db.prepare_cached("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
     let rows = stmt.query_map([connection_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -22,7 +22,9 @@ pub const FILE_NAME: &str = "llmnode.db";
 pub enum StoreError {
     #[error("cannot open the store {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
-    #[error("the store {path} has schema version {found}, newer than this llmnode understands ({supported}); upgrade llmnode")]
+    #[error(
+        "the store {path} has schema version {found}, newer than this llmnode understands ({supported}); upgrade llmnode"
+    )]
     TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -65,7 +67,10 @@ impl Store {
     }
 
     /// Run `f` in one transaction: all its writes land, or none do.
-    pub fn transaction<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let tx = self.db.transaction()?;
         let value = f(&tx)?;
         tx.commit()?;

@@ -54,7 +54,10 @@ fn audit_filters_narrow_and_newest_come_first() {
     }
     let only_a = audit::AuditFilter { workspace: Some("a".into()), ..Default::default() };
     let listed = audit::list(store.db(), &only_a).unwrap();
-    assert_eq!(listed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["connection.disable", "connection.create"]);
+    assert_eq!(
+        listed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["connection.disable", "connection.create"]
+    );
     let creates = audit::AuditFilter { action: Some("connection.create".into()), limit: Some(1), ..Default::default() };
     let listed = audit::list(store.db(), &creates).unwrap();
     assert_eq!(listed.len(), 1);

@@ -1,0 +1,123 @@
+//! Adding, editing, enabling, disabling and deleting connections. Audit rows
+//! name the fields that changed, never a secret's value.
+
+use super::{Admin, AdminError};
+use crate::secret::Secret;
+use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
+use crate::store::{audit, workspaces};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// A connection to add: public settings and secrets by field (`api_key`, `header:NAME`, …).
+pub struct NewConnection {
+    pub name: String,
+    pub provider: String,
+    pub settings: StoredSettings,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Changes to a connection: new settings (if any), secrets to set or remove.
+#[derive(Default)]
+pub struct Edit {
+    pub settings: Option<StoredSettings>,
+    pub set_secrets: BTreeMap<String, Secret>,
+    pub remove_secrets: Vec<String>,
+}
+
+impl Admin {
+    /// Add a connection to `workspace` (created if new).
+    pub fn add_connection(&mut self, workspace: &str, new: NewConnection) -> Result<ConnectionRow, AdminError> {
+        let ws = self.ensure_workspace(workspace)?;
+        let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
+        let (vault, actor) = (&self.vault, self.actor.as_str());
+        let row = self.store.transaction(|tx| {
+            let id = connection_rows::insert(tx, ws.id, &new.name, &new.provider, &new.settings)?;
+            for (field, secret) in &new.secrets {
+                let sealed = vault.seal_secret(&data_key, ws.id, id, field, secret.expose()).map_err(sealing)?;
+                connection_rows::put_secret(tx, id, field, &sealed, &secret.masked_hint())?;
+            }
+            let fields: Vec<&String> = new.secrets.keys().collect();
+            let detail = json!({ "provider": new.provider, "secrets": fields, "settings": &new.settings });
+            audit::append(tx, Some(ws.id), actor, "connection.create", &new.name, &detail)?;
+            connection_rows::get(tx, ws.id, &new.name)
+        })?;
+        Ok(row)
+    }
+
+    /// Apply `edit` to a connection; the audit row lists the fields changed.
+    pub fn edit_connection(&mut self, workspace: &str, name: &str, edit: Edit) -> Result<ConnectionRow, AdminError> {
+        let ws = workspaces::get(self.store.db(), workspace)?;
+        let current = connection_rows::get(self.store.db(), ws.id, name)?;
+        let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
+        let (vault, actor) = (&self.vault, self.actor.as_str());
+        let row = self.store.transaction(|tx| {
+            let mut changed = match &edit.settings {
+                Some(new) => changed_settings(&current.settings, new),
+                None => Vec::new(),
+            };
+            if let Some(settings) = &edit.settings {
+                connection_rows::update_settings(tx, current.id, settings)?;
+            }
+            for (field, secret) in &edit.set_secrets {
+                let sealed =
+                    vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose()).map_err(sealing)?;
+                connection_rows::put_secret(tx, current.id, field, &sealed, &secret.masked_hint())?;
+                changed.push(format!("secret:{field}"));
+            }
+            for field in &edit.remove_secrets {
+                connection_rows::remove_secret(tx, current.id, field)?;
+                changed.push(format!("secret:{field} (removed)"));
+            }
+            audit::append(tx, Some(ws.id), actor, "connection.edit", name, &json!({ "changed": changed }))?;
+            connection_rows::get(tx, ws.id, name)
+        })?;
+        Ok(row)
+    }
+
+    /// Enable or disable a connection; disabled ones are refused by new runs.
+    pub fn set_connection_enabled(&mut self, workspace: &str, name: &str, enabled: bool) -> Result<(), AdminError> {
+        let ws = workspaces::get(self.store.db(), workspace)?;
+        let row = connection_rows::get(self.store.db(), ws.id, name)?;
+        let actor = self.actor.as_str();
+        let action = if enabled { "connection.enable" } else { "connection.disable" };
+        self.store.transaction(|tx| {
+            connection_rows::set_enabled(tx, row.id, enabled)?;
+            audit::append(tx, Some(ws.id), actor, action, name, &json!({}))
+        })?;
+        Ok(())
+    }
+
+    /// Delete a connection and its sealed secrets.
+    pub fn delete_connection(&mut self, workspace: &str, name: &str) -> Result<(), AdminError> {
+        let ws = workspaces::get(self.store.db(), workspace)?;
+        let row = connection_rows::get(self.store.db(), ws.id, name)?;
+        let actor = self.actor.as_str();
+        self.store.transaction(|tx| {
+            connection_rows::delete(tx, row.id)?;
+            audit::append(tx, Some(ws.id), actor, "connection.delete", name, &json!({ "provider": row.provider }))
+        })?;
+        Ok(())
+    }
+
+    /// Record a connection test and its outcome (the test itself runs elsewhere).
+    pub fn record_test(&mut self, workspace: &str, name: &str, outcome: &serde_json::Value) -> Result<(), AdminError> {
+        let ws = workspaces::get(self.store.db(), workspace)?;
+        audit::append(self.store.db(), Some(ws.id), &self.actor, "connection.test", name, outcome)?;
+        Ok(())
+    }
+}
+
+fn sealing(e: crate::vault::VaultError) -> crate::store::StoreError {
+    crate::store::StoreError::Malformed { what: "sealed secret", detail: e.to_string() }
+}
+
+/// Names of the settings that differ, by their JSON keys.
+fn changed_settings(old: &StoredSettings, new: &StoredSettings) -> Vec<String> {
+    let (old, new) = (serde_json::to_value(old).unwrap_or_default(), serde_json::to_value(new).unwrap_or_default());
+    let empty = serde_json::Map::new();
+    let (old, new) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).map(|k| k.to_string()).collect()
+}

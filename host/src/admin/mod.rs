@@ -1,0 +1,69 @@
+//! Operator actions on the store: each one a single transaction that makes the
+//! change and appends its audit row together. Secrets are sealed by the
+//! [`Vault`] before they reach the store and opened only to build the
+//! credentials of a run ([`resolve`]).
+
+pub mod connections;
+pub mod resolve;
+pub mod rotate;
+
+use crate::store::{Store, StoreError, workspaces};
+use crate::vault::{Vault, VaultError};
+
+/// An operator action failed; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The store, the vault, and who is acting (recorded in the audit log).
+pub struct Admin {
+    pub store: Store,
+    pub vault: Vault,
+    pub actor: String,
+}
+
+impl Admin {
+    /// Act on `store` with `vault`'s master key as `actor`.
+    pub fn new(store: Store, vault: Vault, actor: impl Into<String>) -> Self {
+        Admin { store, vault, actor: actor.into() }
+    }
+
+    /// The workspace `name`, created (with a fresh data key) if it does not exist.
+    pub fn ensure_workspace(&mut self, name: &str) -> Result<workspaces::Workspace, AdminError> {
+        if let Some(ws) = workspaces::find(self.store.db(), name)? {
+            return Ok(ws);
+        }
+        let (vault, actor) = (&self.vault, self.actor.as_str());
+        let mut wrap_error = None;
+        let ws = self.store.transaction(|tx| {
+            let ws = workspaces::create(tx, name, |id| match vault.new_data_key(id) {
+                Ok((_, wrapped)) => wrapped,
+                Err(e) => {
+                    wrap_error = Some(e);
+                    Vec::new()
+                }
+            })?;
+            if wrap_error.is_some() {
+                return Err(StoreError::Malformed {
+                    what: "workspace data key",
+                    detail: "could not be created".into(),
+                });
+            }
+            crate::store::audit::append(tx, Some(ws.id), actor, "workspace.create", name, &serde_json::json!({}))?;
+            Ok(ws)
+        });
+        match (ws, wrap_error) {
+            (_, Some(e)) => Err(e.into()),
+            (ws, None) => Ok(ws?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
