@@ -4,5 +4,6 @@
 
 mod cli;
 mod openai;
+mod operator;
 mod sandbox;
 mod support;

@@ -67,3 +67,14 @@ impl Admin {
 
 #[cfg(test)]
 mod tests;
+
+impl Admin {
+    /// Fail with [`VaultError::WrongMasterKey`] unless every workspace's data
+    /// key opens under this master key.
+    pub fn check_master_key(&self) -> Result<(), AdminError> {
+        for ws in workspaces::list(self.store.db())? {
+            self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
+        }
+        Ok(())
+    }
+}

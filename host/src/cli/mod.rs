@@ -2,11 +2,16 @@
 //! meaningful exit code: 0 success, 1 a run that failed, 2 bad input
 //! (workflow, connections, arguments), 3 a plugin that cannot be loaded.
 
+mod audit;
+mod connections;
 mod demo;
+mod init;
+mod operator;
 mod plugins;
 mod progress;
 mod report;
 mod run;
+mod vault;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -17,7 +22,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "llmnode", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Where llmnode keeps its state (compiled plugin cache, …).
+    /// Where llmnode keeps its state: the store, the master key file, the plugin cache.
     #[arg(long, env = "LLMNODE_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
@@ -45,6 +50,17 @@ enum Command {
     /// A self-contained tour: a simulated provider on loopback, the real OpenAI
     /// plugin, a failover, a streamed answer and a usage table. No keys, no network.
     Demo(demo::DemoArgs),
+    /// Create the data directory, the master key file and the store.
+    Init,
+    /// Add, list, show, edit, test, disable, enable or delete connections.
+    Connections(connections::ConnectionsArgs),
+    /// The audit log of every change to connections and keys.
+    Audit(audit::AuditArgs),
+    /// Master key operations.
+    Vault {
+        #[command(subcommand)]
+        command: vault::VaultCommand,
+    },
 }
 
 /// A failure with the exit code it deserves.
@@ -106,6 +122,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run::run(&env, args).await,
         Command::Plugins { command } => plugins::run(&env, command),
         Command::Demo(args) => demo::run(&env, args).await,
+        Command::Init => init::run(&env),
+        Command::Connections(args) => connections::run(&env, args).await,
+        Command::Audit(args) => audit::run(&env, args),
+        Command::Vault { command } => vault::run(&env, command),
     }
 }
 

@@ -19,9 +19,14 @@ pub struct RunArgs {
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
     inputs: Vec<String>,
 
-    /// Connections file (JSON or TOML); keys come from the environment variables it names.
+    /// Connections file (JSON or TOML); keys come from the environment variables
+    /// it names. Without it, the workspace's stored connections are used.
     #[arg(long, short = 'c', env = "LLMNODE_CONNECTIONS", value_name = "FILE")]
-    connections: PathBuf,
+    connections: Option<PathBuf>,
+
+    /// The workspace whose stored connections serve the run.
+    #[arg(long, short = 'w', default_value = super::operator::DEFAULT_WORKSPACE)]
+    workspace: String,
 
     /// Print the whole result as JSON on stdout (no progress display).
     #[arg(long)]
@@ -48,7 +53,10 @@ fn parse_inputs(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
 pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let workflow = load_workflow(&args.workflow)?;
     let inputs = workflow.resolve_inputs(parse_inputs(&args.inputs)?).map_err(Failure::input)?;
-    let connections = ConnectionSet::load(&args.connections, |var| std::env::var(var).ok()).map_err(Failure::input)?;
+    let connections = match &args.connections {
+        Some(file) => ConnectionSet::load(file, |var| std::env::var(var).ok()).map_err(Failure::input)?,
+        None => env.admin()?.connection_set(&args.workspace).map_err(Failure::input)?,
+    };
     let runtime = env.runtime()?;
     let registry = env.registry(&runtime)?;
     let engine = Engine::new(&connections, &registry).map_err(Failure::run)?;

@@ -47,7 +47,15 @@ impl Store {
     /// Open (creating if needed) the store at `path` and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+        let created = !path.exists();
         let mut db = Db::open(path).map_err(open_err)?;
+        #[cfg(unix)]
+        if created {
+            // Sealed secrets are safe at rest, but names, settings and the audit
+            // log are the operator's business only.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         db.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         db.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
         db.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
@@ -61,8 +69,10 @@ impl Store {
         &self.path
     }
 
-    /// The SQLite connection, for the modules of this store.
-    pub(crate) fn db(&self) -> &Db {
+    /// The SQLite connection, for the query functions of this module's
+    /// submodules (which take `&rusqlite::Connection` so they also run inside
+    /// transactions).
+    pub fn db(&self) -> &Db {
         &self.db
     }
 

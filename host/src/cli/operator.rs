@@ -1,0 +1,39 @@
+//! What the operator commands share: the data directory, the store and the
+//! vault opened from it, and who is acting.
+
+use super::{Env, Failure};
+use llmnode::admin::Admin;
+use llmnode::store::{FILE_NAME, Store};
+use llmnode::vault::{MASTER_KEY_ENV, Vault};
+use std::path::PathBuf;
+
+/// The workspace used when `--workspace` is not given.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+impl Env {
+    /// The data directory, or a clear error when none can be determined.
+    pub fn require_data_dir(&self) -> Result<PathBuf, Failure> {
+        self.data_dir
+            .clone()
+            .ok_or_else(|| Failure::input("no data directory: pass --data-dir or set LLMNODE_DATA_DIR"))
+    }
+
+    /// The store and vault of the data directory, acting as the current user.
+    pub fn admin(&self) -> Result<Admin, Failure> {
+        let dir = self.require_data_dir()?;
+        let env_key = std::env::var(MASTER_KEY_ENV).ok();
+        let vault = Vault::load(env_key.as_deref(), &dir).map_err(Failure::input)?;
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(Failure::input(format!("no store at {}: run `llmnode init` first", path.display())));
+        }
+        let store = Store::open(&path).map_err(Failure::input)?;
+        Ok(Admin::new(store, vault, actor()))
+    }
+}
+
+/// Who the audit log records: `cli:` and the login name.
+pub fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}

@@ -1,0 +1,135 @@
+//! The operator's flow through the real binary and a real store file: init,
+//! connections with keys sealed at rest, a connection test and a run against a
+//! loopback upstream, disable, delete, and the audit log, with every output and
+//! every byte on disk searched for the key.
+
+use crate::support::{self, Reply, Upstream};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+const KEY: &str = "sk-test-operator-5e6f7a8b9c0d1e2f3a4b";
+
+/// Run the binary in `data` with trace logs on; the key only in `K`.
+async fn llmnode(data: &Path, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmnode"));
+    cmd.args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .env("LLMNODE_DATA_DIR", data)
+        .env("LLMNODE_LOG", "trace")
+        .env("K", KEY)
+        .env("USER", "operator-test")
+        .env_remove("LLMNODE_MASTER_KEY")
+        .env_remove("LLMNODE_CONNECTIONS")
+        .env_remove("LLMNODE_PLUGINS_DIR");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status.code());
+    clean(out);
+    stdout
+}
+
+fn clean(out: &Output) {
+    support::assert_no_leak("stdout", &String::from_utf8_lossy(&out.stdout), KEY);
+    support::assert_no_leak("stderr (trace logs)", &String::from_utf8_lossy(&out.stderr), KEY);
+}
+
+#[tokio::test]
+async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
+    let sse = support::fixture("openai/sse/plain-text.sse");
+    let upstream = Upstream::start(move |seen| {
+        if seen.uri.starts_with("/v1/models/") {
+            Reply::json(200, r#"{"id":"gpt-4o-mini","object":"model","owned_by":"system"}"#)
+        } else {
+            Reply::sse(&sse, 64)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    let init = ok(&llmnode(&data, &["init"]).await);
+    assert!(init.contains("master.key (created"), "{init}");
+    let base = upstream.url("/v1");
+    let add = ["connections", "add", "openai", "--provider", "openai", "--api-key-env", "K"];
+    ok(&llmnode(&data, &[&add[..], &["--base-url", &base, "--default-model", "gpt-4o-mini", "--rpm", "60"]].concat())
+        .await);
+    ok(&llmnode(&data, &["connections", "add", "other", "--provider", "openai", "-w", "team-b", "--api-key-env", "K"])
+        .await);
+
+    let list = ok(&llmnode(&data, &["connections", "list"]).await);
+    assert!(list.contains("openai") && list.contains("Active") && list.contains("sk-…3a4b"), "{list}");
+    assert!(!list.contains("other"), "workspace b's connection is listed in the default workspace:\n{list}");
+
+    let tested = ok(&llmnode(&data, &["connections", "test", "openai"]).await);
+    assert!(tested.contains("key valid    yes") && tested.contains("model access yes"), "{tested}");
+    assert_eq!(upstream.seen()[0].uri, "/v1/models/gpt-4o-mini");
+    assert_eq!(upstream.seen()[0].headers["authorization"], format!("Bearer {KEY}"));
+
+    let run = ["run", "examples/workflows/ask.json", "-i", "question=Weather?", "--json"];
+    let report: Value = serde_json::from_str(&ok(&llmnode(&data, &run).await)).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(upstream.seen().len(), 2);
+
+    ok(&llmnode(&data, &["connections", "disable", "openai"]).await);
+    let refused = llmnode(&data, &run).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("disabled"));
+    assert_eq!(upstream.seen().len(), 2, "a disabled connection was used");
+    clean(&refused);
+
+    let unforced = llmnode(&data, &["connections", "delete", "openai"]).await;
+    assert_eq!(unforced.status.code(), Some(2));
+    ok(&llmnode(&data, &["connections", "delete", "openai", "--force"]).await);
+
+    let audit: Value = serde_json::from_str(&ok(&llmnode(&data, &["audit", "-w", "default", "--json"]).await)).unwrap();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["workspace.create", "connection.create", "connection.test", "connection.disable", "connection.delete"]
+    );
+    assert!(audit.as_array().unwrap().iter().all(|e| e["actor"] == "cli:operator-test"));
+
+    // Nothing on disk holds the key in plaintext.
+    for entry in std::fs::read_dir(&data).unwrap().flatten().filter(|e| e.path().is_file()) {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "{} holds the key", entry.path().display());
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_is_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&llmnode(&data, &["init"]).await);
+    ok(&llmnode(&data, &["connections", "add", "openai", "--provider", "openai", "--api-key-env", "K"]).await);
+    let key_file = data.join("master.key");
+    let original = std::fs::read(&key_file).unwrap();
+    let db_before = std::fs::read(data.join("llmnode.db")).unwrap();
+
+    // Another valid key in place of the real one.
+    std::fs::remove_file(&key_file).unwrap();
+    ok(&llmnode(&dir.path().join("elsewhere"), &["init"]).await);
+    std::fs::copy(dir.path().join("elsewhere/master.key"), &key_file).unwrap();
+
+    for args in [&["vault", "rotate"][..], &["connections", "test", "openai"][..]] {
+        let out = llmnode(&data, args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("master key"), "{args:?}: {stderr}");
+        clean(&out);
+    }
+    assert!(!data.join("master.key.new").exists());
+    assert_eq!(std::fs::read(data.join("llmnode.db")).unwrap(), db_before, "the store changed");
+
+    // Put the right key back: rotation works and the connection still opens.
+    std::fs::write(&key_file, &original).unwrap();
+    ok(&llmnode(&data, &["vault", "rotate"]).await);
+    assert_ne!(std::fs::read(&key_file).unwrap(), original);
+    let shown = ok(&llmnode(&data, &["connections", "show", "openai"]).await);
+    assert!(shown.contains("sk-…3a4b"), "{shown}");
+}
