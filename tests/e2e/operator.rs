@@ -86,18 +86,39 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     assert_eq!(unforced.status.code(), Some(2));
     ok(&llmnode(&data, &["connections", "delete", "openai", "--force"]).await);
 
+    ok(&llmnode(&data, &["users", "add", "bob"]).await);
+    let token = ok(&llmnode(&data, &["tokens", "create", "--user", "bob", "--role", "admin"]).await);
+    let token = token.trim();
+    assert!(token.starts_with("lln_") && token.len() > 40, "{token}");
+    let tokens = ok(&llmnode(&data, &["tokens", "list"]).await);
+    assert!(tokens.contains("bob") && tokens.contains("admin") && tokens.contains("live") && !tokens.contains(token));
+    ok(&llmnode(&data, &["tokens", "revoke", "1"]).await);
+    assert!(ok(&llmnode(&data, &["tokens", "list"]).await).contains("revoked"));
+
     let audit: Value = serde_json::from_str(&ok(&llmnode(&data, &["audit", "-w", "default", "--json"]).await)).unwrap();
     let actions: Vec<&str> = audit.as_array().unwrap().iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["workspace.create", "connection.create", "connection.test", "connection.disable", "connection.delete"]
+        [
+            "workspace.create",
+            "connection.create",
+            "connection.test",
+            "connection.disable",
+            "connection.delete",
+            "token.create",
+            "token.revoke"
+        ]
     );
     assert!(audit.as_array().unwrap().iter().all(|e| e["actor"] == "cli:operator-test"));
 
-    // Nothing on disk holds the key in plaintext.
+    // Nothing on disk holds the key or the token in plaintext.
+    let token = token.to_string();
     for entry in std::fs::read_dir(&data).unwrap().flatten().filter(|e| e.path().is_file()) {
         let bytes = std::fs::read(entry.path()).unwrap();
-        assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "{} holds the key", entry.path().display());
+        for secret in [KEY, token.as_str()] {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{} holds a secret in plaintext", entry.path().display());
+        }
     }
 }
 

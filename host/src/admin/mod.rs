@@ -3,6 +3,7 @@
 //! [`Vault`] before they reach the store and opened only to build the
 //! credentials of a run ([`resolve`]).
 
+pub mod access;
 pub mod connections;
 pub mod resolve;
 pub mod rotate;

@@ -2,6 +2,7 @@
 //! meaningful exit code: 0 success, 1 a run that failed, 2 bad input
 //! (workflow, connections, arguments), 3 a plugin that cannot be loaded.
 
+mod access;
 mod audit;
 mod connections;
 mod demo;
@@ -56,6 +57,16 @@ enum Command {
     Connections(connections::ConnectionsArgs),
     /// The audit log of every change to connections and keys.
     Audit(audit::AuditArgs),
+    /// Users of the daemon's API.
+    Users {
+        #[command(subcommand)]
+        command: access::UsersCommand,
+    },
+    /// API tokens: a role in a workspace for a user.
+    Tokens {
+        #[command(subcommand)]
+        command: access::TokensCommand,
+    },
     /// Master key operations.
     Vault {
         #[command(subcommand)]
@@ -126,6 +137,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Connections(args) => connections::run(&env, args).await,
         Command::Audit(args) => audit::run(&env, args),
         Command::Vault { command } => vault::run(&env, command),
+        Command::Users { command } => access::users(&env, command),
+        Command::Tokens { command } => access::tokens(&env, command),
     }
 }
 

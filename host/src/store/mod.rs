@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod connection_rows;
 mod migrations;
+pub mod users;
 pub mod workspaces;
 
 use rusqlite::Connection as Db;

@@ -104,3 +104,30 @@ fn a_failed_transaction_writes_nothing() {
     assert!(result.is_err());
     assert!(workspaces::find(store.db(), "half").unwrap().is_none());
 }
+
+#[test]
+fn tokens_are_stored_hashed_scoped_and_revocable() {
+    let (dir, store) = open();
+    let db = store.db();
+    let a = workspaces::create(db, "a", |_| vec![0]).unwrap();
+    let b = workspaces::create(db, "b", |_| vec![0]).unwrap();
+    let alice = users::create_user(db, "alice").unwrap();
+    assert!(users::create_user(db, "alice").is_err());
+    let token = "lln_test_token_7d6c5b4a39281706f5e4";
+    let id = users::insert_token(db, alice, a.id, users::Role::Admin, token).unwrap();
+    let grant = users::authenticate(db, token).unwrap().unwrap();
+    assert_eq!((grant.user.as_str(), grant.workspace_id, grant.role), ("alice", a.id, users::Role::Admin));
+    assert!(users::authenticate(db, "lln_wrong").unwrap().is_none());
+    // Revoking from another workspace does nothing; from its own, it ends the token.
+    assert!(!users::revoke_token(db, b.id, id).unwrap());
+    assert!(users::revoke_token(db, a.id, id).unwrap());
+    assert!(users::authenticate(db, token).unwrap().is_none());
+    assert!(users::list_tokens(db, a.id).unwrap()[0].revoked_ms.is_some());
+    drop(store);
+    let bytes = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect::<Vec<u8>>();
+    assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "a token is stored in plaintext");
+}
