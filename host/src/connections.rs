@@ -53,7 +53,7 @@ impl Connection {
             default_model: Some(default_model.into()),
             timeout: DEFAULT_TIMEOUT,
             enabled: true,
-            credentials: Credentials { api_key: Some(key) },
+            credentials: Credentials::plain(Some(key)),
         }
     }
 
@@ -179,7 +179,7 @@ impl ConnectionSet {
                 default_model: c.default_model,
                 timeout,
                 enabled: c.enabled,
-                credentials: Credentials { api_key },
+                credentials: Credentials::plain(api_key),
             };
             set.by_name.insert(c.name, conn);
         }
@@ -217,7 +217,7 @@ mod tests {
         "#;
         let set = ConnectionSet::parse(toml, true, "c.toml", |v| (v == "TEST_KEY").then(|| "sk-abc".into())).unwrap();
         let c = set.get("main").unwrap();
-        assert_eq!(c.credentials.api_key.as_ref().unwrap().expose(), "sk-abc");
+        assert_eq!(c.credentials.api_key().unwrap().unwrap().expose(), "sk-abc");
         assert_eq!(c.timeout, Duration::from_secs(5));
 
         let err = ConnectionSet::parse(toml, true, "c.toml", |_| None).unwrap_err().to_string();

@@ -1,11 +1,13 @@
 //! Turning a workspace's stored connections into the [`ConnectionSet`] a run
-//! uses. This is where keys are decrypted: once per run, into zeroizing
-//! [`crate::secret::Secret`]s that live only as long as the run's engine.
+//! uses. Keys stay sealed: each is checked once here, then opened by the
+//! transport only while it signs a request (see [`crate::transport::auth`]).
 
 use super::{Admin, AdminError};
 use crate::connections::{Connection, ConnectionSet, DEFAULT_TIMEOUT};
 use crate::store::{connection_rows, workspaces};
 use crate::transport::Credentials;
+use crate::transport::auth::KeyMaterial;
+use crate::vault::SealedSecret;
 use std::time::Duration;
 
 impl Admin {
@@ -20,7 +22,10 @@ impl Admin {
             let mut credentials = Credentials::default();
             for (field, sealed) in connection_rows::sealed_secrets(db, row.id)? {
                 if field == "api_key" {
-                    credentials.api_key = Some(self.vault.open_secret(&data_key, ws.id, row.id, &field, &sealed)?);
+                    let key = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
+                    // Fail now, naming the record, rather than at the first request.
+                    key.verify()?;
+                    credentials.api_key = Some(KeyMaterial::Sealed(key));
                 }
             }
             let s = row.settings;

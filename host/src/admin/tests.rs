@@ -45,7 +45,7 @@ fn keys_are_never_in_the_database_in_plaintext_and_open_for_runs() {
     let row = admin.add_connection("a", new("openai", KEY_A)).unwrap();
     assert_eq!(row.secret_hints, vec![("api_key".to_string(), "sk-…5d4c".to_string())]);
     let set = admin.connection_set("a").unwrap();
-    assert_eq!(set.get("openai").unwrap().credentials.api_key.as_ref().unwrap().expose(), KEY_A);
+    assert_eq!(set.get("openai").unwrap().credentials.api_key().unwrap().unwrap().expose(), KEY_A);
     drop(set);
     drop(admin);
     let bytes = store_bytes(&dir);
@@ -76,7 +76,7 @@ fn workspaces_cannot_see_each_others_connections_or_keys() {
     admin.add_connection("b", new("only-b", KEY_B)).unwrap();
     let a = admin.connection_set("a").unwrap();
     assert!(a.get("only-b").is_none());
-    assert_eq!(a.get("openai").unwrap().credentials.api_key.as_ref().unwrap().expose(), KEY_A);
+    assert_eq!(a.get("openai").unwrap().credentials.api_key().unwrap().unwrap().expose(), KEY_A);
     let err = admin.edit_connection("a", "only-b", Edit::default()).unwrap_err().to_string();
     assert!(err.contains("only-b") && err.contains("not found"), "{err}");
 
@@ -94,7 +94,7 @@ fn rotation_keeps_every_connection_usable_and_a_wrong_master_key_writes_nothing(
     admin.add_connection("b", new("openai", KEY_B)).unwrap();
     assert_eq!(admin.rotate_master_key(MasterKey::generate()).unwrap(), 2);
     assert_eq!(
-        admin.connection_set("b").unwrap().get("openai").unwrap().credentials.api_key.as_ref().unwrap().expose(),
+        admin.connection_set("b").unwrap().get("openai").unwrap().credentials.api_key().unwrap().unwrap().expose(),
         KEY_B
     );
 

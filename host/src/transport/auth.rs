@@ -4,19 +4,49 @@
 use super::TransportError;
 use crate::runtime::bindings::types::AuthDirective;
 use crate::secret::Secret;
+use crate::vault::SealedSecret;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// A credential as the transport receives it.
+#[derive(Debug, Clone)]
+pub enum KeyMaterial {
+    /// Already in memory (from an environment variable).
+    Plain(Secret),
+    /// Sealed in the store; opened only while a request is signed.
+    Sealed(SealedSecret),
+}
+
+impl KeyMaterial {
+    fn open(&self) -> Result<Secret, TransportError> {
+        match self {
+            KeyMaterial::Plain(s) => Ok(s.clone()),
+            KeyMaterial::Sealed(s) => Ok(s.open()?),
+        }
+    }
+}
 
 /// The secrets a connection holds, handed to the transport for one request.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// The provider API key, for bearer, header and query directives.
-    pub api_key: Option<Secret>,
+    pub api_key: Option<KeyMaterial>,
 }
 
 impl Credentials {
-    /// Every secret, for scrubbing text that leaves the transport.
-    pub fn all(&self) -> Vec<&Secret> {
-        self.api_key.iter().collect()
+    /// Credentials with a key already in memory.
+    pub fn plain(api_key: Option<Secret>) -> Self {
+        Credentials { api_key: api_key.map(KeyMaterial::Plain) }
+    }
+
+    /// The API key, opened now if sealed; drop it as soon as it is on the wire.
+    pub fn api_key(&self) -> Result<Option<Secret>, TransportError> {
+        self.api_key.as_ref().map(KeyMaterial::open).transpose()
+    }
+
+    /// Every secret, for scrubbing text that leaves the transport (a sealed
+    /// one that cannot be opened cannot have been sent either).
+    pub fn all(&self) -> Vec<Secret> {
+        self.api_key().ok().flatten().into_iter().collect()
     }
 }
 
@@ -38,9 +68,9 @@ pub fn apply(
     headers: &mut HeaderMap,
     url: &mut url::Url,
 ) -> Result<(), TransportError> {
-    let key = credentials.api_key.as_ref().filter(|k| !k.is_empty());
     let needs_key = matches!(directive, AuthDirective::Bearer | AuthDirective::Header(_) | AuthDirective::Query(_));
-    let Some(key) = key.filter(|_| needs_key) else {
+    let key = if needs_key { credentials.api_key()?.filter(|k| !k.is_empty()) } else { None };
+    let Some(key) = key else {
         return match directive {
             AuthDirective::AwsSigv4(_) => Err(TransportError::UnsupportedAuth { scheme: "aws-sigv4" }),
             AuthDirective::GoogleServiceAccount(_) => {

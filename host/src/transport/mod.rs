@@ -40,6 +40,10 @@ pub enum TransportError {
     /// The plugin's request exceeds a bound.
     #[error("the plugin's request is too large: {what}")]
     TooLarge { what: String },
+    /// The connection's stored key could not be opened (wrong master key,
+    /// tampered store); the error names the record, never the key.
+    #[error("the connection's key cannot be opened: {detail}")]
+    Credential { detail: String },
     /// An auth scheme this host does not implement yet.
     #[error("auth scheme {scheme} is not supported by this host yet")]
     UnsupportedAuth { scheme: &'static str },
@@ -67,6 +71,7 @@ impl TransportError {
             TransportError::Timeout { .. } => ErrorClass::Timeout,
             // An unreachable or broken upstream behaves like a failing server.
             TransportError::Network { .. } => ErrorClass::ServerError,
+            TransportError::Credential { .. } => ErrorClass::Auth,
             _ => ErrorClass::Other,
         }
     }

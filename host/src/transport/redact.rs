@@ -6,7 +6,7 @@ use crate::secret::Secret;
 const MASK: &str = "[REDACTED]";
 
 /// Replace every occurrence of any of `secrets` in `text`.
-pub fn scrub(text: &str, secrets: &[&Secret]) -> String {
+pub fn scrub(text: &str, secrets: &[Secret]) -> String {
     let mut out = text.to_string();
     for s in secrets {
         let value = s.expose();
@@ -37,7 +37,7 @@ mod tests {
     #[test]
     fn scrubs_secrets_and_query_values() {
         let key = Secret::new("sk-test-abcdefghijklmnop");
-        assert_eq!(scrub("bad key sk-test-abcdefghijklmnop!", &[&key]), "bad key [REDACTED]!");
+        assert_eq!(scrub("bad key sk-test-abcdefghijklmnop!", std::slice::from_ref(&key)), "bad key [REDACTED]!");
         let url = url::Url::parse("https://x.test/v1?key=sk-test-abcdefghijklmnop&alt=sse").unwrap();
         let shown = url_for_display(&url);
         assert!(!shown.contains("sk-test"), "{shown}");

@@ -9,11 +9,13 @@
 
 mod envelope;
 mod master_key;
+mod sealed;
 
 use std::path::{Path, PathBuf};
 
 pub use envelope::{DataKey, SEALED_VERSION, data_key_aad, open, seal, secret_aad, unwrap_data_key, wrap_data_key};
 pub use master_key::{KEY_FILE_NAME, MASTER_KEY_ENV, MasterKey, key_file_path};
+pub use sealed::SealedSecret;
 
 use crate::secret::Secret;
 
@@ -143,9 +145,21 @@ impl Vault {
         seal(key, plaintext.as_bytes(), &aad, &secret_what(connection_id, field))
     }
 
-    /// Open a secret sealed by [`Vault::seal_secret`] for the same workspace, connection and field.
+    /// Open a secret sealed by [`Vault::seal_secret`] (see [`Vault::open_with`]).
     pub fn open_secret(
         &self,
+        key: &DataKey,
+        workspace_id: i64,
+        connection_id: i64,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Secret> {
+        Self::open_with(key, workspace_id, connection_id, field, sealed)
+    }
+
+    /// Open a sealed secret with its data key alone (no master key needed): a
+    /// wrong record or tampered bytes fail with an error naming the record.
+    pub fn open_with(
         key: &DataKey,
         workspace_id: i64,
         connection_id: i64,
