@@ -42,7 +42,9 @@ fn clean(out: &Output) {
 async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     let sse = support::fixture("openai/sse/plain-text.sse");
     let upstream = Upstream::start(move |seen| {
-        if seen.uri.starts_with("/v1/models/") {
+        if seen.uri.starts_with("/bad/") {
+            Reply::json(401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#)
+        } else if seen.uri.starts_with("/v1/models/") {
             Reply::json(200, r#"{"id":"gpt-4o-mini","object":"model","owned_by":"system"}"#)
         } else {
             Reply::sse(&sse, 64)
@@ -70,16 +72,32 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     assert_eq!(upstream.seen()[0].uri, "/v1/models/gpt-4o-mini");
     assert_eq!(upstream.seen()[0].headers["authorization"], format!("Bearer {KEY}"));
 
+    // A connection whose key the upstream refuses: the test says so and the list shows Error.
+    let bad = upstream.url("/bad/v1");
+    let add_bad = ["connections", "add", "bad", "--provider", "openai", "--api-key-env", "K", "--base-url", &bad];
+    ok(&llmnode(&data, &[&add_bad[..], &["--secret-env", "header:x-extra=K"]].concat()).await);
+    let failed = llmnode(&data, &["connections", "test", "bad", "--model", "gpt-4o-mini"]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("key valid    NO"));
+    clean(&failed);
+    let list = ok(&llmnode(&data, &["connections", "list"]).await);
+    let bad_line = list.lines().find(|l| l.starts_with("bad ")).unwrap();
+    assert!(bad_line.contains("Error"), "{list}");
+    let shown = ok(&llmnode(&data, &["connections", "show", "bad"]).await);
+    assert!(shown.contains("header:x-extra"), "{shown}");
+    ok(&llmnode(&data, &["connections", "delete", "bad", "--force"]).await);
+    let seen_before_run = upstream.seen().len();
+
     let run = ["run", "examples/workflows/ask.json", "-i", "question=Weather?", "--json"];
     let report: Value = serde_json::from_str(&ok(&llmnode(&data, &run).await)).unwrap();
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(upstream.seen().len(), 2);
+    assert_eq!(upstream.seen().len(), seen_before_run + 1);
 
     ok(&llmnode(&data, &["connections", "disable", "openai"]).await);
     let refused = llmnode(&data, &run).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).contains("disabled"));
-    assert_eq!(upstream.seen().len(), 2, "a disabled connection was used");
+    assert_eq!(upstream.seen().len(), seen_before_run + 1, "a disabled connection was used");
     clean(&refused);
 
     let unforced = llmnode(&data, &["connections", "delete", "openai"]).await;
@@ -103,6 +121,9 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
             "workspace.create",
             "connection.create",
             "connection.test",
+            "connection.create",
+            "connection.test",
+            "connection.delete",
             "connection.disable",
             "connection.delete",
             "token.create",

@@ -79,6 +79,10 @@ struct KeyArgs {
     /// Read the API key from standard input.
     #[arg(long)]
     api_key_stdin: bool,
+    /// Another secret, FIELD=VAR, read from environment variable VAR (e.g.
+    /// `aws_secret_access_key=AWS_SECRET_ACCESS_KEY`, `header:x-api-token=TOKEN`).
+    #[arg(long = "secret-env", value_name = "FIELD=VAR")]
+    secret_env: Vec<String>,
 }
 
 #[derive(Args)]
@@ -117,6 +121,24 @@ struct SettingsArgs {
 }
 
 impl KeyArgs {
+    /// Every secret named on the command line, by field.
+    fn secrets(&self) -> Result<BTreeMap<String, Secret>, Failure> {
+        let mut secrets = BTreeMap::new();
+        if let Some(k) = self.read()? {
+            secrets.insert("api_key".to_string(), k);
+        }
+        for pair in &self.secret_env {
+            let (field, var) = pair
+                .split_once('=')
+                .filter(|(f, v)| !f.is_empty() && !v.is_empty())
+                .ok_or_else(|| Failure::input(format!("--secret-env {pair:?} must be FIELD=VAR")))?;
+            let value =
+                std::env::var(var).map_err(|_| Failure::input(format!("environment variable {var} is not set")))?;
+            secrets.insert(field.to_string(), Secret::new(value));
+        }
+        Ok(secrets)
+    }
+
     fn read(&self) -> Result<Option<Secret>, Failure> {
         if let Some(var) = &self.api_key_env {
             let value =
@@ -186,10 +208,7 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
                 )));
             }
             let settings = settings.apply(StoredSettings { streaming: true, ..Default::default() })?;
-            let mut secrets = BTreeMap::new();
-            if let Some(k) = key.read()? {
-                secrets.insert("api_key".to_string(), k);
-            }
+            let secrets = key.secrets()?;
             let row = admin
                 .add_connection(ws, NewConnection { name, provider, settings, secrets })
                 .map_err(Failure::input)?;
@@ -198,11 +217,19 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
         ConnectionsCommand::List { json } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
             let rows = connection_rows::list(admin.store.db(), w.id).map_err(Failure::input)?;
+            let tests = last_tests(&admin, ws)?;
             if json {
-                let list: Vec<_> = rows.iter().map(summary).collect();
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut s = summary(r);
+                        s["status"] = status(r, &tests).to_lowercase().into();
+                        s
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else {
-                print_table(&rows);
+                print_table(&rows, &tests);
             }
         }
         ConnectionsCommand::Show { name } => {
@@ -213,10 +240,11 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
         ConnectionsCommand::Edit { name, key, settings } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
             let current = connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            let mut edit = Edit { settings: Some(settings.apply(current.settings)?), ..Default::default() };
-            if let Some(k) = key.read()? {
-                edit.set_secrets.insert("api_key".into(), k);
-            }
+            let edit = Edit {
+                settings: Some(settings.apply(current.settings)?),
+                set_secrets: key.secrets()?,
+                ..Default::default()
+            };
             admin.edit_connection(ws, &name, edit).map_err(Failure::input)?;
             println!("updated connection `{name}`");
         }
@@ -253,7 +281,34 @@ fn summary(row: &ConnectionRow) -> serde_json::Value {
     })
 }
 
-fn print_table(rows: &[ConnectionRow]) {
+/// The outcome of each connection's most recent test, by name.
+fn last_tests(admin: &llmnode::admin::Admin, ws: &str) -> Result<BTreeMap<String, bool>, Failure> {
+    let filter = llmnode::store::audit::AuditFilter {
+        workspace: Some(ws.to_string()),
+        action: Some("connection.test".into()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let mut last = BTreeMap::new();
+    // Newest first: the first entry seen for a connection is its latest test.
+    for e in llmnode::store::audit::list(admin.store.db(), &filter).map_err(Failure::input)? {
+        let passed = e.detail["reachable"] == true && e.detail["key_valid"] == true && e.detail["model_access"] == true;
+        last.entry(e.target).or_insert(passed);
+    }
+    Ok(last)
+}
+
+/// Disabled, Error (its last test failed) or Active. Warning (near a limit)
+/// comes with usage records.
+fn status(row: &ConnectionRow, tests: &BTreeMap<String, bool>) -> &'static str {
+    match (row.enabled, tests.get(&row.name)) {
+        (false, _) => "Disabled",
+        (true, Some(false)) => "Error",
+        (true, _) => "Active",
+    }
+}
+
+fn print_table(rows: &[ConnectionRow], tests: &BTreeMap<String, bool>) {
     if rows.is_empty() {
         println!("no connections; add one with `llmnode connections add NAME --provider PROVIDER --api-key-env VAR`");
         return;
@@ -266,7 +321,7 @@ fn print_table(rows: &[ConnectionRow]) {
             r.settings.models.join(", ")
         };
         let key = r.secret_hints.iter().find(|(f, _)| f == "api_key").map(|(_, h)| h.as_str()).unwrap_or("none");
-        let status = if r.enabled { "Active" } else { "Disabled" };
+        let status = status(r, tests);
         println!("{:<16} {:<10} {:<28} {:<9} {key}", r.name, r.provider, models, status);
     }
 }
