@@ -54,7 +54,7 @@ enum Command {
     /// Create the data directory, the master key file and the store.
     Init,
     /// Add, list, show, edit, test, disable, enable or delete connections.
-    Connections(connections::ConnectionsArgs),
+    Connections(Box<connections::ConnectionsArgs>),
     /// The audit log of every change to connections and keys.
     Audit(audit::AuditArgs),
     /// Users of the daemon's API.
@@ -134,7 +134,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plugins { command } => plugins::run(&env, command),
         Command::Demo(args) => demo::run(&env, args).await,
         Command::Init => init::run(&env),
-        Command::Connections(args) => connections::run(&env, args).await,
+        Command::Connections(args) => connections::run(&env, *args).await,
         Command::Audit(args) => audit::run(&env, args),
         Command::Vault { command } => vault::run(&env, command),
         Command::Users { command } => access::users(&env, command),
