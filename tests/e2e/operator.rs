@@ -175,3 +175,32 @@ async fn a_wrong_master_key_is_a_clear_error_and_changes_nothing() {
     let shown = ok(&llmnode(&data, &["connections", "show", "openai"]).await);
     assert!(shown.contains("sk-…3a4b"), "{shown}");
 }
+
+#[tokio::test]
+async fn installed_plugins_are_hash_checked_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&llmnode(&data, &["init"]).await);
+    let hostile = support::wasm("test_plugin_hostile");
+    let added = ok(&llmnode(&data, &["plugins", "add", hostile.to_str().unwrap()]).await);
+    assert!(added.contains("installed plugin `hostile`"), "{added}");
+    let list = ok(&llmnode(&data, &["plugins", "list"]).await);
+    assert!(list.contains("hostile") && list.contains("openai"), "{list}");
+
+    // A changed file is refused with the path named (exit 3, a plugin problem).
+    let installed = data.join("plugins/hostile-0.0.1.wasm");
+    let mut bytes = std::fs::read(&installed).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&installed, &bytes).unwrap();
+    let refused = llmnode(&data, &["plugins", "list"]).await;
+    assert_eq!(refused.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("changed since it was installed") && stderr.contains("hostile-0.0.1.wasm"), "{stderr}");
+
+    ok(&llmnode(&data, &["plugins", "remove", "hostile"]).await);
+    assert!(!installed.exists());
+    assert!(!ok(&llmnode(&data, &["plugins", "list"]).await).contains("hostile"));
+    let audit: Value = serde_json::from_str(&ok(&llmnode(&data, &["audit", "--json"]).await)).unwrap();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(&actions[..2], ["plugin.remove", "plugin.add"]);
+}

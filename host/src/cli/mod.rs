@@ -155,9 +155,14 @@ impl Env {
         llmnode::runtime::PluginRuntime::new(Default::default(), cache.as_deref()).map_err(Failure::plugin)
     }
 
-    /// Bundled plugins plus the plugin directory's.
+    /// Bundled plugins, the plugin directory's, then the installed ones.
     fn registry(&self, runtime: &llmnode::runtime::PluginRuntime) -> Result<llmnode::runtime::PluginRegistry, Failure> {
-        llmnode::runtime::PluginRegistry::load(runtime, self.plugins_dir.as_deref()).map_err(Failure::plugin)
+        let mut registry =
+            llmnode::runtime::PluginRegistry::load(runtime, self.plugins_dir.as_deref()).map_err(Failure::plugin)?;
+        for row in self.installed_plugins()? {
+            registry.load_installed(runtime, std::path::Path::new(&row.file), &row.sha256).map_err(Failure::plugin)?;
+        }
+        Ok(registry)
     }
 }
 

@@ -18,17 +18,29 @@ impl Env {
             .ok_or_else(|| Failure::input("no data directory: pass --data-dir or set LLMNODE_DATA_DIR"))
     }
 
+    /// The store alone (no keys needed), which `llmnode init` must have created.
+    pub fn store(&self) -> Result<Store, Failure> {
+        let path = self.require_data_dir()?.join(FILE_NAME);
+        if !path.exists() {
+            return Err(Failure::input(format!("no store at {}: run `llmnode init` first", path.display())));
+        }
+        Store::open(&path).map_err(Failure::input)
+    }
+
+    /// Plugins the operator installed, if there is a store.
+    pub fn installed_plugins(&self) -> Result<Vec<llmnode::store::plugin_rows::PluginRow>, Failure> {
+        match self.data_dir.as_ref().map(|d| d.join(FILE_NAME)).filter(|p| p.exists()) {
+            None => Ok(Vec::new()),
+            Some(_) => llmnode::store::plugin_rows::list(self.store()?.db()).map_err(Failure::input),
+        }
+    }
+
     /// The store and vault of the data directory, acting as the current user.
     pub fn admin(&self) -> Result<Admin, Failure> {
         let dir = self.require_data_dir()?;
         let env_key = std::env::var(MASTER_KEY_ENV).ok();
         let vault = Vault::load(env_key.as_deref(), &dir).map_err(Failure::input)?;
-        let path = dir.join(FILE_NAME);
-        if !path.exists() {
-            return Err(Failure::input(format!("no store at {}: run `llmnode init` first", path.display())));
-        }
-        let store = Store::open(&path).map_err(Failure::input)?;
-        Ok(Admin::new(store, vault, actor()))
+        Ok(Admin::new(self.store()?, vault, actor()))
     }
 }
 

@@ -1,9 +1,11 @@
 //! `llmnode plugins list|inspect`.
 
+use super::operator::actor;
 use super::{Env, Failure};
 use clap::Subcommand;
 use llmnode::runtime::LoadedPlugin;
 use llmnode::runtime::bindings::types::{AuthScheme, Capabilities};
+use llmnode::store::{audit, plugin_rows};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -15,6 +17,14 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Install a plugin: check it in the sandbox, copy it into the data
+    /// directory and record its sha256 (a changed file is refused later).
+    Add {
+        /// The plugin's `.wasm` file.
+        file: PathBuf,
+    },
+    /// Uninstall a plugin by provider name.
+    Remove { name: String },
     /// Load a plugin file in the sandbox and show what it declares.
     Inspect {
         /// The plugin's `.wasm` file.
@@ -47,6 +57,39 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                     );
                 }
             }
+        }
+        PluginsCommand::Add { file } => {
+            let plugin = runtime.load_file(&file).map_err(Failure::plugin)?;
+            let dir = env.require_data_dir()?.join("plugins");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Failure::input(format!("cannot create {}: {e}", dir.display())))?;
+            let (name, version) = (plugin.name().to_string(), plugin.info().version.clone());
+            let dest = dir.join(format!("{name}-{version}.wasm"));
+            std::fs::copy(&file, &dest)
+                .map_err(|e| Failure::input(format!("cannot copy {} to {}: {e}", file.display(), dest.display())))?;
+            let mut store = env.store()?;
+            let detail = serde_json::json!({ "version": version, "sha256": plugin.sha256() });
+            store
+                .transaction(|tx| {
+                    plugin_rows::upsert(tx, &name, &version, plugin.sha256(), &dest.display().to_string())?;
+                    audit::append(tx, None, &actor(), "plugin.add", &name, &detail)
+                })
+                .map_err(Failure::input)?;
+            println!("installed plugin `{name}` {version} (sha256 {})", plugin.sha256());
+        }
+        PluginsCommand::Remove { name } => {
+            let mut store = env.store()?;
+            let removed = store
+                .transaction(|tx| {
+                    let removed = plugin_rows::remove(tx, &name)?;
+                    audit::append(tx, None, &actor(), "plugin.remove", &name, &serde_json::json!({}))?;
+                    Ok(removed)
+                })
+                .map_err(Failure::input)?;
+            for row in removed {
+                let _ = std::fs::remove_file(&row.file);
+            }
+            println!("removed plugin `{name}`");
         }
         PluginsCommand::Inspect { file, json } => {
             let plugin = runtime.load_file(&file).map_err(Failure::plugin)?;

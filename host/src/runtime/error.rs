@@ -31,6 +31,11 @@ pub enum PluginError {
     /// A new instance could not be created (e.g. the instance pool is exhausted).
     #[error("plugin {plugin} could not be instantiated: {detail}")]
     Instantiate { plugin: String, detail: String },
+    /// An installed plugin's file is not the one the operator approved.
+    #[error(
+        "plugin file {path} changed since it was installed (sha256 {found}, {recorded} was recorded); reinstall it with `llmnode plugins add`"
+    )]
+    Tampered { path: PathBuf, found: String, recorded: String },
     /// A plugin file could not be read.
     #[error("cannot read plugin file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },

@@ -34,6 +34,18 @@ impl PluginRegistry {
         Ok(registry)
     }
 
+    /// Load an installed plugin, refusing it if its file no longer has the
+    /// sha256 recorded when the operator installed it.
+    pub fn load_installed(&mut self, runtime: &PluginRuntime, file: &Path, sha256: &str) -> Result<(), PluginError> {
+        let bytes = std::fs::read(file).map_err(|source| PluginError::Read { path: file.to_path_buf(), source })?;
+        let found = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if found != sha256 {
+            return Err(PluginError::Tampered { path: file.to_path_buf(), found, recorded: sha256.to_string() });
+        }
+        self.insert(runtime.load(&bytes, file.display().to_string())?);
+        Ok(())
+    }
+
     /// Add a plugin, replacing any with the same name.
     pub fn insert(&mut self, plugin: LoadedPlugin) {
         let name = plugin.name().to_string();

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod connection_rows;
 mod migrations;
+pub mod plugin_rows;
 pub mod users;
 pub mod workspaces;
 
