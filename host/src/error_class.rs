@@ -41,10 +41,9 @@ impl ErrorClass {
         ErrorClass::Other,
     ];
 
-    /// The classes that trigger failover when a node does not say otherwise:
-    /// the transient ones, where another connection may well succeed.
-    pub const DEFAULT_FAILOVER: [ErrorClass; 4] =
-        [ErrorClass::RateLimit, ErrorClass::Timeout, ErrorClass::ServerError, ErrorClass::Overloaded];
+    /// The classes that trigger failover when a node does not say otherwise
+    /// (the seed's three; nodes add `overloaded` and others explicitly).
+    pub const DEFAULT_FAILOVER: [ErrorClass; 3] = [ErrorClass::RateLimit, ErrorClass::Timeout, ErrorClass::ServerError];
 
     /// The snake_case name used in workflows, logs and records.
     pub fn as_str(self) -> &'static str {

@@ -5,5 +5,6 @@
 mod cli;
 mod openai;
 mod operator;
+mod routing;
 mod sandbox;
 mod support;

@@ -8,7 +8,7 @@ use super::events::{EventSink, NodeStatus, RunEvent};
 use super::report::Skip;
 use crate::runtime::bindings::types;
 use crate::usage::{AttemptRecord, Prices};
-use crate::workflow::{LlmConfig, ResponseFormatSpec};
+use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,7 +35,13 @@ pub(crate) async fn run(
     attempts: &mut Vec<AttemptRecord>,
     skipped: &mut Vec<Skip>,
 ) -> Result<LlmServed, LlmFailed> {
-    let names: Vec<&str> = config.connection_names().collect();
+    let names: Vec<&str> = match &config.routing {
+        Routing::Primary(primary) => std::iter::once(primary.as_str()).collect(),
+        Routing::Balanced { connections, policy } => inner.balancer.order(connections, *policy),
+    }
+    .into_iter()
+    .chain(config.fallbacks.iter().map(String::as_str))
+    .collect();
     for (i, name) in names.iter().enumerate() {
         let is_last = i + 1 == names.len();
         let skip = |skipped: &mut Vec<Skip>, reason: String| {
@@ -76,8 +82,13 @@ pub(crate) async fn run(
             }
             sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
         };
+        let in_flight = inner.balancer.start(name);
         let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
+        drop(in_flight);
         let latency = started.elapsed();
+        if result.is_ok() {
+            inner.balancer.record_latency(name, latency);
+        }
         let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
         let mut record = AttemptRecord {
             node: node.to_string(),

@@ -3,6 +3,7 @@
 
 mod answer;
 mod attempt;
+mod balance;
 mod events;
 mod llm_node;
 mod report;
@@ -39,12 +40,17 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub routes: Routes,
     pub transport: Transport,
+    pub balancer: balance::Balancer,
 }
 
 impl Engine {
     /// Resolve `connections` against `plugins` once, up front.
     pub fn new(connections: &ConnectionSet, plugins: &PluginRegistry) -> Result<Self, TransportError> {
-        let inner = Inner { routes: Routes::resolve(connections, plugins), transport: Transport::new()? };
+        let inner = Inner {
+            routes: Routes::resolve(connections, plugins),
+            transport: Transport::new()?,
+            balancer: balance::Balancer::default(),
+        };
         Ok(Engine { inner: Arc::new(inner) })
     }
 

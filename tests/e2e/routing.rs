@@ -1,0 +1,66 @@
+//! Load-balanced nodes over real loopback upstreams.
+
+use crate::support::{self, Reply, Upstream};
+use serde_json::json;
+
+const KEY: &str = "sk-test-routing-8a7b6c5d4e3f2a1b0c9d";
+
+fn ok_reply() -> Reply {
+    Reply::json(200, support::fixture("openai/spec-examples/default.response.json"))
+}
+
+fn pool_node(policy: &str, fallbacks: &[&str]) -> String {
+    json!({
+        "name": "pool",
+        "nodes": [{ "id": "n", "node_type": "llm", "config": {
+            "connections": ["a", "b", "c"],
+            "load_balancing": policy,
+            "fallback_connections": fallbacks,
+            "messages": [{ "role": "user", "content": "Hello!" }]
+        }}],
+        "output": "{{nodes.n.output.text}}"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn round_robin_spreads_runs_exactly_evenly_across_real_upstreams() {
+    let ups = [
+        Upstream::start(|_| ok_reply()).await,
+        Upstream::start(|_| ok_reply()).await,
+        Upstream::start(|_| ok_reply()).await,
+    ];
+    let engine = support::engine(
+        ["a", "b", "c"].iter().zip(&ups).map(|(n, u)| support::connection(n, "openai", &u.url("/v1"), KEY)).collect(),
+    );
+    let workflow = pool_node("round_robin", &[]);
+    for _ in 0..30 {
+        assert!(support::run(&engine, &workflow, json!({})).await.ok);
+    }
+    assert_eq!(ups.iter().map(|u| u.seen().len()).collect::<Vec<_>>(), [10, 10, 10]);
+}
+
+#[tokio::test]
+async fn a_failing_pool_member_fails_over_within_the_pool_before_the_fallbacks() {
+    let limited = support::fixture_json("openai/errors/documented-error-catalog.json")["reconstructed_bodies"]
+        ["429_tpm_rate_limit_reached"]
+        .to_string();
+    let a = Upstream::start(move |_| Reply::json(429, limited.clone())).await;
+    let b = Upstream::start(|_| ok_reply()).await;
+    let c = Upstream::start(|_| ok_reply()).await;
+    let spare = Upstream::start(|_| ok_reply()).await;
+    let engine = support::engine(vec![
+        support::connection("a", "openai", &a.url("/v1"), KEY),
+        support::connection("b", "openai", &b.url("/v1"), KEY),
+        support::connection("c", "openai", &c.url("/v1"), KEY),
+        support::connection("spare", "openai", &spare.url("/v1"), KEY),
+    ]);
+    let workflow = pool_node("round_robin", &["spare"]);
+    for _ in 0..6 {
+        let report = support::run(&engine, &workflow, json!({})).await;
+        assert!(report.ok, "{report:#?}");
+        assert_ne!(report.nodes[0].connection.as_deref(), Some("a"));
+    }
+    // a was tried first twice (and refused), b and c served everything; the fallback was never needed.
+    assert_eq!((a.seen().len(), b.seen().len() + c.seen().len(), spare.seen().len()), (2, 6, 0));
+}
