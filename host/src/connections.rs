@@ -1,6 +1,7 @@
 //! Connections as the operator declares them in a file (JSON or TOML). Keys come
 //! from environment variables named in the file, never from the file itself.
 
+use crate::engine::RetryPolicy;
 use crate::secret::Secret;
 use crate::transport::{Credentials, EgressPolicy, Target};
 use serde::Deserialize;
@@ -36,6 +37,8 @@ pub struct Connection {
     pub enabled: bool,
     /// The connection's secrets.
     pub credentials: Credentials,
+    /// How transient failures are retried here before the node gives up.
+    pub retry: RetryPolicy,
 }
 
 impl Connection {
@@ -54,6 +57,7 @@ impl Connection {
             timeout: DEFAULT_TIMEOUT,
             enabled: true,
             credentials: Credentials::plain(Some(key)),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -100,6 +104,8 @@ struct FileConnection {
     allowed_hosts: Vec<String>,
     default_model: Option<String>,
     timeout_secs: Option<f64>,
+    /// Retries of a transient failure on this connection (default 2).
+    max_retries: Option<u32>,
     #[serde(default = "yes")]
     enabled: bool,
     /// Name of the environment variable holding the API key.
@@ -180,6 +186,7 @@ impl ConnectionSet {
                 timeout,
                 enabled: c.enabled,
                 credentials: Credentials::plain(api_key),
+                retry: RetryPolicy { max_retries: c.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
             };
             set.by_name.insert(c.name, conn);
         }

@@ -64,3 +64,37 @@ async fn a_failing_pool_member_fails_over_within_the_pool_before_the_fallbacks()
     // a was tried first twice (and refused), b and c served everything; the fallback was never needed.
     assert_eq!((a.seen().len(), b.seen().len() + c.seen().len(), spare.seen().len()), (2, 6, 0));
 }
+
+#[tokio::test]
+async fn the_last_connection_retries_transient_errors_with_backoff_and_retry_after() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let flaky = Upstream::start(move |_| match counter.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::json(500, r#"{"error":{"message":"The server had an error","type":"server_error"}}"#),
+        1 => Reply::json(
+            429,
+            r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+        )
+        .header("retry-after-ms", "300"),
+        _ => ok_reply(),
+    })
+    .await;
+    let engine = support::engine(vec![support::connection("only", "openai", &flaky.url("/v1"), KEY)]);
+    let started = Instant::now();
+    let report = support::run(&engine, &support::one_node("only", &[], json!({})), json!({})).await;
+    assert!(report.ok, "{report:#?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "Retry-After was not honoured");
+    assert_eq!(flaky.seen().len(), 3);
+    let outcomes: Vec<Option<String>> = report.attempts.iter().map(|a| a.error.map(|c| c.to_string())).collect();
+    assert_eq!(outcomes, [Some("server_error".into()), Some("rate_limit".into()), None]);
+
+    // Auth errors are never retried.
+    let refused =
+        Upstream::start(|_| Reply::json(401, support::fixture("openai/errors/401-invalid-api-key.body.json"))).await;
+    let engine = support::engine(vec![support::connection("only", "openai", &refused.url("/v1"), KEY)]);
+    let report = support::run(&engine, &support::one_node("only", &[], json!({})), json!({})).await;
+    assert!(!report.ok);
+    assert_eq!(refused.seen().len(), 1);
+}

@@ -4,6 +4,7 @@
 
 use super::{Admin, AdminError};
 use crate::connections::{Connection, ConnectionSet, DEFAULT_TIMEOUT};
+use crate::engine::RetryPolicy;
 use crate::store::{connection_rows, workspaces};
 use crate::transport::Credentials;
 use crate::transport::auth::KeyMaterial;
@@ -41,6 +42,7 @@ impl Admin {
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
                 enabled: row.enabled,
                 credentials,
+                retry: RetryPolicy { max_retries: s.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
             });
         }
         Ok(set)

@@ -110,6 +110,9 @@ struct SettingsArgs {
     daily_budget_usd: Option<f64>,
     #[arg(long, value_name = "SECONDS")]
     timeout_secs: Option<f64>,
+    /// Retries of a transient failure before giving up on this connection.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
+    max_retries: Option<u32>,
     /// Ask the provider to cache prompt prefixes (true/false).
     #[arg(long, value_name = "BOOL")]
     prompt_caching: Option<bool>,
@@ -187,6 +190,7 @@ impl SettingsArgs {
         s.daily_budget_usd =
             self.daily_budget_usd.map(|v| positive("--daily-budget-usd", v)).transpose()?.or(s.daily_budget_usd);
         s.timeout_secs = self.timeout_secs.map(|v| positive("--timeout-secs", v)).transpose()?.or(s.timeout_secs);
+        s.max_retries = self.max_retries.or(s.max_retries);
         s.prompt_caching = self.prompt_caching.unwrap_or(s.prompt_caching);
         s.cache_ttl_secs = self.cache_ttl_secs.or(s.cache_ttl_secs);
         s.streaming = self.streaming.unwrap_or(s.streaming);

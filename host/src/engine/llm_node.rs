@@ -67,75 +67,94 @@ pub(crate) async fn run(
         request.model.clear();
         request.model.push_str(model);
 
-        let span =
-            tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
-        let started = Instant::now();
-        let mut streaming = false;
-        let mut on_text = |text: &str| {
-            if !streaming {
-                streaming = true;
-                sink.emit(RunEvent::Status {
-                    node: node.clone(),
-                    status: NodeStatus::Streaming,
-                    detail: Some(name.to_string()),
-                });
-            }
-            sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
-        };
-        let in_flight = inner.balancer.start(name);
-        let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
-        drop(in_flight);
-        let latency = started.elapsed();
-        if result.is_ok() {
-            inner.balancer.record_latency(name, latency);
-        }
-        let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
-        let mut record = AttemptRecord {
-            node: node.to_string(),
-            connection: name.to_string(),
-            provider: route.connection.provider.clone(),
-            model: model.to_string(),
-            error: None,
-            usage: Default::default(),
-            cost_usd: 0.0,
-            latency,
-            time_to_first_token: None,
-            streamed: request.stream,
-        };
-        match result {
-            Ok(served) => {
-                record.usage = served.answer.usage;
-                record.cost_usd = prices.cost(&served.answer.usage);
-                record.time_to_first_token = served.time_to_first_token;
-                let cost = record.cost_usd;
-                attempts.push(record);
-                let output = node_output(node, config, served.answer, name, model, cost)?;
-                return Ok(LlmServed { output, connection: name.to_string() });
-            }
-            Err(e) => {
-                record.error = Some(e.class);
-                attempts.push(record);
-                tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
-                if e.after_content {
-                    return Err(LlmFailed {
-                        message: format!(
-                            "{} (the stream had already started, so no other connection was tried)",
-                            e.message
-                        ),
+        let retry_started = Instant::now();
+        let mut retries = 0u32;
+        loop {
+            let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
+            let started = Instant::now();
+            let mut streaming = false;
+            let mut on_text = |text: &str| {
+                if !streaming {
+                    streaming = true;
+                    sink.emit(RunEvent::Status {
+                        node: node.clone(),
+                        status: NodeStatus::Streaming,
+                        detail: Some(name.to_string()),
                     });
                 }
-                let fails_over = config.failover_on.contains(&e.class);
-                skipped.push(Skip { connection: name.to_string(), class: Some(e.class), reason: e.message.clone() });
-                if !fails_over || is_last {
-                    let why = if is_last { "" } else { "; this error class does not fail over" };
-                    return Err(LlmFailed { message: format!("{}{why}", summary(skipped)) });
-                }
-                sink.emit(RunEvent::Failover {
-                    node: node.clone(),
-                    from: name.to_string(),
-                    reason: e.class.to_string(),
-                });
+                sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
+            };
+            let in_flight = inner.balancer.start(name);
+            let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
+            drop(in_flight);
+            let latency = started.elapsed();
+            if result.is_ok() {
+                inner.balancer.record_latency(name, latency);
             }
+            let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
+            let mut record = AttemptRecord {
+                node: node.to_string(),
+                connection: name.to_string(),
+                provider: route.connection.provider.clone(),
+                model: model.to_string(),
+                error: None,
+                usage: Default::default(),
+                cost_usd: 0.0,
+                latency,
+                time_to_first_token: None,
+                streamed: request.stream,
+            };
+            match result {
+                Ok(served) => {
+                    record.usage = served.answer.usage;
+                    record.cost_usd = prices.cost(&served.answer.usage);
+                    record.time_to_first_token = served.time_to_first_token;
+                    let cost = record.cost_usd;
+                    attempts.push(record);
+                    let output = node_output(node, config, served.answer, name, model, cost)?;
+                    return Ok(LlmServed { output, connection: name.to_string() });
+                }
+                Err(e) => {
+                    record.error = Some(e.class);
+                    attempts.push(record);
+                    tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
+                    if e.after_content {
+                        return Err(LlmFailed {
+                            message: format!(
+                                "{} (the stream had already started, so no other connection was tried)",
+                                e.message
+                            ),
+                        });
+                    }
+                    let fails_over = config.failover_on.contains(&e.class);
+                    // Retry here only where failing over is not an option.
+                    let policy = route.connection.retry;
+                    if let Some(wait) = (is_last || !fails_over)
+                        .then(|| policy.delay(retries, e.class, e.retry_after, retry_started.elapsed()))
+                        .flatten()
+                    {
+                        tracing::info!(node = %node, connection = name, class = %e.class, wait_ms = wait.as_millis() as u64, "retrying");
+                        tokio::time::sleep(wait).await;
+                        retries += 1;
+                        continue;
+                    }
+                    skipped.push(Skip {
+                        connection: name.to_string(),
+                        class: Some(e.class),
+                        reason: e.message.clone(),
+                    });
+                    if !fails_over || is_last {
+                        let why = if is_last { "" } else { "; this error class does not fail over" };
+                        return Err(LlmFailed { message: format!("{}{why}", summary(skipped)) });
+                    }
+                    sink.emit(RunEvent::Failover {
+                        node: node.clone(),
+                        from: name.to_string(),
+                        reason: e.class.to_string(),
+                    });
+                }
+            }
+            break;
         }
     }
     Err(LlmFailed { message: format!("no connection could serve the node: {}", summary(skipped)) })

@@ -8,12 +8,14 @@ mod events;
 mod llm_node;
 mod report;
 mod request;
+mod retry;
 mod route;
 
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
 pub use attempt::{AttemptError, class_of};
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
 pub use report::{NodeReport, RunReport, Skip};
+pub use retry::RetryPolicy;
 pub use route::{ResolvedConnection, Routes};
 
 use crate::connections::ConnectionSet;
