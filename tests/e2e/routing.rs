@@ -98,3 +98,30 @@ async fn the_last_connection_retries_transient_errors_with_backoff_and_retry_aft
     assert!(!report.ok);
     assert_eq!(refused.seen().len(), 1);
 }
+
+#[tokio::test]
+async fn a_dead_primary_is_rested_not_hit_on_every_request() {
+    let dead = Upstream::start(|_| Reply::json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#)).await;
+    let backup = Upstream::start(|_| ok_reply()).await;
+    let engine = support::engine(vec![
+        support::connection("primary", "openai", &dead.url("/v1"), KEY),
+        support::connection("backup", "openai", &backup.url("/v1"), KEY),
+    ]);
+    let workflow = support::one_node("primary", &["backup"], json!({}));
+    for _ in 0..10 {
+        assert!(support::run(&engine, &workflow, json!({})).await.ok);
+    }
+    // Three failures open the breaker; the other seven runs go straight to the backup.
+    assert_eq!((dead.seen().len(), backup.seen().len()), (3, 10));
+    let report = support::run(&engine, &workflow, json!({})).await;
+    assert!(report.nodes[0].skipped[0].reason.contains("resting"), "{:?}", report.nodes[0].skipped);
+
+    // With every connection resting, the node still tries the one closest to reopening.
+    let engine = support::engine(vec![support::connection("primary", "openai", &dead.url("/v1"), KEY)]);
+    let workflow = support::one_node("primary", &[], json!({}));
+    let before = dead.seen().len();
+    for _ in 0..2 {
+        support::run(&engine, &workflow, json!({})).await;
+    }
+    assert!(dead.seen().len() > before + 2, "a lone connection is never starved");
+}

@@ -5,13 +5,14 @@
 use super::Inner;
 use super::answer::Answer;
 use super::events::{EventSink, NodeStatus, RunEvent};
+use super::health::Admission;
 use super::report::Skip;
 use crate::runtime::bindings::types;
 use crate::usage::{AttemptRecord, Prices};
 use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// A served node.
@@ -42,6 +43,40 @@ pub(crate) async fn run(
     .into_iter()
     .chain(config.fallbacks.iter().map(String::as_str))
     .collect();
+    // Connections whose breaker is open are passed over; if that is all of
+    // them, the one closest to reopening is tried anyway.
+    let open: Vec<Option<Duration>> = names
+        .iter()
+        .map(|n| match inner.health.admit(n) {
+            Admission::Open(left) => Some(left),
+            Admission::Allowed => None,
+        })
+        .collect();
+    let least_bad = if open.iter().all(Option::is_some) {
+        (0..names.len()).min_by_key(|&i| open[i]).filter(|_| !names.is_empty())
+    } else {
+        None
+    };
+    let names: Vec<&str> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match (open[i], least_bad) {
+            (None, _) => Some(*n),
+            (Some(_), Some(pick)) if pick == i => Some(*n),
+            (Some(left), _) => {
+                tracing::info!(node = %node, connection = n, "connection skipped: circuit open");
+                skipped.push(Skip {
+                    connection: n.to_string(),
+                    class: None,
+                    reason: format!(
+                        "connection `{n}` is resting after repeated failures ({:.0} s left)",
+                        left.as_secs_f64()
+                    ),
+                });
+                None
+            }
+        })
+        .collect();
     for (i, name) in names.iter().enumerate() {
         let is_last = i + 1 == names.len();
         let skip = |skipped: &mut Vec<Skip>, reason: String| {
@@ -87,6 +122,7 @@ pub(crate) async fn run(
             let in_flight = inner.balancer.start(name);
             let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
             drop(in_flight);
+            inner.health.record(name, result.as_ref().err().map(|e| (e.class, e.retry_after)));
             let latency = started.elapsed();
             if result.is_ok() {
                 inner.balancer.record_latency(name, latency);

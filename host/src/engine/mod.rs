@@ -5,6 +5,7 @@ mod answer;
 mod attempt;
 mod balance;
 mod events;
+mod health;
 mod llm_node;
 mod report;
 mod request;
@@ -43,6 +44,7 @@ pub(crate) struct Inner {
     pub routes: Routes,
     pub transport: Transport,
     pub balancer: balance::Balancer,
+    pub health: health::Health,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             routes: Routes::resolve(connections, plugins),
             transport: Transport::new()?,
             balancer: balance::Balancer::default(),
+            health: health::Health::default(),
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
