@@ -12,6 +12,9 @@ use std::time::Duration;
 /// Default time allowed for an upstream's answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Default longest silence between a stream's events.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One configured provider account.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -31,8 +34,10 @@ pub struct Connection {
     pub allowed_hosts: Vec<String>,
     /// Model used when a node names none for this connection.
     pub default_model: Option<String>,
-    /// Time allowed for the upstream's answer (and each streamed read).
+    /// Time allowed for the upstream's answer.
     pub timeout: Duration,
+    /// Longest silence inside a stream before it counts as stalled.
+    pub stream_idle_timeout: Duration,
     /// Disabled connections are refused by new runs.
     pub enabled: bool,
     /// The connection's secrets.
@@ -55,6 +60,7 @@ impl Connection {
             allowed_hosts: Vec::new(),
             default_model: Some(default_model.into()),
             timeout: DEFAULT_TIMEOUT,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             enabled: true,
             credentials: Credentials::plain(Some(key)),
             retry: RetryPolicy::default(),
@@ -67,6 +73,7 @@ impl Connection {
             egress: EgressPolicy::new(base_url, &self.allowed_hosts),
             credentials: self.credentials.clone(),
             timeout: self.timeout,
+            idle_timeout: self.stream_idle_timeout,
         }
     }
 }
@@ -106,6 +113,8 @@ struct FileConnection {
     timeout_secs: Option<f64>,
     /// Retries of a transient failure on this connection (default 2).
     max_retries: Option<u32>,
+    /// Longest silence inside a stream, in seconds (default 30).
+    stream_idle_timeout_secs: Option<f64>,
     #[serde(default = "yes")]
     enabled: bool,
     /// Name of the environment variable holding the API key.
@@ -184,6 +193,11 @@ impl ConnectionSet {
                 allowed_hosts: c.allowed_hosts,
                 default_model: c.default_model,
                 timeout,
+                stream_idle_timeout: match c.stream_idle_timeout_secs {
+                    None => DEFAULT_STREAM_IDLE_TIMEOUT,
+                    Some(s) if s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
+                    Some(s) => return Err(invalid(format!("stream_idle_timeout_secs {s} must be between 0 and 3600"))),
+                },
                 enabled: c.enabled,
                 credentials: Credentials::plain(api_key),
                 retry: RetryPolicy { max_retries: c.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },

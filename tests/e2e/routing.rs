@@ -125,3 +125,45 @@ async fn a_dead_primary_is_rested_not_hit_on_every_request() {
     }
     assert!(dead.seen().len() > before + 2, "a lone connection is never starved");
 }
+
+#[tokio::test]
+async fn a_stalled_stream_fails_over_before_content_and_is_surfaced_after() {
+    use std::time::Duration;
+    let sse = support::fixture("openai/sse/plain-text.sse");
+    let first_event_end = sse.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    // Stalls inside the first event (no content yet), then after the first content.
+    let (early, late) = (sse.clone(), sse.clone());
+    let stalls_early =
+        Upstream::start(move |_| Reply { delay: Duration::from_millis(600), ..Reply::sse(&early, 10) }).await;
+    let second_event_end = first_event_end + sse[first_event_end..].windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let stalls_late = Upstream::start(move |_| Reply {
+        chunks: vec![late[..second_event_end].to_vec(), late[second_event_end..].to_vec()],
+        delay: Duration::from_millis(600),
+        ..Reply::sse(&late, 1 << 20)
+    })
+    .await;
+    let backup = Upstream::start(move |_| Reply::sse(&sse, 1 << 20)).await;
+    let quick = |name: &str, up: &Upstream| {
+        let mut c = support::connection(name, "openai", &up.url("/v1"), KEY);
+        c.stream_idle_timeout = Duration::from_millis(150);
+        c
+    };
+    let engine = support::engine(vec![
+        quick("early", &stalls_early),
+        quick("late", &stalls_late),
+        support::connection("backup", "openai", &backup.url("/v1"), KEY),
+    ]);
+
+    let report =
+        support::run(&engine, &support::one_node("early", &["backup"], json!({ "stream": true })), json!({})).await;
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.nodes[0].connection.as_deref(), Some("backup"));
+    assert!(report.nodes[0].skipped[0].reason.contains("stalled"), "{:?}", report.nodes[0].skipped);
+
+    let report =
+        support::run(&engine, &support::one_node("late", &["backup"], json!({ "stream": true })), json!({})).await;
+    assert!(!report.ok);
+    let error = report.nodes[0].error.as_deref().unwrap();
+    assert!(error.contains("stalled") && error.contains("already started"), "{error}");
+    assert_eq!(backup.seen().len(), 1, "no silent switch after content");
+}

@@ -3,7 +3,7 @@
 //! transport only while it signs a request (see [`crate::transport::auth`]).
 
 use super::{Admin, AdminError};
-use crate::connections::{Connection, ConnectionSet, DEFAULT_TIMEOUT};
+use crate::connections::{Connection, ConnectionSet, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::engine::RetryPolicy;
 use crate::store::{connection_rows, workspaces};
 use crate::transport::Credentials;
@@ -40,6 +40,11 @@ impl Admin {
                 allowed_hosts: Vec::new(),
                 default_model: s.default_model,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
+                stream_idle_timeout: s
+                    .stream_idle_timeout_secs
+                    .filter(|t| *t > 0.0)
+                    .map(Duration::from_secs_f64)
+                    .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT),
                 enabled: row.enabled,
                 credentials,
                 retry: RetryPolicy { max_retries: s.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },

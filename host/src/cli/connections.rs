@@ -110,6 +110,9 @@ struct SettingsArgs {
     daily_budget_usd: Option<f64>,
     #[arg(long, value_name = "SECONDS")]
     timeout_secs: Option<f64>,
+    /// Longest silence inside a stream before it counts as stalled.
+    #[arg(long, value_name = "SECONDS")]
+    stream_idle_timeout_secs: Option<f64>,
     /// Retries of a transient failure before giving up on this connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
     max_retries: Option<u32>,
@@ -191,6 +194,11 @@ impl SettingsArgs {
             self.daily_budget_usd.map(|v| positive("--daily-budget-usd", v)).transpose()?.or(s.daily_budget_usd);
         s.timeout_secs = self.timeout_secs.map(|v| positive("--timeout-secs", v)).transpose()?.or(s.timeout_secs);
         s.max_retries = self.max_retries.or(s.max_retries);
+        s.stream_idle_timeout_secs = self
+            .stream_idle_timeout_secs
+            .map(|v| positive("--stream-idle-timeout-secs", v))
+            .transpose()?
+            .or(s.stream_idle_timeout_secs);
         s.prompt_caching = self.prompt_caching.unwrap_or(s.prompt_caching);
         s.cache_ttl_secs = self.cache_ttl_secs.or(s.cache_ttl_secs);
         s.streaming = self.streaming.unwrap_or(s.streaming);

@@ -47,6 +47,9 @@ pub enum TransportError {
     /// An auth scheme this host does not implement yet.
     #[error("auth scheme {scheme} is not supported by this host yet")]
     UnsupportedAuth { scheme: &'static str },
+    /// A stream went silent for longer than the connection's idle timeout.
+    #[error("the stream from {url} stalled: nothing for {secs:.1} s")]
+    Stalled { url: String, secs: f64 },
     /// No answer (or no next byte of a stream) in time.
     #[error("{url} did not answer within {secs:.1} s")]
     Timeout { url: String, secs: f64 },
@@ -68,7 +71,7 @@ impl TransportError {
     /// How routing should treat this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            TransportError::Timeout { .. } => ErrorClass::Timeout,
+            TransportError::Timeout { .. } | TransportError::Stalled { .. } => ErrorClass::Timeout,
             // An unreachable or broken upstream behaves like a failing server.
             TransportError::Network { .. } => ErrorClass::ServerError,
             TransportError::Credential { .. } => ErrorClass::Auth,
@@ -84,8 +87,11 @@ pub struct Target {
     pub egress: EgressPolicy,
     /// The connection's secrets.
     pub credentials: Credentials,
-    /// Time allowed for the response headers, and for each later read.
+    /// Time allowed for the response headers, and for each later read of a
+    /// whole (non-streamed) body.
     pub timeout: Duration,
+    /// Longest silence allowed inside a stream before it counts as stalled.
+    pub idle_timeout: Duration,
 }
 
 /// A pooled HTTP client shared by every call.
@@ -168,6 +174,8 @@ impl Transport {
             response,
             url: shown,
             timeout: target.timeout,
+            idle_timeout: target.idle_timeout,
+            streaming: false,
             credentials: target.credentials.clone(),
         })
     }
@@ -194,6 +202,8 @@ pub struct UpstreamResponse {
     response: reqwest::Response,
     url: String,
     timeout: Duration,
+    idle_timeout: Duration,
+    streaming: bool,
     credentials: Credentials,
 }
 
@@ -209,9 +219,12 @@ impl UpstreamResponse {
     }
 
     /// The next piece of the body, or `None` at its end; each read has the
-    /// connection's timeout.
+    /// connection's timeout (its idle timeout inside a stream).
     async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, TransportError> {
         match timeout(self.timeout, self.response.chunk()).await {
+            Err(_) if self.streaming => {
+                Err(TransportError::Stalled { url: self.url.clone(), secs: self.timeout.as_secs_f64() })
+            }
             Err(_) => Err(TransportError::Timeout { url: self.url.clone(), secs: self.timeout.as_secs_f64() }),
             Ok(Err(e)) => Err(network_error(e, &self.url, &self.credentials)),
             Ok(Ok(c)) => Ok(c),
@@ -231,7 +244,11 @@ impl UpstreamResponse {
     }
 
     /// Read the body as server-sent events.
-    pub fn events(self) -> EventStream {
+    pub fn events(mut self) -> EventStream {
+        // Between events the bound is the idle timeout: a stalled stream ends
+        // with a clear error instead of holding the caller for the full timeout.
+        self.timeout = self.idle_timeout;
+        self.streaming = true;
         EventStream { response: self, framer: SseFramer::default(), ready: Vec::new(), next: 0, ended: false }
     }
 }
