@@ -167,3 +167,31 @@ async fn a_stalled_stream_fails_over_before_content_and_is_surfaced_after() {
     assert!(error.contains("stalled") && error.contains("already started"), "{error}");
     assert_eq!(backup.seen().len(), 1, "no silent switch after content");
 }
+
+#[tokio::test]
+async fn a_prompt_too_long_for_a_models_window_skips_that_connection() {
+    let small = Upstream::start(|_| ok_reply()).await;
+    let large = Upstream::start(|_| ok_reply()).await;
+    let engine = support::engine(vec![
+        support::connection("small", "openai", &small.url("/v1"), KEY),
+        support::connection("large", "openai", &large.url("/v1"), KEY),
+    ]);
+    // gpt-4o-mini has a 128k window, gpt-4.1-mini about a million: 200k words fit only the second.
+    let prompt = "word ".repeat(200_000);
+    let node = json!({
+        "name": "long",
+        "inputs": { "text": { "type": "string" } },
+        "nodes": [{ "id": "n", "node_type": "llm", "config": {
+            "primary_connection": "small",
+            "fallback_connections": ["large"],
+            "model": { "small": "gpt-4o-mini", "large": "gpt-4.1-mini" },
+            "messages": [{ "role": "user", "content": "{{inputs.text}}" }]
+        }}],
+        "output": "{{nodes.n.output.text}}"
+    })
+    .to_string();
+    let report = support::run(&engine, &node, json!({ "text": prompt })).await;
+    assert!(report.ok, "{report:#?}");
+    assert_eq!((small.seen().len(), large.seen().len()), (0, 1));
+    assert!(report.nodes[0].skipped[0].reason.contains("context window"), "{:?}", report.nodes[0].skipped);
+}

@@ -101,6 +101,16 @@ pub(crate) async fn run(
         };
         request.model.clear();
         request.model.push_str(model);
+        if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0) {
+            let estimate = estimated_prompt_tokens(&request);
+            if estimate > u64::from(window) {
+                skip(
+                    skipped,
+                    format!("the prompt (about {estimate} tokens) does not fit {model}'s context window of {window}"),
+                );
+                continue;
+            }
+        }
 
         let retry_started = Instant::now();
         let mut retries = 0u32;
@@ -194,6 +204,22 @@ pub(crate) async fn run(
         }
     }
     Err(LlmFailed { message: format!("no connection could serve the node: {}", summary(skipped)) })
+}
+
+/// A cheap lower-bound estimate of the prompt's tokens (a token is rarely
+/// more than 4 bytes of text), so a connection is skipped only when the
+/// prompt certainly cannot fit.
+fn estimated_prompt_tokens(request: &types::ChatRequest) -> u64 {
+    let text: usize = request
+        .messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .map(|p| match p {
+            types::ContentPart::Text(t) => t.len(),
+            types::ContentPart::Image(_) => 0,
+        })
+        .sum();
+    (text / 4) as u64
 }
 
 fn summary(skipped: &[Skip]) -> String {
