@@ -1,7 +1,7 @@
 //! Connections as the operator declares them in a file (JSON or TOML). Keys come
 //! from environment variables named in the file, never from the file itself.
 
-use crate::engine::RetryPolicy;
+use crate::engine::{Limits, RetryPolicy};
 use crate::secret::Secret;
 use crate::transport::{Credentials, EgressPolicy, Target};
 use serde::Deserialize;
@@ -44,6 +44,8 @@ pub struct Connection {
     pub credentials: Credentials,
     /// How transient failures are retried here before the node gives up.
     pub retry: RetryPolicy,
+    /// Requests and tokens per minute, daily budget.
+    pub limits: Limits,
 }
 
 impl Connection {
@@ -64,6 +66,7 @@ impl Connection {
             enabled: true,
             credentials: Credentials::plain(Some(key)),
             retry: RetryPolicy::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -115,6 +118,14 @@ struct FileConnection {
     max_retries: Option<u32>,
     /// Longest silence inside a stream, in seconds (default 30).
     stream_idle_timeout_secs: Option<f64>,
+    /// Requests per minute.
+    rpm: Option<u32>,
+    /// Tokens per minute.
+    tpm: Option<u32>,
+    /// Spend per UTC day.
+    daily_budget_usd: Option<f64>,
+    /// Seconds to wait for RPM/TPM capacity before failing over (default 0).
+    queue_secs: Option<f64>,
     #[serde(default = "yes")]
     enabled: bool,
     /// Name of the environment variable holding the API key.
@@ -201,6 +212,16 @@ impl ConnectionSet {
                 enabled: c.enabled,
                 credentials: Credentials::plain(api_key),
                 retry: RetryPolicy { max_retries: c.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
+                limits: Limits {
+                    rpm: c.rpm,
+                    tpm: c.tpm,
+                    daily_budget_usd: c.daily_budget_usd.filter(|b| b.is_finite() && *b >= 0.0),
+                    queue_for: c
+                        .queue_secs
+                        .filter(|q| q.is_finite() && *q > 0.0)
+                        .map(Duration::from_secs_f64)
+                        .unwrap_or_default(),
+                },
             };
             set.by_name.insert(c.name, conn);
         }

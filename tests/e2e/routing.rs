@@ -195,3 +195,39 @@ async fn a_prompt_too_long_for_a_models_window_skips_that_connection() {
     assert_eq!((small.seen().len(), large.seen().len()), (0, 1));
     assert!(report.nodes[0].skipped[0].reason.contains("context window"), "{:?}", report.nodes[0].skipped);
 }
+
+#[tokio::test]
+async fn local_limits_fail_over_and_64_concurrent_calls_never_overspend() {
+    use llmnode::engine::Limits;
+    let limited = Upstream::start(|_| ok_reply()).await;
+    let backup = Upstream::start(|_| ok_reply()).await;
+    let mut rpm = support::connection("limited", "openai", &limited.url("/v1"), KEY);
+    rpm.limits = Limits { rpm: Some(2), ..Default::default() };
+    let engine = support::engine(vec![rpm, support::connection("backup", "openai", &backup.url("/v1"), KEY)]);
+    let workflow = support::one_node("limited", &["backup"], json!({}));
+    for _ in 0..5 {
+        assert!(support::run(&engine, &workflow, json!({})).await.ok);
+    }
+    assert_eq!((limited.seen().len(), backup.seen().len()), (2, 3));
+    let report = support::run(&engine, &workflow, json!({})).await;
+    assert!(report.nodes[0].skipped[0].reason.contains("local limit"), "{:?}", report.nodes[0].skipped);
+
+    // A budget of $0.0003 on gpt-4o-mini with max_tokens 100: each call reserves about $0.00006.
+    let budget = 0.0003;
+    let upstream = Upstream::start(|_| ok_reply()).await;
+    let mut capped = support::connection("capped", "openai", &upstream.url("/v1"), KEY);
+    capped.limits = Limits { daily_budget_usd: Some(budget), ..Default::default() };
+    capped.retry.max_retries = 0;
+    let engine = std::sync::Arc::new(support::engine(vec![capped]));
+    let workflow = std::sync::Arc::new(support::one_node("capped", &[], json!({ "max_tokens": 100 })));
+    let runs = (0..64).map(|_| {
+        let (engine, workflow) = (engine.clone(), workflow.clone());
+        tokio::spawn(async move { support::run(&engine, &workflow, json!({})).await })
+    });
+    let reports: Vec<_> = futures_util::future::join_all(runs).await.into_iter().map(Result::unwrap).collect();
+    let spent: f64 = reports.iter().map(|r| r.cost_usd()).sum();
+    let served = reports.iter().filter(|r| r.ok).count();
+    assert!(spent <= budget, "spent ${spent} of a ${budget} budget");
+    assert!((1..64).contains(&served), "{served} served");
+    assert_eq!(upstream.seen().len(), served, "a refused call reached the upstream");
+}

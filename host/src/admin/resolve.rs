@@ -4,7 +4,7 @@
 
 use super::{Admin, AdminError};
 use crate::connections::{Connection, ConnectionSet, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT};
-use crate::engine::RetryPolicy;
+use crate::engine::{Limits, RetryPolicy};
 use crate::store::{connection_rows, workspaces};
 use crate::transport::Credentials;
 use crate::transport::auth::KeyMaterial;
@@ -48,6 +48,12 @@ impl Admin {
                 enabled: row.enabled,
                 credentials,
                 retry: RetryPolicy { max_retries: s.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
+                limits: Limits {
+                    rpm: s.rpm,
+                    tpm: s.tpm,
+                    daily_budget_usd: s.daily_budget_usd,
+                    queue_for: s.queue_secs.filter(|q| *q > 0.0).map(Duration::from_secs_f64).unwrap_or_default(),
+                },
             });
         }
         Ok(set)

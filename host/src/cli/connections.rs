@@ -110,6 +110,9 @@ struct SettingsArgs {
     daily_budget_usd: Option<f64>,
     #[arg(long, value_name = "SECONDS")]
     timeout_secs: Option<f64>,
+    /// Seconds to wait for RPM/TPM capacity before failing over (0: at once).
+    #[arg(long, value_name = "SECONDS")]
+    queue_secs: Option<f64>,
     /// Longest silence inside a stream before it counts as stalled.
     #[arg(long, value_name = "SECONDS")]
     stream_idle_timeout_secs: Option<f64>,
@@ -194,6 +197,7 @@ impl SettingsArgs {
             self.daily_budget_usd.map(|v| positive("--daily-budget-usd", v)).transpose()?.or(s.daily_budget_usd);
         s.timeout_secs = self.timeout_secs.map(|v| positive("--timeout-secs", v)).transpose()?.or(s.timeout_secs);
         s.max_retries = self.max_retries.or(s.max_retries);
+        s.queue_secs = self.queue_secs.map(|v| positive("--queue-secs", v)).transpose()?.or(s.queue_secs);
         s.stream_idle_timeout_secs = self
             .stream_idle_timeout_secs
             .map(|v| positive("--stream-idle-timeout-secs", v))

@@ -4,9 +4,11 @@
 
 use super::Inner;
 use super::answer::Answer;
+use super::attempt::AttemptError;
 use super::events::{EventSink, NodeStatus, RunEvent};
 use super::health::Admission;
 use super::report::Skip;
+use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types;
 use crate::usage::{AttemptRecord, Prices};
 use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
@@ -129,15 +131,28 @@ pub(crate) async fn run(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let in_flight = inner.balancer.start(name);
-            let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
-            drop(in_flight);
-            inner.health.record(name, result.as_ref().err().map(|e| (e.class, e.retry_after)));
+            let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
+            let prompt_tokens = u32::try_from(estimated_prompt_tokens(&request)).unwrap_or(u32::MAX);
+            let result = match inner.limiter.acquire(name, prompt_tokens, request.max_tokens, &prices).await {
+                Err(refusal) => Err(AttemptError {
+                    class: ErrorClass::RateLimit,
+                    message: format!("local limit: {}", refusal.message),
+                    retry_after: refusal.retry_after,
+                    after_content: false,
+                }),
+                Ok(reservation) => {
+                    let in_flight = inner.balancer.start(name);
+                    let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
+                    drop(in_flight);
+                    inner.health.record(name, result.as_ref().err().map(|e| (e.class, e.retry_after)));
+                    reservation.settle(result.as_ref().map(|s| prices.cost(&s.answer.usage)).unwrap_or(0.0));
+                    result
+                }
+            };
             let latency = started.elapsed();
             if result.is_ok() {
                 inner.balancer.record_latency(name, latency);
             }
-            let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
             let mut record = AttemptRecord {
                 node: node.to_string(),
                 connection: name.to_string(),

@@ -6,6 +6,7 @@ mod attempt;
 mod balance;
 mod events;
 mod health;
+mod limits;
 mod llm_node;
 mod report;
 mod request;
@@ -15,6 +16,7 @@ mod route;
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
 pub use attempt::{AttemptError, class_of};
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
+pub use limits::Limits;
 pub use report::{NodeReport, RunReport, Skip};
 pub use retry::RetryPolicy;
 pub use route::{ResolvedConnection, Routes};
@@ -45,12 +47,18 @@ pub(crate) struct Inner {
     pub transport: Transport,
     pub balancer: balance::Balancer,
     pub health: health::Health,
+    pub limiter: limits::Limiter,
 }
 
 impl Engine {
     /// Resolve `connections` against `plugins` once, up front.
     pub fn new(connections: &ConnectionSet, plugins: &PluginRegistry) -> Result<Self, TransportError> {
+        let mut limiter = limits::Limiter::default();
+        for c in connections.iter() {
+            limiter.configure(&c.name, c.limits);
+        }
         let inner = Inner {
+            limiter,
             routes: Routes::resolve(connections, plugins),
             transport: Transport::new()?,
             balancer: balance::Balancer::default(),

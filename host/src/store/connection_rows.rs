@@ -38,6 +38,9 @@ pub struct StoredSettings {
     /// Time allowed for an answer, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<f64>,
+    /// Seconds to wait for RPM/TPM capacity before failing over (default 0: at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_secs: Option<f64>,
     /// Longest silence inside a stream, in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_idle_timeout_secs: Option<f64>,

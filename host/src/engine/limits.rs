@@ -1,0 +1,227 @@
+//! Per-connection limits, held across every run of one engine: requests and
+//! tokens per minute (`governor`), and a daily budget in USD by atomic
+//! reservation: an estimated cost is reserved before the call and replaced by
+//! the real cost after it, so concurrent calls can never overspend together.
+//!
+//! A refusal is a local `rate_limit`: the node fails over as it would on a 429.
+
+use crate::usage::{Prices, TokenUsage};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A connection's limits, as configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// Requests per minute.
+    pub rpm: Option<u32>,
+    /// Tokens (prompt estimate plus the answer's bound) per minute.
+    pub tpm: Option<u32>,
+    /// Spend per UTC day.
+    pub daily_budget_usd: Option<f64>,
+    /// Wait this long for RPM/TPM capacity before refusing (zero: refuse at once).
+    pub queue_for: Duration,
+}
+
+/// Output tokens assumed for a request that sets no `max_tokens`.
+const DEFAULT_ANSWER_TOKENS: u32 = 4096;
+
+/// Money in nano-dollars: whole numbers, so sums never drift past a budget.
+type Nanos = i64;
+
+fn nanos(usd: f64) -> Nanos {
+    (usd * 1e9).ceil() as Nanos
+}
+
+struct Budget {
+    day: u64,
+    spent: Nanos,
+    reserved: Nanos,
+}
+
+struct ConnectionLimiter {
+    limits: Limits,
+    rpm: Option<DefaultDirectRateLimiter>,
+    tpm: Option<DefaultDirectRateLimiter>,
+    budget: Mutex<Budget>,
+}
+
+/// The limiters of one engine's connections.
+#[derive(Default)]
+pub struct Limiter {
+    by_connection: HashMap<String, ConnectionLimiter>,
+}
+
+/// Why a call was refused locally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// Capacity held for one call; [`Reservation::settle`] books the real cost.
+pub struct Reservation<'a> {
+    budget: Option<(&'a Mutex<Budget>, Nanos)>,
+}
+
+fn utc_day() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0)
+}
+
+impl Limiter {
+    /// Set `connection`'s limits (none: unlimited).
+    pub fn configure(&mut self, connection: &str, limits: Limits) {
+        if limits == Limits::default() {
+            return;
+        }
+        let per_minute =
+            |n: Option<u32>| n.and_then(NonZeroU32::new).map(|n| RateLimiter::direct(Quota::per_minute(n)));
+        self.by_connection.insert(
+            connection.to_string(),
+            ConnectionLimiter {
+                limits,
+                rpm: per_minute(limits.rpm),
+                tpm: per_minute(limits.tpm),
+                budget: Mutex::new(Budget { day: utc_day(), spent: 0, reserved: 0 }),
+            },
+        );
+    }
+
+    /// Take capacity for one call of about `prompt_tokens` tokens answering
+    /// with at most `max_tokens`, priced by `prices`; or refuse.
+    pub async fn acquire(
+        &self,
+        connection: &str,
+        prompt_tokens: u32,
+        max_tokens: Option<u32>,
+        prices: &Prices,
+    ) -> Result<Reservation<'_>, Refusal> {
+        let Some(l) = self.by_connection.get(connection) else { return Ok(Reservation { budget: None }) };
+        let answer = max_tokens.unwrap_or(DEFAULT_ANSWER_TOKENS);
+        if let Some(rpm) = &l.rpm {
+            wait_or_refuse(rpm, NonZeroU32::MIN, l.limits.queue_for, || {
+                format!(
+                    "connection `{connection}` is at its limit of {} requests per minute",
+                    l.limits.rpm.unwrap_or(0)
+                )
+            })
+            .await?;
+        }
+        if let Some(tpm) = &l.tpm {
+            let tokens = NonZeroU32::new(prompt_tokens.saturating_add(answer)).unwrap_or(NonZeroU32::MIN);
+            wait_or_refuse(tpm, tokens, l.limits.queue_for, || {
+                format!(
+                    "connection `{connection}` is at its limit of {} tokens per minute (this call needs about {tokens})",
+                    l.limits.tpm.unwrap_or(0)
+                )
+            })
+            .await?;
+        }
+        let Some(budget_usd) = l.limits.daily_budget_usd else { return Ok(Reservation { budget: None }) };
+        // Worst case: the whole prompt and the longest answer, at this model's prices.
+        let usage = TokenUsage { input: u64::from(prompt_tokens), output: u64::from(answer), ..Default::default() };
+        let estimate = nanos(prices.cost(&usage));
+        let mut b = l.budget.lock().unwrap_or_else(|e| e.into_inner());
+        if b.day != utc_day() {
+            *b = Budget { day: utc_day(), spent: 0, reserved: b.reserved };
+        }
+        if b.spent + b.reserved + estimate > (budget_usd * 1e9).floor() as Nanos {
+            return Err(Refusal {
+                message: format!(
+                    "connection `{connection}` would exceed its daily budget of ${budget_usd:.2} \
+                     (spent ${:.4}, reserved ${:.4}, this call up to ${:.4})",
+                    b.spent as f64 / 1e9,
+                    b.reserved as f64 / 1e9,
+                    estimate as f64 / 1e9
+                ),
+                retry_after: None,
+            });
+        }
+        b.reserved += estimate;
+        Ok(Reservation { budget: Some((&l.budget, estimate)) })
+    }
+}
+
+impl Reservation<'_> {
+    /// Replace the reservation with the call's real cost (zero if it failed).
+    pub fn settle(mut self, cost_usd: f64) {
+        if let Some((budget, estimate)) = self.budget.take() {
+            let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+            b.reserved = (b.reserved - estimate).max(0);
+            b.spent += nanos(cost_usd);
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some((budget, estimate)) = self.budget.take() {
+            let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+            b.reserved = (b.reserved - estimate).max(0);
+        }
+    }
+}
+
+async fn wait_or_refuse(
+    limiter: &DefaultDirectRateLimiter,
+    n: NonZeroU32,
+    queue_for: Duration,
+    message: impl Fn() -> String,
+) -> Result<(), Refusal> {
+    match limiter.check_n(n) {
+        Ok(Ok(())) => Ok(()),
+        // More than the whole quota: it can never pass.
+        Err(_) => Err(Refusal { message: message(), retry_after: None }),
+        Ok(Err(not_until)) => {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            if queue_for.is_zero() || wait > queue_for {
+                return Err(Refusal { message: message(), retry_after: Some(wait) });
+            }
+            match tokio::time::timeout(queue_for, limiter.until_n_ready(n)).await {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(Refusal { message: message(), retry_after: Some(wait) }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prices() -> Prices {
+        Prices { input: 1.0, output: 2.0, cache_read: None, cache_write: None }
+    }
+
+    #[tokio::test]
+    async fn rpm_refuses_the_request_over_the_limit() {
+        let mut l = Limiter::default();
+        l.configure("c", Limits { rpm: Some(2), ..Default::default() });
+        for _ in 0..2 {
+            l.acquire("c", 10, Some(10), &prices()).await.unwrap();
+        }
+        let refused = l.acquire("c", 10, Some(10), &prices()).await.err().unwrap();
+        assert!(refused.message.contains("2 requests per minute"), "{refused:?}");
+        assert!(refused.retry_after.is_some());
+        assert!(l.acquire("unlimited", 10, None, &prices()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn concurrent_reservations_never_overspend_the_budget() {
+        let mut l = Limiter::default();
+        // Each call may cost up to 1000 × $2/M = $0.002; the budget fits exactly 10.
+        l.configure("c", Limits { daily_budget_usd: Some(0.02), ..Default::default() });
+        let p = prices();
+        let held: Vec<_> = futures_util::future::join_all((0..64).map(|_| l.acquire("c", 0, Some(1000), &p))).await;
+        let granted = held.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(granted, 10);
+        // Settling at half the estimate frees room for more.
+        for r in held.into_iter().flatten() {
+            r.settle(0.001);
+        }
+        let more = futures_util::future::join_all((0..64).map(|_| l.acquire("c", 0, Some(1000), &p))).await;
+        assert_eq!(more.iter().filter(|r| r.is_ok()).count(), 5);
+    }
+}
