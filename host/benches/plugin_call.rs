@@ -11,7 +11,7 @@ use axum::Router;
 use axum::routing::post;
 use llmnode::connections::{Connection, ConnectionSet};
 use llmnode::demo::LoopbackServer;
-use llmnode::engine::{Engine, NoEvents};
+use llmnode::engine::{Engine, Limits, NoEvents};
 use llmnode::runtime::bindings::types;
 use llmnode::runtime::bundled::BUNDLED;
 use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
@@ -223,6 +223,22 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     })
     .await;
     report("loopback: llmnode one-node workflow, same request", &full);
+    // The same with every limit on (generous enough never to refuse).
+    let mut limited = ConnectionSet::default();
+    let mut c = Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY));
+    c.limits =
+        Limits { rpm: Some(1_000_000), tpm: Some(1_000_000_000), daily_budget_usd: Some(1e9), ..Default::default() };
+    limited.insert(c);
+    let limited_engine = Engine::new(&limited, &registry).unwrap();
+    let with_limits = sample_async(n, || async {
+        let t = Instant::now();
+        let report = limited_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        assert!(report.ok, "{:?}", report.error);
+        t.elapsed()
+    })
+    .await;
+    report("loopback: same, with rpm + tpm + budget limits", &with_limits);
+
     let template = Arc::new(
         Workflow::parse(r#"{"name":"t","nodes":[{"id":"t","node_type":"template","config":{"template":"hi"}}],"output":"{{nodes.t.output.text}}"}"#)
             .unwrap(),
