@@ -84,9 +84,11 @@ impl ProviderError {
         Self::new(ErrorKind::InvalidRequest, message)
     }
 
-    /// The provider sent something this plugin cannot understand.
+    /// The provider sent something this plugin cannot understand: the
+    /// upstream is broken (a proxy's HTML page, a cut body), so it is classed
+    /// as a server error and the node may fail over.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Other, message)
+        Self::new(ErrorKind::ServerError, message)
     }
 }
 

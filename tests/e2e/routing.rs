@@ -231,3 +231,62 @@ async fn local_limits_fail_over_and_64_concurrent_calls_never_overspend() {
     assert!((1..64).contains(&served), "{served} served");
     assert_eq!(upstream.seen().len(), served, "a refused call reached the upstream");
 }
+
+/// An upstream that accepts connections and never answers.
+async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn each_kind_of_broken_upstream_fails_over_with_its_class() {
+    use std::time::Duration;
+    let full = support::fixture("openai/sse/plain-text.sse");
+    let backup = Upstream::start(move |seen| match seen.json()["stream"] == true {
+        true => Reply::sse(&full, 1 << 20),
+        false => ok_reply(),
+    })
+    .await;
+    let garbage = Upstream::start(|_| Reply::json(200, "<html>502 Bad Gateway</html>")).await;
+    let overloaded =
+        Upstream::start(|_| Reply::json(529, r#"{"error":{"message":"Overloaded","type":"overloaded_error"}}"#)).await;
+    let sse = support::fixture("openai/sse/plain-text.sse");
+    // Cut inside the first event, before any content: the node may still switch.
+    // (A cut after content is surfaced instead; see the stalled-stream test.)
+    let cut = sse[..40].to_vec();
+    let truncated = Upstream::start(move |_| Reply::sse(&cut, 1 << 20)).await;
+    let (hanging, _hold) = silent_upstream().await;
+    let mut hang = support::connection("hang", "openai", &hanging, KEY);
+    hang.timeout = Duration::from_millis(300);
+    let engine = support::engine(vec![
+        support::connection("garbage", "openai", &garbage.url("/v1"), KEY),
+        support::connection("overloaded", "openai", &overloaded.url("/v1"), KEY),
+        support::connection("truncated", "openai", &truncated.url("/v1"), KEY),
+        support::connection("refused", "openai", "http://127.0.0.1:9/v1", KEY),
+        hang,
+        support::connection("backup", "openai", &backup.url("/v1"), KEY),
+    ]);
+    let all = ["rate_limit", "timeout", "server_error", "overloaded"];
+    for (primary, stream, class) in [
+        ("garbage", false, "server_error"),
+        ("overloaded", false, "overloaded"),
+        ("truncated", true, "server_error"),
+        ("refused", false, "server_error"),
+        ("hang", false, "timeout"),
+    ] {
+        let node = support::one_node(primary, &["backup"], json!({ "stream": stream, "failover_on": all }));
+        let report = support::run(&engine, &node, json!({})).await;
+        assert!(report.ok, "{primary}: {report:#?}");
+        assert_eq!(report.nodes[0].connection.as_deref(), Some("backup"), "{primary}");
+        let skip = &report.nodes[0].skipped[0];
+        assert_eq!(skip.class.map(|c| c.to_string()).as_deref(), Some(class), "{primary}: {}", skip.reason);
+        support::assert_no_leak(primary, &skip.reason, KEY);
+    }
+}
