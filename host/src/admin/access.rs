@@ -3,6 +3,7 @@
 
 use super::{Admin, AdminError};
 use crate::secret::Secret;
+use crate::store::StoreError;
 use crate::store::users::{self, Role};
 use crate::store::{audit, workspaces};
 use serde_json::json;
@@ -11,7 +12,7 @@ impl Admin {
     /// Create a user.
     pub fn add_user(&mut self, name: &str) -> Result<(), AdminError> {
         let actor = self.actor.as_str();
-        self.store.transaction(|tx| {
+        self.store.transaction(|tx| -> Result<_, StoreError> {
             users::create_user(tx, name)?;
             audit::append(tx, None, actor, "user.create", name, &json!({}))
         })?;
@@ -28,7 +29,7 @@ impl Admin {
         })?;
         let token = Secret::new(format!("lln_{}", hex::encode(rand::random::<[u8; 32]>())));
         let actor = self.actor.as_str();
-        let id = self.store.transaction(|tx| {
+        let id = self.store.transaction(|tx| -> Result<_, StoreError> {
             let id = users::insert_token(tx, user_id, ws.id, role, token.expose())?;
             audit::append(tx, Some(ws.id), actor, "token.create", user, &json!({ "token_id": id, "role": role }))?;
             Ok(id)
@@ -40,7 +41,7 @@ impl Admin {
     pub fn revoke_token(&mut self, workspace: &str, id: i64) -> Result<(), AdminError> {
         let ws = workspaces::get(self.store.db(), workspace)?;
         let actor = self.actor.as_str();
-        self.store.transaction(|tx| {
+        self.store.transaction(|tx| -> Result<_, StoreError> {
             if !users::revoke_token(tx, ws.id, id)? {
                 return Err(crate::store::StoreError::NotFound {
                     what: "live token",

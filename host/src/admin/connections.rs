@@ -3,6 +3,7 @@
 
 use super::{Admin, AdminError};
 use crate::secret::Secret;
+use crate::store::StoreError;
 use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
 use crate::store::{audit, workspaces};
 use serde_json::json;
@@ -30,16 +31,16 @@ impl Admin {
         let ws = self.ensure_workspace(workspace)?;
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
-        let row = self.store.transaction(|tx| {
+        let row = self.store.transaction(|tx| -> Result<_, AdminError> {
             let id = connection_rows::insert(tx, ws.id, &new.name, &new.provider, &new.settings)?;
             for (field, secret) in &new.secrets {
-                let sealed = vault.seal_secret(&data_key, ws.id, id, field, secret.expose()).map_err(sealing)?;
+                let sealed = vault.seal_secret(&data_key, ws.id, id, field, secret.expose())?;
                 connection_rows::put_secret(tx, id, field, &sealed, &secret.masked_hint())?;
             }
             let fields: Vec<&String> = new.secrets.keys().collect();
             let detail = json!({ "provider": new.provider, "secrets": fields, "settings": &new.settings });
             audit::append(tx, Some(ws.id), actor, "connection.create", &new.name, &detail)?;
-            connection_rows::get(tx, ws.id, &new.name)
+            Ok(connection_rows::get(tx, ws.id, &new.name)?)
         })?;
         Ok(row)
     }
@@ -50,7 +51,7 @@ impl Admin {
         let current = connection_rows::get(self.store.db(), ws.id, name)?;
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
-        let row = self.store.transaction(|tx| {
+        let row = self.store.transaction(|tx| -> Result<_, AdminError> {
             let mut changed = match &edit.settings {
                 Some(new) => changed_settings(&current.settings, new),
                 None => Vec::new(),
@@ -59,8 +60,7 @@ impl Admin {
                 connection_rows::update_settings(tx, current.id, settings)?;
             }
             for (field, secret) in &edit.set_secrets {
-                let sealed =
-                    vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose()).map_err(sealing)?;
+                let sealed = vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose())?;
                 connection_rows::put_secret(tx, current.id, field, &sealed, &secret.masked_hint())?;
                 changed.push(format!("secret:{field}"));
             }
@@ -69,7 +69,7 @@ impl Admin {
                 changed.push(format!("secret:{field} (removed)"));
             }
             audit::append(tx, Some(ws.id), actor, "connection.edit", name, &json!({ "changed": changed }))?;
-            connection_rows::get(tx, ws.id, name)
+            Ok(connection_rows::get(tx, ws.id, name)?)
         })?;
         Ok(row)
     }
@@ -80,7 +80,7 @@ impl Admin {
         let row = connection_rows::get(self.store.db(), ws.id, name)?;
         let actor = self.actor.as_str();
         let action = if enabled { "connection.enable" } else { "connection.disable" };
-        self.store.transaction(|tx| {
+        self.store.transaction(|tx| -> Result<_, StoreError> {
             connection_rows::set_enabled(tx, row.id, enabled)?;
             audit::append(tx, Some(ws.id), actor, action, name, &json!({}))
         })?;
@@ -92,7 +92,7 @@ impl Admin {
         let ws = workspaces::get(self.store.db(), workspace)?;
         let row = connection_rows::get(self.store.db(), ws.id, name)?;
         let actor = self.actor.as_str();
-        self.store.transaction(|tx| {
+        self.store.transaction(|tx| -> Result<_, StoreError> {
             connection_rows::delete(tx, row.id)?;
             audit::append(tx, Some(ws.id), actor, "connection.delete", name, &json!({ "provider": row.provider }))
         })?;
@@ -105,10 +105,6 @@ impl Admin {
         audit::append(self.store.db(), Some(ws.id), &self.actor, "connection.test", name, outcome)?;
         Ok(())
     }
-}
-
-fn sealing(e: crate::vault::VaultError) -> crate::store::StoreError {
-    crate::store::StoreError::Malformed { what: "sealed secret", detail: e.to_string() }
 }
 
 /// Names of the settings that differ, by their JSON keys.

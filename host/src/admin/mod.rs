@@ -41,28 +41,11 @@ impl Admin {
             return Ok(ws);
         }
         let (vault, actor) = (&self.vault, self.actor.as_str());
-        let mut wrap_error = None;
-        let ws = self.store.transaction(|tx| {
-            let ws = workspaces::create(tx, name, |id| match vault.new_data_key(id) {
-                Ok((_, wrapped)) => wrapped,
-                Err(e) => {
-                    wrap_error = Some(e);
-                    Vec::new()
-                }
-            })?;
-            if wrap_error.is_some() {
-                return Err(StoreError::Malformed {
-                    what: "workspace data key",
-                    detail: "could not be created".into(),
-                });
-            }
+        self.store.transaction(|tx| -> Result<_, AdminError> {
+            let ws = workspaces::create(tx, name, |id| Ok::<_, AdminError>(vault.new_data_key(id)?.1))?;
             crate::store::audit::append(tx, Some(ws.id), actor, "workspace.create", name, &serde_json::json!({}))?;
             Ok(ws)
-        });
-        match (ws, wrap_error) {
-            (_, Some(e)) => Err(e.into()),
-            (ws, None) => Ok(ws?),
-        }
+        })
     }
 }
 

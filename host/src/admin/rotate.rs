@@ -3,6 +3,7 @@
 //! and need no change. A wrong current key fails before anything is written.
 
 use super::{Admin, AdminError};
+use crate::store::StoreError;
 use crate::store::{audit, workspaces};
 use crate::vault::{MasterKey, Vault};
 use serde_json::json;
@@ -18,7 +19,7 @@ impl Admin {
             .map(|ws| Ok((ws.id, self.vault.rewrap(&new, ws.id, &ws.wrapped_data_key)?)))
             .collect::<Result<_, AdminError>>()?;
         let actor = self.actor.as_str();
-        self.store.transaction(|tx| {
+        self.store.transaction(|tx| -> Result<_, StoreError> {
             for (id, wrapped) in &rewrapped {
                 workspaces::set_wrapped_key(tx, *id, wrapped)?;
             }

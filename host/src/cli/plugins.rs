@@ -70,7 +70,7 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
             let mut store = env.store()?;
             let detail = serde_json::json!({ "version": version, "sha256": plugin.sha256() });
             store
-                .transaction(|tx| {
+                .transaction(|tx| -> Result<_, llmnode::store::StoreError> {
                     plugin_rows::upsert(tx, &name, &version, plugin.sha256(), &dest.display().to_string())?;
                     audit::append(tx, None, &actor(), "plugin.add", &name, &detail)
                 })
@@ -80,7 +80,7 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
         PluginsCommand::Remove { name } => {
             let mut store = env.store()?;
             let removed = store
-                .transaction(|tx| {
+                .transaction(|tx| -> Result<_, llmnode::store::StoreError> {
                     let removed = plugin_rows::remove(tx, &name)?;
                     audit::append(tx, None, &actor(), "plugin.remove", &name, &serde_json::json!({}))?;
                     Ok(removed)

@@ -5,6 +5,7 @@
 //!
 //! A refusal is a local `rate_limit`: the node fails over as it would on a 429.
 
+use super::prompt_size::PromptSize;
 use crate::usage::{Prices, TokenUsage};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
@@ -89,12 +90,12 @@ impl Limiter {
         );
     }
 
-    /// Take capacity for one call of about `prompt_tokens` tokens answering
-    /// with at most `max_tokens`, priced by `prices`; or refuse.
+    /// Take capacity for one call with `prompt`, answering with at most
+    /// `max_tokens`, priced by `prices`; or refuse.
     pub async fn acquire(
         &self,
         connection: &str,
-        prompt_tokens: u32,
+        prompt: PromptSize,
         max_tokens: Option<u32>,
         prices: &Prices,
     ) -> Result<Reservation<'_>, Refusal> {
@@ -110,6 +111,7 @@ impl Limiter {
             .await?;
         }
         if let Some(tpm) = &l.tpm {
+            let prompt_tokens = u32::try_from(prompt.min_tokens()).unwrap_or(u32::MAX);
             let tokens = NonZeroU32::new(prompt_tokens.saturating_add(answer)).unwrap_or(NonZeroU32::MIN);
             wait_or_refuse(tpm, tokens, l.limits.queue_for, || {
                 format!(
@@ -120,8 +122,8 @@ impl Limiter {
             .await?;
         }
         let Some(budget_usd) = l.limits.daily_budget_usd else { return Ok(Reservation { budget: None }) };
-        // Worst case: the whole prompt and the longest answer, at this model's prices.
-        let usage = TokenUsage { input: u64::from(prompt_tokens), output: u64::from(answer), ..Default::default() };
+        // Worst case: the most tokens the prompt can be and the longest answer.
+        let usage = TokenUsage { input: prompt.max_tokens(), output: u64::from(answer), ..Default::default() };
         let estimate = nanos(prices.cost(&usage));
         let mut b = l.budget.lock().unwrap_or_else(|e| e.into_inner());
         if b.day != utc_day() {
@@ -200,12 +202,12 @@ mod tests {
         let mut l = Limiter::default();
         l.configure("c", Limits { rpm: Some(2), ..Default::default() });
         for _ in 0..2 {
-            l.acquire("c", 10, Some(10), &prices()).await.unwrap();
+            l.acquire("c", PromptSize::default(), Some(10), &prices()).await.unwrap();
         }
-        let refused = l.acquire("c", 10, Some(10), &prices()).await.err().unwrap();
+        let refused = l.acquire("c", PromptSize::default(), Some(10), &prices()).await.err().unwrap();
         assert!(refused.message.contains("2 requests per minute"), "{refused:?}");
         assert!(refused.retry_after.is_some());
-        assert!(l.acquire("unlimited", 10, None, &prices()).await.is_ok());
+        assert!(l.acquire("unlimited", PromptSize::default(), None, &prices()).await.is_ok());
     }
 
     #[tokio::test]
@@ -214,14 +216,18 @@ mod tests {
         // Each call may cost up to 1000 × $2/M = $0.002; the budget fits exactly 10.
         l.configure("c", Limits { daily_budget_usd: Some(0.02), ..Default::default() });
         let p = prices();
-        let held: Vec<_> = futures_util::future::join_all((0..64).map(|_| l.acquire("c", 0, Some(1000), &p))).await;
+        let held: Vec<_> =
+            futures_util::future::join_all((0..64).map(|_| l.acquire("c", PromptSize::default(), Some(1000), &p)))
+                .await;
         let granted = held.iter().filter(|r| r.is_ok()).count();
         assert_eq!(granted, 10);
         // Settling at half the estimate frees room for more.
         for r in held.into_iter().flatten() {
             r.settle(0.001);
         }
-        let more = futures_util::future::join_all((0..64).map(|_| l.acquire("c", 0, Some(1000), &p))).await;
+        let more =
+            futures_util::future::join_all((0..64).map(|_| l.acquire("c", PromptSize::default(), Some(1000), &p)))
+                .await;
         assert_eq!(more.iter().filter(|r| r.is_ok()).count(), 5);
     }
 }

@@ -7,6 +7,7 @@ use super::answer::Answer;
 use super::attempt::AttemptError;
 use super::events::{EventSink, NodeStatus, RunEvent};
 use super::health::Admission;
+use super::prompt_size::PromptSize;
 use super::report::Skip;
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types;
@@ -54,11 +55,7 @@ pub(crate) async fn run(
             Admission::Allowed => None,
         })
         .collect();
-    let least_bad = if open.iter().all(Option::is_some) {
-        (0..names.len()).min_by_key(|&i| open[i]).filter(|_| !names.is_empty())
-    } else {
-        None
-    };
+    let least_bad = if open.iter().all(Option::is_some) { (0..names.len()).min_by_key(|&i| open[i]) } else { None };
     let names: Vec<&str> = names
         .iter()
         .enumerate()
@@ -79,6 +76,7 @@ pub(crate) async fn run(
             }
         })
         .collect();
+    let prompt = PromptSize::of(&request);
     for (i, name) in names.iter().enumerate() {
         let is_last = i + 1 == names.len();
         let skip = |skipped: &mut Vec<Skip>, reason: String| {
@@ -104,7 +102,7 @@ pub(crate) async fn run(
         request.model.clear();
         request.model.push_str(model);
         if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0) {
-            let estimate = estimated_prompt_tokens(&request);
+            let estimate = prompt.min_tokens();
             if estimate > u64::from(window) {
                 skip(
                     skipped,
@@ -114,6 +112,7 @@ pub(crate) async fn run(
             }
         }
 
+        let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
@@ -131,9 +130,7 @@ pub(crate) async fn run(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
-            let prompt_tokens = u32::try_from(estimated_prompt_tokens(&request)).unwrap_or(u32::MAX);
-            let result = match inner.limiter.acquire(name, prompt_tokens, request.max_tokens, &prices).await {
+            let result = match inner.limiter.acquire(name, prompt, request.max_tokens, &prices).await {
                 Err(refusal) => Err(AttemptError {
                     class: ErrorClass::RateLimit,
                     message: format!("local limit: {}", refusal.message),
@@ -219,22 +216,6 @@ pub(crate) async fn run(
         }
     }
     Err(LlmFailed { message: format!("no connection could serve the node: {}", summary(skipped)) })
-}
-
-/// A cheap lower-bound estimate of the prompt's tokens (a token is rarely
-/// more than 4 bytes of text), so a connection is skipped only when the
-/// prompt certainly cannot fit.
-fn estimated_prompt_tokens(request: &types::ChatRequest) -> u64 {
-    let text: usize = request
-        .messages
-        .iter()
-        .flat_map(|m| m.content.iter())
-        .map(|p| match p {
-            types::ContentPart::Text(t) => t.len(),
-            types::ContentPart::Image(_) => 0,
-        })
-        .sum();
-    (text / 4) as u64
 }
 
 fn summary(skipped: &[Skip]) -> String {

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod limits;
 mod llm_node;
+mod prompt_size;
 mod report;
 mod request;
 mod retry;

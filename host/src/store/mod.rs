@@ -78,14 +78,15 @@ impl Store {
         &self.db
     }
 
-    /// Run `f` in one transaction: all its writes land, or none do.
-    pub fn transaction<T>(
+    /// Run `f` in one transaction: all its writes land, or none do. `f` may
+    /// fail with the caller's own error type (e.g. a vault error mid-write).
+    pub fn transaction<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let tx = self.db.transaction()?;
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self.db.transaction().map_err(StoreError::from)?;
         let value = f(&tx)?;
-        tx.commit()?;
+        tx.commit().map_err(StoreError::from)?;
         Ok(value)
     }
 }

@@ -12,7 +12,7 @@ fn open() -> (tempfile::TempDir, Store) {
 #[test]
 fn opening_twice_keeps_the_schema_and_data() {
     let (dir, store) = open();
-    workspaces::create(store.db(), "acme", |_| vec![1, 2, 3]).unwrap();
+    workspaces::create(store.db(), "acme", |_| Ok::<_, StoreError>(vec![1, 2, 3])).unwrap();
     drop(store);
     let store = Store::open(&dir.path().join(FILE_NAME)).unwrap();
     assert_eq!(workspaces::get(store.db(), "acme").unwrap().wrapped_data_key, vec![1, 2, 3]);
@@ -47,8 +47,8 @@ fn the_audit_log_is_append_only() {
 #[test]
 fn audit_filters_narrow_and_newest_come_first() {
     let (_dir, store) = open();
-    let a = workspaces::create(store.db(), "a", |_| vec![0]).unwrap();
-    let b = workspaces::create(store.db(), "b", |_| vec![0]).unwrap();
+    let a = workspaces::create(store.db(), "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+    let b = workspaces::create(store.db(), "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
     for (ws, action) in [(a.id, "connection.create"), (b.id, "connection.create"), (a.id, "connection.disable")] {
         audit::append(store.db(), Some(ws), "op", action, "c", &json!({})).unwrap();
     }
@@ -68,8 +68,8 @@ fn audit_filters_narrow_and_newest_come_first() {
 fn connections_are_per_workspace_and_secrets_replace() {
     let (_dir, store) = open();
     let db = store.db();
-    let a = workspaces::create(db, "a", |_| vec![0]).unwrap();
-    let b = workspaces::create(db, "b", |_| vec![0]).unwrap();
+    let a = workspaces::create(db, "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+    let b = workspaces::create(db, "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
     let settings = connection_rows::StoredSettings { default_model: Some("gpt-4o-mini".into()), ..Default::default() };
     let id = connection_rows::insert(db, a.id, "openai", "openai", &settings).unwrap();
     // The same name in another workspace is a different connection; in the same one, a conflict.
@@ -98,7 +98,7 @@ fn connections_are_per_workspace_and_secrets_replace() {
 fn a_failed_transaction_writes_nothing() {
     let (_dir, mut store) = open();
     let result: Result<(), StoreError> = store.transaction(|tx| {
-        workspaces::create(tx, "half", |_| vec![0])?;
+        workspaces::create(tx, "half", |_| Ok::<_, StoreError>(vec![0]))?;
         Err(StoreError::Malformed { what: "test", detail: "abort".into() })
     });
     assert!(result.is_err());
@@ -109,8 +109,8 @@ fn a_failed_transaction_writes_nothing() {
 fn tokens_are_stored_hashed_scoped_and_revocable() {
     let (dir, store) = open();
     let db = store.db();
-    let a = workspaces::create(db, "a", |_| vec![0]).unwrap();
-    let b = workspaces::create(db, "b", |_| vec![0]).unwrap();
+    let a = workspaces::create(db, "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+    let b = workspaces::create(db, "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
     let alice = users::create_user(db, "alice").unwrap();
     assert!(users::create_user(db, "alice").is_err());
     let token = "lln_test_token_7d6c5b4a39281706f5e4";

@@ -19,16 +19,23 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
 }
 
 /// Create `name`. The data key is wrapped by the caller, which knows the new
-/// row's id only afterwards: `wrap` gets it and returns the wrapped key.
-pub fn create(db: &Connection, name: &str, wrap: impl FnOnce(i64) -> Vec<u8>) -> Result<Workspace, StoreError> {
+/// row's id only afterwards: `wrap` gets it and returns the wrapped key (or
+/// its own error; run this in a transaction so a failure leaves no row).
+pub fn create<E: From<StoreError>>(
+    db: &Connection,
+    name: &str,
+    wrap: impl FnOnce(i64) -> Result<Vec<u8>, E>,
+) -> Result<Workspace, E> {
     if find(db, name)?.is_some() {
-        return Err(StoreError::Exists { what: "workspace", name: name.into(), scope: String::new() });
+        return Err(StoreError::Exists { what: "workspace", name: name.into(), scope: String::new() }.into());
     }
     let created_ms = now_ms();
-    db.execute("INSERT INTO workspaces (name, data_key, created_ms) VALUES (?1, x'', ?2)", params![name, created_ms])?;
+    db.execute("INSERT INTO workspaces (name, data_key, created_ms) VALUES (?1, x'', ?2)", params![name, created_ms])
+        .map_err(StoreError::from)?;
     let id = db.last_insert_rowid();
-    let wrapped_data_key = wrap(id);
-    db.execute("UPDATE workspaces SET data_key = ?1 WHERE id = ?2", params![wrapped_data_key, id])?;
+    let wrapped_data_key = wrap(id)?;
+    db.execute("UPDATE workspaces SET data_key = ?1 WHERE id = ?2", params![wrapped_data_key, id])
+        .map_err(StoreError::from)?;
     Ok(Workspace { id, name: name.into(), wrapped_data_key, created_ms })
 }
 

@@ -145,18 +145,6 @@ impl Vault {
         seal(key, plaintext.as_bytes(), &aad, &secret_what(connection_id, field))
     }
 
-    /// Open a secret sealed by [`Vault::seal_secret`] (see [`Vault::open_with`]).
-    pub fn open_secret(
-        &self,
-        key: &DataKey,
-        workspace_id: i64,
-        connection_id: i64,
-        field: &str,
-        sealed: &[u8],
-    ) -> Result<Secret> {
-        Self::open_with(key, workspace_id, connection_id, field, sealed)
-    }
-
     /// Open a sealed secret with its data key alone (no master key needed): a
     /// wrong record or tampered bytes fail with an error naming the record.
     pub fn open_with(
@@ -206,7 +194,7 @@ mod tests {
         let (key, wrapped) = v.new_data_key(7).unwrap();
         let sealed = v.seal_secret(&key, 7, 3, "api_key", "sk-live-abc").unwrap();
         let key_again = v.data_key(7, &wrapped).unwrap();
-        assert_eq!(v.open_secret(&key_again, 7, 3, "api_key", &sealed).unwrap().expose(), "sk-live-abc");
+        assert_eq!(Vault::open_with(&key_again, 7, 3, "api_key", &sealed).unwrap().expose(), "sk-live-abc");
     }
 
     #[test]
@@ -215,7 +203,7 @@ mod tests {
         let (key, _) = v.new_data_key(1).unwrap();
         let sealed = v.seal_secret(&key, 1, 3, "api_key", "sk-live-abc").unwrap();
         for (ws, conn, field) in [(2, 3, "api_key"), (1, 4, "api_key"), (1, 3, "org_id")] {
-            match v.open_secret(&key, ws, conn, field, &sealed) {
+            match Vault::open_with(&key, ws, conn, field, &sealed) {
                 Err(VaultError::Decrypt { what }) => assert_eq!(what, format!("connection {conn} field {field}")),
                 other => panic!("expected Decrypt, got {other:?}"),
             }
@@ -239,7 +227,7 @@ mod tests {
         let rewrapped = old.rewrap(&new_master, 5, &wrapped).unwrap();
         let new = Vault::new(new_master);
         let key = new.data_key(5, &rewrapped).unwrap();
-        assert_eq!(new.open_secret(&key, 5, 9, "api_key", &sealed).unwrap().expose(), "sk-rotate-me");
+        assert_eq!(Vault::open_with(&key, 5, 9, "api_key", &sealed).unwrap().expose(), "sk-rotate-me");
         assert!(matches!(old.data_key(5, &rewrapped), Err(VaultError::WrongMasterKey)));
         assert!(matches!(new.rewrap(&MasterKey::generate(), 5, &wrapped), Err(VaultError::WrongMasterKey)));
     }
@@ -249,7 +237,7 @@ mod tests {
         let v = vault();
         let (key, _) = v.new_data_key(1).unwrap();
         let sealed = seal(&key, &[0xff, 0xfe], &secret_aad(1, 2, "api_key"), "x").unwrap();
-        assert!(matches!(v.open_secret(&key, 1, 2, "api_key", &sealed), Err(VaultError::Malformed { .. })));
+        assert!(matches!(Vault::open_with(&key, 1, 2, "api_key", &sealed), Err(VaultError::Malformed { .. })));
     }
 
     #[test]
