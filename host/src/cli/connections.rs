@@ -235,14 +235,7 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             let rows = connection_rows::list(admin.store.db(), w.id).map_err(Failure::input)?;
             let tests = last_tests(&admin, ws)?;
             if json {
-                let list: Vec<_> = rows
-                    .iter()
-                    .map(|r| {
-                        let mut s = summary(r);
-                        s["status"] = status(r, &tests).to_lowercase().into();
-                        s
-                    })
-                    .collect();
+                let list: Vec<_> = rows.iter().map(|r| summary(r, &tests)).collect();
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else {
                 print_table(&rows, &tests);
@@ -251,7 +244,8 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
         ConnectionsCommand::Show { name } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
             let row = connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            println!("{}", serde_json::to_string_pretty(&summary(&row)).unwrap_or_default());
+            let tests = last_tests(&admin, ws)?;
+            println!("{}", serde_json::to_string_pretty(&summary(&row, &tests)).unwrap_or_default());
         }
         ConnectionsCommand::Edit { name, key, settings } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
@@ -287,11 +281,11 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
 }
 
 /// A connection as shown to operators: settings and secret hints, never a key.
-fn summary(row: &ConnectionRow) -> serde_json::Value {
+fn summary(row: &ConnectionRow, tests: &BTreeMap<String, bool>) -> serde_json::Value {
     serde_json::json!({
         "name": row.name,
         "provider": row.provider,
-        "status": if row.enabled { "active" } else { "disabled" },
+        "status": status(row, tests).to_lowercase(),
         "settings": row.settings,
         "secrets": row.secret_hints.iter().map(|(f, h)| serde_json::json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
     })
