@@ -2,15 +2,18 @@
 //!
 //! Each provider is a sandboxed WebAssembly plugin ([`runtime`]); the host keeps
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
-//! the workflow engine ([`engine`]) and usage records ([`usage`]).
+//! the workflow engine ([`engine`]), usage records ([`usage`]), [`alerts`] and
+//! the operator's state ([`store`], [`vault`], [`admin`]).
 
 pub mod admin;
+pub mod alerts;
 pub mod connections;
 pub mod demo;
 pub mod engine;
 pub mod error_class;
 pub mod runtime;
 pub mod secret;
+pub mod status;
 pub mod store;
 pub mod transport;
 pub mod usage;

@@ -4,9 +4,11 @@
 //! credentials of a run ([`resolve`]).
 
 pub mod access;
+pub mod alerting;
 pub mod connections;
 pub mod resolve;
 pub mod rotate;
+pub mod run_context;
 
 use crate::store::{Store, StoreError, workspaces};
 use crate::vault::{Vault, VaultError};

@@ -8,8 +8,10 @@ use clap::{Args, Subcommand};
 use llmnode::admin::connections::{Edit, NewConnection};
 use llmnode::engine::Routes;
 use llmnode::secret::Secret;
+use llmnode::status::{self, ConnectionStatus, Status};
 use llmnode::store::connection_rows::{ConnectionRow, StoredSettings};
-use llmnode::store::{connection_rows, workspaces};
+use llmnode::store::usage_rows::{self, Totals};
+use llmnode::store::{alert_rows, connection_rows, now_ms, workspaces};
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -233,19 +235,19 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
         ConnectionsCommand::List { json } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
             let rows = connection_rows::list(admin.store.db(), w.id).map_err(Failure::input)?;
-            let tests = last_tests(&admin, ws)?;
+            let overviews = overview(&admin, ws, &rows)?;
             if json {
-                let list: Vec<_> = rows.iter().map(|r| summary(r, &tests)).collect();
+                let list: Vec<_> = rows.iter().zip(&overviews).map(|(r, o)| summary(r, o)).collect();
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else {
-                print_table(&rows, &tests);
+                print_table(&rows, &overviews);
             }
         }
         ConnectionsCommand::Show { name } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
             let row = connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            let tests = last_tests(&admin, ws)?;
-            println!("{}", serde_json::to_string_pretty(&summary(&row, &tests)).unwrap_or_default());
+            let o = overview(&admin, ws, std::slice::from_ref(&row))?;
+            println!("{}", serde_json::to_string_pretty(&summary(&row, &o[0])).unwrap_or_default());
         }
         ConnectionsCommand::Edit { name, key, settings } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
@@ -280,59 +282,65 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What the list shows beside a connection's settings: its status and its last 30 days.
+struct Overview {
+    status: ConnectionStatus,
+    usage: Totals,
+}
+
+/// Days of usage the list shows.
+const USAGE_DAYS: u32 = 30;
+
+fn overview(admin: &llmnode::admin::Admin, ws: &str, rows: &[ConnectionRow]) -> Result<Vec<Overview>, Failure> {
+    let db = admin.store.db();
+    let tests = status::last_tests(db, ws).map_err(Failure::input)?;
+    let Some(first) = rows.first() else { return Ok(Vec::new()) };
+    let settings = alert_rows::settings(db, first.workspace_id).map_err(Failure::input)?.settings;
+    let now = now_ms();
+    let since_ms = llmnode::usage::report::range_start(USAGE_DAYS, now);
+    rows.iter()
+        .map(|r| {
+            let status = status::of(db, r, tests.get(&r.name).copied(), &settings, now).map_err(Failure::input)?;
+            let scope = usage_rows::Scope { workspace_id: r.workspace_id, since_ms, connection: Some(&r.name) };
+            let usage = usage_rows::totals(db, scope).map_err(Failure::input)?;
+            Ok(Overview { status, usage })
+        })
+        .collect()
+}
+
 /// A connection as shown to operators: settings and secret hints, never a key.
-fn summary(row: &ConnectionRow, tests: &BTreeMap<String, bool>) -> serde_json::Value {
+fn summary(row: &ConnectionRow, o: &Overview) -> serde_json::Value {
     serde_json::json!({
         "name": row.name,
         "provider": row.provider,
-        "status": status(row, tests).to_lowercase(),
+        "status": o.status.status.as_str().to_lowercase(),
+        "status_reasons": o.status.reasons,
+        "usage_30d": { "requests": o.usage.requests, "errors": o.usage.errors, "cost_usd": o.usage.cost_usd() },
         "settings": row.settings,
         "secrets": row.secret_hints.iter().map(|(f, h)| serde_json::json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
     })
 }
 
-/// The outcome of each connection's most recent test, by name.
-fn last_tests(admin: &llmnode::admin::Admin, ws: &str) -> Result<BTreeMap<String, bool>, Failure> {
-    let filter = llmnode::store::audit::AuditFilter {
-        workspace: Some(ws.to_string()),
-        action: Some("connection.test".into()),
-        limit: Some(1000),
-        ..Default::default()
-    };
-    let mut last = BTreeMap::new();
-    // Newest first: the first entry seen for a connection is its latest test.
-    for e in llmnode::store::audit::list(admin.store.db(), &filter).map_err(Failure::input)? {
-        let passed = e.detail["reachable"] == true && e.detail["key_valid"] == true && e.detail["model_access"] == true;
-        last.entry(e.target).or_insert(passed);
-    }
-    Ok(last)
-}
-
-/// Disabled, Error (its last test failed) or Active. Warning (near a limit)
-/// comes with usage records.
-fn status(row: &ConnectionRow, tests: &BTreeMap<String, bool>) -> &'static str {
-    match (row.enabled, tests.get(&row.name)) {
-        (false, _) => "Disabled",
-        (true, Some(false)) => "Error",
-        (true, _) => "Active",
-    }
-}
-
-fn print_table(rows: &[ConnectionRow], tests: &BTreeMap<String, bool>) {
+fn print_table(rows: &[ConnectionRow], overviews: &[Overview]) {
     if rows.is_empty() {
         println!("no connections; add one with `llmnode connections add NAME --provider PROVIDER --api-key-env VAR`");
         return;
     }
-    println!("{:<16} {:<10} {:<28} {:<9} key", "name", "provider", "models", "status");
-    for r in rows {
+    println!("{:<16} {:<10} {:<28} {:<9} {:>22}  key", "name", "provider", "models", "status", "usage (30 days)");
+    for (r, o) in rows.iter().zip(overviews) {
         let models = if r.settings.models.is_empty() {
             r.settings.default_model.clone().map(|m| format!("{m} (default)")).unwrap_or_else(|| "all".into())
         } else {
             r.settings.models.join(", ")
         };
         let key = r.secret_hints.iter().find(|(f, _)| f == "api_key").map(|(_, h)| h.as_str()).unwrap_or("none");
-        let status = status(r, tests);
-        println!("{:<16} {:<10} {:<28} {:<9} {key}", r.name, r.provider, models, status);
+        let usage = format!("{} req, ${:.2}", o.usage.requests, o.usage.cost_usd());
+        println!("{:<16} {:<10} {:<28} {:<9} {usage:>22}  {key}", r.name, r.provider, models, o.status.status.as_str());
+    }
+    for (r, o) in rows.iter().zip(overviews).filter(|(_, o)| o.status.status != Status::Active) {
+        for reason in &o.status.reasons {
+            println!("  {}: {reason}", r.name);
+        }
     }
 }
 

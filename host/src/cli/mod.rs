@@ -3,15 +3,19 @@
 //! (workflow, connections, arguments), 3 a plugin that cannot be loaded.
 
 mod access;
+mod alerts;
 mod audit;
 mod connections;
 mod demo;
 mod init;
 mod operator;
 mod plugins;
+mod prices;
 mod progress;
+mod recording;
 mod report;
 mod run;
+mod usage;
 mod vault;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +61,12 @@ enum Command {
     Connections(Box<connections::ConnectionsArgs>),
     /// The audit log of every change to connections and keys.
     Audit(audit::AuditArgs),
+    /// Requests per day, cost by model, top workflows and per-connection usage.
+    Usage(usage::UsageArgs),
+    /// Alerts that fired, and their thresholds and webhook.
+    Alerts(alerts::AlertsArgs),
+    /// Model prices: the plugins' tables and the workspace's overrides.
+    Prices(prices::PricesArgs),
     /// Users of the daemon's API.
     Users {
         #[command(subcommand)]
@@ -136,6 +146,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Init => init::run(&env),
         Command::Connections(args) => connections::run(&env, *args).await,
         Command::Audit(args) => audit::run(&env, args),
+        Command::Usage(args) => usage::run(&env, args),
+        Command::Alerts(args) => alerts::run(&env, args),
+        Command::Prices(args) => prices::run(&env, args),
         Command::Vault { command } => vault::run(&env, command),
         Command::Users { command } => access::users(&env, command),
         Command::Tokens { command } => access::tokens(&env, command),

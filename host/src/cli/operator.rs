@@ -18,20 +18,30 @@ impl Env {
             .ok_or_else(|| Failure::input("no data directory: pass --data-dir or set LLMNODE_DATA_DIR"))
     }
 
-    /// The store alone (no keys needed), which `llmnode init` must have created.
-    pub fn store(&self) -> Result<Store, Failure> {
+    /// Where the store file is, which `llmnode init` must have created.
+    pub fn store_path(&self) -> Result<PathBuf, Failure> {
         let path = self.require_data_dir()?.join(FILE_NAME);
         if !path.exists() {
             return Err(Failure::input(format!("no store at {}: run `llmnode init` first", path.display())));
         }
-        Store::open(&path).map_err(Failure::input)
+        Ok(path)
+    }
+
+    /// True once `llmnode init` has created a store in the data directory.
+    pub fn has_store(&self) -> bool {
+        self.data_dir.as_ref().is_some_and(|d| d.join(FILE_NAME).exists())
+    }
+
+    /// The store alone (no keys needed).
+    pub fn store(&self) -> Result<Store, Failure> {
+        Store::open(&self.store_path()?).map_err(Failure::input)
     }
 
     /// Plugins the operator installed, if there is a store.
     pub fn installed_plugins(&self) -> Result<Vec<llmnode::store::plugin_rows::PluginRow>, Failure> {
-        match self.data_dir.as_ref().map(|d| d.join(FILE_NAME)).filter(|p| p.exists()) {
-            None => Ok(Vec::new()),
-            Some(_) => llmnode::store::plugin_rows::list(self.store()?.db()).map_err(Failure::input),
+        match self.has_store() {
+            false => Ok(Vec::new()),
+            true => llmnode::store::plugin_rows::list(self.store()?.db()).map_err(Failure::input),
         }
     }
 

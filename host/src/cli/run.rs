@@ -1,10 +1,12 @@
-//! `llmnode run`: one workflow, connections from a file.
+//! `llmnode run`: one workflow, with a workspace's stored connections or a
+//! connections file; every attempt is recorded as a usage event when there is a store.
 
 use super::progress::Progress;
+use super::recording::Recording;
 use super::{Env, Failure, report};
 use clap::Args;
 use llmnode::connections::ConnectionSet;
-use llmnode::engine::{Engine, EventSink, NoEvents, RunReport};
+use llmnode::engine::{Engine, EngineOptions, EventSink, NoEvents, RunReport};
 use llmnode::workflow::Workflow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -53,17 +55,41 @@ fn parse_inputs(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
 pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let workflow = load_workflow(&args.workflow)?;
     let inputs = workflow.resolve_inputs(parse_inputs(&args.inputs)?).map_err(Failure::input)?;
-    let connections = match &args.connections {
-        Some(file) => ConnectionSet::load(file, |var| std::env::var(var).ok()).map_err(Failure::input)?,
-        None => env.admin()?.connection_set(&args.workspace).map_err(Failure::input)?,
+    // Usage is recorded whenever there is a store: always for stored
+    // connections, and for a connections file once `llmnode init` has run.
+    let (connections, context) = match &args.connections {
+        Some(file) => {
+            let set = ConnectionSet::load(file, |var| std::env::var(var).ok()).map_err(Failure::input)?;
+            let context = match env.has_store() {
+                true => Some(env.admin()?.run_context(&args.workspace).map_err(Failure::input)?),
+                false => None,
+            };
+            (set, context)
+        }
+        None => {
+            let admin = env.admin()?;
+            let set = admin.connection_set(&args.workspace).map_err(Failure::input)?;
+            (set, Some(admin.run_context(&args.workspace).map_err(Failure::input)?))
+        }
     };
     let runtime = env.runtime()?;
     let registry = env.registry(&runtime)?;
-    let engine = Engine::new(&connections, &registry).map_err(Failure::run)?;
+    let (recording, options) = match context {
+        Some(context) => {
+            let (recording, options) = Recording::open(&env.store_path()?, context)?;
+            (Some(recording), options)
+        }
+        None => (None, EngineOptions::default()),
+    };
+    let engine = Engine::with_options(&connections, &registry, options).map_err(Failure::run)?;
     engine
         .check(&workflow)
         .map_err(|e| Failure::input(format!("workflow {} is invalid:\n{e}", args.workflow.display())))?;
     let outcome = execute(&engine, workflow, inputs, args.json).await;
+    drop(engine);
+    if let Some(recording) = recording {
+        recording.close().await;
+    }
     finish(&outcome.report, args.json, outcome.shown_text.as_deref())
 }
 

@@ -30,7 +30,7 @@ pub struct Limits {
 const DEFAULT_ANSWER_TOKENS: u32 = 4096;
 
 /// Money in nano-dollars: whole numbers, so sums never drift past a budget.
-type Nanos = i64;
+pub type Nanos = i64;
 
 fn nanos(usd: f64) -> Nanos {
     (usd * 1e9).ceil() as Nanos
@@ -72,8 +72,9 @@ fn utc_day() -> u64 {
 }
 
 impl Limiter {
-    /// Set `connection`'s limits (none: unlimited).
-    pub fn configure(&mut self, connection: &str, limits: Limits) {
+    /// Set `connection`'s limits (none: unlimited), with `spent_today`
+    /// nano-dollars already booked against its daily budget.
+    pub fn configure(&mut self, connection: &str, limits: Limits, spent_today: Nanos) {
         if limits == Limits::default() {
             return;
         }
@@ -85,7 +86,7 @@ impl Limiter {
                 limits,
                 rpm: per_minute(limits.rpm),
                 tpm: per_minute(limits.tpm),
-                budget: Mutex::new(Budget { day: utc_day(), spent: 0, reserved: 0 }),
+                budget: Mutex::new(Budget { day: utc_day(), spent: spent_today, reserved: 0 }),
             },
         );
     }
@@ -200,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn rpm_refuses_the_request_over_the_limit() {
         let mut l = Limiter::default();
-        l.configure("c", Limits { rpm: Some(2), ..Default::default() });
+        l.configure("c", Limits { rpm: Some(2), ..Default::default() }, 0);
         for _ in 0..2 {
             l.acquire("c", PromptSize::default(), Some(10), &prices()).await.unwrap();
         }
@@ -211,10 +212,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn spend_recorded_earlier_today_counts_against_the_budget() {
+        let mut l = Limiter::default();
+        // $0.019 of $0.02 spent before a restart: a call that may cost $0.002 no longer fits.
+        l.configure("c", Limits { daily_budget_usd: Some(0.02), ..Default::default() }, nanos(0.019));
+        let refused = l.acquire("c", PromptSize::default(), Some(1000), &prices()).await.err().unwrap();
+        assert!(refused.message.contains("spent $0.0190"), "{refused:?}");
+        assert!(l.acquire("c", PromptSize::default(), Some(400), &prices()).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn concurrent_reservations_never_overspend_the_budget() {
         let mut l = Limiter::default();
         // Each call may cost up to 1000 × $2/M = $0.002; the budget fits exactly 10.
-        l.configure("c", Limits { daily_budget_usd: Some(0.02), ..Default::default() });
+        l.configure("c", Limits { daily_budget_usd: Some(0.02), ..Default::default() }, 0);
         let p = prices();
         let held: Vec<_> =
             futures_util::future::join_all((0..64).map(|_| l.acquire("c", PromptSize::default(), Some(1000), &p)))

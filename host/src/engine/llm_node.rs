@@ -11,7 +11,7 @@ use super::prompt_size::PromptSize;
 use super::report::Skip;
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types;
-use crate::usage::{AttemptRecord, Prices};
+use crate::usage::AttemptRecord;
 use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -112,7 +112,7 @@ pub(crate) async fn run(
             }
         }
 
-        let prices = route.plugin.model(model).map(Prices::of).unwrap_or_default();
+        let prices = inner.prices.resolve(&route.connection.provider, model, route.plugin.model(model));
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
@@ -130,7 +130,10 @@ pub(crate) async fn run(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let result = match inner.limiter.acquire(name, prompt, request.max_tokens, &prices).await {
+            let limited = inner.limiter.acquire(name, prompt, request.max_tokens, &prices).await;
+            // A local refusal never reached the provider: not a usage event.
+            let reached_provider = limited.is_ok();
+            let result = match limited {
                 Err(refusal) => Err(AttemptError {
                     class: ErrorClass::RateLimit,
                     message: format!("local limit: {}", refusal.message),
@@ -174,7 +177,9 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     record.error = Some(e.class);
-                    attempts.push(record);
+                    if reached_provider {
+                        attempts.push(record);
+                    }
                     tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
                     if e.after_content {
                         return Err(LlmFailed {

@@ -25,7 +25,7 @@ pub use route::{ResolvedConnection, Routes};
 use crate::connections::ConnectionSet;
 use crate::runtime::PluginRegistry;
 use crate::transport::{Transport, TransportError};
-use crate::usage::AttemptRecord;
+use crate::usage::{AttemptRecord, PriceBook, UsageSink};
 use crate::workflow::{Lookup, NodeKind, Workflow, WorkflowError};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -49,14 +49,38 @@ pub(crate) struct Inner {
     pub balancer: balance::Balancer,
     pub health: health::Health,
     pub limiter: limits::Limiter,
+    pub prices: PriceBook,
+    pub usage: Option<UsageSink>,
+}
+
+/// What an engine needs beyond connections and plugins; the default records
+/// nothing and uses the plugins' prices.
+#[derive(Default)]
+pub struct EngineOptions {
+    /// Where every attempt becomes a durable usage event.
+    pub usage: Option<UsageSink>,
+    /// The workspace's price overrides.
+    pub prices: PriceBook,
+    /// Spend already recorded today per connection, in nano-dollars, so a
+    /// daily budget holds across restarts.
+    pub spent_today: HashMap<String, i64>,
 }
 
 impl Engine {
     /// Resolve `connections` against `plugins` once, up front.
     pub fn new(connections: &ConnectionSet, plugins: &PluginRegistry) -> Result<Self, TransportError> {
+        Self::with_options(connections, plugins, EngineOptions::default())
+    }
+
+    /// [`Engine::new`] with usage recording, price overrides and the day's spend so far.
+    pub fn with_options(
+        connections: &ConnectionSet,
+        plugins: &PluginRegistry,
+        options: EngineOptions,
+    ) -> Result<Self, TransportError> {
         let mut limiter = limits::Limiter::default();
         for c in connections.iter() {
-            limiter.configure(&c.name, c.limits);
+            limiter.configure(&c.name, c.limits, options.spent_today.get(&c.name).copied().unwrap_or(0));
         }
         let inner = Inner {
             limiter,
@@ -64,6 +88,8 @@ impl Engine {
             transport: Transport::new()?,
             balancer: balance::Balancer::default(),
             health: health::Health::default(),
+            prices: options.prices,
+            usage: options.usage,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
@@ -211,6 +237,12 @@ async fn run_node(
                 .map_err(|f| f.message),
         },
     };
+    // The node is reported only once its attempts are durable usage events.
+    if let Some(usage) = &inner.usage
+        && let Err(e) = usage.record(&wf.name, attempts.clone()).await
+    {
+        tracing::error!(node = %id, error = %e, "the node's usage was not recorded");
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let report = match result {
         Ok((output, connection)) => {

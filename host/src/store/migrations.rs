@@ -81,6 +81,72 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: usage events (one row per attempt), per-workspace price overrides,
+    // alert settings and the alerts that fired.
+    r#"
+    CREATE TABLE usage_events (
+        id                  INTEGER PRIMARY KEY,
+        at_ms               INTEGER NOT NULL,
+        workspace_id        INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        workflow            TEXT NOT NULL,
+        node                TEXT NOT NULL,
+        connection          TEXT NOT NULL,
+        provider            TEXT NOT NULL,
+        model               TEXT NOT NULL,
+        input_tokens        INTEGER NOT NULL,
+        output_tokens       INTEGER NOT NULL,
+        cache_read_tokens   INTEGER NOT NULL,
+        cache_write_tokens  INTEGER NOT NULL,
+        reasoning_tokens    INTEGER NOT NULL,
+        -- Cost in nano-dollars, computed once when the attempt was recorded.
+        cost_nusd           INTEGER NOT NULL,
+        latency_ms          REAL NOT NULL,
+        ttft_ms             REAL,
+        -- NULL when the attempt served its node; else its error class.
+        error_class         TEXT,
+        streamed            INTEGER NOT NULL
+    );
+    CREATE INDEX usage_by_time ON usage_events (workspace_id, at_ms);
+    CREATE INDEX usage_by_connection ON usage_events (workspace_id, connection, at_ms);
+    CREATE TABLE price_overrides (
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        provider           TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        -- USD per million tokens.
+        input              REAL NOT NULL,
+        output             REAL NOT NULL,
+        cache_read         REAL,
+        cache_write        REAL,
+        updated_ms         INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, provider, model)
+    );
+    CREATE TABLE alert_settings (
+        workspace_id       INTEGER PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+        -- Public settings as JSON (thresholds, window); the webhook URL is sealed.
+        settings           TEXT NOT NULL,
+        webhook_sealed     BLOB,
+        webhook_hint       TEXT,
+        updated_ms         INTEGER NOT NULL
+    );
+    CREATE TABLE alerts (
+        id                 INTEGER PRIMARY KEY,
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        kind               TEXT NOT NULL,
+        -- The connection the alert is about; '' for workspace-wide alerts.
+        subject            TEXT NOT NULL,
+        -- The window the condition was seen in: one alert per condition per window.
+        window_start_ms    INTEGER NOT NULL,
+        fired_ms           INTEGER NOT NULL,
+        value              REAL NOT NULL,
+        threshold          REAL NOT NULL,
+        message            TEXT NOT NULL,
+        delivered_ms       INTEGER,
+        delivery_attempts  INTEGER NOT NULL DEFAULT 0,
+        delivery_error     TEXT,
+        UNIQUE (workspace_id, kind, subject, window_start_ms)
+    );
+    CREATE INDEX alerts_by_time ON alerts (workspace_id, fired_ms);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,14 +1,17 @@
 //! The operator's state in one SQLite file: workspaces, users and API tokens,
-//! connections (secrets sealed by the [`crate::vault`]), the plugin registry and
-//! the append-only audit log.
+//! connections (secrets sealed by the [`crate::vault`]), the plugin registry,
+//! the append-only audit log, usage events, price overrides and alerts.
 //!
 //! The file is opened in WAL mode with foreign keys on; its schema is versioned
 //! in code ([`migrations`]) and upgraded in one transaction when opened.
 
+pub mod alert_rows;
 pub mod audit;
 pub mod connection_rows;
 mod migrations;
 pub mod plugin_rows;
+pub mod price_rows;
+pub mod usage_rows;
 pub mod users;
 pub mod workspaces;
 

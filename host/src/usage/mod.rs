@@ -1,5 +1,14 @@
-//! Token usage and its cost. Cost is computed once, when an attempt is recorded,
-//! from the serving plugin's price table.
+//! Token usage and its cost. Cost is computed once, when an attempt ends, from
+//! the workspace's price overrides or else the serving plugin's price table
+//! ([`prices`]); [`log`] makes each attempt a durable usage event and
+//! [`report`] reads them back.
+
+pub mod log;
+pub mod prices;
+pub mod report;
+
+pub use log::{UsageError, UsageLog, UsageSink};
+pub use prices::{PriceBook, Prices};
 
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types;
@@ -46,38 +55,6 @@ impl TokenUsage {
     }
 }
 
-/// USD per million tokens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Prices {
-    pub input: f64,
-    pub output: f64,
-    /// Falls back to `input` when the provider gives no discount.
-    pub cache_read: Option<f64>,
-    /// Falls back to `input` when not priced differently.
-    pub cache_write: Option<f64>,
-}
-
-impl Prices {
-    /// The prices a plugin lists for a model.
-    pub fn of(model: &types::ModelInfo) -> Self {
-        Prices {
-            input: model.input_price,
-            output: model.output_price,
-            cache_read: model.cached_input_price,
-            cache_write: model.cache_write_price,
-        }
-    }
-
-    /// The cost of `usage` in USD.
-    pub fn cost(&self, usage: &TokenUsage) -> f64 {
-        let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
-        per(usage.input, self.input)
-            + per(usage.output, self.output)
-            + per(usage.cache_read, self.cache_read.unwrap_or(self.input))
-            + per(usage.cache_write, self.cache_write.unwrap_or(self.input))
-    }
-}
-
 /// One attempt of one llm node against one connection.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptRecord {
@@ -110,15 +87,6 @@ fn opt_as_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cost_prices_cache_reads_and_writes_once() {
-        let prices = Prices { input: 2.5, output: 10.0, cache_read: Some(1.25), cache_write: None };
-        let usage = TokenUsage { input: 1_000, output: 500, cache_read: 2_000, cache_write: 100, reasoning: 0 };
-        // 1000×2.5 + 500×10 + 2000×1.25 + 100×2.5, per million
-        let expected = (2_500.0 + 5_000.0 + 2_500.0 + 250.0) / 1_000_000.0;
-        assert!((prices.cost(&usage) - expected).abs() < 1e-12);
-    }
 
     #[test]
     fn stream_usage_merges_by_maximum() {

@@ -1,0 +1,40 @@
+//! Usage recording for a command's runs: the usage log, its alert watch and
+//! the webhook task, opened together and closed in order at exit.
+
+use super::Failure;
+use llmnode::admin::run_context::RunContext;
+use llmnode::alerts::webhook::WebhookPolicy;
+use llmnode::alerts::{AlertWatch, Deliveries};
+use llmnode::engine::EngineOptions;
+use llmnode::usage::UsageLog;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long an exiting command waits for alert webhooks still retrying.
+const DELIVERY_GRACE: Duration = Duration::from_secs(15);
+
+/// An open usage log and its alert deliveries.
+pub struct Recording {
+    log: UsageLog,
+    deliveries: Deliveries,
+}
+
+impl Recording {
+    /// Start recording into the store at `path`; returns the engine options for `context`.
+    pub fn open(path: &Path, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
+        let (watch, deliveries) = AlertWatch::start(path, WebhookPolicy::default()).map_err(Failure::input)?;
+        let log = UsageLog::open(path, Some(Box::new(watch))).map_err(Failure::input)?;
+        let options = EngineOptions {
+            usage: Some(log.sink(context.scope)),
+            prices: context.prices,
+            spent_today: context.spent_today,
+        };
+        Ok((Recording { log, deliveries }, options))
+    }
+
+    /// Write what is queued, then wait (bounded) for alert webhooks in flight.
+    pub async fn close(self) {
+        self.log.close().await;
+        self.deliveries.finish(DELIVERY_GRACE).await;
+    }
+}

@@ -1,0 +1,161 @@
+//! `llmnode usage`: what a workspace's runs did and cost, from its usage
+//! events: requests per day as a terminal chart, cost by model, top workflows
+//! by cost and per-connection totals. `--json` prints the same data.
+
+use super::operator::DEFAULT_WORKSPACE;
+use super::{Env, Failure};
+use clap::{Args, ValueEnum};
+use llmnode::store::workspaces;
+use llmnode::usage::report::{self, Day, UsageReport};
+
+#[derive(Args)]
+pub struct UsageArgs {
+    /// Which report (default: all of them).
+    #[arg(value_enum, default_value_t = Which::All)]
+    report: Which,
+    /// The workspace to report on.
+    #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
+    workspace: String,
+    /// How many days back, today included.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+    days: u32,
+    /// How many workflows to list by cost.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    All,
+    Daily,
+    Models,
+    Workflows,
+    Connections,
+}
+
+pub fn run(env: &Env, args: UsageArgs) -> Result<(), Failure> {
+    let store = env.store()?;
+    let ws = workspaces::get(store.db(), &args.workspace).map_err(Failure::input)?;
+    let r = report::build(store.db(), ws.id, &ws.name, args.days, args.top).map_err(Failure::input)?;
+    if args.json {
+        let value = match args.report {
+            Which::All => serde_json::to_value(&r),
+            Which::Daily => serde_json::to_value(&r.daily),
+            Which::Models => serde_json::to_value(&r.by_model),
+            Which::Workflows => serde_json::to_value(&r.top_workflows),
+            Which::Connections => serde_json::to_value(&r.by_connection),
+        };
+        println!("{}", serde_json::to_string_pretty(&value.unwrap_or_default()).unwrap_or_default());
+        return Ok(());
+    }
+    let all = args.report == Which::All;
+    if all {
+        println!(
+            "workspace {}: {} requests, {} failed, ${:.4} over the last {} days\n",
+            r.workspace, r.total.totals.requests, r.total.totals.errors, r.total.cost_usd, r.days
+        );
+    }
+    if all || args.report == Which::Daily {
+        print_chart(&r.daily);
+    }
+    if all || args.report == Which::Models {
+        print_models(&r);
+    }
+    if all || args.report == Which::Workflows {
+        print_named("top workflows by cost", "workflow", &r.top_workflows);
+    }
+    if all || args.report == Which::Connections {
+        print_named("connections", "connection", &r.by_connection);
+    }
+    Ok(())
+}
+
+/// Bar width of the busiest day.
+const BAR: usize = 40;
+
+/// `value` of `max` as a bar of eighth blocks.
+fn bar(value: u64, max: u64) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (value as u128 * (BAR as u128 * 8)).checked_div(max as u128).unwrap_or(0) as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        s.push(PARTS[eighths % 8]);
+    }
+    s
+}
+
+fn print_chart(days: &[Day]) {
+    println!("requests per day");
+    let max = days.iter().map(|d| d.line.totals.requests).max().unwrap_or(0);
+    for d in days {
+        let t = &d.line.totals;
+        let failed = if t.errors > 0 { format!(" ({} failed)", t.errors) } else { String::new() };
+        println!("  {} │{:<BAR$} {}{failed}", d.date, bar(t.requests, max), t.requests);
+    }
+    println!();
+}
+
+fn print_models(r: &UsageReport) {
+    println!("cost by model");
+    if r.by_model.is_empty() {
+        println!("  no requests\n");
+        return;
+    }
+    println!(
+        "  {:<28} {:<10} {:>9} {:>13} {:>11} {:>13} {:>11}",
+        "model", "provider", "requests", "input tokens", "cached", "output tokens", "cost"
+    );
+    for m in &r.by_model {
+        let t = &m.line.totals;
+        println!(
+            "  {:<28} {:<10} {:>9} {:>13} {:>11} {:>13} {:>11}",
+            m.model,
+            m.provider,
+            t.requests,
+            t.prompt_tokens(),
+            t.cache_read_tokens + t.cache_write_tokens,
+            t.output_tokens,
+            format!("${:.4}", m.line.cost_usd)
+        );
+    }
+    println!();
+}
+
+fn print_named(title: &str, what: &str, lines: &[report::NamedLine]) {
+    println!("{title}");
+    if lines.is_empty() {
+        println!("  none\n");
+        return;
+    }
+    println!(
+        "  {what:<28} {:>9} {:>8} {:>13} {:>13} {:>11}",
+        "requests", "failed", "input tokens", "output tokens", "cost"
+    );
+    for l in lines {
+        let t = &l.line.totals;
+        println!(
+            "  {:<28} {:>9} {:>8} {:>13} {:>13} {:>11}",
+            l.name,
+            t.requests,
+            t.errors,
+            t.prompt_tokens(),
+            t.output_tokens,
+            format!("${:.4}", l.line.cost_usd)
+        );
+    }
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar;
+
+    #[test]
+    fn bars_scale_to_the_busiest_day() {
+        assert_eq!(bar(0, 0), "");
+        assert_eq!(bar(10, 10).chars().count(), 40);
+        assert_eq!(bar(1, 80), "▌");
+    }
+}

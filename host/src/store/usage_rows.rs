@@ -1,0 +1,198 @@
+//! Usage events as stored: one row per attempt, its cost fixed when written.
+//! Every report, the budget read back after a restart, alerts and connection
+//! status are computed from these rows, so they always agree.
+
+use super::StoreError;
+use crate::usage::AttemptRecord;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Money as stored: nano-dollars, so sums are exact.
+pub fn to_nusd(usd: f64) -> i64 {
+    (usd * 1e9).round() as i64
+}
+
+/// Nano-dollars back to dollars, for display.
+pub fn usd(nusd: i64) -> f64 {
+    nusd as f64 / 1e9
+}
+
+/// Append one attempt of `workflow` at `at_ms`.
+pub fn insert(
+    db: &Connection,
+    workspace_id: i64,
+    workflow: &str,
+    at_ms: i64,
+    r: &AttemptRecord,
+) -> Result<(), StoreError> {
+    let mut stmt = db.prepare_cached(
+        "INSERT INTO usage_events (at_ms, workspace_id, workflow, node, connection, provider, model, \
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nusd, \
+         latency_ms, ttft_ms, error_class, streamed) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    stmt.execute(params![
+        at_ms,
+        workspace_id,
+        workflow,
+        r.node,
+        r.connection,
+        r.provider,
+        r.model,
+        r.usage.input as i64,
+        r.usage.output as i64,
+        r.usage.cache_read as i64,
+        r.usage.cache_write as i64,
+        r.usage.reasoning as i64,
+        to_nusd(r.cost_usd),
+        ms(r.latency),
+        r.time_to_first_token.map(ms),
+        r.error.map(|c| c.as_str()),
+        r.streamed,
+    ])?;
+    Ok(())
+}
+
+/// Spend per connection since `since_ms`, in nano-dollars (for budgets after a restart).
+pub fn spent_since(db: &Connection, workspace_id: i64, since_ms: i64) -> Result<HashMap<String, i64>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT connection, SUM(cost_nusd) FROM usage_events WHERE workspace_id = ?1 AND at_ms >= ?2 GROUP BY connection",
+    )?;
+    let rows = stmt.query_map(params![workspace_id, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Totals over a set of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub errors: u64,
+    /// Prompt tokens at the full input price.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_nusd: i64,
+}
+
+impl Totals {
+    /// Every prompt token, however priced.
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// The cost in dollars.
+    pub fn cost_usd(&self) -> f64 {
+        usd(self.cost_nusd)
+    }
+
+    /// Errors as a fraction of requests (0 when there were none).
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 { 0.0 } else { self.errors as f64 / self.requests as f64 }
+    }
+}
+
+const TOTALS: &str = "COUNT(*), COUNT(error_class), SUM(input_tokens), SUM(output_tokens), \
+                      SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nusd)";
+
+fn totals_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
+    let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0));
+    Ok(Totals {
+        requests: n(0)? as u64,
+        errors: n(1)? as u64,
+        input_tokens: n(2)? as u64,
+        output_tokens: n(3)? as u64,
+        cache_read_tokens: n(4)? as u64,
+        cache_write_tokens: n(5)? as u64,
+        cost_nusd: n(6)?,
+    })
+}
+
+/// Which events a query covers: a workspace, from a time on, optionally one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub workspace_id: i64,
+    pub since_ms: i64,
+    pub connection: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    const WHERE: &'static str = "workspace_id = ?1 AND at_ms >= ?2 AND (?3 IS NULL OR connection = ?3)";
+}
+
+/// Totals over `scope`.
+pub fn totals(db: &Connection, scope: Scope<'_>) -> Result<Totals, StoreError> {
+    let sql = format!("SELECT {TOTALS} FROM usage_events WHERE {}", Scope::WHERE);
+    let mut stmt = db.prepare_cached(&sql)?;
+    Ok(stmt.query_row(params![scope.workspace_id, scope.since_ms, scope.connection], |r| totals_at(r, 0))?)
+}
+
+/// Totals grouped by `key` (an SQL expression over `usage_events`), largest cost first.
+fn grouped(db: &Connection, scope: Scope<'_>, key: &str, order: &str) -> Result<Vec<(String, Totals)>, StoreError> {
+    let sql = format!(
+        "SELECT CAST({key} AS TEXT), {TOTALS} FROM usage_events WHERE {} GROUP BY {key} ORDER BY {order}",
+        Scope::WHERE
+    );
+    let mut stmt = db.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![scope.workspace_id, scope.since_ms, scope.connection], |r| {
+        Ok((r.get(0)?, totals_at(r, 1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Totals per UTC day (days since the epoch), oldest first.
+pub fn by_day(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
+    grouped(db, scope, "at_ms / 86400000", "1")?
+        .into_iter()
+        .map(|(day, t)| {
+            day.parse().map(|d| (d, t)).map_err(|_| StoreError::Malformed { what: "usage day", detail: day })
+        })
+        .collect()
+}
+
+/// Totals per (provider, model), largest cost first.
+pub fn by_model(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, String, Totals)>, StoreError> {
+    let rows = grouped(db, scope, "provider || '/' || model", "SUM(cost_nusd) DESC, COUNT(*) DESC")?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, t)| {
+            let (provider, model) = key.split_once('/').unwrap_or(("", &key));
+            (provider.to_string(), model.to_string(), t)
+        })
+        .collect())
+}
+
+/// Totals per workflow, largest cost first.
+pub fn by_workflow(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+    grouped(db, scope, "workflow", "SUM(cost_nusd) DESC, COUNT(*) DESC")
+}
+
+/// Totals per connection, by name.
+pub fn by_connection(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+    grouped(db, scope, "connection", "1")
+}
+
+/// The error classes of the most recent `n` attempts on a connection, newest
+/// first (`None` for a served attempt).
+pub fn last_outcomes(
+    db: &Connection,
+    workspace_id: i64,
+    connection: &str,
+    n: u32,
+) -> Result<Vec<Option<String>>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT error_class FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 ORDER BY at_ms DESC, id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![workspace_id, connection, n], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Time of the newest successful attempt on a connection, if any.
+pub fn last_success_ms(db: &Connection, workspace_id: i64, connection: &str) -> Result<Option<i64>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT MAX(at_ms) FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 AND error_class IS NULL",
+    )?;
+    Ok(stmt.query_row(params![workspace_id, connection], |r| r.get(0))?)
+}

@@ -1,0 +1,87 @@
+//! What tokens cost: a plugin's price table, overridden per workspace by the
+//! operator (negotiated rates, a model the plugin does not know yet).
+
+use super::TokenUsage;
+use crate::runtime::bindings::types;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prices {
+    pub input: f64,
+    pub output: f64,
+    /// Cache reads; falls back to `input` when the provider gives no discount.
+    pub cache_read: Option<f64>,
+    /// Cache writes; falls back to `input` when not priced differently.
+    pub cache_write: Option<f64>,
+}
+
+impl Prices {
+    /// The prices a plugin lists for a model.
+    pub fn of(model: &types::ModelInfo) -> Self {
+        Prices {
+            input: model.input_price,
+            output: model.output_price,
+            cache_read: model.cached_input_price,
+            cache_write: model.cache_write_price,
+        }
+    }
+
+    /// The cost of `usage` in USD. Each token is priced once: cache reads and
+    /// writes are not part of `usage.input`.
+    pub fn cost(&self, usage: &TokenUsage) -> f64 {
+        let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
+        per(usage.input, self.input)
+            + per(usage.output, self.output)
+            + per(usage.cache_read, self.cache_read.unwrap_or(self.input))
+            + per(usage.cache_write, self.cache_write.unwrap_or(self.input))
+    }
+}
+
+/// A workspace's price overrides by provider, then model. Looked up without
+/// allocating, once per connection an llm node tries.
+#[derive(Debug, Clone, Default)]
+pub struct PriceBook {
+    by_provider: HashMap<String, HashMap<String, Prices>>,
+}
+
+impl PriceBook {
+    /// Price `model` of `provider` at `prices` instead of the plugin's table.
+    pub fn set(&mut self, provider: &str, model: &str, prices: Prices) {
+        self.by_provider.entry(provider.to_string()).or_default().insert(model.to_string(), prices);
+    }
+
+    /// The override for `model` of `provider`, if the operator set one.
+    pub fn get(&self, provider: &str, model: &str) -> Option<Prices> {
+        self.by_provider.get(provider)?.get(model).copied()
+    }
+
+    /// The prices an attempt is charged at: the override, else the plugin's.
+    pub fn resolve(&self, provider: &str, model: &str, plugin: Option<&types::ModelInfo>) -> Prices {
+        self.get(provider, model).or_else(|| plugin.map(Prices::of)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_prices_cache_reads_and_writes_once() {
+        let prices = Prices { input: 2.5, output: 10.0, cache_read: Some(1.25), cache_write: None };
+        let usage = TokenUsage { input: 1_000, output: 500, cache_read: 2_000, cache_write: 100, reasoning: 0 };
+        // 1000×2.5 + 500×10 + 2000×1.25 + 100×2.5, per million
+        let expected = (2_500.0 + 5_000.0 + 2_500.0 + 250.0) / 1_000_000.0;
+        assert!((prices.cost(&usage) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_override_wins_over_the_plugin_table() {
+        let mut book = PriceBook::default();
+        book.set("openai", "gpt-4o", Prices { input: 1.0, output: 2.0, ..Default::default() });
+        assert_eq!(book.resolve("openai", "gpt-4o", None).input, 1.0);
+        assert_eq!(book.resolve("openai", "gpt-4o-mini", None), Prices::default());
+        assert!(book.get("anthropic", "gpt-4o").is_none());
+    }
+}
