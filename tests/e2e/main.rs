@@ -8,3 +8,4 @@ mod operator;
 mod routing;
 mod sandbox;
 mod support;
+mod usage;

@@ -54,6 +54,8 @@ pub struct Batch {
 
 enum Message {
     Write(Batch),
+    /// Answer once everything queued before this is written and its hook has run.
+    Flush(oneshot::Sender<()>),
     /// Finish what was queued before this, then stop.
     Close(oneshot::Sender<()>),
 }
@@ -91,6 +93,15 @@ impl UsageLog {
     /// A sink for `scope`'s runs.
     pub fn sink(&self, scope: UsageScope) -> UsageSink {
         UsageSink { tx: self.tx.clone(), scope: Arc::new(scope) }
+    }
+
+    /// Wait until everything queued so far is written and its alerts are
+    /// checked (for a daemon's shutdown, and for tests).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Write everything queued so far, then stop the writer. Sinks still held
@@ -132,10 +143,17 @@ fn writer(mut store: Store, mut rx: mpsc::Receiver<Message>, mut after_commit: O
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else { break };
         let mut group = Vec::new();
+        let mut flushed = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Write(batch) => group.push(batch),
+                Message::Flush(done) => {
+                    // Later writes go in the next group, so the flush answers
+                    // exactly for what came before it.
+                    flushed.push(done);
+                    break;
+                }
                 Message::Close(done) => {
                     closing = Some(done);
                     break;
@@ -145,34 +163,43 @@ fn writer(mut store: Store, mut rx: mpsc::Receiver<Message>, mut after_commit: O
                 next = rx.try_recv().ok();
             }
         }
-        if group.is_empty() {
-            continue;
-        }
-        let written = store.transaction(|tx| -> Result<(), StoreError> {
-            for b in &group {
-                for r in &b.records {
-                    usage_rows::insert(tx, b.scope.workspace_id, &b.workflow, b.at_ms, r)?;
-                }
-            }
-            Ok(())
-        });
-        let result = written.map_err(|e| {
-            tracing::error!(error = %e, events = group.iter().map(|b| b.records.len()).sum::<usize>(), "usage events could not be written");
-            UsageError::Write(e.to_string().into())
-        });
-        for b in &mut group {
-            if let Some(ack) = b.ack.take() {
-                let _ = ack.send(result.clone());
-            }
-        }
-        if let (Ok(()), Some(hook)) = (&result, after_commit.as_mut()) {
-            hook.committed(&store, &group);
+        write_group(&mut store, &mut group, after_commit.as_deref_mut());
+        for done in flushed {
+            let _ = done.send(());
         }
     }
     // Dropping the hook lets its deliveries finish before the close is acknowledged.
     drop(after_commit);
     if let Some(done) = closing {
         let _ = done.send(());
+    }
+}
+
+/// Write `group` in one transaction, acknowledge each batch, then run the hook.
+fn write_group(store: &mut Store, group: &mut [Batch], after_commit: Option<&mut (dyn AfterCommit + 'static)>) {
+    if group.is_empty() {
+        return;
+    }
+    let written = store.transaction(|tx| -> Result<(), StoreError> {
+        for b in group.iter() {
+            for r in &b.records {
+                usage_rows::insert(tx, b.scope.workspace_id, &b.workflow, b.at_ms, r)?;
+            }
+        }
+        Ok(())
+    });
+    let result = written.map_err(|e| {
+        let events = group.iter().map(|b| b.records.len()).sum::<usize>();
+        tracing::error!(error = %e, events, "usage events could not be written");
+        UsageError::Write(e.to_string().into())
+    });
+    for b in group.iter_mut() {
+        if let Some(ack) = b.ack.take() {
+            let _ = ack.send(result.clone());
+        }
+    }
+    if let (Ok(()), Some(hook)) = (&result, after_commit) {
+        hook.committed(store, group);
     }
 }
 
