@@ -3,25 +3,15 @@
 
 use crate::support::{self, Reply, Upstream};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const KEY: &str = "sk-test-cli-1b2c3d4e5f6a7b8c9d0e";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// Run the binary with every log level on, in a fresh data dir, off the async runtime.
 async fn llmnode(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let data = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmnode"));
-    cmd.args(args)
-        .current_dir(root())
-        .env("LLMNODE_DATA_DIR", data.path())
-        .env("LLMNODE_LOG", "trace")
-        .env_remove("LLMNODE_CONNECTIONS")
-        .env_remove("LLMNODE_PLUGINS_DIR");
+    let mut cmd = support::llmnode_command(data.path());
+    cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }

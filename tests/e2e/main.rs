@@ -3,6 +3,7 @@
 //! provider traffic.
 
 mod cli;
+mod crash;
 mod openai;
 mod operator;
 mod routing;

@@ -218,6 +218,19 @@ pub fn one_node(connection: &str, fallbacks: &[&str], config: serde_json::Value)
     .to_string()
 }
 
+/// The `llmnode` binary with `data` as its data directory, trace logs on, run
+/// from the repository root, and none of the caller's llmnode settings.
+pub fn llmnode_command(data: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmnode"));
+    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .env("LLMNODE_DATA_DIR", data)
+        .env("LLMNODE_LOG", "trace")
+        .env_remove("LLMNODE_MASTER_KEY")
+        .env_remove("LLMNODE_CONNECTIONS")
+        .env_remove("LLMNODE_PLUGINS_DIR");
+    cmd
+}
+
 /// Fail if `key` occurs anywhere in `haystack`.
 pub fn assert_no_leak(what: &str, haystack: &str, key: &str) {
     assert!(!haystack.contains(key), "the key leaked into {what}:\n{haystack}");
