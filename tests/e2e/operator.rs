@@ -77,7 +77,8 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     assert!(bad_line.contains("Error"), "{list}");
     let shown = ok(&llmnode(&data, &["connections", "show", "bad"]).await);
     assert!(shown.contains("header:x-extra"), "{shown}");
-    ok(&llmnode(&data, &["connections", "delete", "bad", "--force"]).await);
+    // Never used by a workflow: deleted without --force.
+    ok(&llmnode(&data, &["connections", "delete", "bad"]).await);
     let seen_before_run = upstream.seen().len();
 
     let run = ["run", "examples/workflows/ask.json", "-i", "question=Weather?", "--json"];
@@ -94,6 +95,8 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
 
     let unforced = llmnode(&data, &["connections", "delete", "openai"]).await;
     assert_eq!(unforced.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&unforced.stderr);
+    assert!(why.contains("used by workflow(s) ask") && why.contains("--force"), "{why}");
     ok(&llmnode(&data, &["connections", "delete", "openai", "--force"]).await);
 
     ok(&llmnode(&data, &["users", "add", "bob"]).await);

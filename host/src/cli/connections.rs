@@ -67,7 +67,7 @@ enum ConnectionsCommand {
     /// Delete the connection and its keys.
     Delete {
         name: String,
-        /// Delete even if workflows may still name it.
+        /// Delete even if workflows have run against it.
         #[arg(long)]
         force: bool,
     },
@@ -270,9 +270,13 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             println!("enabled `{name}`");
         }
         ConnectionsCommand::Delete { name, force } => {
-            if !force {
+            let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
+            connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
+            let used_by = usage_rows::workflows_using(admin.store.db(), w.id, &name).map_err(Failure::input)?;
+            if !used_by.is_empty() && !force {
                 return Err(Failure::input(format!(
-                    "deleting `{name}` breaks every workflow that names it; pass --force to delete it anyway"
+                    "connection `{name}` is used by workflow(s) {}; deleting it breaks them. Pass --force to delete it anyway",
+                    used_by.join(", ")
                 )));
             }
             admin.delete_connection(ws, &name).map_err(Failure::input)?;

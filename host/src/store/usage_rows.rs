@@ -196,3 +196,12 @@ pub fn last_success_ms(db: &Connection, workspace_id: i64, connection: &str) -> 
     )?;
     Ok(stmt.query_row(params![workspace_id, connection], |r| r.get(0))?)
 }
+
+/// Workflows that have run against a connection, by name.
+pub fn workflows_using(db: &Connection, workspace_id: i64, connection: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT DISTINCT workflow FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 ORDER BY workflow",
+    )?;
+    let rows = stmt.query_map(params![workspace_id, connection], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
