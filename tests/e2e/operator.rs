@@ -71,6 +71,9 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     let failed = llmnode(&data, &["connections", "test", "bad", "--model", "gpt-4o-mini"]).await;
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stdout).contains("key valid    NO"));
+    // The secret header is opened and sent like the key, and shown nowhere.
+    let last = upstream.seen().last().cloned().unwrap();
+    assert_eq!(last.headers["x-extra"], KEY);
     clean(&failed);
     let list = ok(&llmnode(&data, &["connections", "list"]).await);
     let bad_line = list.lines().find(|l| l.starts_with("bad ")).unwrap();

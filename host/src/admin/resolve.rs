@@ -22,11 +22,13 @@ impl Admin {
         for row in connection_rows::list(db, ws.id)? {
             let mut credentials = Credentials::default();
             for (field, sealed) in connection_rows::sealed_secrets(db, row.id)? {
+                let secret = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
+                // Fail now, naming the record, rather than at the first request.
+                secret.verify()?;
                 if field == "api_key" {
-                    let key = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
-                    // Fail now, naming the record, rather than at the first request.
-                    key.verify()?;
-                    credentials.api_key = Some(KeyMaterial::Sealed(key));
+                    credentials.api_key = Some(KeyMaterial::Sealed(secret));
+                } else if let Some(name) = field.strip_prefix("header:") {
+                    credentials.headers.push((name.to_string(), KeyMaterial::Sealed(secret)));
                 }
             }
             let s = row.settings;

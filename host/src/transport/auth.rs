@@ -30,12 +30,15 @@ impl KeyMaterial {
 pub struct Credentials {
     /// The provider API key, for bearer, header and query directives.
     pub api_key: Option<KeyMaterial>,
+    /// Custom headers whose values are secret (e.g. a gateway token), by
+    /// name; sent on every request, opened only while it is built.
+    pub headers: Vec<(String, KeyMaterial)>,
 }
 
 impl Credentials {
     /// Credentials with a key already in memory.
     pub fn plain(api_key: Option<Secret>) -> Self {
-        Credentials { api_key: api_key.map(KeyMaterial::Plain) }
+        Credentials { api_key: api_key.map(KeyMaterial::Plain), headers: Vec::new() }
     }
 
     /// The API key, opened now if sealed; drop it as soon as it is on the wire.
@@ -46,7 +49,8 @@ impl Credentials {
     /// Every secret, for scrubbing text that leaves the transport (a sealed
     /// one that cannot be opened cannot have been sent either).
     pub fn all(&self) -> Vec<Secret> {
-        self.api_key().ok().flatten().into_iter().collect()
+        let headers = self.headers.iter().filter_map(|(_, m)| m.open().ok());
+        self.api_key().ok().flatten().into_iter().chain(headers).collect()
     }
 }
 
@@ -68,6 +72,12 @@ pub fn apply(
     headers: &mut HeaderMap,
     url: &mut url::Url,
 ) -> Result<(), TransportError> {
+    // Secret custom headers first: the directive's own header wins over them.
+    for (name, material) in &credentials.headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| TransportError::BadHeader { name: name.clone(), reason: "not a valid header name".into() })?;
+        headers.insert(header, sensitive(material.open()?.expose())?);
+    }
     let needs_key = matches!(directive, AuthDirective::Bearer | AuthDirective::Header(_) | AuthDirective::Query(_));
     let key = if needs_key { credentials.api_key()?.filter(|k| !k.is_empty()) } else { None };
     let Some(key) = key else {
@@ -110,4 +120,28 @@ fn sensitive(value: &str) -> Result<HeaderValue, TransportError> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers_are_sent_and_the_directive_wins_over_them() {
+        let credentials = Credentials {
+            api_key: Some(KeyMaterial::Plain(Secret::new("sk-real"))),
+            headers: vec![
+                ("x-gateway-token".into(), KeyMaterial::Plain(Secret::new("gw-1"))),
+                ("authorization".into(), KeyMaterial::Plain(Secret::new("Bearer not-this"))),
+            ],
+        };
+        let mut headers = HeaderMap::new();
+        let mut url = url::Url::parse("https://api.example.com/v1").unwrap();
+        apply(&AuthDirective::Bearer, &credentials, &mut headers, &mut url).unwrap();
+        assert_eq!(headers["x-gateway-token"], "gw-1");
+        assert!(headers["x-gateway-token"].is_sensitive());
+        assert_eq!(headers["authorization"], "Bearer sk-real");
+        let all: Vec<String> = credentials.all().iter().map(|s| s.expose().to_string()).collect();
+        assert_eq!(all, ["sk-real", "gw-1", "Bearer not-this"], "every secret is scrubbed from errors");
+    }
 }
