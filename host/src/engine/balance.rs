@@ -38,8 +38,14 @@ impl Drop for InFlight<'_> {
 }
 
 impl Balancer {
-    /// The pool's members in the order to try them under `policy`.
-    pub fn order<'a>(&self, pool: &'a [WeightedConnection], policy: LoadBalancing) -> Vec<&'a str> {
+    /// The pool's members in the order to try them under `policy`;
+    /// `headroom` gives each member's free share of its quotas (0 to 1).
+    pub fn order<'a>(
+        &self,
+        pool: &'a [WeightedConnection],
+        policy: LoadBalancing,
+        headroom: impl Fn(&str) -> f64,
+    ) -> Vec<&'a str> {
         let n = pool.len();
         if n == 0 {
             return Vec::new();
@@ -70,8 +76,11 @@ impl Balancer {
                     .unwrap_or(0)
             }
             LoadBalancing::LeastLoaded => {
+                // Most quota left (RPM, TPM, budget) first; then fewest in flight.
                 let m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                (0..n).min_by_key(|&i| m.get(&pool[i].name).copied().unwrap_or(0)).unwrap_or(0)
+                let room: Vec<f64> = pool.iter().map(|c| headroom(&c.name)).collect();
+                let busy = |i: usize| m.get(&pool[i].name).copied().unwrap_or(0);
+                (0..n).min_by(|&a, &b| room[b].total_cmp(&room[a]).then(busy(a).cmp(&busy(b)))).unwrap_or(0)
             }
             LoadBalancing::LowestLatency => {
                 // Unmeasured members count as fastest, so each gets measured.
@@ -101,6 +110,10 @@ impl Balancer {
 mod tests {
     use super::*;
 
+    fn unlimited(_: &str) -> f64 {
+        1.0
+    }
+
     fn pool(names: &[(&str, u32)]) -> Vec<WeightedConnection> {
         names.iter().map(|(n, w)| WeightedConnection { name: n.to_string(), weight: *w }).collect()
     }
@@ -109,11 +122,11 @@ mod tests {
     fn round_robin_rotates_exactly_evenly_and_keeps_the_rest_as_backups() {
         let b = Balancer::default();
         let p = pool(&[("a", 1), ("b", 1), ("c", 1)]);
-        let orders: Vec<Vec<&str>> = (0..3).map(|_| b.order(&p, LoadBalancing::RoundRobin)).collect();
+        let orders: Vec<Vec<&str>> = (0..3).map(|_| b.order(&p, LoadBalancing::RoundRobin, unlimited)).collect();
         assert_eq!(orders, [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"]]);
         let mut firsts = HashMap::new();
         for _ in 0..300 {
-            *firsts.entry(b.order(&p, LoadBalancing::RoundRobin)[0]).or_insert(0) += 1;
+            *firsts.entry(b.order(&p, LoadBalancing::RoundRobin, unlimited)[0]).or_insert(0) += 1;
         }
         assert_eq!(firsts.values().copied().collect::<Vec<_>>(), [100, 100, 100]);
     }
@@ -122,7 +135,7 @@ mod tests {
     fn weighted_follows_the_weights() {
         let b = Balancer::default();
         let p = pool(&[("heavy", 9), ("light", 1)]);
-        let heavy = (0..2000).filter(|_| b.order(&p, LoadBalancing::Weighted)[0] == "heavy").count();
+        let heavy = (0..2000).filter(|_| b.order(&p, LoadBalancing::Weighted, unlimited)[0] == "heavy").count();
         // 90% expected; 5 standard deviations is about ±3%.
         assert!((1740..=1860).contains(&heavy), "{heavy} of 2000");
     }
@@ -132,14 +145,17 @@ mod tests {
         let b = Balancer::default();
         let p = pool(&[("a", 1), ("b", 1)]);
         let busy = b.start("a");
-        assert_eq!(b.order(&p, LoadBalancing::LeastLoaded)[0], "b");
+        assert_eq!(b.order(&p, LoadBalancing::LeastLoaded, unlimited)[0], "b");
+        // Quota left outranks requests in flight.
+        let b_nearly_exhausted = |n: &str| if n == "b" { 0.1 } else { 0.9 };
+        assert_eq!(b.order(&p, LoadBalancing::LeastLoaded, b_nearly_exhausted)[0], "a");
         drop(busy);
         b.record_latency("a", Duration::from_millis(300));
         b.record_latency("b", Duration::from_millis(40));
-        assert_eq!(b.order(&p, LoadBalancing::LowestLatency), ["b", "a"]);
+        assert_eq!(b.order(&p, LoadBalancing::LowestLatency, unlimited), ["b", "a"]);
         for _ in 0..10 {
             b.record_latency("b", Duration::from_millis(900));
         }
-        assert_eq!(b.order(&p, LoadBalancing::LowestLatency)[0], "a");
+        assert_eq!(b.order(&p, LoadBalancing::LowestLatency, unlimited)[0], "a");
     }
 }

@@ -7,11 +7,40 @@
 
 use super::prompt_size::PromptSize;
 use crate::usage::{Prices, TokenUsage};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A per-minute limiter that reports the capacity left after each grant.
+type MinuteLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// One per-minute quota and what was left of it at the last grant.
+struct PerMinute {
+    limiter: MinuteLimiter,
+    per_minute: u32,
+    /// (when, capacity left then): refills at `per_minute` a minute since.
+    left: Mutex<(Instant, u32)>,
+}
+
+impl PerMinute {
+    fn new(per_minute: Option<u32>) -> Option<Self> {
+        let n = NonZeroU32::new(per_minute?)?;
+        let limiter = RateLimiter::direct(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>();
+        Some(PerMinute { limiter, per_minute: n.get(), left: Mutex::new((Instant::now(), n.get())) })
+    }
+
+    /// The share of the quota free now, from 0 to 1.
+    fn headroom(&self) -> f64 {
+        let (at, left) = *self.left.lock().unwrap_or_else(|e| e.into_inner());
+        let refilled = at.elapsed().as_secs_f64() / 60.0 * f64::from(self.per_minute);
+        ((f64::from(left) + refilled) / f64::from(self.per_minute)).min(1.0)
+    }
+}
 
 /// A connection's limits, as configured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -44,8 +73,8 @@ struct Budget {
 
 struct ConnectionLimiter {
     limits: Limits,
-    rpm: Option<DefaultDirectRateLimiter>,
-    tpm: Option<DefaultDirectRateLimiter>,
+    rpm: Option<PerMinute>,
+    tpm: Option<PerMinute>,
     budget: Mutex<Budget>,
 }
 
@@ -78,17 +107,29 @@ impl Limiter {
         if limits == Limits::default() {
             return;
         }
-        let per_minute =
-            |n: Option<u32>| n.and_then(NonZeroU32::new).map(|n| RateLimiter::direct(Quota::per_minute(n)));
         self.by_connection.insert(
             connection.to_string(),
             ConnectionLimiter {
                 limits,
-                rpm: per_minute(limits.rpm),
-                tpm: per_minute(limits.tpm),
+                rpm: PerMinute::new(limits.rpm),
+                tpm: PerMinute::new(limits.tpm),
                 budget: Mutex::new(Budget { day: utc_day(), spent: spent_today, reserved: 0 }),
             },
         );
+    }
+
+    /// The tightest share left of `connection`'s RPM, TPM and daily budget,
+    /// from 0 (exhausted) to 1 (untouched or unlimited): what `least_loaded`
+    /// balancing compares.
+    pub fn headroom(&self, connection: &str) -> f64 {
+        let Some(l) = self.by_connection.get(connection) else { return 1.0 };
+        let per_minute = [&l.rpm, &l.tpm].into_iter().flatten().map(PerMinute::headroom);
+        let budget = l.limits.daily_budget_usd.filter(|b| *b > 0.0).map(|usd| {
+            let b = l.budget.lock().unwrap_or_else(|e| e.into_inner());
+            let spent = if b.day == utc_day() { b.spent } else { 0 };
+            (1.0 - (spent + b.reserved) as f64 / (usd * 1e9)).clamp(0.0, 1.0)
+        });
+        per_minute.chain(budget).fold(1.0, f64::min)
     }
 
     /// Take capacity for one call with `prompt`, answering with at most
@@ -168,26 +209,28 @@ impl Drop for Reservation<'_> {
 }
 
 async fn wait_or_refuse(
-    limiter: &DefaultDirectRateLimiter,
+    quota: &PerMinute,
     n: NonZeroU32,
     queue_for: Duration,
     message: impl Fn() -> String,
 ) -> Result<(), Refusal> {
-    match limiter.check_n(n) {
-        Ok(Ok(())) => Ok(()),
+    let granted = match quota.limiter.check_n(n) {
+        Ok(Ok(snapshot)) => snapshot,
         // More than the whole quota: it can never pass.
-        Err(_) => Err(Refusal { message: message(), retry_after: None }),
+        Err(_) => return Err(Refusal { message: message(), retry_after: None }),
         Ok(Err(not_until)) => {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
             if queue_for.is_zero() || wait > queue_for {
                 return Err(Refusal { message: message(), retry_after: Some(wait) });
             }
-            match tokio::time::timeout(queue_for, limiter.until_n_ready(n)).await {
-                Ok(Ok(())) => Ok(()),
-                _ => Err(Refusal { message: message(), retry_after: Some(wait) }),
+            match tokio::time::timeout(queue_for, quota.limiter.until_n_ready(n)).await {
+                Ok(Ok(snapshot)) => snapshot,
+                _ => return Err(Refusal { message: message(), retry_after: Some(wait) }),
             }
         }
-    }
+    };
+    *quota.left.lock().unwrap_or_else(|e| e.into_inner()) = (Instant::now(), granted.remaining_burst_capacity());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,6 +252,20 @@ mod tests {
         assert!(refused.message.contains("2 requests per minute"), "{refused:?}");
         assert!(refused.retry_after.is_some());
         assert!(l.acquire("unlimited", PromptSize::default(), None, &prices()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn headroom_is_the_tightest_share_left() {
+        let mut l = Limiter::default();
+        l.configure("c", Limits { rpm: Some(10), daily_budget_usd: Some(1.0), ..Default::default() }, nanos(0.25));
+        assert!((l.headroom("c") - 0.75).abs() < 1e-9, "the budget is the tightest: {}", l.headroom("c"));
+        for _ in 0..8 {
+            l.acquire("c", PromptSize::default(), Some(10), &prices()).await.unwrap();
+        }
+        // 2 of 10 requests left this minute (plus a trickle of refill).
+        let h = l.headroom("c");
+        assert!((0.2..0.25).contains(&h), "{h}");
+        assert_eq!(l.headroom("unlimited"), 1.0);
     }
 
     #[tokio::test]

@@ -41,7 +41,9 @@ pub(crate) async fn run(
 ) -> Result<LlmServed, LlmFailed> {
     let names: Vec<&str> = match &config.routing {
         Routing::Primary(primary) => std::iter::once(primary.as_str()).collect(),
-        Routing::Balanced { connections, policy } => inner.balancer.order(connections, *policy),
+        Routing::Balanced { connections, policy } => {
+            inner.balancer.order(connections, *policy, |name| inner.limiter.headroom(name))
+        }
     }
     .into_iter()
     .chain(config.fallbacks.iter().map(String::as_str))
