@@ -290,3 +290,32 @@ async fn each_kind_of_broken_upstream_fails_over_with_its_class() {
         support::assert_no_leak(primary, &skip.reason, KEY);
     }
 }
+
+#[tokio::test]
+async fn least_loaded_sends_work_where_the_most_quota_is_left() {
+    let ups = [
+        Upstream::start(|_| ok_reply()).await,
+        Upstream::start(|_| ok_reply()).await,
+        Upstream::start(|_| ok_reply()).await,
+    ];
+    // a allows 4 requests a minute, b 40, c 400: sequential runs (never two in
+    // flight) spread by the share of quota each has left.
+    let connections = ["a", "b", "c"].iter().zip(&ups).zip([4, 40, 400]).map(|((n, u), rpm)| {
+        let mut c = support::connection(n, "openai", &u.url("/v1"), KEY);
+        c.limits.rpm = Some(rpm);
+        c
+    });
+    let engine = support::engine(connections.collect());
+    let workflow = pool_node("least_loaded", &[]);
+    for _ in 0..20 {
+        assert!(support::run(&engine, &workflow, json!({})).await.ok);
+    }
+    let served: Vec<usize> = ups.iter().map(|u| u.seen().len()).collect();
+    // Each call goes where the most quota is left: a once (75% left after),
+    // then b and c, c ten times for each of b's (each of b's calls uses
+    // 2.5% of its quota, each of c's 0.25%). Round robin would send a 7 and
+    // exhaust it; counting requests in flight would send all 20 to a. (b's
+    // quota refills as the test runs, which may earn it one more call.)
+    assert_eq!((served[0], served.iter().sum::<usize>()), (1, 20), "{served:?}");
+    assert!((2..=3).contains(&served[1]), "{served:?}");
+}
