@@ -11,12 +11,15 @@ use axum::Router;
 use axum::routing::post;
 use llmnode::connections::{Connection, ConnectionSet};
 use llmnode::demo::LoopbackServer;
-use llmnode::engine::{Engine, Limits, NoEvents};
+use llmnode::engine::{Engine, EngineOptions, Limits, NoEvents};
 use llmnode::runtime::bindings::types;
 use llmnode::runtime::bundled::BUNDLED;
 use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use llmnode::secret::Secret;
+use llmnode::store::{Store, StoreError, workspaces};
 use llmnode::transport::Transport;
+use llmnode::usage::UsageLog;
+use llmnode::usage::log::UsageScope;
 use llmnode::workflow::Workflow;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -238,6 +241,27 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     })
     .await;
     report("loopback: same, with rpm + tpm + budget limits", &with_limits);
+
+    // The same with every attempt recorded: a durable usage row acknowledged
+    // before the node is reported (group commit to a real SQLite file).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmnode.db");
+    let mut store = Store::open(&path).unwrap();
+    let ws = store.transaction(|tx| workspaces::create(tx, "bench", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
+    let log = UsageLog::open(&path, None).unwrap();
+    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_webhook: None };
+    let options = EngineOptions { usage: Some(log.sink(scope)), ..Default::default() };
+    let recorded_engine = Engine::with_options(&connections, &registry, options).unwrap();
+    let recorded = sample_async(n, || async {
+        let t = Instant::now();
+        let report = recorded_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        assert!(report.ok, "{:?}", report.error);
+        t.elapsed()
+    })
+    .await;
+    report("loopback: same, usage recorded durably", &recorded);
+    drop(recorded_engine);
+    log.close().await;
 
     let template = Arc::new(
         Workflow::parse(r#"{"name":"t","nodes":[{"id":"t","node_type":"template","config":{"template":"hi"}}],"output":"{{nodes.t.output.text}}"}"#)
