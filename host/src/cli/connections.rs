@@ -97,6 +97,9 @@ struct SettingsArgs {
     /// A non-secret header, NAME=VALUE (repeat for more).
     #[arg(long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
+    /// A provider option for the plugin, KEY=VALUE (e.g. `api_version=2024-10-21`; repeat for more).
+    #[arg(long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
     /// A model runs may use (repeat for more); none listed allows all.
     #[arg(long = "model", value_name = "MODEL")]
     models: Vec<String>,
@@ -169,6 +172,16 @@ impl KeyArgs {
     }
 }
 
+/// `NAME=VALUE` arguments of `flag`, trimmed.
+fn pairs(flag: &str, raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    raw.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => Err(Failure::input(format!("{flag} {kv:?} must be NAME=VALUE"))),
+        })
+        .collect()
+}
+
 impl SettingsArgs {
     /// `base` with every setting named on the command line applied.
     fn apply(&self, mut s: StoredSettings) -> Result<StoredSettings, Failure> {
@@ -176,11 +189,8 @@ impl SettingsArgs {
             url::Url::parse(u).map_err(|e| Failure::input(format!("--base-url {u:?} is not a URL: {e}")))?;
             s.base_url = Some(u.clone());
         }
-        for h in &self.headers {
-            let (k, v) =
-                h.split_once('=').ok_or_else(|| Failure::input(format!("--header {h:?} must be NAME=VALUE")))?;
-            s.headers.insert(k.trim().to_string(), v.trim().to_string());
-        }
+        s.headers.extend(pairs("--header", &self.headers)?);
+        s.options.extend(pairs("--option", &self.options)?);
         if !self.models.is_empty() {
             s.models = self.models.clone();
         }
