@@ -25,11 +25,7 @@ impl Admin {
                 let secret = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
                 // Fail now, naming the record, rather than at the first request.
                 secret.verify()?;
-                if field == "api_key" {
-                    credentials.api_key = Some(KeyMaterial::Sealed(secret));
-                } else if let Some(name) = field.strip_prefix("header:") {
-                    credentials.headers.push((name.to_string(), KeyMaterial::Sealed(secret)));
-                }
+                credentials.set(&field, KeyMaterial::Sealed(secret)).map_err(AdminError::Refused)?;
             }
             let s = row.settings;
             set.insert(Connection {

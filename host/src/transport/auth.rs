@@ -2,6 +2,7 @@
 //! put on the wire; the plugin never sees it.
 
 use super::TransportError;
+use super::sigv4::{self, AwsKeys, SignOptions};
 use crate::runtime::bindings::types::AuthDirective;
 use crate::secret::Secret;
 use crate::vault::SealedSecret;
@@ -33,12 +34,45 @@ pub struct Credentials {
     /// Custom headers whose values are secret (e.g. a gateway token), by
     /// name; sent on every request, opened only while it is built.
     pub headers: Vec<(String, KeyMaterial)>,
+    /// AWS keys, for SigV4 directives.
+    pub aws_access_key_id: Option<KeyMaterial>,
+    pub aws_secret_access_key: Option<KeyMaterial>,
+    /// Present for temporary (STS) credentials.
+    pub aws_session_token: Option<KeyMaterial>,
 }
+
+/// The secret fields a connection may hold (besides `header:NAME`).
+pub const SECRET_FIELDS: [&str; 4] = ["api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"];
 
 impl Credentials {
     /// Credentials with a key already in memory.
     pub fn plain(api_key: Option<Secret>) -> Self {
-        Credentials { api_key: api_key.map(KeyMaterial::Plain), headers: Vec::new() }
+        Credentials { api_key: api_key.map(KeyMaterial::Plain), ..Default::default() }
+    }
+
+    /// Put `material` in the slot `field` names ([`SECRET_FIELDS`] or
+    /// `header:NAME`); the one place field names are interpreted.
+    pub fn set(&mut self, field: &str, material: KeyMaterial) -> Result<(), String> {
+        let slot = match field {
+            "api_key" => &mut self.api_key,
+            "aws_access_key_id" => &mut self.aws_access_key_id,
+            "aws_secret_access_key" => &mut self.aws_secret_access_key,
+            "aws_session_token" => &mut self.aws_session_token,
+            _ => match field.strip_prefix("header:") {
+                Some(name) if !name.is_empty() => {
+                    self.headers.push((name.to_string(), material));
+                    return Ok(());
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown secret field `{field}` (known: {}, header:NAME)",
+                        SECRET_FIELDS.join(", ")
+                    ));
+                }
+            },
+        };
+        *slot = Some(material);
+        Ok(())
     }
 
     /// The API key, opened now if sealed; drop it as soon as it is on the wire.
@@ -49,8 +83,9 @@ impl Credentials {
     /// Every secret, for scrubbing text that leaves the transport (a sealed
     /// one that cannot be opened cannot have been sent either).
     pub fn all(&self) -> Vec<Secret> {
-        let headers = self.headers.iter().filter_map(|(_, m)| m.open().ok());
-        self.api_key().ok().flatten().into_iter().chain(headers).collect()
+        let single = [&self.api_key, &self.aws_access_key_id, &self.aws_secret_access_key, &self.aws_session_token];
+        let headers = self.headers.iter().map(|(_, m)| m);
+        single.into_iter().flatten().chain(headers).filter_map(|m| m.open().ok()).collect()
     }
 }
 
@@ -66,11 +101,14 @@ pub fn directive_header(directive: &AuthDirective) -> Option<&str> {
 /// Attach the credential the directive asks for to `headers` or `url`. A
 /// connection without an API key sends none (local OpenAI-compatible servers
 /// need none; a provider that does answers 401, classified as `auth`).
+/// `method` and `body` are what SigV4 signs.
 pub fn apply(
     directive: &AuthDirective,
     credentials: &Credentials,
+    method: &str,
     headers: &mut HeaderMap,
     url: &mut url::Url,
+    body: &[u8],
 ) -> Result<(), TransportError> {
     // Secret custom headers first: the directive's own header wins over them.
     for (name, material) in &credentials.headers {
@@ -78,38 +116,78 @@ pub fn apply(
             .map_err(|_| TransportError::BadHeader { name: name.clone(), reason: "not a valid header name".into() })?;
         headers.insert(header, sensitive(material.open()?.expose())?);
     }
-    let needs_key = matches!(directive, AuthDirective::Bearer | AuthDirective::Header(_) | AuthDirective::Query(_));
-    let key = if needs_key { credentials.api_key()?.filter(|k| !k.is_empty()) } else { None };
-    let Some(key) = key else {
-        return match directive {
-            AuthDirective::AwsSigv4(_) => Err(TransportError::UnsupportedAuth { scheme: "aws-sigv4" }),
-            AuthDirective::GoogleServiceAccount(_) => {
-                Err(TransportError::UnsupportedAuth { scheme: "google-service-account" })
-            }
-            _ => Ok(()),
-        };
-    };
+    let key = || Ok::<_, TransportError>(credentials.api_key()?.filter(|k| !k.is_empty()));
     match directive {
+        AuthDirective::None => Ok(()),
         AuthDirective::Bearer => {
-            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", key.expose()));
-            let value = sensitive(&bearer)?;
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+            if let Some(key) = key()? {
+                let bearer = zeroize::Zeroizing::new(format!("Bearer {}", key.expose()));
+                headers.insert(reqwest::header::AUTHORIZATION, sensitive(&bearer)?);
+            }
             Ok(())
         }
         AuthDirective::Header(name) => {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| TransportError::BadHeader {
-                name: name.clone(),
-                reason: "not a valid header name".into(),
-            })?;
-            headers.insert(name, sensitive(key.expose())?);
+            if let Some(key) = key()? {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| TransportError::BadHeader {
+                    name: name.clone(),
+                    reason: "not a valid header name".into(),
+                })?;
+                headers.insert(name, sensitive(key.expose())?);
+            }
             Ok(())
         }
         AuthDirective::Query(param) => {
-            url.query_pairs_mut().append_pair(param, key.expose());
+            if let Some(key) = key()? {
+                url.query_pairs_mut().append_pair(param, key.expose());
+            }
             Ok(())
         }
-        _ => Ok(()),
+        AuthDirective::AwsSigv4(p) => sign_aws(credentials, &p.service, &p.region, method, headers, url, body),
+        AuthDirective::GoogleServiceAccount(_) => {
+            Err(TransportError::UnsupportedAuth { scheme: "google-service-account" })
+        }
     }
+}
+
+fn sign_aws(
+    credentials: &Credentials,
+    service: &str,
+    region: &str,
+    method: &str,
+    headers: &mut HeaderMap,
+    url: &url::Url,
+    body: &[u8],
+) -> Result<(), TransportError> {
+    let open = |m: &Option<KeyMaterial>| m.as_ref().map(KeyMaterial::open).transpose();
+    let (Some(id), Some(secret)) = (open(&credentials.aws_access_key_id)?, open(&credentials.aws_secret_access_key)?)
+    else {
+        return Err(TransportError::Credential {
+            detail: "SigV4 needs the connection's aws_access_key_id and aws_secret_access_key".into(),
+        });
+    };
+    let token = open(&credentials.aws_session_token)?;
+    let keys = AwsKeys { access_key_id: &id, secret_access_key: &secret, session_token: token.as_ref() };
+    let sent: Vec<(&str, &str)> = headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+    let added = sigv4::sign(
+        method,
+        url.as_str(),
+        &sent,
+        body,
+        &keys,
+        service,
+        region,
+        std::time::SystemTime::now(),
+        SignOptions::default(),
+    )?;
+    for (name, value, secret) in added {
+        let mut v = HeaderValue::from_str(&value).map_err(|_| TransportError::BadHeader {
+            name: name.into(),
+            reason: "the signature produced a value not allowed in a header".into(),
+        })?;
+        v.set_sensitive(secret || name == "authorization");
+        headers.insert(name, v);
+    }
+    Ok(())
 }
 
 /// A header value marked sensitive (HTTP/2 never indexes it; debug output hides it).
@@ -128,16 +206,13 @@ mod tests {
 
     #[test]
     fn secret_headers_are_sent_and_the_directive_wins_over_them() {
-        let credentials = Credentials {
-            api_key: Some(KeyMaterial::Plain(Secret::new("sk-real"))),
-            headers: vec![
-                ("x-gateway-token".into(), KeyMaterial::Plain(Secret::new("gw-1"))),
-                ("authorization".into(), KeyMaterial::Plain(Secret::new("Bearer not-this"))),
-            ],
-        };
+        let mut credentials = Credentials::plain(Some(Secret::new("sk-real")));
+        credentials.set("header:x-gateway-token", KeyMaterial::Plain(Secret::new("gw-1"))).unwrap();
+        credentials.set("header:authorization", KeyMaterial::Plain(Secret::new("Bearer not-this"))).unwrap();
+        assert!(credentials.set("aws_secret", KeyMaterial::Plain(Secret::new("x"))).is_err());
         let mut headers = HeaderMap::new();
         let mut url = url::Url::parse("https://api.example.com/v1").unwrap();
-        apply(&AuthDirective::Bearer, &credentials, &mut headers, &mut url).unwrap();
+        apply(&AuthDirective::Bearer, &credentials, "POST", &mut headers, &mut url, b"").unwrap();
         assert_eq!(headers["x-gateway-token"], "gw-1");
         assert!(headers["x-gateway-token"].is_sensitive());
         assert_eq!(headers["authorization"], "Bearer sk-real");

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod egress;
 mod headers;
 pub mod redact;
+pub mod sigv4;
 pub mod sse;
 
 pub use auth::Credentials;
@@ -134,12 +135,12 @@ impl Transport {
         let mut url = target.egress.check(&request.url)?;
         let shown = redact::url_for_display(&url);
         let mut header_map = headers::build(&request.headers, auth::directive_header(&auth))?;
-        auth::apply(&auth, &target.credentials, &mut header_map, &mut url)?;
-
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
+        auth::apply(&auth, &target.credentials, method.as_str(), &mut header_map, &mut url, &request.body)?;
+
         let builder = self.client.request(method, url).headers(header_map).body(request.body);
         let response = match timeout(target.timeout, builder.send()).await {
             Err(_) => return Err(TransportError::Timeout { url: shown, secs: target.timeout.as_secs_f64() }),
