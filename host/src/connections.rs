@@ -3,6 +3,7 @@
 
 use crate::engine::{Limits, RetryPolicy};
 use crate::secret::Secret;
+use crate::transport::auth::KeyMaterial;
 use crate::transport::{Credentials, EgressPolicy, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -130,6 +131,10 @@ struct FileConnection {
     enabled: bool,
     /// Name of the environment variable holding the API key.
     api_key_env: Option<String>,
+    /// Other secrets by field (`aws_access_key_id`, `aws_secret_access_key`,
+    /// `aws_session_token`, `header:NAME`), each naming its environment variable.
+    #[serde(default)]
+    secret_env: BTreeMap<String, String>,
     /// Refused: present only to give a clear error.
     api_key: Option<serde::de::IgnoredAny>,
 }
@@ -194,6 +199,13 @@ impl ConnectionSet {
                     _ => return Err(invalid(format!("environment variable {var} (api_key_env) is not set"))),
                 },
             };
+            let mut credentials = Credentials::plain(api_key);
+            for (field, var) in &c.secret_env {
+                let value = env(var)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| invalid(format!("environment variable {var} (secret_env.{field}) is not set")))?;
+                credentials.set(field, KeyMaterial::Plain(Secret::new(value))).map_err(&invalid)?;
+            }
             let conn = Connection {
                 name: c.name.clone(),
                 provider: c.provider,
@@ -210,7 +222,7 @@ impl ConnectionSet {
                     Some(s) => return Err(invalid(format!("stream_idle_timeout_secs {s} must be between 0 and 3600"))),
                 },
                 enabled: c.enabled,
-                credentials: Credentials::plain(api_key),
+                credentials,
                 retry: RetryPolicy { max_retries: c.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
                 limits: Limits {
                     rpm: c.rpm,

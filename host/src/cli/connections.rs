@@ -146,6 +146,7 @@ impl KeyArgs {
                 .split_once('=')
                 .filter(|(f, v)| !f.is_empty() && !v.is_empty())
                 .ok_or_else(|| Failure::input(format!("--secret-env {pair:?} must be FIELD=VAR")))?;
+            llmnode::transport::Credentials::check_field(field).map_err(Failure::input)?;
             let value =
                 std::env::var(var).map_err(|_| Failure::input(format!("environment variable {var} is not set")))?;
             secrets.insert(field.to_string(), Secret::new(value));

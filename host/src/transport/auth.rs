@@ -75,6 +75,11 @@ impl Credentials {
         Ok(())
     }
 
+    /// Refuse a field name no connection can use, before anything is stored.
+    pub fn check_field(field: &str) -> Result<(), String> {
+        Credentials::default().set(field, KeyMaterial::Plain(Secret::new(String::new())))
+    }
+
     /// The API key, opened now if sealed; drop it as soon as it is on the wire.
     pub fn api_key(&self) -> Result<Option<Secret>, TransportError> {
         self.api_key.as_ref().map(KeyMaterial::open).transpose()
