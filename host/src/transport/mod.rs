@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod egress;
+pub mod eventstream;
 mod headers;
 pub mod redact;
 pub mod sigv4;
@@ -11,7 +12,7 @@ pub mod sse;
 
 pub use auth::Credentials;
 pub use egress::{EgressError, EgressPolicy};
-pub use sse::{SseError, SseEvent, SseFramer};
+pub use sse::{FrameError, SseEvent, SseFramer};
 
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types::{self, Method, PreparedRequest};
@@ -65,7 +66,7 @@ pub enum TransportError {
     BodyTooLarge { url: String, limit: usize },
     /// The upstream's event stream is malformed.
     #[error("the event stream from {url} is malformed: {source}")]
-    Stream { url: String, source: SseError },
+    Stream { url: String, source: FrameError },
 }
 
 impl TransportError {
@@ -250,14 +251,45 @@ impl UpstreamResponse {
         // with a clear error instead of holding the caller for the full timeout.
         self.timeout = self.idle_timeout;
         self.streaming = true;
-        EventStream { response: self, framer: SseFramer::default(), ready: Vec::new(), next: 0, ended: false }
+        let framer = Framer::for_response(&self.headers);
+        EventStream { response: self, framer, ready: Vec::new(), next: 0, ended: false }
     }
 }
 
-/// Server-sent events from a streaming response, framed by the host.
+/// How a streamed body is cut into events, chosen by its content type.
+enum Framer {
+    Sse(SseFramer),
+    Aws(eventstream::EventStreamFramer),
+}
+
+impl Framer {
+    fn for_response(headers: &[types::Header]) -> Self {
+        let content_type = headers.iter().find(|h| h.name == "content-type").map(|h| h.value.as_str());
+        match content_type {
+            Some(ct) if ct.starts_with(eventstream::CONTENT_TYPE) => Framer::Aws(Default::default()),
+            _ => Framer::Sse(Default::default()),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
+        match self {
+            Framer::Sse(f) => f.feed(bytes, out),
+            Framer::Aws(f) => f.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
+        match self {
+            Framer::Sse(f) => f.finish(out),
+            Framer::Aws(f) => f.finish(out),
+        }
+    }
+}
+
+/// Events from a streaming response (SSE or AWS event stream), framed by the host.
 pub struct EventStream {
     response: UpstreamResponse,
-    framer: SseFramer,
+    framer: Framer,
     ready: Vec<SseEvent>,
     next: usize,
     ended: bool,

@@ -16,15 +16,21 @@ pub struct SseEvent {
     pub data: String,
 }
 
-/// The stream broke the framing rules.
+/// The stream broke its framing rules (SSE or AWS event stream).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SseError {
+pub enum FrameError {
     /// One event grew past the bound.
     #[error("a server-sent event exceeded {limit} bytes")]
     TooLarge { limit: usize },
     /// An event's bytes are not UTF-8.
     #[error("a server-sent event is not valid UTF-8 (at byte {offset} of the stream)")]
     InvalidUtf8 { offset: u64 },
+    /// A binary event-stream message is corrupt (bad length, header or checksum).
+    #[error("an event-stream message is corrupt: {detail}")]
+    Corrupt { detail: String },
+    /// The stream ended inside a binary message.
+    #[error("the event stream ended inside a message ({bytes} bytes of it received)")]
+    Truncated { bytes: usize },
 }
 
 /// Incremental SSE parser: feed bytes as they arrive, take events as they complete.
@@ -65,7 +71,7 @@ impl SseFramer {
     }
 
     /// Feed the next bytes; completed events are pushed onto `out`.
-    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
         if self.at_start && !bytes.is_empty() {
             // A UTF-8 byte order mark may precede the first line.
             if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
@@ -98,21 +104,21 @@ impl SseFramer {
                 }
             }
             if self.line.len() + self.data.len() > self.max_event_bytes {
-                return Err(SseError::TooLarge { limit: self.max_event_bytes });
+                return Err(FrameError::TooLarge { limit: self.max_event_bytes });
             }
         }
         Ok(())
     }
 
     /// The stream ended: deliver an event that was not closed by a blank line.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
         if !self.line.is_empty() {
             self.end_line(out)?;
         }
         self.dispatch(out)
     }
 
-    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
             return self.dispatch(out);
@@ -143,7 +149,7 @@ impl SseFramer {
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
         if !self.has_data {
             self.event = None;
             return Ok(());
@@ -154,8 +160,8 @@ impl SseFramer {
         Ok(())
     }
 
-    fn utf8(&self, bytes: Vec<u8>) -> Result<String, SseError> {
-        String::from_utf8(bytes).map_err(|_| SseError::InvalidUtf8 { offset: self.consumed })
+    fn utf8(&self, bytes: Vec<u8>) -> Result<String, FrameError> {
+        String::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8 { offset: self.consumed })
     }
 }
 
@@ -198,8 +204,8 @@ mod tests {
     fn bounds_event_size_and_rejects_invalid_utf8() {
         let mut f = SseFramer::new(16);
         let mut out = Vec::new();
-        assert_eq!(f.feed(&[b'a'; 40], &mut out), Err(SseError::TooLarge { limit: 16 }));
+        assert_eq!(f.feed(&[b'a'; 40], &mut out), Err(FrameError::TooLarge { limit: 16 }));
         let mut f = SseFramer::default();
-        assert!(matches!(f.feed(b"data: \xff\xfe\n\n", &mut out), Err(SseError::InvalidUtf8 { .. })));
+        assert!(matches!(f.feed(b"data: \xff\xfe\n\n", &mut out), Err(FrameError::InvalidUtf8 { .. })));
     }
 }
