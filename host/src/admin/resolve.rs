@@ -30,13 +30,21 @@ impl Admin {
                 }
             }
             let s = row.settings;
+            // Caching is the plugin's business: it gets the stored settings as options.
+            let mut options = std::collections::BTreeMap::new();
+            if s.prompt_caching {
+                options.insert("prompt_caching".to_string(), "true".to_string());
+            }
+            if let Some(ttl) = s.cache_ttl_secs {
+                options.insert("cache_ttl_secs".to_string(), ttl.to_string());
+            }
             set.insert(Connection {
                 name: row.name,
                 provider: row.provider,
                 base_url: s.base_url,
                 organization: s.organization,
                 headers: s.headers,
-                options: Default::default(),
+                options,
                 allowed_hosts: Vec::new(),
                 default_model: s.default_model,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
