@@ -28,13 +28,22 @@ impl Admin {
                 credentials.set(&field, KeyMaterial::Sealed(secret)).map_err(AdminError::Refused)?;
             }
             let s = row.settings;
+            // Caching is the plugin's business: it gets the stored settings as
+            // options, beside the operator's provider options.
+            let mut options = s.options.clone();
+            if s.prompt_caching {
+                options.insert("prompt_caching".to_string(), "true".to_string());
+            }
+            if let Some(ttl) = s.cache_ttl_secs {
+                options.insert("cache_ttl_secs".to_string(), ttl.to_string());
+            }
             set.insert(Connection {
                 name: row.name,
                 provider: row.provider,
                 base_url: s.base_url,
                 organization: s.organization,
                 headers: s.headers,
-                options: s.options,
+                options,
                 allowed_hosts: Vec::new(),
                 default_model: s.default_model,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),

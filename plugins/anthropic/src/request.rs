@@ -1,0 +1,270 @@
+//! Chat request → `POST /v1/messages` body.
+//! Reference: https://docs.anthropic.com/en/api/messages
+
+use crate::models;
+use llmnode_sdk::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// The API version this plugin speaks; Anthropic requires the header on every call.
+const API_VERSION: &str = "2023-06-01";
+
+/// `max_tokens` for a model the table does not know: the API requires a value.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Anthropic accepts at most this many `cache_control` breakpoints per request.
+const MAX_BREAKPOINTS: usize = 4;
+
+/// Anthropic has no JSON mode; a `json_object` request gets this instruction.
+const JSON_INSTRUCTION: &str = "Respond with a single JSON object and nothing else.";
+
+/// The request template: `{base}/v1/messages`, the version header and the
+/// operator's custom headers; the host adds `x-api-key`.
+pub fn prepared(conn: &ConnectionSettings, body: Vec<u8>) -> PreparedRequest {
+    let mut request = http::post(http::join(&conn.base_url, "v1/messages"), body);
+    request.headers.push(http::header("anthropic-version", API_VERSION));
+    request.headers.extend(conn.headers.iter().cloned());
+    PreparedRequest { request, auth: AuthDirective::Header("x-api-key".into()) }
+}
+
+/// The JSON body of a Messages API request. System messages, wherever they
+/// stand, form the `system` prompt: Anthropic has no system role in `messages`.
+pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, ProviderError> {
+    let caching = Caching::new(req, conn);
+    let mut system: Vec<Value> = Vec::new();
+    let mut messages: Vec<Value> = Vec::new();
+    for m in &req.messages {
+        match m.role {
+            Role::System => system.extend(system_blocks(m)?),
+            Role::Tool => tool_result(&mut messages, m),
+            Role::User | Role::Assistant => {
+                messages.push(json!({ "role": names::role(m.role), "content": blocks(m)? }));
+            }
+        }
+        if m.cache_breakpoint && caching.explicit {
+            caching.mark(if m.role == Role::System { system.last_mut() } else { last_block(&mut messages) });
+        }
+    }
+    if let Some(ResponseFormat::JsonObject) = req.response_format {
+        system.push(json!({ "type": "text", "text": JSON_INSTRUCTION }));
+    }
+    let mut tools = req.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+    if caching.automatic {
+        // The stable prefix (tools, then system) and the whole conversation so
+        // far, so the next turn reads everything before its new messages.
+        caching.mark(tools.last_mut());
+        caching.mark(system.last_mut());
+        caching.mark(last_block(&mut messages));
+    }
+    keep_last_breakpoints(&mut tools, &mut system, &mut messages);
+    for m in &mut messages {
+        plain_text(m);
+    }
+
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    let max_tokens = req.max_tokens.or_else(|| models::max_output(&req.model)).unwrap_or(DEFAULT_MAX_TOKENS);
+    body.insert("max_tokens".into(), json!(max_tokens));
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    if !tools.is_empty() {
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &req.tool_choice {
+        body.insert("tool_choice".into(), tool_choice(choice));
+    }
+    if let Some(ResponseFormat::JsonSchema(s)) = &req.response_format {
+        let schema = json::parse_text(&s.schema, &format!("the JSON schema `{}`", s.name))?;
+        body.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), number(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), number(p));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(req.stop));
+    }
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Ok(json::body(&Value::Object(body)))
+}
+
+/// Where `cache_control` breakpoints go. The connection options
+/// `prompt_caching` (`true` or `false`) and `cache_ttl_secs`, and the request's
+/// cache hint decide: `false` on either side sends none; otherwise the
+/// messages marked as breakpoints get one, and an enabled hint or
+/// `prompt_caching = true` adds breakpoints after the tools, the system
+/// prompt and the last message.
+struct Caching {
+    explicit: bool,
+    automatic: bool,
+    control: Value,
+}
+
+impl Caching {
+    fn new(req: &ChatRequest, conn: &ConnectionSettings) -> Self {
+        let option = conn.option("prompt_caching").map(|v| v.trim().to_ascii_lowercase());
+        let connection = match option.as_deref() {
+            Some("true" | "on" | "yes" | "1") => Some(true),
+            Some("false" | "off" | "no" | "0") => Some(false),
+            _ => None,
+        };
+        let hint = req.cache.as_ref().map(|h| h.enabled);
+        let explicit = connection != Some(false) && hint != Some(false);
+        let automatic = explicit && (connection == Some(true) || hint == Some(true));
+        let ttl = req
+            .cache
+            .as_ref()
+            .and_then(|h| h.ttl_seconds)
+            .or_else(|| conn.option("cache_ttl_secs").and_then(|v| v.trim().parse().ok()));
+        let mut control = json!({ "type": "ephemeral" });
+        // Anthropic offers 5 minutes (the default) or 1 hour: a longer wish gets the hour.
+        if ttl.is_some_and(|secs| secs > 300) {
+            control["ttl"] = json!("1h");
+        }
+        Caching { explicit, automatic, control }
+    }
+
+    fn mark(&self, block: Option<&mut Value>) {
+        if let Some(Value::Object(block)) = block {
+            block.insert("cache_control".into(), self.control.clone());
+        }
+    }
+}
+
+/// Drop the earliest breakpoints beyond Anthropic's limit: a later breakpoint
+/// caches a longer prefix, which includes what the earlier ones would have.
+fn keep_last_breakpoints(tools: &mut [Value], system: &mut [Value], messages: &mut [Value]) {
+    let in_messages = messages.iter_mut().flat_map(|m| m["content"].as_array_mut().into_iter().flatten());
+    let mut marked: Vec<&mut Value> = tools
+        .iter_mut()
+        .chain(system.iter_mut())
+        .chain(in_messages)
+        .filter(|b| b.get("cache_control").is_some())
+        .collect();
+    let extra = marked.len().saturating_sub(MAX_BREAKPOINTS);
+    for block in marked.drain(..extra) {
+        if let Value::Object(block) = block {
+            block.remove("cache_control");
+        }
+    }
+}
+
+/// The last content block of the last message, where its breakpoint goes.
+fn last_block(messages: &mut [Value]) -> Option<&mut Value> {
+    messages.last_mut()?["content"].as_array_mut()?.last_mut()
+}
+
+/// A system message as text blocks: the system prompt cannot hold images.
+fn system_blocks(m: &Message) -> Result<Vec<Value>, ProviderError> {
+    m.content
+        .iter()
+        .map(|part| match part {
+            ContentPart::Text(text) => Ok(json!({ "type": "text", "text": text })),
+            ContentPart::Image(_) => Err(ProviderError::invalid("Anthropic's system prompt takes text only")),
+        })
+        .collect()
+}
+
+/// A user or assistant turn as content blocks: text, images, and for the
+/// assistant the tool calls it made.
+fn blocks(m: &Message) -> Result<Vec<Value>, ProviderError> {
+    let mut out = Vec::with_capacity(m.content.len() + m.tool_calls.len());
+    for part in &m.content {
+        match part {
+            // A tool-calling turn often has empty text, which Anthropic refuses.
+            ContentPart::Text(text) if text.is_empty() && !m.tool_calls.is_empty() => {}
+            ContentPart::Text(text) => out.push(json!({ "type": "text", "text": text })),
+            ContentPart::Image(image) => out.push(image_block(&image.url)),
+        }
+    }
+    for call in &m.tool_calls {
+        let input = if call.arguments.trim().is_empty() {
+            json!({})
+        } else {
+            json::parse_text(&call.arguments, &format!("the arguments of tool call `{}`", call.id))?
+        };
+        out.push(json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input }));
+    }
+    Ok(out)
+}
+
+/// An image by URL, or inline when given as a `data:` URL.
+fn image_block(url: &str) -> Value {
+    match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+        Some((media_type, data)) => {
+            json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } })
+        }
+        None => json!({ "type": "image", "source": { "type": "url", "url": url } }),
+    }
+}
+
+/// A tool result is a `tool_result` block in a user turn. Results of the same
+/// round of calls must share one user message, so consecutive ones are merged.
+fn tool_result(messages: &mut Vec<Value>, m: &Message) {
+    let content = if m.is_text_only() {
+        json!(m.text())
+    } else {
+        let parts = m.content.iter().map(|p| match p {
+            ContentPart::Text(text) => json!({ "type": "text", "text": text }),
+            ContentPart::Image(image) => image_block(&image.url),
+        });
+        Value::Array(parts.collect())
+    };
+    let block = json!({ "type": "tool_result", "tool_use_id": m.tool_call_id, "content": content });
+    match messages.last_mut() {
+        Some(last) if last["role"] == "user" && last_block_is_result(last) => {
+            if let Some(blocks) = last["content"].as_array_mut() {
+                blocks.push(block);
+            }
+        }
+        _ => messages.push(json!({ "role": "user", "content": [block] })),
+    }
+}
+
+fn last_block_is_result(message: &Value) -> bool {
+    message["content"].as_array().and_then(|c| c.last()).is_some_and(|b| b["type"] == "tool_result")
+}
+
+/// A turn that is one plain text block is sent as a string, the API's short form.
+fn plain_text(message: &mut Value) {
+    if let Some([block]) = message["content"].as_array().map(Vec::as_slice)
+        && block["type"] == "text"
+        && block.get("cache_control").is_none()
+    {
+        message["content"] = block["text"].clone();
+    }
+}
+
+fn tool(t: &ToolDefinition) -> Result<Value, ProviderError> {
+    let mut out = Map::new();
+    out.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        out.insert("description".into(), json!(d));
+    }
+    let what = format!("the parameters of tool `{}`", t.name);
+    out.insert("input_schema".into(), json::parse_text(&t.parameters, &what)?);
+    if t.strict == Some(true) {
+        out.insert("strict".into(), json!(true));
+    }
+    Ok(Value::Object(out))
+}
+
+fn tool_choice(c: &ToolChoice) -> Value {
+    match c {
+        ToolChoice::Auto => json!({ "type": "auto" }),
+        ToolChoice::None => json!({ "type": "none" }),
+        ToolChoice::Required => json!({ "type": "any" }),
+        ToolChoice::Function(name) => json!({ "type": "tool", "name": name }),
+    }
+}
+
+/// A sampling parameter as the decimal the user wrote: widening the `f32`
+/// directly would send 0.1 as 0.10000000149011612.
+fn number(x: f32) -> Value {
+    x.to_string().parse::<f64>().map(|x| json!(x)).unwrap_or(Value::Null)
+}
