@@ -5,6 +5,7 @@
 mod anthropic;
 mod cli;
 mod crash;
+mod google_auth;
 mod openai;
 mod operator;
 mod routing;

@@ -18,7 +18,8 @@ pub enum KeyMaterial {
 }
 
 impl KeyMaterial {
-    fn open(&self) -> Result<Secret, TransportError> {
+    /// The plaintext, for as long as the caller holds it.
+    pub fn open(&self) -> Result<Secret, TransportError> {
         match self {
             KeyMaterial::Plain(s) => Ok(s.clone()),
             KeyMaterial::Sealed(s) => Ok(s.open()?),
@@ -39,10 +40,13 @@ pub struct Credentials {
     pub aws_secret_access_key: Option<KeyMaterial>,
     /// Present for temporary (STS) credentials.
     pub aws_session_token: Option<KeyMaterial>,
+    /// A Google service-account key file (JSON), for Vertex AI.
+    pub google_service_account: Option<KeyMaterial>,
 }
 
 /// The secret fields a connection may hold (besides `header:NAME`).
-pub const SECRET_FIELDS: [&str; 4] = ["api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"];
+pub const SECRET_FIELDS: [&str; 5] =
+    ["api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "google_service_account"];
 
 impl Credentials {
     /// Credentials with a key already in memory.
@@ -58,6 +62,7 @@ impl Credentials {
             "aws_access_key_id" => &mut self.aws_access_key_id,
             "aws_secret_access_key" => &mut self.aws_secret_access_key,
             "aws_session_token" => &mut self.aws_session_token,
+            "google_service_account" => &mut self.google_service_account,
             _ => match field.strip_prefix("header:") {
                 Some(name) if !name.is_empty() => {
                     self.headers.push((name.to_string(), material));
@@ -88,7 +93,13 @@ impl Credentials {
     /// Every secret, for scrubbing text that leaves the transport (a sealed
     /// one that cannot be opened cannot have been sent either).
     pub fn all(&self) -> Vec<Secret> {
-        let single = [&self.api_key, &self.aws_access_key_id, &self.aws_secret_access_key, &self.aws_session_token];
+        let single = [
+            &self.api_key,
+            &self.aws_access_key_id,
+            &self.aws_secret_access_key,
+            &self.aws_session_token,
+            &self.google_service_account,
+        ];
         let headers = self.headers.iter().map(|(_, m)| m);
         single.into_iter().flatten().chain(headers).filter_map(|m| m.open().ok()).collect()
     }
@@ -106,7 +117,8 @@ pub fn directive_header(directive: &AuthDirective) -> Option<&str> {
 /// Attach the credential the directive asks for to `headers` or `url`. A
 /// connection without an API key sends none (local OpenAI-compatible servers
 /// need none; a provider that does answers 401, classified as `auth`).
-/// `method` and `body` are what SigV4 signs.
+/// `method` and `body` are what SigV4 signs; `minted` is the access token the
+/// transport obtained for a `google-service-account` directive.
 pub fn apply(
     directive: &AuthDirective,
     credentials: &Credentials,
@@ -114,6 +126,7 @@ pub fn apply(
     headers: &mut HeaderMap,
     url: &mut url::Url,
     body: &[u8],
+    minted: Option<&Secret>,
 ) -> Result<(), TransportError> {
     // Secret custom headers first: the directive's own header wins over them.
     for (name, material) in &credentials.headers {
@@ -149,7 +162,12 @@ pub fn apply(
         }
         AuthDirective::AwsSigv4(p) => sign_aws(credentials, &p.service, &p.region, method, headers, url, body),
         AuthDirective::GoogleServiceAccount(_) => {
-            Err(TransportError::UnsupportedAuth { scheme: "google-service-account" })
+            let token = minted.ok_or_else(|| TransportError::Credential {
+                detail: "no access token was minted for the google-service-account directive".into(),
+            })?;
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
+            headers.insert(reqwest::header::AUTHORIZATION, sensitive(&bearer)?);
+            Ok(())
         }
     }
 }
@@ -217,7 +235,7 @@ mod tests {
         assert!(credentials.set("aws_secret", KeyMaterial::Plain(Secret::new("x"))).is_err());
         let mut headers = HeaderMap::new();
         let mut url = url::Url::parse("https://api.example.com/v1").unwrap();
-        apply(&AuthDirective::Bearer, &credentials, "POST", &mut headers, &mut url, b"").unwrap();
+        apply(&AuthDirective::Bearer, &credentials, "POST", &mut headers, &mut url, b"", None).unwrap();
         assert_eq!(headers["x-gateway-token"], "gw-1");
         assert!(headers["x-gateway-token"].is_sensitive());
         assert_eq!(headers["authorization"], "Bearer sk-real");

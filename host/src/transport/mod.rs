@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod egress;
 pub mod eventstream;
+pub mod google_auth;
 mod headers;
 pub mod redact;
 pub mod sigv4;
@@ -15,7 +16,7 @@ pub use egress::{EgressError, EgressPolicy};
 pub use sse::{FrameError, SseEvent, SseFramer};
 
 use crate::error_class::ErrorClass;
-use crate::runtime::bindings::types::{self, Method, PreparedRequest};
+use crate::runtime::bindings::types::{self, AuthDirective, Method, PreparedRequest};
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -46,9 +47,6 @@ pub enum TransportError {
     /// tampered store); the error names the record, never the key.
     #[error("the connection's key cannot be opened: {detail}")]
     Credential { detail: String },
-    /// An auth scheme this host does not implement yet.
-    #[error("auth scheme {scheme} is not supported by this host yet")]
-    UnsupportedAuth { scheme: &'static str },
     /// A stream went silent for longer than the connection's idle timeout.
     #[error("the stream from {url} stalled: nothing for {secs:.1} s")]
     Stalled { url: String, secs: f64 },
@@ -100,6 +98,8 @@ pub struct Target {
 #[derive(Clone)]
 pub struct Transport {
     client: reqwest::Client,
+    /// Google access tokens minted for service-account connections.
+    google: std::sync::Arc<google_auth::TokenCache>,
 }
 
 impl Transport {
@@ -116,7 +116,7 @@ impl Transport {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| TransportError::Network { url: "(client setup)".into(), detail: e.to_string() })?;
-        Ok(Transport { client })
+        Ok(Transport { client, google: Default::default() })
     }
 
     /// Check, authenticate and send a plugin's request; returns once the
@@ -140,7 +140,18 @@ impl Transport {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        auth::apply(&auth, &target.credentials, method.as_str(), &mut header_map, &mut url, &request.body)?;
+        let minted = match &auth {
+            AuthDirective::GoogleServiceAccount(scopes) => {
+                let key =
+                    target.credentials.google_service_account.as_ref().ok_or_else(|| TransportError::Credential {
+                        detail: "this provider needs the connection's google_service_account key file".into(),
+                    })?;
+                Some(self.google.token(&self.client, &key.open()?, scopes).await?)
+            }
+            _ => None,
+        };
+        let body = &request.body;
+        auth::apply(&auth, &target.credentials, method.as_str(), &mut header_map, &mut url, body, minted.as_ref())?;
 
         let builder = self.client.request(method, url).headers(header_map).body(request.body);
         let response = match timeout(target.timeout, builder.send()).await {
