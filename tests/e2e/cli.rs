@@ -49,6 +49,9 @@ async fn the_demo_runs_offline_fails_over_and_streams() {
     assert_eq!(reports.len(), 2);
     assert!(reports.iter().all(|r| r["ok"] == json!(true)));
     assert_eq!(reports[0]["nodes"][0]["connection"], "backup");
+    // The failover crosses providers: OpenAI's 429, then the Anthropic plugin serves.
+    let served = &reports[0]["attempts"][1];
+    assert_eq!((served["provider"].as_str(), served["model"].as_str()), (Some("anthropic"), Some("claude-haiku-4-5")));
     assert_eq!(reports[0]["nodes"][0]["skipped"][0]["class"], "rate_limit");
     assert_eq!(reports[0]["output"]["category"], "billing");
     assert_clean(&out, key);

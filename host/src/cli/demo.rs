@@ -1,7 +1,8 @@
 //! `llmnode demo`: the whole path of an llm node, self-contained. A simulated
-//! OpenAI-compatible provider runs on loopback; the example workflows run
-//! through the real, sandboxed OpenAI plugin over real HTTP, including a
-//! failover from a rate-limited connection and a streamed answer.
+//! provider runs on loopback speaking both the OpenAI and the Anthropic wire
+//! formats; the example workflows run through the real, sandboxed OpenAI and
+//! Anthropic plugins over real HTTP, including a failover from a rate-limited
+//! OpenAI connection to an Anthropic one and a streamed answer.
 
 use super::{Env, Failure, report, run};
 use clap::Args;
@@ -31,8 +32,8 @@ pub struct DemoArgs {
     key: Option<String>,
 }
 
-fn connection(name: &str, base_url: String, key: &Secret) -> Connection {
-    Connection::with_key(name, "openai", base_url, "gpt-4o-mini", key.clone())
+fn connection(name: &str, provider: &str, base_url: String, model: &str, key: &Secret) -> Connection {
+    Connection::with_key(name, provider, base_url, model, key.clone())
 }
 
 pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
@@ -42,9 +43,9 @@ pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::run(format!("cannot start the simulated provider on loopback: {e}")))?;
 
     let mut connections = ConnectionSet::default();
-    connections.insert(connection("primary", upstream.rate_limited_base_url(), &key));
-    connections.insert(connection("backup", upstream.base_url(), &key));
-    connections.insert(connection("openai", upstream.base_url(), &key));
+    connections.insert(connection("primary", "openai", upstream.rate_limited_base_url(), "gpt-4o-mini", &key));
+    connections.insert(connection("backup", "anthropic", upstream.anthropic_base_url(), "claude-haiku-4-5", &key));
+    connections.insert(connection("openai", "openai", upstream.base_url(), "gpt-4o-mini", &key));
 
     let runtime = env.runtime()?;
     let registry = env.registry(&runtime)?;
@@ -56,8 +57,9 @@ pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
         }
     };
     say(&format!(
-        "llmnode demo: a simulated OpenAI-compatible provider is listening on {} (loopback only, no keys, no network).\n\
-         Connection `primary` always answers 429, so nodes fail over to `backup`.\n",
+        "llmnode demo: a simulated provider speaking the OpenAI and Anthropic formats is listening on {} \
+         (loopback only, no keys, no network).\n\
+         Connection `primary` (OpenAI) always answers 429, so nodes fail over to `backup` (Anthropic, another plugin).\n",
         upstream.base_url()
     ));
 
@@ -84,7 +86,7 @@ pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
         say("");
     }
     if !args.json {
-        eprintln!("Usage and cost of every attempt (prices from the OpenAI plugin's model table):\n");
+        eprintln!("Usage and cost of every attempt (prices from each plugin's model table):\n");
         eprint!("{}", report::usage_table(&attempts));
         eprintln!(
             "\nRun against a real provider:\n  OPENAI_API_KEY=… llmnode run examples/workflows/ask.json -c examples/connections.toml -i question='Why is the sky blue?'"

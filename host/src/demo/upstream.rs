@@ -1,9 +1,11 @@
-//! A simulated OpenAI-compatible upstream on loopback, so `llmnode demo` shows
-//! real HTTP, real streaming and a real failover with no network and no keys.
+//! A simulated provider on loopback, so `llmnode demo` shows real HTTP, real
+//! streaming and a real failover from one provider to another with no network
+//! and no keys. It speaks two wire formats: OpenAI Chat Completions and the
+//! Anthropic Messages API, each checking its own auth header.
 //!
-//! It checks the bearer key it was started with, answers deterministically from
-//! the prompt, streams word by word, and offers a second route that always
-//! answers 429 so a fallback can be seen taking over.
+//! It answers deterministically from the prompt, streams word by word, and
+//! offers an OpenAI route that always answers 429 so a fallback to the
+//! Anthropic route can be seen taking over.
 
 use super::LoopbackServer;
 use axum::Router;
@@ -32,30 +34,150 @@ impl SimulatedUpstream {
     pub async fn start(key: &str, word_delay: Duration) -> std::io::Result<Self> {
         let state = Arc::new(Config { key: key.to_string(), word_delay });
         let app = Router::new()
-            .route("/v1/chat/completions", post(chat))
+            .route("/v1/chat/completions", post(openai_chat))
             .route("/rate-limited/v1/chat/completions", post(rate_limited))
+            .route("/anthropic/v1/messages", post(anthropic_messages))
             .with_state(state);
         Ok(SimulatedUpstream { server: LoopbackServer::start(app).await? })
     }
 
-    /// Base URL of the healthy route, e.g. `http://127.0.0.1:PORT/v1`.
+    /// Base URL of the healthy OpenAI route, e.g. `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.server.addr())
     }
 
-    /// Base URL of the route that always answers 429.
+    /// Base URL of the OpenAI route that always answers 429.
     pub fn rate_limited_base_url(&self) -> String {
         format!("http://{}/rate-limited/v1", self.server.addr())
     }
+
+    /// Base URL of the Anthropic Messages route (the plugin adds `/v1/messages`).
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}/anthropic", self.server.addr())
+    }
 }
 
-fn openai_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
-    let body = json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+/// The two wire formats: how each authenticates, fails, answers and streams.
+#[derive(Clone, Copy)]
+enum Dialect {
+    OpenAi,
+    Anthropic,
+}
+
+impl Dialect {
+    fn authorized(self, headers: &HeaderMap, key: &str) -> bool {
+        let (name, expected) = match self {
+            Dialect::OpenAi => (header::AUTHORIZATION.as_str(), format!("Bearer {key}")),
+            Dialect::Anthropic => ("x-api-key", key.to_string()),
+        };
+        headers.get(name).and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+    }
+
+    fn error(self, status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
+        let body = match self {
+            Dialect::OpenAi => json!({ "error": { "message": message, "type": kind, "param": null, "code": code } }),
+            Dialect::Anthropic => json!({ "type": "error", "error": { "type": kind, "message": message } }),
+        };
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+
+    fn wants_json(self, req: &Value) -> bool {
+        match self {
+            Dialect::OpenAi => req["response_format"]["type"].as_str().is_some_and(|t| t.starts_with("json")),
+            // Anthropic has no JSON mode: the plugin asks for JSON in the system prompt.
+            Dialect::Anthropic => system_text(req).contains("JSON"),
+        }
+    }
+
+    fn answer(self, model: &str, text: &str, prompt_tokens: u64, completion_tokens: u64) -> Value {
+        match self {
+            Dialect::OpenAi => json!({
+                "id": "chatcmpl-demo", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+                "usage": openai_usage(prompt_tokens, completion_tokens),
+            }),
+            Dialect::Anthropic => json!({
+                "id": "msg_demo", "type": "message", "role": "assistant", "model": model,
+                "content": [{ "type": "text", "text": text }], "stop_reason": "end_turn", "stop_sequence": null,
+                "usage": { "input_tokens": prompt_tokens, "output_tokens": completion_tokens },
+            }),
+        }
+    }
+
+    /// The stream's events: (opening events, one event per word, closing events).
+    fn stream_events(self, model: &str, prompt_tokens: u64, completion_tokens: u64) -> StreamShape {
+        let sse = |event: Option<&str>, data: Value| match event {
+            Some(e) => format!("event: {e}\ndata: {data}\n\n"),
+            None => format!("data: {data}\n\n"),
+        };
+        match self {
+            Dialect::OpenAi => {
+                let usage = openai_usage(prompt_tokens, completion_tokens);
+                let last = json!({ "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0,
+                    "model": model, "choices": [], "usage": usage });
+                let model = model.to_string();
+                let chunk = move |delta: Value, finish: Value| {
+                    sse(
+                        None,
+                        json!({ "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0,
+                        "model": model, "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }], "usage": null }),
+                    )
+                };
+                StreamShape {
+                    open: chunk(json!({ "role": "assistant", "content": "" }), Value::Null),
+                    close: format!("{}{}data: [DONE]\n\n", chunk(json!({}), json!("stop")), sse(None, last)),
+                    word: Box::new(move |w| chunk(json!({ "content": w }), Value::Null)),
+                }
+            }
+            Dialect::Anthropic => StreamShape {
+                open: sse(
+                    Some("message_start"),
+                    json!({ "type": "message_start", "message": { "id": "msg_demo",
+                    "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null,
+                    "usage": { "input_tokens": prompt_tokens, "output_tokens": 1 } } }),
+                ) + &sse(
+                    Some("content_block_start"),
+                    json!({ "type": "content_block_start", "index": 0,
+                        "content_block": { "type": "text", "text": "" } }),
+                ),
+                word: Box::new(move |w| {
+                    sse(
+                        Some("content_block_delta"),
+                        json!({ "type": "content_block_delta", "index": 0,
+                        "delta": { "type": "text_delta", "text": w } }),
+                    )
+                }),
+                close: sse(Some("content_block_stop"), json!({ "type": "content_block_stop", "index": 0 }))
+                    + &sse(
+                        Some("message_delta"),
+                        json!({ "type": "message_delta",
+                        "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+                        "usage": { "output_tokens": completion_tokens } }),
+                    )
+                    + &sse(Some("message_stop"), json!({ "type": "message_stop" })),
+            },
+        }
+    }
+}
+
+/// A stream as text: what opens it, each word's event, what closes it.
+struct StreamShape {
+    open: String,
+    word: Box<dyn Fn(&str) -> String + Send>,
+    close: String,
+}
+
+fn openai_usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": { "cached_tokens": 0 }
+    })
 }
 
 async fn rate_limited() -> Response {
-    let mut r = openai_error(
+    let mut r = Dialect::OpenAi.error(
         StatusCode::TOO_MANY_REQUESTS,
         "requests",
         "rate_limit_exceeded",
@@ -65,18 +187,24 @@ async fn rate_limited() -> Response {
     r
 }
 
-async fn chat(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
-    let expected = format!("Bearer {}", cfg.key);
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return openai_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "invalid_api_key",
-            "Incorrect API key provided.",
-        );
+async fn openai_chat(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
+    chat(Dialect::OpenAi, &cfg, &headers, &body)
+}
+
+async fn anthropic_messages(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
+    chat(Dialect::Anthropic, &cfg, &headers, &body)
+}
+
+fn chat(dialect: Dialect, cfg: &Config, headers: &HeaderMap, body: &str) -> Response {
+    if !dialect.authorized(headers, &cfg.key) {
+        let (kind, code) = match dialect {
+            Dialect::OpenAi => ("invalid_request_error", "invalid_api_key"),
+            Dialect::Anthropic => ("authentication_error", ""),
+        };
+        return dialect.error(StatusCode::UNAUTHORIZED, kind, code, "Incorrect API key provided.");
     }
-    let Ok(req) = serde_json::from_str::<Value>(&body) else {
-        return openai_error(
+    let Ok(req) = serde_json::from_str::<Value>(body) else {
+        return dialect.error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "invalid_json",
@@ -84,51 +212,31 @@ async fn chat(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) 
         );
     };
     let model = req["model"].as_str().unwrap_or("demo").to_string();
-    let prompt = prompt_text(&req);
-    let json_mode = req["response_format"]["type"].as_str().is_some_and(|t| t.starts_with("json"));
-    let answer = if json_mode { classify(&prompt) } else { write_reply(&prompt) };
+    let prompt = format!("{}{}", system_text(&req), prompt_text(&req));
+    let answer = if dialect.wants_json(&req) { classify(&prompt) } else { write_reply(&prompt) };
     let prompt_tokens = count_tokens(&prompt) + 8;
     let completion_tokens = count_tokens(&answer);
-    let usage = json!({
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": { "cached_tokens": 0 }
-    });
     if req["stream"].as_bool() == Some(true) {
-        return stream(answer, model, usage, cfg.word_delay);
+        let shape = dialect.stream_events(&model, prompt_tokens, completion_tokens);
+        return stream(answer, shape, cfg.word_delay);
     }
-    let body = json!({
-        "id": "chatcmpl-demo",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{ "index": 0, "message": { "role": "assistant", "content": answer }, "finish_reason": "stop" }],
-        "usage": usage
-    });
+    let body = dialect.answer(&model, &answer, prompt_tokens, completion_tokens);
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-fn stream(answer: String, model: String, usage: Value, delay: Duration) -> Response {
+fn stream(answer: String, shape: StreamShape, delay: Duration) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(16);
     tokio::spawn(async move {
-        let chunk = |delta: Value, finish: Value| {
-            let c = json!({ "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0, "model": model,
-                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }], "usage": null });
-            format!("data: {c}\n\n")
-        };
-        let _ = tx.send(Ok(chunk(json!({ "role": "assistant", "content": "" }), Value::Null))).await;
+        let _ = tx.send(Ok(shape.open)).await;
         for (i, word) in answer.split_inclusive(' ').enumerate() {
             if i > 0 {
                 tokio::time::sleep(delay).await;
             }
-            if tx.send(Ok(chunk(json!({ "content": word }), Value::Null))).await.is_err() {
+            if tx.send(Ok((shape.word)(word))).await.is_err() {
                 return;
             }
         }
-        let _ = tx.send(Ok(chunk(json!({}), json!("stop")))).await;
-        let last = json!({ "id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [], "usage": usage });
-        let _ = tx.send(Ok(format!("data: {last}\n\ndata: [DONE]\n\n"))).await;
+        let _ = tx.send(Ok(shape.close)).await;
     });
     let body = Body::from_stream(tokio_stream_from(rx));
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
@@ -138,6 +246,15 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<String, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The system prompt, where a format keeps it outside the messages (Anthropic).
+fn system_text(req: &Value) -> String {
+    match &req["system"] {
+        Value::String(s) => format!("{s}\n"),
+        Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).map(|t| format!("{t}\n")).collect(),
+        _ => String::new(),
+    }
 }
 
 fn prompt_text(req: &Value) -> String {
