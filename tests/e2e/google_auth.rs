@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use llmnode::runtime::bindings::types;
 use llmnode::secret::Secret;
-use llmnode::transport::Transport;
 use llmnode::transport::auth::KeyMaterial;
+use llmnode::transport::{Target, Transport};
 use serde_json::{Value, json};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -45,6 +45,14 @@ fn key_file(token_uri: &str) -> String {
     key.to_string()
 }
 
+/// A Vertex-like connection on `vertex` whose key file points at `tokens`.
+fn vertex_target(tokens: &Upstream, vertex: &Upstream) -> Target {
+    let key = key_file(&tokens.url("/token"));
+    let mut c = support::connection("vertex", "gemini", &vertex.url(""), "unused");
+    c.credentials.set("google_service_account", KeyMaterial::Plain(Secret::new(key))).unwrap();
+    c.target(&url::Url::parse(&vertex.url("")).unwrap())
+}
+
 fn request(url: String) -> types::PreparedRequest {
     types::PreparedRequest {
         request: types::HttpRequest { method: types::Method::Post, url, headers: Vec::new(), body: b"{}".to_vec() },
@@ -64,10 +72,7 @@ async fn the_host_mints_caches_and_sends_a_service_account_token() {
     })
     .await;
     let vertex = Upstream::start(|_| Reply::json(200, "{}")).await;
-    let key = key_file(&tokens.url("/token"));
-    let mut c = support::connection("vertex", "gemini", &vertex.url(""), "unused");
-    c.credentials.set("google_service_account", KeyMaterial::Plain(Secret::new(key))).unwrap();
-    let target = c.target(&url::Url::parse(&vertex.url("")).unwrap());
+    let target = vertex_target(&tokens, &vertex);
     let transport = Transport::new().unwrap();
     for _ in 0..3 {
         let response = transport.send(request(vertex.url("/v1/projects/p/x:generateContent")), &target).await.unwrap();
@@ -86,10 +91,7 @@ async fn a_refused_account_is_a_clear_credential_error_without_the_key() {
     })
     .await;
     let vertex = Upstream::start(|_| Reply::json(200, "{}")).await;
-    let key = key_file(&tokens.url("/token"));
-    let mut c = support::connection("vertex", "gemini", &vertex.url(""), "unused");
-    c.credentials.set("google_service_account", KeyMaterial::Plain(Secret::new(key))).unwrap();
-    let target = c.target(&url::Url::parse(&vertex.url("")).unwrap());
+    let target = vertex_target(&tokens, &vertex);
     let err = Transport::new().unwrap().send(request(vertex.url("/v1/x")), &target).await.err().unwrap();
     let message = err.to_string();
     assert!(message.contains("Invalid JWT Signature") && message.contains("HTTP 400"), "{message}");
