@@ -2,6 +2,7 @@
 //! WebAssembly, real HTTP on loopback against upstreams that replay recorded
 //! provider traffic.
 
+mod azure_openai;
 mod cli;
 mod crash;
 mod openai;
