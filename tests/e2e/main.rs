@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod openai;
 mod operator;
+mod qwen;
 mod routing;
 mod sandbox;
 mod support;

@@ -5,4 +5,5 @@
 pub const BUNDLED: &[(&str, &[u8])] = &[
     ("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI"))),
     ("azure-openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_AZURE_OPENAI"))),
+    ("qwen", include_bytes!(env!("LLMNODE_WASM_PLUGIN_QWEN"))),
 ];
