@@ -293,3 +293,51 @@ async fn the_connection_test_is_a_one_token_completion_on_the_deployment() {
     let refused = plugin.call().unwrap().test_request(&settings, "").unwrap().unwrap_err();
     assert!(matches!(refused.kind, types::ErrorKind::InvalidRequest));
 }
+
+#[tokio::test]
+async fn a_stored_connection_carries_its_api_version_to_the_connection_test() {
+    // Through the real binary and store: the api_version set with `--option`
+    // reaches the plugin, and `connections test` probes the deployment.
+    let cassette = support::fixture_json("azure-openai/recorded/chat-completion-deployment-overrides-model.json");
+    let answer = cassette["interactions"][0]["response"]["body_raw"].as_str().unwrap().to_string();
+    let upstream = Upstream::start(move |_| Reply::json(200, answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let base = upstream.url("");
+    let commands: [&[&str]; 3] = [
+        &["init"],
+        &[
+            "connections",
+            "add",
+            "az",
+            "--provider",
+            "azure-openai",
+            "--api-key-env",
+            "AZURE_KEY",
+            "--base-url",
+            &base,
+            "--default-model",
+            "gpt-4.1-mini",
+            "--option",
+            "api_version=2024-12-01-preview",
+        ],
+        &["connections", "test", "az"],
+    ];
+    let mut stdout = String::new();
+    for args in commands {
+        let mut cmd = support::llmnode_command(&data);
+        cmd.args(args).env("AZURE_KEY", KEY);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+        support::assert_no_leak("stdout", &stdout, KEY);
+        support::assert_no_leak("stderr (trace logs)", &stderr, KEY);
+    }
+    assert!(stdout.contains("key valid    yes") && stdout.contains("model access yes"), "{stdout}");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "/openai/deployments/gpt-4.1-mini/chat/completions?api-version=2024-12-01-preview");
+    assert_eq!(seen[0].headers[key_header().as_str()], KEY);
+    assert_eq!(seen[0].json()["max_tokens"], 1);
+}

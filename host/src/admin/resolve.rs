@@ -38,7 +38,7 @@ impl Admin {
                 base_url: s.base_url,
                 organization: s.organization,
                 headers: s.headers,
-                options: Default::default(),
+                options: s.options,
                 allowed_hosts: Vec::new(),
                 default_model: s.default_model,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),

@@ -97,6 +97,10 @@ struct SettingsArgs {
     /// A non-secret header, NAME=VALUE (repeat for more).
     #[arg(long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
+    /// A provider-specific setting for the plugin, NAME=VALUE (repeat for
+    /// more), e.g. `api_version=2024-10-21` for Azure OpenAI.
+    #[arg(long = "option", value_name = "NAME=VALUE")]
+    options: Vec<String>,
     /// A model runs may use (repeat for more); none listed allows all.
     #[arg(long = "model", value_name = "MODEL")]
     models: Vec<String>,
@@ -180,6 +184,11 @@ impl SettingsArgs {
             let (k, v) =
                 h.split_once('=').ok_or_else(|| Failure::input(format!("--header {h:?} must be NAME=VALUE")))?;
             s.headers.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        for o in &self.options {
+            let (k, v) =
+                o.split_once('=').ok_or_else(|| Failure::input(format!("--option {o:?} must be NAME=VALUE")))?;
+            s.options.insert(k.trim().to_string(), v.trim().to_string());
         }
         if !self.models.is_empty() {
             s.models = self.models.clone();

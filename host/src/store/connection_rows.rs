@@ -20,6 +20,10 @@ pub struct StoredSettings {
     /// Non-secret custom headers (secret ones are sealed as `header:NAME`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// Provider-specific settings handed to the plugin (e.g. Azure's
+    /// `api_version`); stored rows from before them read as none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
     /// Models workflows may use through this connection; empty allows all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,
