@@ -14,7 +14,7 @@
 //! asked with `stream_options.include_usage`, which the shared body always sets.
 //!
 //! What is DashScope's own is `enable_thinking`, for hybrid thinking models
-//! (see [`thinking`]). Reference: Model Studio "OpenAI compatibility" docs.
+//! (see `thinking`). Reference: Model Studio "OpenAI compatibility" docs.
 
 mod models;
 

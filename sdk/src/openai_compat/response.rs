@@ -162,21 +162,17 @@ struct WireError {
     #[serde(rename = "type")]
     kind: Option<String>,
     code: Option<serde_json::Value>,
-    /// Azure's detail (`innererror`; `inner_error` in its spec).
+    /// Azure's detail (`innererror`; `inner_error` in its spec), kept loose so
+    /// an unexpected shape there never hides the message and code.
     #[serde(alias = "inner_error", alias = "innerError")]
-    innererror: Option<InnerError>,
-}
-
-#[derive(Deserialize)]
-struct InnerError {
-    code: Option<String>,
+    innererror: Option<serde_json::Value>,
 }
 
 /// An error response: `{"error": {"message", "type", "code", "innererror"?}}`.
 /// `code` may be a string, a number, or a number in a string (Azure's `"429"`).
 pub fn error(status: u16, headers: &[Header], body: &[u8]) -> ProviderError {
     let envelope = serde_json::from_slice::<ErrorEnvelope>(body).ok();
-    let inner = envelope.as_ref().and_then(|e| e.error.innererror.as_ref()).and_then(|i| i.code.clone());
+    let inner = envelope.as_ref().and_then(|e| e.error.innererror.as_ref()?.get("code")?.as_str().map(str::to_owned));
     let parsed = envelope
         .map(|e| ErrorBody {
             message: e.error.message,
