@@ -26,3 +26,18 @@ pub fn header_value<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
 pub fn join(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
 }
+
+/// `text` percent-encoded for use as one URL path segment or query value
+/// (every byte but RFC 3986's unreserved characters is escaped), so a name an
+/// operator chose cannot change the path or smuggle in a query.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -34,6 +34,7 @@ pub mod http;
 pub mod json;
 pub mod log;
 pub mod names;
+pub mod openai_compat;
 
 /// Generated bindings for the `llmnode:provider@0.1.0` contract.
 #[doc(hidden)]
@@ -62,7 +63,7 @@ pub mod prelude {
         PluginInfo, PreparedRequest, ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall,
         ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
-    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, names};
+    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, names, openai_compat};
 }
 
 /// Export a type implementing [`Provider`] as the plugin's implementation.

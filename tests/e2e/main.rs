@@ -3,11 +3,13 @@
 //! provider traffic.
 
 mod anthropic;
+mod azure_openai;
 mod cli;
 mod crash;
 mod google_auth;
 mod openai;
 mod operator;
+mod qwen;
 mod routing;
 mod sandbox;
 mod support;

@@ -4,5 +4,7 @@
 /// (name, wasm bytes) of every bundled plugin.
 pub const BUNDLED: &[(&str, &[u8])] = &[
     ("anthropic", include_bytes!(env!("LLMNODE_WASM_PLUGIN_ANTHROPIC"))),
+    ("azure-openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_AZURE_OPENAI"))),
     ("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI"))),
+    ("qwen", include_bytes!(env!("LLMNODE_WASM_PLUGIN_QWEN"))),
 ];

@@ -1,14 +1,27 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`), and any endpoint that
 //! speaks the same dialect (vLLM, Ollama, OpenRouter, …) through a custom base URL.
+//! The dialect itself lives in the SDK's `openai_compat`, shared with the other
+//! OpenAI-shaped plugins; this crate adds only what is OpenAI's own.
 
-mod models;
-mod request;
-mod response;
-
+use llmnode_sdk::openai_compat::{self, models};
 use llmnode_sdk::prelude::*;
 
 /// The OpenAI provider.
 pub struct OpenAi;
+
+/// The request template: URL under the base, organization and the operator's
+/// custom headers; the host adds `Authorization: Bearer …`.
+fn prepared(
+    conn: &ConnectionSettings,
+    path: &str,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> PreparedRequest {
+    let mut prepared = openai_compat::prepared(http::join(&conn.base_url, path), body, conn, AuthDirective::Bearer);
+    if let Some(org) = &conn.organization {
+        prepared.request.headers.insert(1, http::header("openai-organization", org));
+    }
+    prepared
+}
 
 impl Provider for OpenAi {
     fn info() -> PluginInfo {
@@ -20,33 +33,33 @@ impl Provider for OpenAi {
             auth: AuthScheme::ApiKey,
             default_base_url: "https://api.openai.com/v1".into(),
             egress_hosts: Vec::new(),
-            models: models::catalog(),
+            models: models::catalog(models::OPENAI),
             capabilities: Capabilities::all(),
         }
     }
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
-        let body = request::body(&req)?;
-        Ok(request::prepared(&conn, "chat/completions", body))
+        Ok(prepared(&conn, "chat/completions", &openai_compat::body(&req)?))
     }
 
     fn parse_response(resp: HttpResponse) -> Result<ChatResponse, ProviderError> {
-        response::completion(&resp.body)
+        openai_compat::completion(&resp.body)
     }
 
     fn parse_stream_event(event: StreamEvent) -> Result<StreamDelta, ProviderError> {
-        response::chunk(&event.data)
+        openai_compat::chunk(&event.data)
     }
 
     fn classify_error(status: u16, headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
-        response::error(status, &headers, &body)
+        openai_compat::error(status, &headers, &body)
     }
 
     fn test_request(conn: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
         // Retrieving the model proves the key, the route and access to the model
         // without spending tokens.
-        let mut prepared = request::prepared(&conn, &format!("models/{model}"), Vec::new());
+        let mut prepared = prepared(&conn, &format!("models/{model}"), &Default::default());
         prepared.request.method = Method::Get;
+        prepared.request.body.clear();
         prepared.request.headers.retain(|h| h.name != "content-type");
         Ok(prepared)
     }

@@ -1,6 +1,7 @@
 //! Shared test machinery: a programmable upstream on loopback that records what
 //! it receives, the built plugins, and a log capture for leak scans.
 
+pub mod chat;
 pub mod logs;
 
 use axum::Router;

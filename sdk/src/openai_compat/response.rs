@@ -1,6 +1,8 @@
 //! Completions, stream chunks and error bodies → the contract's types.
+//! Fields a provider adds (Azure's content-filter results, DashScope's
+//! `reasoning_content`, …) are read where they carry meaning and ignored otherwise.
 
-use llmnode_sdk::prelude::*;
+use crate::prelude::*;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -123,8 +125,10 @@ pub fn chunk(data: &str) -> Result<StreamDelta, ProviderError> {
     }
     let c: Completion = serde_json::from_value(value)
         .map_err(|e| ProviderError::malformed(format!("the provider's stream chunk has an unexpected shape: {e}")))?;
-    delta.id = c.id;
-    delta.model = c.model;
+    // Azure opens a stream with a chunk of prompt-filter results whose id and
+    // model are empty strings: those say nothing, so they are not reported.
+    delta.id = c.id.filter(|s| !s.is_empty());
+    delta.model = c.model.filter(|s| !s.is_empty());
     delta.usage = c.usage.map(WireUsage::into_usage);
     // Only the first choice (index 0) is part of the answer.
     if let Some(choice) = c.choices.into_iter().find(|ch| ch.index == 0) {
@@ -158,11 +162,18 @@ struct WireError {
     #[serde(rename = "type")]
     kind: Option<String>,
     code: Option<serde_json::Value>,
+    /// Azure's detail (`innererror`; `inner_error` in its spec), kept loose so
+    /// an unexpected shape there never hides the message and code.
+    #[serde(alias = "inner_error", alias = "innerError")]
+    innererror: Option<serde_json::Value>,
 }
 
-/// An error response: `{"error": {"message", "type", "code"}}`.
+/// An error response: `{"error": {"message", "type", "code", "innererror"?}}`.
+/// `code` may be a string, a number, or a number in a string (Azure's `"429"`).
 pub fn error(status: u16, headers: &[Header], body: &[u8]) -> ProviderError {
-    let parsed = serde_json::from_slice::<ErrorEnvelope>(body)
+    let envelope = serde_json::from_slice::<ErrorEnvelope>(body).ok();
+    let inner = envelope.as_ref().and_then(|e| e.error.innererror.as_ref()?.get("code")?.as_str().map(str::to_owned));
+    let parsed = envelope
         .map(|e| ErrorBody {
             message: e.error.message,
             kind: e.error.kind,
@@ -172,13 +183,26 @@ pub fn error(status: u16, headers: &[Header], body: &[u8]) -> ProviderError {
             }),
         })
         .unwrap_or_default();
-    errors::from_response(status, headers, body, parsed, |b| match b.code.as_deref().or(b.kind.as_deref())? {
-        "context_length_exceeded" | "string_above_max_length" => Some(ErrorKind::ContextLength),
-        "content_filter" | "content_policy_violation" => Some(ErrorKind::ContentFilter),
-        "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => Some(ErrorKind::RateLimit),
-        "invalid_api_key" | "invalid_authentication" => Some(ErrorKind::Auth),
-        "server_is_overloaded" | "service_unavailable_error" => Some(ErrorKind::Overloaded),
-        "server_error" => Some(ErrorKind::ServerError),
-        _ => None,
+    errors::from_response(status, headers, body, parsed, |b| {
+        // Azure's content filter refusing a prompt.
+        if inner.as_deref() == Some("ResponsibleAIPolicyViolation") {
+            return Some(ErrorKind::ContentFilter);
+        }
+        kind_of_code(b.code.as_deref().or(b.kind.as_deref())?)
+    })
+}
+
+/// The codes (or types) the dialect's providers use, when they mean more than
+/// the HTTP status says. Anything else falls back to the status.
+fn kind_of_code(code: &str) -> Option<ErrorKind> {
+    Some(match code {
+        "context_length_exceeded" | "string_above_max_length" => ErrorKind::ContextLength,
+        // OpenAI and Azure; DashScope's moderation says `data_inspection_failed`.
+        "content_filter" | "content_policy_violation" | "data_inspection_failed" => ErrorKind::ContentFilter,
+        "rate_limit_exceeded" | "insufficient_quota" | "tokens" | "requests" => ErrorKind::RateLimit,
+        "invalid_api_key" | "invalid_authentication" => ErrorKind::Auth,
+        "server_is_overloaded" | "service_unavailable_error" => ErrorKind::Overloaded,
+        "server_error" => ErrorKind::ServerError,
+        _ => return None,
     })
 }

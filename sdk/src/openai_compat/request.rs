@@ -1,22 +1,51 @@
-//! Chat request → `POST /chat/completions` body.
+//! Chat request → `POST …/chat/completions` body.
 //! Reference: https://platform.openai.com/docs/api-reference/chat/create
 
-use llmnode_sdk::prelude::*;
+use crate::prelude::*;
 use serde_json::{Map, Value, json};
 
-/// The request template: URL under the base, JSON headers, organization and the
-/// operator's custom headers; the host adds `Authorization: Bearer …`.
-pub fn prepared(conn: &ConnectionSettings, path: &str, body: Vec<u8>) -> PreparedRequest {
-    let mut request = http::post(http::join(&conn.base_url, path), body);
-    if let Some(org) = &conn.organization {
-        request.headers.push(http::header("openai-organization", org));
-    }
+/// The request template: a JSON `POST` of `body` to `url` with the operator's
+/// custom headers. The plugin names the auth scheme; the host applies the key.
+pub fn prepared(
+    url: String,
+    body: &Map<String, Value>,
+    conn: &ConnectionSettings,
+    auth: AuthDirective,
+) -> PreparedRequest {
+    let mut request = http::post(url, json::body(body));
     request.headers.extend(conn.headers.iter().cloned());
-    PreparedRequest { request, auth: AuthDirective::Bearer }
+    PreparedRequest { request, auth }
 }
 
-/// The JSON body of a chat completion request.
-pub fn body(req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+/// The smallest chat request that proves a key, the route and access to
+/// `model`: one word in, at most one token out (a fraction of a cent), for
+/// providers with no free endpoint that checks a model.
+pub fn probe(model: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.to_string(),
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![ContentPart::Text("ping".into())],
+            name: None,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+            cache_breakpoint: false,
+        }],
+        tools: Vec::new(),
+        tool_choice: None,
+        response_format: None,
+        temperature: None,
+        top_p: None,
+        max_tokens: Some(1),
+        stop: Vec::new(),
+        stream: false,
+        cache: None,
+    }
+}
+
+/// The JSON body of a chat completion request, as an object so a plugin can
+/// add its provider's extra fields before sending it.
+pub fn body(req: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
     let mut body = Map::new();
     body.insert("model".into(), json!(req.model));
     let messages = req.messages.iter().map(message).collect::<Vec<_>>();
@@ -32,10 +61,10 @@ pub fn body(req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
         body.insert("response_format".into(), response_format(format)?);
     }
     if let Some(t) = req.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), decimal(t));
     }
     if let Some(p) = req.top_p {
-        body.insert("top_p".into(), json!(p));
+        body.insert("top_p".into(), decimal(p));
     }
     if let Some(n) = req.max_tokens {
         body.insert(max_tokens_field(&req.model).into(), json!(n));
@@ -48,7 +77,13 @@ pub fn body(req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
         // Without this the stream carries no token counts at all.
         body.insert("stream_options".into(), json!({ "include_usage": true }));
     }
-    Ok(json::body(&Value::Object(body)))
+    Ok(body)
+}
+
+/// An `f32` setting as the decimal the caller wrote: `0.7`, not the widened
+/// `0.699999988079071` that converting it to `f64` would send.
+fn decimal(x: f32) -> Value {
+    x.to_string().parse::<f64>().map_or(Value::Null, Value::from)
 }
 
 fn message(m: &Message) -> Value {

@@ -1,0 +1,102 @@
+//! Qwen on Alibaba Cloud Model Studio (DashScope), in its OpenAI-compatible mode:
+//! `POST {base}/chat/completions` with `Authorization: Bearer <DashScope key>`.
+//!
+//! Keys are regional; the operator picks the region with the base URL:
+//! - `https://dashscope-intl.aliyuncs.com/compatible-mode/v1`: Singapore, the
+//!   international default;
+//! - `https://dashscope.aliyuncs.com/compatible-mode/v1`: China (Beijing);
+//! - `https://dashscope-us.aliyuncs.com/compatible-mode/v1`: US (Virginia).
+//!
+//! The wire is OpenAI's, parsed by the SDK's `openai_compat`, which already reads
+//! what DashScope adds: `reasoning_content` in messages and stream deltas (the
+//! contract's reasoning) and `prompt_tokens_details.cached_tokens` (priced as
+//! cache reads, kept out of the input count). Streams report usage only when
+//! asked with `stream_options.include_usage`, which the shared body always sets.
+//!
+//! What is DashScope's own is `enable_thinking`, for hybrid thinking models
+//! (see `thinking`). Reference: Model Studio "OpenAI compatibility" docs.
+
+mod models;
+
+use llmnode_sdk::openai_compat::{self, models::catalog};
+use llmnode_sdk::prelude::*;
+
+/// The Qwen (DashScope) provider.
+pub struct Qwen;
+
+/// The value to send as `enable_thinking`, if any. The connection option
+/// `enable_thinking` (`true` or `false`) asks for it; without the option the
+/// field is left out and each model keeps its default.
+///
+/// DashScope refuses a non-streamed call with thinking on ("parameter.enable_thinking
+/// must be set to false for non-streaming calls"), so a non-streamed call sends
+/// `false` when the option asks for thinking or when the model thinks by default
+/// (the open-weight hybrid Qwen3 models such as `qwen3-32b`): it then answers
+/// without reasoning instead of failing.
+fn thinking(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Option<bool>, ProviderError> {
+    let asked = match conn.option("enable_thinking") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(ProviderError::invalid(format!("option enable_thinking must be true or false, not {other:?}")));
+        }
+    };
+    if !req.stream && (asked == Some(true) || thinks_by_default(&req.model)) {
+        return Ok(Some(false));
+    }
+    Ok(asked)
+}
+
+/// Open-weight hybrid Qwen3 models (`qwen3-<size>…`, not the `-instruct` or
+/// `-thinking` variants) think unless told not to; the commercial ones do not.
+fn thinks_by_default(model: &str) -> bool {
+    model.strip_prefix("qwen3-").is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        && !model.contains("instruct")
+        && !model.contains("thinking")
+}
+
+impl Provider for Qwen {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "qwen".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            contract_version: CONTRACT_VERSION.into(),
+            display_name: "Qwen (Alibaba Cloud Model Studio)".into(),
+            auth: AuthScheme::ApiKey,
+            default_base_url: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1".into(),
+            egress_hosts: Vec::new(),
+            models: catalog(models::QWEN),
+            capabilities: Capabilities::all(),
+        }
+    }
+
+    fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
+        let mut body = openai_compat::body(&req)?;
+        if let Some(on) = thinking(&req, &conn)? {
+            body.insert("enable_thinking".into(), serde_json::json!(on));
+        }
+        let url = http::join(&conn.base_url, "chat/completions");
+        Ok(openai_compat::prepared(url, &body, &conn, AuthDirective::Bearer))
+    }
+
+    fn parse_response(resp: HttpResponse) -> Result<ChatResponse, ProviderError> {
+        openai_compat::completion(&resp.body)
+    }
+
+    fn parse_stream_event(event: StreamEvent) -> Result<StreamDelta, ProviderError> {
+        openai_compat::chunk(&event.data)
+    }
+
+    fn classify_error(status: u16, headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
+        openai_compat::error(status, &headers, &body)
+    }
+
+    fn test_request(conn: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
+        // A one-token completion proves the (regional) key, the route and the
+        // model, for a fraction of a cent.
+        Self::build_request(openai_compat::probe(&model), conn)
+    }
+}
+
+llmnode_sdk::export_plugin!(Qwen);

@@ -1,0 +1,26 @@
+//! Qwen models on Model Studio with their list prices, in USD per million tokens.
+//!
+//! Source: Alibaba Cloud Model Studio model and pricing pages
+//! (alibabacloud.com/help/en/model-studio/models, …/model-pricing), International
+//! deployment (Singapore), pay-as-you-go list prices before any promotion or
+//! discount. Where a model is priced in tiers by prompt length, the first tier
+//! is listed; where thinking mode costs more per output token, the non-thinking
+//! price is listed. Cached input is the implicit-cache price, 20% of the input
+//! price (…/model-studio/context-cache). Operators with other rates (mainland
+//! China, longer prompts, thinking mode) set them with `llmnode prices set`.
+
+use llmnode_sdk::openai_compat::models::Row;
+
+/// The table the plugin reports.
+pub const QWEN: &[Row] = &[
+    // id, context window, max output, input, output, cached input, vision
+    Row("qwen-max", 32_768, 8_192, 1.60, 6.40, Some(0.32), false),
+    Row("qwen-plus", 1_000_000, 32_768, 0.40, 1.20, Some(0.08), false),
+    Row("qwen-turbo", 131_072, 16_384, 0.05, 0.20, Some(0.01), false),
+    Row("qwen-flash", 1_000_000, 32_768, 0.05, 0.40, Some(0.01), false),
+    Row("qwen3-max", 262_144, 65_536, 1.20, 6.00, Some(0.24), false),
+    Row("qwen3-coder-plus", 1_000_000, 65_536, 1.00, 5.00, Some(0.20), false),
+    Row("qwen3-coder-flash", 1_000_000, 65_536, 0.30, 1.50, Some(0.06), false),
+    // Thinking only, streaming only, no context cache.
+    Row("qwq-plus", 131_072, 8_192, 0.80, 2.40, None, false),
+];

@@ -1,0 +1,52 @@
+//! Model tables with list prices in USD per million tokens, and OpenAI's own
+//! table. OpenAI's prices live here, not in the OpenAI plugin, because Azure
+//! OpenAI serves the same models at the same list prices: both plugins read
+//! this one table. Any model id missing from a table still works; it is simply
+//! priced at zero (an operator can set a price with `llmnode prices set`).
+
+use crate::prelude::*;
+
+/// One model: id, context window, max output tokens, then USD per million
+/// input, output and cached input tokens (`None`: the provider gives no cache
+/// discount), and whether it accepts images.
+pub struct Row(pub &'static str, pub u32, pub u32, pub f64, pub f64, pub Option<f64>, pub bool);
+
+/// OpenAI's list prices (platform.openai.com/docs/pricing, standard tier).
+pub const OPENAI: &[Row] = &[
+    // id, context window, max output, input, output, cached input, vision
+    Row("gpt-4o", 128_000, 16_384, 2.50, 10.00, Some(1.25), true),
+    Row("gpt-4o-mini", 128_000, 16_384, 0.15, 0.60, Some(0.075), true),
+    Row("gpt-4.1", 1_047_576, 32_768, 2.00, 8.00, Some(0.50), true),
+    Row("gpt-4.1-mini", 1_047_576, 32_768, 0.40, 1.60, Some(0.10), true),
+    Row("gpt-4.1-nano", 1_047_576, 32_768, 0.10, 0.40, Some(0.025), true),
+    Row("o3", 200_000, 100_000, 2.00, 8.00, Some(0.50), true),
+    Row("o4-mini", 200_000, 100_000, 1.10, 4.40, Some(0.275), true),
+    Row("gpt-3.5-turbo", 16_385, 4_096, 0.50, 1.50, Some(0.50), false),
+];
+
+/// A table as the contract's model list. Every model of this dialect streams,
+/// calls tools and answers in JSON; prompt caching is listed where it is priced.
+pub fn catalog(rows: &[Row]) -> Vec<ModelInfo> {
+    rows.iter()
+        .map(|Row(id, window, max_out, input, output, cached, vision)| {
+            let mut caps =
+                Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA;
+            if cached.is_some() {
+                caps |= Capabilities::PROMPT_CACHING;
+            }
+            if *vision {
+                caps |= Capabilities::VISION;
+            }
+            ModelInfo {
+                id: (*id).into(),
+                context_window: *window,
+                max_output_tokens: Some(*max_out),
+                input_price: *input,
+                output_price: *output,
+                cached_input_price: *cached,
+                cache_write_price: None,
+                capabilities: caps,
+            }
+        })
+        .collect()
+}
