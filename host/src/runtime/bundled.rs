@@ -2,4 +2,7 @@
 //! inside the binary so `llmnode` works with no files beside it.
 
 /// (name, wasm bytes) of every bundled plugin.
-pub const BUNDLED: &[(&str, &[u8])] = &[("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI")))];
+pub const BUNDLED: &[(&str, &[u8])] = &[
+    ("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI"))),
+    ("gemini", include_bytes!(env!("LLMNODE_WASM_PLUGIN_GEMINI"))),
+];
