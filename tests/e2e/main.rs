@@ -4,6 +4,7 @@
 
 mod cli;
 mod crash;
+mod gemini;
 mod openai;
 mod operator;
 mod routing;
