@@ -5,7 +5,10 @@
 //!
 //! Connection options: `vertex_project`, `vertex_location` (default `us-central1`;
 //! `global` for the global endpoint), and `include_thoughts`, `thinking_budget`,
-//! `thinking_level` for thinking models.
+//! `thinking_level` for thinking models. A Vertex AI connection should set its
+//! base URL to the location's endpoint (e.g. `https://us-central1-aiplatform.googleapis.com`):
+//! left at the Gemini API default, the plugin still addresses that endpoint,
+//! but the host only lets it through if the operator allows its host.
 
 mod calls;
 mod models;

@@ -24,7 +24,9 @@ pub enum Endpoint {
     Vertex {
         /// Base URL without a trailing slash.
         base: String,
+        /// The Google Cloud project billed.
         project: String,
+        /// The region serving the model, or `global`.
         location: String,
     },
 }

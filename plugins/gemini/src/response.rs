@@ -130,6 +130,7 @@ fn turn(wire: &mut Wire) -> Result<Turn, ProviderError> {
     Ok(turn)
 }
 
+/// A call the model made, under the id and stream key `calls` makes for it.
 fn tool_call(call: FunctionCall, signature: Option<String>, position: usize) -> (u32, ToolCall) {
     let arguments = call.args.unwrap_or_else(|| Value::Object(Default::default())).to_string();
     let key = calls::key(&[call.id.as_deref().unwrap_or_default(), &call.name, &arguments, &position.to_string()]);
