@@ -6,6 +6,7 @@ mod anthropic;
 mod azure_openai;
 mod cli;
 mod crash;
+mod gemini;
 mod google_auth;
 mod openai;
 mod operator;

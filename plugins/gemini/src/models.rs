@@ -1,0 +1,58 @@
+//! Models this plugin knows, with list prices in USD per million tokens.
+//! Any other model id still works; it is simply priced at zero.
+//!
+//! Prices are Google's paid-tier list prices for text, image and video input
+//! (https://ai.google.dev/gemini-api/docs/pricing; values cross-checked against
+//! LiteLLM's model_prices_and_context_window.json). Models with a long-prompt
+//! tier are listed at their price for prompts up to 200k tokens, the tier almost
+//! every request falls in: gemini-2.5-pro costs 2.50 / 15.00 (cache 0.25) and
+//! gemini-3-pro-preview 4.00 / 18.00 (cache 0.40) above it. Output prices
+//! include thinking tokens, which Google bills as output.
+
+use llmnode_sdk::prelude::*;
+
+struct Row(&'static str, u32, u32, f64, f64, Option<f64>);
+
+/// Every model listed has a 1,048,576-token input window.
+const WINDOW: u32 = 1_048_576;
+
+const MODELS: &[Row] = &[
+    // id, context window, max output, input, output, cached input
+    Row("gemini-2.5-pro", WINDOW, 65_536, 1.25, 10.00, Some(0.125)),
+    Row("gemini-2.5-flash", WINDOW, 65_536, 0.30, 2.50, Some(0.03)),
+    Row("gemini-2.5-flash-lite", WINDOW, 65_536, 0.10, 0.40, Some(0.01)),
+    Row("gemini-2.0-flash", WINDOW, 8_192, 0.10, 0.40, Some(0.025)),
+    // No context caching for 2.0 Flash-Lite.
+    Row("gemini-2.0-flash-lite", WINDOW, 8_192, 0.075, 0.30, None),
+    Row("gemini-3-pro-preview", WINDOW, 65_536, 2.00, 12.00, Some(0.20)),
+    Row("gemini-3-flash-preview", WINDOW, 65_536, 0.50, 3.00, Some(0.05)),
+];
+
+/// The model list reported in the plugin's info.
+pub fn catalog() -> Vec<ModelInfo> {
+    MODELS
+        .iter()
+        .map(|Row(id, window, max_out, input, output, cached)| {
+            let mut caps = Capabilities::STREAMING
+                | Capabilities::TOOLS
+                | Capabilities::JSON_MODE
+                | Capabilities::JSON_SCHEMA
+                | Capabilities::VISION;
+            // Cache reads happen by themselves (implicit caching) or through
+            // explicit cached contents; either way they are billed at `cached`.
+            if cached.is_some() {
+                caps |= Capabilities::PROMPT_CACHING;
+            }
+            ModelInfo {
+                id: (*id).into(),
+                context_window: *window,
+                max_output_tokens: Some(*max_out),
+                input_price: *input,
+                output_price: *output,
+                cached_input_price: *cached,
+                cache_write_price: None,
+                capabilities: caps,
+            }
+        })
+        .collect()
+}
