@@ -36,10 +36,14 @@ impl Provider for Hostile {
                 }
             }
             "memory-bomb" => {
+                // Reserve (memory.grow) without touching the pages, so the
+                // memory limit is reached in microseconds whatever the load,
+                // well before the CPU deadline.
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
-                    hoard.push(vec![7u8; 1 << 20]);
-                    std::hint::black_box(&hoard);
+                    let mut block = Vec::with_capacity(8 << 20);
+                    block.push(7u8);
+                    hoard.push(std::hint::black_box(block));
                 }
             }
             "panic" => panic!("the hostile plugin panicked on purpose"),
