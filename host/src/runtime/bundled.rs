@@ -4,5 +4,6 @@
 /// (name, wasm bytes) of every bundled plugin.
 pub const BUNDLED: &[(&str, &[u8])] = &[
     ("anthropic", include_bytes!(env!("LLMNODE_WASM_PLUGIN_ANTHROPIC"))),
+    ("bedrock", include_bytes!(env!("LLMNODE_WASM_PLUGIN_BEDROCK"))),
     ("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI"))),
 ];
