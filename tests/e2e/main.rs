@@ -3,6 +3,7 @@
 //! provider traffic.
 
 mod anthropic;
+mod bedrock;
 mod cli;
 mod crash;
 mod openai;
