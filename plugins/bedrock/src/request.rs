@@ -29,9 +29,10 @@ const JSON_INSTRUCTION: &str = "Respond with a single JSON object and nothing el
 /// - a connection that keeps the default base URL is sent to its region's
 ///   endpoint, `https://bedrock-runtime.{region}.amazonaws.com`. For a region
 ///   other than us-east-1 that origin is not the default's, and the host
-///   refuses it (naming it) unless the operator accepted it: such a connection
-///   should set its base URL to that endpoint. Sending a request signed for
-///   one region to another region's endpoint would only fail later, at AWS;
+///   refuses it, naming it, unless the operator accepted it (a connections
+///   file's `allowed_hosts`): such a connection should rather set its base URL
+///   to that endpoint. Sending a request signed for one region to another
+///   region's endpoint instead would only fail later, at AWS;
 /// - any other base URL (a VPC endpoint, a proxy, a test server) is used as
 ///   given and signed for the region.
 pub struct Endpoint {
