@@ -2,6 +2,7 @@
 
 use crate::ProviderError;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// Serialize a value as a request body.
 pub fn body<T: serde::Serialize>(value: &T) -> Vec<u8> {
@@ -18,4 +19,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Provide
 /// Parse JSON text carried inside another document (tool schemas, arguments).
 pub fn parse_text(text: &str, what: &str) -> Result<serde_json::Value, ProviderError> {
     serde_json::from_str(text).map_err(|e| ProviderError::invalid(format!("{what} is not valid JSON: {e}")))
+}
+
+/// A sampling parameter as the decimal the user wrote: widening the `f32`
+/// directly would send 0.1 as 0.10000000149011612.
+pub fn decimal(x: f32) -> Value {
+    x.to_string().parse::<f64>().map(Value::from).unwrap_or(Value::Null)
 }

@@ -29,6 +29,7 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`; the `cdylib` is the
 //! component the host loads.
 
+pub mod cache;
 pub mod errors;
 pub mod http;
 pub mod json;
@@ -56,6 +57,7 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
+    pub use crate::cache::CachePlan;
     pub use crate::errors::{self, ErrorBody};
     pub use crate::{
         AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart, ErrorKind,
@@ -124,6 +126,14 @@ impl Message {
     /// True when every part is text, so the message can be sent as a plain string.
     pub fn is_text_only(&self) -> bool {
         self.content.iter().all(|p| matches!(p, ContentPart::Text(_)))
+    }
+}
+
+impl ImagePart {
+    /// The media type and base64 data of an inline (`data:…;base64,`) image,
+    /// or `None` for an image given by address.
+    pub fn inline(&self) -> Option<(&str, &str)> {
+        self.url.strip_prefix("data:")?.split_once(";base64,")
     }
 }
 

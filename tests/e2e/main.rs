@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod azure_openai;
+mod bedrock;
 mod cli;
 mod crash;
 mod gemini;

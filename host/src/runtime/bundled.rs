@@ -5,6 +5,7 @@
 pub const BUNDLED: &[(&str, &[u8])] = &[
     ("anthropic", include_bytes!(env!("LLMNODE_WASM_PLUGIN_ANTHROPIC"))),
     ("azure-openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_AZURE_OPENAI"))),
+    ("bedrock", include_bytes!(env!("LLMNODE_WASM_PLUGIN_BEDROCK"))),
     ("gemini", include_bytes!(env!("LLMNODE_WASM_PLUGIN_GEMINI"))),
     ("openai", include_bytes!(env!("LLMNODE_WASM_PLUGIN_OPENAI"))),
     ("qwen", include_bytes!(env!("LLMNODE_WASM_PLUGIN_QWEN"))),

@@ -28,11 +28,22 @@ pub fn prepared(conn: &ConnectionSettings, body: Vec<u8>) -> PreparedRequest {
 
 /// The JSON body of a Messages API request. System messages, wherever they
 /// stand, form the `system` prompt: Anthropic has no system role in `messages`.
+/// Cache breakpoints follow the SDK's [`CachePlan`]; a breakpoint is a
+/// `cache_control` on the block it closes.
 pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, ProviderError> {
-    let caching = Caching::new(req, conn);
+    let cache = CachePlan::new(req, conn, MAX_BREAKPOINTS);
+    let mut control = json!({ "type": "ephemeral" });
+    if cache.wants_hour() {
+        control["ttl"] = json!("1h");
+    }
+    let mark = |block: Option<&mut Value>| {
+        if let Some(Value::Object(block)) = block {
+            block.insert("cache_control".into(), control.clone());
+        }
+    };
     let mut system: Vec<Value> = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    for m in &req.messages {
+    for (i, m) in req.messages.iter().enumerate() {
         match m.role {
             Role::System => system.extend(system_blocks(m)?),
             Role::Tool => tool_result(&mut messages, m),
@@ -40,22 +51,17 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
                 messages.push(json!({ "role": names::role(m.role), "content": blocks(m)? }));
             }
         }
-        if m.cache_breakpoint && caching.explicit {
-            caching.mark(if m.role == Role::System { system.last_mut() } else { last_block(&mut messages) });
+        if cache.after(i) {
+            mark(if m.role == Role::System { system.last_mut() } else { last_block(&mut messages) });
         }
     }
     if let Some(ResponseFormat::JsonObject) = req.response_format {
         system.push(json!({ "type": "text", "text": JSON_INSTRUCTION }));
     }
     let mut tools = req.tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
-    if caching.automatic {
-        // The stable prefix (tools, then system) and the whole conversation so
-        // far, so the next turn reads everything before its new messages.
-        caching.mark(tools.last_mut());
-        caching.mark(system.last_mut());
-        caching.mark(last_block(&mut messages));
+    if cache.tools {
+        mark(tools.last_mut());
     }
-    keep_last_breakpoints(&mut tools, &mut system, &mut messages);
     for m in &mut messages {
         plain_text(m);
     }
@@ -79,10 +85,10 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
         body.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
     }
     if let Some(t) = req.temperature {
-        body.insert("temperature".into(), number(t));
+        body.insert("temperature".into(), json::decimal(t));
     }
     if let Some(p) = req.top_p {
-        body.insert("top_p".into(), number(p));
+        body.insert("top_p".into(), json::decimal(p));
     }
     if !req.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(req.stop));
@@ -91,67 +97,6 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
         body.insert("stream".into(), json!(true));
     }
     Ok(json::body(&Value::Object(body)))
-}
-
-/// Where `cache_control` breakpoints go. The connection options
-/// `prompt_caching` (`true` or `false`) and `cache_ttl_secs`, and the request's
-/// cache hint decide: `false` on either side sends none; otherwise the
-/// messages marked as breakpoints get one, and an enabled hint or
-/// `prompt_caching = true` adds breakpoints after the tools, the system
-/// prompt and the last message.
-struct Caching {
-    explicit: bool,
-    automatic: bool,
-    control: Value,
-}
-
-impl Caching {
-    fn new(req: &ChatRequest, conn: &ConnectionSettings) -> Self {
-        let option = conn.option("prompt_caching").map(|v| v.trim().to_ascii_lowercase());
-        let connection = match option.as_deref() {
-            Some("true" | "on" | "yes" | "1") => Some(true),
-            Some("false" | "off" | "no" | "0") => Some(false),
-            _ => None,
-        };
-        let hint = req.cache.as_ref().map(|h| h.enabled);
-        let explicit = connection != Some(false) && hint != Some(false);
-        let automatic = explicit && (connection == Some(true) || hint == Some(true));
-        let ttl = req
-            .cache
-            .as_ref()
-            .and_then(|h| h.ttl_seconds)
-            .or_else(|| conn.option("cache_ttl_secs").and_then(|v| v.trim().parse().ok()));
-        let mut control = json!({ "type": "ephemeral" });
-        // Anthropic offers 5 minutes (the default) or 1 hour: a longer wish gets the hour.
-        if ttl.is_some_and(|secs| secs > 300) {
-            control["ttl"] = json!("1h");
-        }
-        Caching { explicit, automatic, control }
-    }
-
-    fn mark(&self, block: Option<&mut Value>) {
-        if let Some(Value::Object(block)) = block {
-            block.insert("cache_control".into(), self.control.clone());
-        }
-    }
-}
-
-/// Drop the earliest breakpoints beyond Anthropic's limit: a later breakpoint
-/// caches a longer prefix, which includes what the earlier ones would have.
-fn keep_last_breakpoints(tools: &mut [Value], system: &mut [Value], messages: &mut [Value]) {
-    let in_messages = messages.iter_mut().flat_map(|m| m["content"].as_array_mut().into_iter().flatten());
-    let mut marked: Vec<&mut Value> = tools
-        .iter_mut()
-        .chain(system.iter_mut())
-        .chain(in_messages)
-        .filter(|b| b.get("cache_control").is_some())
-        .collect();
-    let extra = marked.len().saturating_sub(MAX_BREAKPOINTS);
-    for block in marked.drain(..extra) {
-        if let Value::Object(block) = block {
-            block.remove("cache_control");
-        }
-    }
 }
 
 /// The last content block of the last message, where its breakpoint goes.
@@ -179,7 +124,7 @@ fn blocks(m: &Message) -> Result<Vec<Value>, ProviderError> {
             // A tool-calling turn often has empty text, which Anthropic refuses.
             ContentPart::Text(text) if text.is_empty() && !m.tool_calls.is_empty() => {}
             ContentPart::Text(text) => out.push(json!({ "type": "text", "text": text })),
-            ContentPart::Image(image) => out.push(image_block(&image.url)),
+            ContentPart::Image(image) => out.push(image_block(image)),
         }
     }
     for call in &m.tool_calls {
@@ -194,12 +139,12 @@ fn blocks(m: &Message) -> Result<Vec<Value>, ProviderError> {
 }
 
 /// An image by URL, or inline when given as a `data:` URL.
-fn image_block(url: &str) -> Value {
-    match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+fn image_block(image: &ImagePart) -> Value {
+    match image.inline() {
         Some((media_type, data)) => {
             json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } })
         }
-        None => json!({ "type": "image", "source": { "type": "url", "url": url } }),
+        None => json!({ "type": "image", "source": { "type": "url", "url": image.url } }),
     }
 }
 
@@ -211,7 +156,7 @@ fn tool_result(messages: &mut Vec<Value>, m: &Message) {
     } else {
         let parts = m.content.iter().map(|p| match p {
             ContentPart::Text(text) => json!({ "type": "text", "text": text }),
-            ContentPart::Image(image) => image_block(&image.url),
+            ContentPart::Image(image) => image_block(image),
         });
         Value::Array(parts.collect())
     };
@@ -261,10 +206,4 @@ fn tool_choice(c: &ToolChoice) -> Value {
         ToolChoice::Required => json!({ "type": "any" }),
         ToolChoice::Function(name) => json!({ "type": "tool", "name": name }),
     }
-}
-
-/// A sampling parameter as the decimal the user wrote: widening the `f32`
-/// directly would send 0.1 as 0.10000000149011612.
-fn number(x: f32) -> Value {
-    x.to_string().parse::<f64>().map(|x| json!(x)).unwrap_or(Value::Null)
 }
