@@ -8,10 +8,10 @@ use llmnode::error_class::ErrorClass;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const KEY: &str = "sk-ant-test-api03-5d4c3b2a19f8e7d6c5b4";
+const KEY: &str = "fake-anthropic-key-for-tests-a0001";
 
 /// Connection b's key, distinct from a's.
-const KEY_B: &str = "sk-ant-test-backup-0f1e2d3c4b5a69788796";
+const KEY_B: &str = "fake-anthropic-key-for-tests-b0002";
 
 /// An Anthropic connection to a loopback upstream (its root is the base URL),
 /// with no retries unless a test wants them: each test counts requests.

@@ -12,7 +12,7 @@ use llmnode::error_class::ErrorClass;
 use llmnode::runtime::bindings::types;
 use serde_json::{Value, json};
 
-const KEY: &str = "azure-test-key-4c1f8e2a9b7d6035e4f1a2b3";
+const KEY: &str = "fake-azure-key-for-tests-a0001";
 
 /// The header Azure's spec names for the key (`securitySchemes.apiKey`), read
 /// from the spec rather than restated here.

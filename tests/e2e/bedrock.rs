@@ -24,14 +24,14 @@ struct Keys {
 
 /// Temporary credentials, as STS hands them out.
 const KEYS: Keys = Keys {
-    id: "AKIDLLMNODETESTA0001",
-    secret: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYA0001SECRET",
-    token: Some("FwoGZXIvYXdzELLMNODE//session+token/A0001=="),
+    id: "FAKEAWSKEYIDTESTA0001",
+    secret: "fake-aws-secret-key-for-tests-a0001",
+    token: Some("fake-aws-session-token-for-tests-a0001"),
 };
 
 /// Connection b's long-term keys, distinct from a's.
 const KEYS_B: Keys =
-    Keys { id: "AKIDLLMNODETESTB0002", secret: "bPxRfiCY/K7MDENG+wJalrXUtnFEMIB0002SECRET", token: None };
+    Keys { id: "FAKEAWSKEYIDTESTB0002", secret: "fake-aws-secret-key-for-tests-b0002", token: None };
 
 /// The region the test connections are configured for: not the default, so
 /// the signature shows the option reached the plugin.

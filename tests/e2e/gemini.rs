@@ -10,8 +10,8 @@ use llmnode::transport::auth::KeyMaterial;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-const KEY: &str = "AIzaSyTest-gemini-0f1e2d3c4b5a69788796a5b4";
-const KEY_B: &str = "AIzaSyTest-backup-9a8b7c6d5e4f30211203f4e5";
+const KEY: &str = "fake-gemini-key-for-tests-a0001";
+const KEY_B: &str = "fake-gemini-key-for-tests-b0002";
 
 /// Google's documented placeholder thought signature, `skip_thought_signature_validator` in base64.
 const SKIP_SIGNATURE: &str = "c2tpcF90aG91Z2h0X3NpZ25hdHVyZV92YWxpZGF0b3I=";

@@ -12,7 +12,7 @@ use llmnode::error_class::ErrorClass;
 use llmnode::runtime::bindings::types;
 use serde_json::{Value, json};
 
-const KEY: &str = "sk-dashscope-test-7d3e9f1a2b4c6e8f0a1b2c3d";
+const KEY: &str = "fake-dashscope-key-for-tests-a0001";
 
 /// The digest's OpenAI-compatible-mode section.
 fn digest() -> Value {
