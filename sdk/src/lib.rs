@@ -34,6 +34,7 @@ pub mod errors;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod models;
 pub mod names;
 pub mod openai_compat;
 

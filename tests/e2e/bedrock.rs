@@ -30,8 +30,7 @@ const KEYS: Keys = Keys {
 };
 
 /// Connection b's long-term keys, distinct from a's.
-const KEYS_B: Keys =
-    Keys { id: "FAKEAWSKEYIDTESTB0002", secret: "fake-aws-secret-key-for-tests-b0002", token: None };
+const KEYS_B: Keys = Keys { id: "FAKEAWSKEYIDTESTB0002", secret: "fake-aws-secret-key-for-tests-b0002", token: None };
 
 /// The region the test connections are configured for: not the default, so
 /// the signature shows the option reached the plugin.

@@ -4,7 +4,7 @@
 
 use super::{Admin, AdminError};
 use crate::store::alert_rows::{self, WEBHOOK_FIELD};
-use crate::store::{now_ms, price_rows, usage_rows, workspaces};
+use crate::store::{day_start_ms, now_ms, price_rows, usage_rows, workspaces};
 use crate::usage::PriceBook;
 use crate::usage::log::UsageScope;
 use crate::vault::SealedSecret;
@@ -36,7 +36,7 @@ impl Admin {
         };
         Ok(RunContext {
             prices: price_rows::book(db, ws.id)?,
-            spent_today: usage_rows::spent_since(db, ws.id, now - now.rem_euclid(86_400_000))?,
+            spent_today: usage_rows::spent_since(db, ws.id, day_start_ms(now))?,
             scope: UsageScope { workspace_id: ws.id, workspace: ws.name, alert_webhook },
         })
     }

@@ -3,13 +3,12 @@
 
 use super::AlertSettings;
 use crate::engine::Limits;
-use crate::store::StoreError;
 use crate::store::usage_rows::{self, Scope};
+use crate::store::{StoreError, day_start_ms};
 use rusqlite::Connection;
 use serde::Serialize;
 
 const MINUTE_MS: i64 = 60_000;
-const DAY_MS: i64 = 86_400_000;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -61,7 +60,7 @@ pub fn workspace_spend(
     now_ms: i64,
 ) -> Result<Option<Condition>, StoreError> {
     let Some(threshold) = settings.daily_spend_usd else { return Ok(None) };
-    let day = now_ms - now_ms.rem_euclid(DAY_MS);
+    let day = day_start_ms(now_ms);
     let spent = usage_rows::totals(db, Scope { workspace_id, since_ms: day, connection: None })?.cost_usd();
     Ok((spent >= threshold).then(|| Condition {
         kind: Kind::DailySpend,
@@ -114,7 +113,7 @@ pub fn connection(
         }
     }
     if let Some(budget) = limits.daily_budget_usd.filter(|b| *b > 0.0) {
-        let day = now_ms - now_ms.rem_euclid(DAY_MS);
+        let day = day_start_ms(now_ms);
         let spent = usage_rows::totals(db, scope(day))?.cost_usd();
         near(Kind::Budget, spent, budget, "daily budget in USD", day);
     }

@@ -7,7 +7,7 @@ use super::{Env, Failure};
 use clap::{Args, Subcommand};
 use llmnode::admin::alerting::WebhookChange;
 use llmnode::secret::Secret;
-use llmnode::store::{alert_rows, now_ms, workspaces};
+use llmnode::store::{DAY_MS, alert_rows, now_ms, workspaces};
 
 #[derive(Args)]
 pub struct AlertsArgs {
@@ -72,7 +72,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
         AlertsCommand::List { days, limit, json } => {
             let store = env.store()?;
             let ws = workspaces::get(store.db(), &args.workspace).map_err(Failure::input)?;
-            let since = now_ms() - i64::from(days) * 86_400_000;
+            let since = now_ms() - i64::from(days) * DAY_MS;
             let alerts = alert_rows::list(store.db(), ws.id, since, limit).map_err(Failure::input)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&alerts).unwrap_or_default());

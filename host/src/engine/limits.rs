@@ -14,7 +14,7 @@ use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A per-minute limiter that reports the capacity left after each grant.
 type MinuteLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
@@ -66,7 +66,7 @@ fn nanos(usd: f64) -> Nanos {
 }
 
 struct Budget {
-    day: u64,
+    day: i64,
     spent: Nanos,
     reserved: Nanos,
 }
@@ -96,8 +96,9 @@ pub struct Reservation<'a> {
     budget: Option<(&'a Mutex<Budget>, Nanos)>,
 }
 
-fn utc_day() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0)
+/// Today, as the store counts days: budgets reset when the recorded spend does.
+fn utc_day() -> i64 {
+    crate::store::now_ms().div_euclid(crate::store::DAY_MS)
 }
 
 impl Limiter {

@@ -94,6 +94,14 @@ impl Store {
     }
 }
 
+/// A UTC day in milliseconds: daily budgets, spend alerts and reports count by it.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The first millisecond of the UTC day holding `ms`.
+pub fn day_start_ms(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY_MS)
+}
+
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -3,12 +3,10 @@
 //! CLI prints it, `--json` and the daemon serve it as is).
 
 use crate::store::usage_rows::{self, Scope, Totals};
-use crate::store::{StoreError, now_ms};
+use crate::store::{DAY_MS, StoreError, now_ms};
 use rusqlite::Connection;
 use serde::Serialize;
 use std::time::{Duration, UNIX_EPOCH};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One group's totals, with its cost in dollars.
 #[derive(Debug, Clone, Serialize)]

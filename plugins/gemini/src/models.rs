@@ -11,48 +11,29 @@
 
 use llmnode_sdk::prelude::*;
 
-struct Row(&'static str, u32, u32, f64, f64, Option<f64>);
+use llmnode_sdk::models::Row;
 
 /// Every model listed has a 1,048,576-token input window.
 const WINDOW: u32 = 1_048_576;
 
 const MODELS: &[Row] = &[
-    // id, context window, max output, input, output, cached input
-    Row("gemini-2.5-pro", WINDOW, 65_536, 1.25, 10.00, Some(0.125)),
-    Row("gemini-2.5-flash", WINDOW, 65_536, 0.30, 2.50, Some(0.03)),
-    Row("gemini-2.5-flash-lite", WINDOW, 65_536, 0.10, 0.40, Some(0.01)),
-    Row("gemini-2.0-flash", WINDOW, 8_192, 0.10, 0.40, Some(0.025)),
+    // id, context window, max output, input, output, cached input, vision
+    Row("gemini-2.5-pro", WINDOW, 65_536, 1.25, 10.00, Some(0.125), true),
+    Row("gemini-2.5-flash", WINDOW, 65_536, 0.30, 2.50, Some(0.03), true),
+    Row("gemini-2.5-flash-lite", WINDOW, 65_536, 0.10, 0.40, Some(0.01), true),
+    Row("gemini-2.0-flash", WINDOW, 8_192, 0.10, 0.40, Some(0.025), true),
     // No context caching for 2.0 Flash-Lite.
-    Row("gemini-2.0-flash-lite", WINDOW, 8_192, 0.075, 0.30, None),
-    Row("gemini-3-pro-preview", WINDOW, 65_536, 2.00, 12.00, Some(0.20)),
-    Row("gemini-3-flash-preview", WINDOW, 65_536, 0.50, 3.00, Some(0.05)),
+    Row("gemini-2.0-flash-lite", WINDOW, 8_192, 0.075, 0.30, None, true),
+    Row("gemini-3-pro-preview", WINDOW, 65_536, 2.00, 12.00, Some(0.20), true),
+    Row("gemini-3-flash-preview", WINDOW, 65_536, 0.50, 3.00, Some(0.05), true),
 ];
 
-/// The model list reported in the plugin's info.
+/// The model list reported in the plugin's info. Cache reads happen by
+/// themselves (implicit caching) or through explicit cached contents; either
+/// way they are billed at the cached price, so priced rows list prompt caching.
 pub fn catalog() -> Vec<ModelInfo> {
-    MODELS
-        .iter()
-        .map(|Row(id, window, max_out, input, output, cached)| {
-            let mut caps = Capabilities::STREAMING
-                | Capabilities::TOOLS
-                | Capabilities::JSON_MODE
-                | Capabilities::JSON_SCHEMA
-                | Capabilities::VISION;
-            // Cache reads happen by themselves (implicit caching) or through
-            // explicit cached contents; either way they are billed at `cached`.
-            if cached.is_some() {
-                caps |= Capabilities::PROMPT_CACHING;
-            }
-            ModelInfo {
-                id: (*id).into(),
-                context_window: *window,
-                max_output_tokens: Some(*max_out),
-                input_price: *input,
-                output_price: *output,
-                cached_input_price: *cached,
-                cache_write_price: None,
-                capabilities: caps,
-            }
-        })
-        .collect()
+    llmnode_sdk::models::catalog(
+        MODELS,
+        Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA,
+    )
 }

@@ -6,10 +6,7 @@
 
 use crate::prelude::*;
 
-/// One model: id, context window, max output tokens, then USD per million
-/// input, output and cached input tokens (`None`: the provider gives no cache
-/// discount), and whether it accepts images.
-pub struct Row(pub &'static str, pub u32, pub u32, pub f64, pub f64, pub Option<f64>, pub bool);
+pub use crate::models::Row;
 
 /// OpenAI's list prices (platform.openai.com/docs/pricing, standard tier).
 pub const OPENAI: &[Row] = &[
@@ -25,28 +22,10 @@ pub const OPENAI: &[Row] = &[
 ];
 
 /// A table as the contract's model list. Every model of this dialect streams,
-/// calls tools and answers in JSON; prompt caching is listed where it is priced.
+/// calls tools and answers in JSON.
 pub fn catalog(rows: &[Row]) -> Vec<ModelInfo> {
-    rows.iter()
-        .map(|Row(id, window, max_out, input, output, cached, vision)| {
-            let mut caps =
-                Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA;
-            if cached.is_some() {
-                caps |= Capabilities::PROMPT_CACHING;
-            }
-            if *vision {
-                caps |= Capabilities::VISION;
-            }
-            ModelInfo {
-                id: (*id).into(),
-                context_window: *window,
-                max_output_tokens: Some(*max_out),
-                input_price: *input,
-                output_price: *output,
-                cached_input_price: *cached,
-                cache_write_price: None,
-                capabilities: caps,
-            }
-        })
-        .collect()
+    crate::models::catalog(
+        rows,
+        Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA,
+    )
 }

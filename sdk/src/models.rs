@@ -1,0 +1,36 @@
+//! Model tables with list prices in USD per million tokens, as the contract's
+//! model list: one row shape and one conversion for every plugin whose
+//! models differ only in window, prices and whether they see images.
+
+use crate::{Capabilities, ModelInfo};
+
+/// One model: id, context window, max output tokens, then USD per million
+/// input, output and cached input tokens (`None`: the provider gives no cache
+/// discount), and whether it accepts images.
+pub struct Row(pub &'static str, pub u32, pub u32, pub f64, pub f64, pub Option<f64>, pub bool);
+
+/// `rows` as the contract's model list. Every model has `caps`; prompt caching
+/// is added where it is priced, vision where the row says so.
+pub fn catalog(rows: &[Row], caps: Capabilities) -> Vec<ModelInfo> {
+    rows.iter()
+        .map(|Row(id, window, max_out, input, output, cached, vision)| {
+            let mut caps = caps;
+            if cached.is_some() {
+                caps |= Capabilities::PROMPT_CACHING;
+            }
+            if *vision {
+                caps |= Capabilities::VISION;
+            }
+            ModelInfo {
+                id: (*id).into(),
+                context_window: *window,
+                max_output_tokens: Some(*max_out),
+                input_price: *input,
+                output_price: *output,
+                cached_input_price: *cached,
+                cache_write_price: None,
+                capabilities: caps,
+            }
+        })
+        .collect()
+}
