@@ -3,7 +3,8 @@
 //! Each provider is a sandboxed WebAssembly plugin ([`runtime`]); the host keeps
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
 //! the workflow engine ([`engine`]), usage records ([`usage`]), [`alerts`] and
-//! the operator's state ([`store`], [`vault`], [`admin`]).
+//! the operator's state ([`store`], [`vault`], [`admin`]) and the daemon
+//! ([`server`], [`metrics`]).
 
 pub mod admin;
 pub mod alerts;
@@ -11,8 +12,10 @@ pub mod connections;
 pub mod demo;
 pub mod engine;
 pub mod error_class;
+pub mod metrics;
 pub mod runtime;
 pub mod secret;
+pub mod server;
 pub mod status;
 pub mod store;
 pub mod transport;

@@ -6,6 +6,9 @@
 pub mod access;
 pub mod alerting;
 pub mod connections;
+pub mod definitions;
+pub mod overview;
+pub mod probe;
 pub mod resolve;
 pub mod rotate;
 pub mod run_context;

@@ -6,12 +6,12 @@ use super::operator::DEFAULT_WORKSPACE;
 use super::{Env, Failure};
 use clap::{Args, Subcommand};
 use llmnode::admin::connections::{Edit, NewConnection};
-use llmnode::engine::Routes;
+use llmnode::admin::overview::Overview;
+use llmnode::admin::probe::ProbeOutcome;
 use llmnode::secret::Secret;
-use llmnode::status::{self, ConnectionStatus, Status};
-use llmnode::store::connection_rows::{ConnectionRow, StoredSettings};
-use llmnode::store::usage_rows::{self, Totals};
-use llmnode::store::{alert_rows, connection_rows, now_ms, workspaces};
+use llmnode::status::Status;
+use llmnode::store::connection_rows::{self, StoredSettings};
+use llmnode::store::workspaces;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -244,21 +244,17 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             println!("added connection `{}` ({}) to workspace `{ws}`", row.name, row.provider);
         }
         ConnectionsCommand::List { json } => {
-            let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
-            let rows = connection_rows::list(admin.store.db(), w.id).map_err(Failure::input)?;
-            let overviews = overview(&admin, ws, &rows)?;
+            let overviews = admin.overview(ws, None).map_err(Failure::input)?;
             if json {
-                let list: Vec<_> = rows.iter().zip(&overviews).map(|(r, o)| summary(r, o)).collect();
+                let list: Vec<_> = overviews.iter().map(Overview::to_json).collect();
                 println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else {
-                print_table(&rows, &overviews);
+                print_table(&overviews);
             }
         }
         ConnectionsCommand::Show { name } => {
-            let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
-            let row = connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            let o = overview(&admin, ws, std::slice::from_ref(&row))?;
-            println!("{}", serde_json::to_string_pretty(&summary(&row, &o[0])).unwrap_or_default());
+            let o = admin.overview(ws, Some(&name)).map_err(Failure::input)?;
+            println!("{}", serde_json::to_string_pretty(&o[0].to_json()).unwrap_or_default());
         }
         ConnectionsCommand::Edit { name, key, settings } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
@@ -271,7 +267,15 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             admin.edit_connection(ws, &name, edit).map_err(Failure::input)?;
             println!("updated connection `{name}`");
         }
-        ConnectionsCommand::Test { name, model } => test(env, &mut admin, ws, &name, model).await?,
+        ConnectionsCommand::Test { name, model } => {
+            let runtime = env.runtime()?;
+            let registry = env.registry(&runtime)?;
+            let outcome = admin.probe_connection(ws, &name, model, &registry).await.map_err(Failure::input)?;
+            print_probe(&outcome);
+            if !outcome.passed() {
+                return Err(Failure::run(format!("connection `{name}` failed its test")));
+            }
+        }
         ConnectionsCommand::Disable { name } => {
             admin.set_connection_enabled(ws, &name, false).map_err(Failure::input)?;
             println!("disabled `{name}`: new runs naming it are refused");
@@ -281,68 +285,21 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             println!("enabled `{name}`");
         }
         ConnectionsCommand::Delete { name, force } => {
-            let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
-            connection_rows::get(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            let used_by = usage_rows::workflows_using(admin.store.db(), w.id, &name).map_err(Failure::input)?;
-            if !used_by.is_empty() && !force {
-                return Err(Failure::input(format!(
-                    "connection `{name}` is used by workflow(s) {}; deleting it breaks them. Pass --force to delete it anyway",
-                    used_by.join(", ")
-                )));
-            }
-            admin.delete_connection(ws, &name).map_err(Failure::input)?;
+            admin.delete_connection_checked(ws, &name, force).map_err(Failure::input)?;
             println!("deleted `{name}` and its keys");
         }
     }
     Ok(())
 }
 
-/// What the list shows beside a connection's settings: its status and its last 30 days.
-struct Overview {
-    status: ConnectionStatus,
-    usage: Totals,
-}
-
-/// Days of usage the list shows.
-const USAGE_DAYS: u32 = 30;
-
-fn overview(admin: &llmnode::admin::Admin, ws: &str, rows: &[ConnectionRow]) -> Result<Vec<Overview>, Failure> {
-    let db = admin.store.db();
-    let tests = status::last_tests(db, ws).map_err(Failure::input)?;
-    let Some(first) = rows.first() else { return Ok(Vec::new()) };
-    let settings = alert_rows::settings(db, first.workspace_id).map_err(Failure::input)?.settings;
-    let now = now_ms();
-    let since_ms = llmnode::usage::report::range_start(USAGE_DAYS, now);
-    rows.iter()
-        .map(|r| {
-            let status = status::of(db, r, tests.get(&r.name).copied(), &settings, now).map_err(Failure::input)?;
-            let scope = usage_rows::Scope { workspace_id: r.workspace_id, since_ms, connection: Some(&r.name) };
-            let usage = usage_rows::totals(db, scope).map_err(Failure::input)?;
-            Ok(Overview { status, usage })
-        })
-        .collect()
-}
-
-/// A connection as shown to operators: settings and secret hints, never a key.
-fn summary(row: &ConnectionRow, o: &Overview) -> serde_json::Value {
-    serde_json::json!({
-        "name": row.name,
-        "provider": row.provider,
-        "status": o.status.status.as_str().to_lowercase(),
-        "status_reasons": o.status.reasons,
-        "usage_30d": { "requests": o.usage.requests, "errors": o.usage.errors, "cost_usd": o.usage.cost_usd() },
-        "settings": row.settings,
-        "secrets": row.secret_hints.iter().map(|(f, h)| serde_json::json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
-    })
-}
-
-fn print_table(rows: &[ConnectionRow], overviews: &[Overview]) {
-    if rows.is_empty() {
+fn print_table(overviews: &[Overview]) {
+    if overviews.is_empty() {
         println!("no connections; add one with `llmnode connections add NAME --provider PROVIDER --api-key-env VAR`");
         return;
     }
     println!("{:<16} {:<10} {:<28} {:<9} {:>22}  key", "name", "provider", "models", "status", "usage (30 days)");
-    for (r, o) in rows.iter().zip(overviews) {
+    for o in overviews {
+        let r = &o.row;
         let models = if r.settings.models.is_empty() {
             r.settings.default_model.clone().map(|m| format!("{m} (default)")).unwrap_or_else(|| "all".into())
         } else {
@@ -352,67 +309,22 @@ fn print_table(rows: &[ConnectionRow], overviews: &[Overview]) {
         let usage = format!("{} req, ${:.2}", o.usage.requests, o.usage.cost_usd());
         println!("{:<16} {:<10} {:<28} {:<9} {usage:>22}  {key}", r.name, r.provider, models, o.status.status.as_str());
     }
-    for (r, o) in rows.iter().zip(overviews).filter(|(_, o)| o.status.status != Status::Active) {
+    for o in overviews.iter().filter(|o| o.status.status != Status::Active) {
         for reason in &o.status.reasons {
-            println!("  {}: {reason}", r.name);
+            println!("  {}: {reason}", o.row.name);
         }
     }
 }
 
-/// The plugin's test request through the real transport; key validity,
-/// reachability and model access reported separately.
-async fn test(
-    env: &Env,
-    admin: &mut llmnode::admin::Admin,
-    ws: &str,
-    name: &str,
-    model: Option<String>,
-) -> Result<(), Failure> {
-    let set = admin.connection_set(ws).map_err(Failure::input)?;
-    let runtime = env.runtime()?;
-    let registry = env.registry(&runtime)?;
-    let routes = Routes::resolve(&set, &registry);
-    let route = match (routes.ready.get(name), routes.unusable.get(name)) {
-        (Some(r), _) => r.clone(),
-        (None, Some(u)) => return Err(Failure::input(format!("connection `{name}` cannot be used: {}", u.reason))),
-        (None, None) => return Err(Failure::input(format!("connection `{name}` not found in workspace `{ws}`"))),
-    };
-    let model = model.or_else(|| route.connection.default_model.clone()).unwrap_or_default();
-    let prepared = route
-        .plugin
-        .call()
-        .and_then(|mut c| c.test_request(&route.settings, &model))
-        .map_err(Failure::plugin)?
-        .map_err(|e| Failure::input(format!("the plugin refused the test request: {}", e.message)))?;
-    let transport = llmnode::transport::Transport::new().map_err(Failure::run)?;
-    let (reachable, key_valid, model_ok, detail) = match transport.send(prepared, &route.target).await {
-        Err(e) => (false, None, None, e.to_string()),
-        Ok(response) => {
-            let status = response.status;
-            match status {
-                200..=299 => (true, Some(true), Some(true), format!("HTTP {status}")),
-                401 | 403 => (true, Some(false), None, format!("HTTP {status}: the key was refused")),
-                404 => (true, Some(true), Some(false), format!("HTTP {status}: model {model:?} not available")),
-                _ => (true, None, None, format!("HTTP {status}")),
-            }
-        }
-    };
+fn print_probe(o: &ProbeOutcome) {
     let show = |v: Option<bool>| match v {
         Some(true) => "yes",
         Some(false) => "NO",
         None => "unknown",
     };
-    println!("connection   {name} ({})", route.connection.provider);
-    println!("reachable    {}", if reachable { "yes" } else { "NO" });
-    println!("key valid    {}", show(key_valid));
-    println!("model access {} ({model})", show(model_ok));
-    println!("detail       {detail}");
-    let outcome =
-        serde_json::json!({ "reachable": reachable, "key_valid": key_valid, "model_access": model_ok, "model": model });
-    admin.record_test(ws, name, &outcome).map_err(Failure::input)?;
-    if reachable && key_valid == Some(true) && model_ok == Some(true) {
-        Ok(())
-    } else {
-        Err(Failure::run(format!("connection `{name}` failed its test")))
-    }
+    println!("connection   {} ({})", o.connection, o.provider);
+    println!("reachable    {}", if o.reachable { "yes" } else { "NO" });
+    println!("key valid    {}", show(o.key_valid));
+    println!("model access {} ({})", show(o.model_access), o.model);
+    println!("detail       {}", o.detail);
 }

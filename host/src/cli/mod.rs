@@ -15,6 +15,7 @@ mod progress;
 mod recording;
 mod report;
 mod run;
+mod serve;
 mod usage;
 mod vault;
 
@@ -77,6 +78,8 @@ enum Command {
         #[command(subcommand)]
         command: access::TokensCommand,
     },
+    /// The daemon: HTTP API, OpenAI-compatible endpoint, metrics and dashboard.
+    Serve(serve::ServeArgs),
     /// Master key operations.
     Vault {
         #[command(subcommand)]
@@ -149,6 +152,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Usage(args) => usage::run(&env, args),
         Command::Alerts(args) => alerts::run(&env, args),
         Command::Prices(args) => prices::run(&env, args),
+        Command::Serve(args) => serve::run(&env, args).await,
         Command::Vault { command } => vault::run(&env, command),
         Command::Users { command } => access::users(&env, command),
         Command::Tokens { command } => access::tokens(&env, command),
@@ -170,12 +174,9 @@ impl Env {
 
     /// Bundled plugins, the plugin directory's, then the installed ones.
     fn registry(&self, runtime: &llmnode::runtime::PluginRuntime) -> Result<llmnode::runtime::PluginRegistry, Failure> {
-        let mut registry =
-            llmnode::runtime::PluginRegistry::load(runtime, self.plugins_dir.as_deref()).map_err(Failure::plugin)?;
-        for row in self.installed_plugins()? {
-            registry.load_installed(runtime, std::path::Path::new(&row.file), &row.sha256).map_err(Failure::plugin)?;
-        }
-        Ok(registry)
+        let installed = self.installed_plugins()?;
+        llmnode::runtime::PluginRegistry::load_with_installed(runtime, self.plugins_dir.as_deref(), &installed)
+            .map_err(Failure::plugin)
     }
 }
 

@@ -46,6 +46,20 @@ impl PluginRegistry {
         Ok(())
     }
 
+    /// [`PluginRegistry::load`], then every installed plugin (each checked
+    /// against its recorded sha256): what the CLI and the daemon both run with.
+    pub fn load_with_installed(
+        runtime: &PluginRuntime,
+        dir: Option<&Path>,
+        installed: &[crate::store::plugin_rows::PluginRow],
+    ) -> Result<Self, PluginError> {
+        let mut registry = Self::load(runtime, dir)?;
+        for row in installed {
+            registry.load_installed(runtime, Path::new(&row.file), &row.sha256)?;
+        }
+        Ok(registry)
+    }
+
     /// Add a plugin, replacing any with the same name.
     pub fn insert(&mut self, plugin: LoadedPlugin) {
         let name = plugin.name().to_string();

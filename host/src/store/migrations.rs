@@ -147,6 +147,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_by_time ON alerts (workspace_id, fired_ms);
     "#,
+    // 3: stored workflows and chat routes (the daemon's named definitions).
+    r#"
+    CREATE TABLE definitions (
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        -- 'workflow' or 'route'.
+        kind               TEXT NOT NULL,
+        name               TEXT NOT NULL,
+        -- The definition as the caller sent it (JSON), validated before it was stored.
+        body               TEXT NOT NULL,
+        -- The connections it names (JSON array), so a delete can say who breaks.
+        connections        TEXT NOT NULL,
+        created_ms         INTEGER NOT NULL,
+        updated_ms         INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, kind, name)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

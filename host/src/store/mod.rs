@@ -8,6 +8,7 @@
 pub mod alert_rows;
 pub mod audit;
 pub mod connection_rows;
+pub mod definition_rows;
 mod migrations;
 pub mod plugin_rows;
 pub mod price_rows;

@@ -185,6 +185,14 @@ impl Template {
         Ok(Template { source, pieces, literal_len })
     }
 
+    /// Text taken as it is, `{{` included: for content that comes from a
+    /// caller (e.g. the OpenAI-compatible endpoint), never from a workflow.
+    pub fn literal(source: String) -> Template {
+        let len = source.len();
+        let pieces = if len > 0 { vec![Piece::Literal(0..len)] } else { Vec::new() };
+        Template { source, pieces, literal_len: len }
+    }
+
     /// The text the template was parsed from.
     pub fn as_str(&self) -> &str {
         &self.source

@@ -1,0 +1,144 @@
+//! How a model name on the OpenAI-compatible endpoint becomes routing: in
+//! this order, a stored route of that name (an llm node's routing fields,
+//! validated by the workflow parser itself), then `CONNECTION/MODEL`, then
+//! every enabled connection whose default model it is, balanced `least_loaded`.
+
+use super::error::ApiError;
+use crate::admin::Admin;
+use crate::connections::ConnectionSet;
+use crate::error_class::ErrorClass;
+use crate::store::definition_rows::{self, Kind};
+use crate::store::workspaces;
+use crate::workflow::{LoadBalancing, ModelSpec, NodeKind, Routing, WeightedConnection, Workflow};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// The fields of an llm node a route may set.
+pub const ROUTE_FIELDS: &[&str] =
+    &["primary_connection", "fallback_connections", "connections", "load_balancing", "failover_on", "model"];
+
+/// Where a chat request goes and what it asks each connection for.
+#[derive(Debug, Clone)]
+pub struct ChatRoute {
+    pub routing: Routing,
+    pub fallbacks: Vec<String>,
+    pub failover_on: Vec<ErrorClass>,
+    /// `None`: each connection's default model.
+    pub model: Option<ModelSpec>,
+}
+
+impl ChatRoute {
+    /// Every connection the route names.
+    pub fn connection_names(&self) -> Vec<String> {
+        let pool: Vec<&str> = match &self.routing {
+            Routing::Primary(name) => vec![name.as_str()],
+            Routing::Balanced { connections, .. } => connections.iter().map(|c| c.name.as_str()).collect(),
+        };
+        pool.into_iter().chain(self.fallbacks.iter().map(String::as_str)).map(str::to_string).collect()
+    }
+}
+
+/// Validate a route body with the workflow parser: it becomes the routing of
+/// a one-node workflow, so a route accepts exactly what an llm node does.
+pub fn parse_route(body: &Value) -> Result<ChatRoute, ApiError> {
+    let obj = body.as_object().ok_or_else(|| ApiError::Invalid("a route is a JSON object".into()))?;
+    if let Some(other) = obj.keys().find(|k| !ROUTE_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::Invalid(format!(
+            "`{other}` is not a routing field (a route may set: {})",
+            ROUTE_FIELDS.join(", ")
+        )));
+    }
+    let mut config = obj.clone();
+    config.insert("messages".into(), json!([{ "role": "user", "content": "route" }]));
+    let workflow = json!({ "name": "route", "nodes": [{ "id": "route", "node_type": "llm", "config": config }] });
+    let parsed = Workflow::parse(&workflow.to_string())
+        .map_err(|e| ApiError::Invalid(format!("invalid route: {}", e.to_string().replace("$.nodes[0].config.", ""))))?;
+    match parsed.nodes.into_iter().next().map(|n| n.kind) {
+        Some(NodeKind::Llm(c)) => {
+            Ok(ChatRoute { routing: c.routing, fallbacks: c.fallbacks, failover_on: c.failover_on, model: c.model })
+        }
+        _ => Err(ApiError::Internal("a route did not parse as an llm node".into())),
+    }
+}
+
+/// A workspace's model names, resolved once per engine build.
+#[derive(Debug, Default)]
+pub struct ChatTable {
+    routes: HashMap<String, ChatRoute>,
+    /// Enabled connections: name → (provider, default model).
+    connections: BTreeMap<String, (String, Option<String>)>,
+    /// Default model → the enabled connections serving it by default.
+    by_default_model: HashMap<String, Vec<String>>,
+}
+
+impl ChatTable {
+    /// Read the stored routes of `workspace` beside its connections.
+    pub fn load(admin: &Admin, workspace: &str, set: &ConnectionSet) -> Result<Self, ApiError> {
+        let db = admin.store.db();
+        let ws = workspaces::get(db, workspace)?;
+        let mut table = ChatTable::default();
+        for row in definition_rows::list(db, ws.id, Kind::Route)? {
+            match parse_route(&row.body) {
+                Ok(route) => {
+                    table.routes.insert(row.name, route);
+                }
+                // Stored routes were valid when stored; say so if one no longer is.
+                Err(e) => tracing::warn!(route = %row.name, error = %e, "stored route skipped"),
+            }
+        }
+        for c in set.iter().filter(|c| c.enabled) {
+            table.connections.insert(c.name.clone(), (c.provider.clone(), c.default_model.clone()));
+            if let Some(m) = &c.default_model {
+                table.by_default_model.entry(m.clone()).or_default().push(c.name.clone());
+            }
+        }
+        Ok(table)
+    }
+
+    /// The route serving `model`, if any.
+    pub fn resolve(&self, model: &str) -> Option<ChatRoute> {
+        if let Some(route) = self.routes.get(model) {
+            return Some(route.clone());
+        }
+        if let Some((connection, model)) = model.split_once('/')
+            && self.connections.contains_key(connection)
+            && !model.is_empty()
+        {
+            return Some(ChatRoute {
+                routing: Routing::Primary(connection.to_string()),
+                fallbacks: Vec::new(),
+                failover_on: ErrorClass::DEFAULT_FAILOVER.to_vec(),
+                model: Some(ModelSpec::Single(model.to_string())),
+            });
+        }
+        let serving = self.by_default_model.get(model)?;
+        Some(ChatRoute {
+            routing: Routing::Balanced {
+                connections: serving.iter().map(|name| WeightedConnection { name: name.clone(), weight: 1 }).collect(),
+                policy: LoadBalancing::LeastLoaded,
+            },
+            fallbacks: Vec::new(),
+            failover_on: ErrorClass::DEFAULT_FAILOVER.to_vec(),
+            model: Some(ModelSpec::Single(model.to_string())),
+        })
+    }
+
+    /// Every model id a client may ask for, with who serves it.
+    pub fn model_ids(&self) -> Vec<(String, String)> {
+        let mut ids: Vec<(String, String)> = self.routes.keys().map(|r| (r.clone(), "llmnode-route".into())).collect();
+        for (name, (provider, default)) in &self.connections {
+            if let Some(m) = default {
+                ids.push((format!("{name}/{m}"), provider.clone()));
+            }
+        }
+        for (model, serving) in &self.by_default_model {
+            if !self.routes.contains_key(model) {
+                let owner = self.connections.get(&serving[0]).map(|c| c.0.clone()).unwrap_or_default();
+                ids.push((model.clone(), owner));
+            }
+        }
+        ids.sort();
+        ids.dedup_by(|a, b| a.0 == b.0);
+        ids
+    }
+}

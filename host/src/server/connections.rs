@@ -1,0 +1,219 @@
+//! `/api/v1/connections`: list and show (members), create, edit, test,
+//! enable, disable and delete (admins). Keys arrive in the body's `secrets`
+//! object and leave only as hints.
+
+use super::caller::Caller;
+use super::error::ApiError;
+use super::json_body::{self, JsonBody};
+use super::state::AppState;
+use crate::admin::connections::{Edit, NewConnection};
+use crate::secret::Secret;
+use crate::store::connection_rows::{self, StoredSettings};
+use crate::store::workspaces;
+use crate::transport::Credentials;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// `GET /api/v1/me`: who the token belongs to.
+pub async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({
+        "user": caller.user, "token_id": caller.token_id,
+        "workspace": caller.workspace, "role": caller.role,
+    }))
+}
+
+/// `GET /api/v1/connections`.
+pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let admin = state.admin(caller.actor())?;
+    let all = admin.overview(&caller.workspace, None)?;
+    Ok(Json(json!({ "connections": all.iter().map(|o| o.to_json()).collect::<Vec<_>>() })))
+}
+
+/// `GET /api/v1/connections/{name}`.
+pub async fn show(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let admin = state.admin(caller.actor())?;
+    let one = admin.overview(&caller.workspace, Some(&name))?;
+    Ok(Json(one[0].to_json()))
+}
+
+/// The body of a create.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: String,
+    provider: String,
+    #[serde(default)]
+    settings: Option<StoredSettings>,
+    /// Secrets by field (`api_key`, `aws_secret_access_key`, `header:NAME`, …).
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+/// The body of an edit: only what it names changes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    #[serde(default)]
+    settings: Option<Map<String, Value>>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    remove_secrets: Vec<String>,
+}
+
+/// Secrets as [`Secret`]s, each field checked against the ones the host knows.
+fn sealable(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, Secret>, ApiError> {
+    raw.into_iter()
+        .map(|(field, value)| {
+            Credentials::check_field(&field).map_err(|e| ApiError::Invalid(format!("secrets.{field}: {e}")))?;
+            Ok((field, Secret::new(value.trim())))
+        })
+        .collect()
+}
+
+fn check_settings(s: &StoredSettings) -> Result<(), ApiError> {
+    if let Some(u) = &s.base_url {
+        url::Url::parse(u).map_err(|e| ApiError::Invalid(format!("settings.base_url is not a URL: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/connections` (admin).
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin("adding a connection")?;
+    if !state.plugins().get(&body.provider).is_some() {
+        return Err(ApiError::Invalid(format!(
+            "no plugin provides {:?} (loaded: {})",
+            body.provider,
+            state.plugins().names().join(", ")
+        )));
+    }
+    let settings = body.settings.unwrap_or(StoredSettings { streaming: true, ..Default::default() });
+    check_settings(&settings)?;
+    let secrets = sealable(body.secrets)?;
+    let mut admin = state.admin(caller.actor())?;
+    let new = NewConnection { name: body.name, provider: body.provider, settings, secrets };
+    let row = admin.add_connection(&caller.workspace, new)?;
+    state.invalidate();
+    let one = admin.overview(&caller.workspace, Some(&row.name))?;
+    Ok((StatusCode::CREATED, Json(one[0].to_json())))
+}
+
+/// `PATCH /api/v1/connections/{name}` (admin).
+pub async fn edit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<EditBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin("editing a connection")?;
+    let mut admin = state.admin(caller.actor())?;
+    let ws = workspaces::get(admin.store.db(), &caller.workspace)?;
+    let current = connection_rows::get(admin.store.db(), ws.id, &name)?;
+    let settings = match body.settings {
+        None => None,
+        Some(changes) => {
+            let mut merged = serde_json::to_value(&current.settings).unwrap_or_default();
+            if let Some(obj) = merged.as_object_mut() {
+                obj.extend(changes);
+            }
+            let text = merged.to_string();
+            let settings: StoredSettings = json_body::decode(text.as_bytes())
+                .map_err(|e| ApiError::Invalid(e.to_string().replace("invalid JSON body at `", "settings: at `")))?;
+            check_settings(&settings)?;
+            Some(settings)
+        }
+    };
+    for field in &body.remove_secrets {
+        Credentials::check_field(field).map_err(|e| ApiError::Invalid(format!("remove_secrets: {e}")))?;
+    }
+    let edit = Edit { settings, set_secrets: sealable(body.secrets)?, remove_secrets: body.remove_secrets };
+    admin.edit_connection(&caller.workspace, &name, edit)?;
+    state.invalidate();
+    let one = admin.overview(&caller.workspace, Some(&name))?;
+    Ok(Json(one[0].to_json()))
+}
+
+/// `?force=true` on a delete.
+#[derive(Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /api/v1/connections/{name}` (admin); refused while a workflow or
+/// route names the connection, unless forced.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin("deleting a connection")?;
+    state.admin(caller.actor())?.delete_connection_checked(&caller.workspace, &name, q.force)?;
+    state.invalidate();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?model=` for a test.
+#[derive(Deserialize)]
+pub struct TestQuery {
+    model: Option<String>,
+}
+
+/// `POST /api/v1/connections/{name}/test` (admin): key, reachability and
+/// model access, reported apart.
+pub async fn test(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<TestQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin("testing a connection")?;
+    let mut admin = state.admin(caller.actor())?;
+    let outcome = admin.probe_connection(&caller.workspace, &name, q.model, &state.plugins()).await?;
+    let passed = outcome.passed();
+    let mut body = serde_json::to_value(&outcome).unwrap_or_default();
+    body["passed"] = json!(passed);
+    Ok(Json(body))
+}
+
+async fn set_enabled(state: &AppState, caller: &Caller, name: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    caller.require_admin(if enabled { "enabling a connection" } else { "disabling a connection" })?;
+    let mut admin = state.admin(caller.actor())?;
+    admin.set_connection_enabled(&caller.workspace, name, enabled)?;
+    state.invalidate();
+    let one = admin.overview(&caller.workspace, Some(name))?;
+    Ok(Json(one[0].to_json()))
+}
+
+/// `POST /api/v1/connections/{name}/enable` (admin).
+pub async fn enable(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &caller, &name, true).await
+}
+
+/// `POST /api/v1/connections/{name}/disable` (admin).
+pub async fn disable(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_enabled(&state, &caller, &name, false).await
+}

@@ -1,0 +1,118 @@
+//! `llmnode serve`: the daemon. An HTTP API for operators and members
+//! (connections, workflows, routes, usage, audit, alerts, plugins), an
+//! OpenAI-compatible endpoint so existing clients work unchanged, Prometheus
+//! metrics and a small dashboard, all over one [`AppState`].
+//!
+//! Every `/api` and `/v1` request carries a bearer token that names one user,
+//! one workspace and one role ([`caller`]); nothing crosses workspaces.
+
+mod caller;
+mod chat_routes;
+mod connections;
+mod dashboard;
+mod definitions;
+mod error;
+mod health;
+mod json_body;
+mod openai;
+mod openai_wire;
+mod reports;
+mod run;
+mod sse;
+mod state;
+mod watch;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Every route the daemon answers; `openapi.json` documents the same set.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/me", get(connections::me))
+        .route("/connections", get(connections::list).post(connections::create))
+        .route(
+            "/connections/{name}",
+            get(connections::show).patch(connections::edit).delete(connections::delete),
+        )
+        .route("/connections/{name}/test", post(connections::test))
+        .route("/connections/{name}/enable", post(connections::enable))
+        .route("/connections/{name}/disable", post(connections::disable))
+        .route("/workflows", get(definitions::list_workflows))
+        .route(
+            "/workflows/{name}",
+            get(definitions::get_workflow).put(definitions::put_workflow).delete(definitions::delete_workflow),
+        )
+        .route("/workflows/{name}/run", post(run::run_stored))
+        .route("/run", post(run::run_inline))
+        .route("/routes", get(definitions::list_routes))
+        .route(
+            "/routes/{name}",
+            get(definitions::get_route).put(definitions::put_route).delete(definitions::delete_route),
+        )
+        .route("/usage", get(reports::usage))
+        .route("/audit", get(reports::audit))
+        .route("/alerts", get(reports::alerts))
+        .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))
+        .route("/plugins", get(reports::plugins));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .merge(dashboard::routes())
+        .fallback(health::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(json_body::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Count and time every request by its matched route, inside a span.
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let route = route.unwrap_or_else(|| "unmatched".into());
+    let span = tracing::info_span!("http", method = %method, route = %route);
+    let response = tracing::Instrument::instrument(next.run(request), span).await;
+    state.metrics.http(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Serve on `listener` until `shutdown` completes, then finish every request
+/// in flight (streams included), write every queued usage event, and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(watch::run(state.clone()));
+    let app = router(state.clone());
+    // Small writes (stream chunks) go out at once instead of waiting on Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let draining = state.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.set_ready(false);
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+        })
+        .await;
+    watcher.abort();
+    state.close().await;
+    result
+}

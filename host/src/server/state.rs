@@ -1,0 +1,198 @@
+//! What every request shares: the store's location and the master key's
+//! source, the plugins, one engine per workspace (built on first use, dropped
+//! when its configuration changes), the usage log and the metrics.
+
+use super::caller::Caller;
+use super::error::ApiError;
+use crate::admin::Admin;
+use crate::alerts::webhook::WebhookPolicy;
+use crate::alerts::{AlertWatch, Deliveries};
+use crate::engine::{Engine, EngineOptions};
+use crate::metrics::Metrics;
+use crate::runtime::{PluginRegistry, PluginRuntime};
+use crate::secret::Secret;
+use crate::store::plugin_rows::PluginRow;
+use crate::store::{FILE_NAME, Store, plugin_rows};
+use crate::usage::UsageLog;
+use crate::vault::Vault;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// How long shutdown waits for alert webhooks still retrying.
+const DELIVERY_GRACE: Duration = Duration::from_secs(10);
+
+/// Where the daemon's state lives.
+pub struct ServerConfig {
+    /// The data directory `llmnode init` created.
+    pub data_dir: PathBuf,
+    /// Extra plugins (`*.wasm`), besides the bundled and installed ones.
+    pub plugins_dir: Option<PathBuf>,
+    /// The master key from the environment, if it is given there rather than in a key file.
+    pub master_key_env: Option<Secret>,
+}
+
+/// One workspace's engine and what chat requests resolve model names against.
+pub struct WorkspaceEngine {
+    pub engine: Engine,
+    pub chat: super::chat_routes::ChatTable,
+}
+
+/// The daemon's shared state.
+pub struct AppState {
+    config: ServerConfig,
+    store_path: PathBuf,
+    runtime: PluginRuntime,
+    plugins: RwLock<Arc<PluginRegistry>>,
+    engines: Mutex<HashMap<i64, Arc<WorkspaceEngine>>>,
+    /// Verified tokens by their SHA-256; cleared whenever the audit log moves
+    /// (a revocation is audited), so a revoked token stops within a second.
+    callers: Mutex<HashMap<[u8; 32], Caller>>,
+    usage: Mutex<Option<UsageLog>>,
+    deliveries: Mutex<Option<Deliveries>>,
+    ready: AtomicBool,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Open the store (which `llmnode init` created), check the master key,
+    /// load every plugin and start the usage writer.
+    pub fn open(config: ServerConfig, runtime: PluginRuntime) -> Result<Arc<Self>, ApiError> {
+        let store_path = config.data_dir.join(FILE_NAME);
+        if !store_path.exists() {
+            return Err(ApiError::Unavailable(format!(
+                "no store at {}: run `llmnode init` first",
+                store_path.display()
+            )));
+        }
+        let admin = Admin::new(Store::open(&store_path)?, load_vault(&config)?, "daemon");
+        admin.check_master_key()?;
+        let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
+        let (watch, deliveries) = AlertWatch::start(&store_path, WebhookPolicy::default())?;
+        let usage = UsageLog::open(&store_path, Some(Box::new(watch)))?;
+        Ok(Arc::new(AppState {
+            config,
+            store_path,
+            runtime,
+            plugins: RwLock::new(Arc::new(plugins)),
+            engines: Mutex::default(),
+            callers: Mutex::default(),
+            usage: Mutex::new(Some(usage)),
+            deliveries: Mutex::new(Some(deliveries)),
+            ready: AtomicBool::new(true),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The store file.
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.store_path
+    }
+
+    /// A fresh connection to the store (SQLite in WAL mode: readers and one
+    /// writer at once; the hot path never needs one).
+    pub fn store(&self) -> Result<Store, ApiError> {
+        Ok(Store::open(&self.store_path)?)
+    }
+
+    /// The store and vault, acting as `actor` (recorded in the audit log).
+    pub fn admin(&self, actor: String) -> Result<Admin, ApiError> {
+        Ok(Admin::new(self.store()?, load_vault(&self.config)?, actor))
+    }
+
+    /// The plugins loaded now.
+    pub fn plugins(&self) -> Arc<PluginRegistry> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reload bundled, directory and installed plugins (after an install or
+    /// removal); the old set stays in use if the new one fails to load.
+    pub fn reload_plugins(&self) {
+        let loaded = self
+            .store()
+            .and_then(|s| Ok(plugin_rows::list(s.db())?))
+            .and_then(|rows| load_plugins(&self.runtime, &self.config, &rows));
+        match loaded {
+            Ok(registry) => *self.plugins.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry),
+            Err(e) => tracing::error!(error = %e, "plugins could not be reloaded; keeping the loaded set"),
+        }
+    }
+
+    /// The engine of the caller's workspace, built on first use.
+    pub fn engine(&self, caller: &Caller) -> Result<Arc<WorkspaceEngine>, ApiError> {
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(engine) = engines.get(&caller.workspace_id) {
+            return Ok(engine.clone());
+        }
+        let built = Arc::new(self.build_engine(&caller.workspace)?);
+        engines.insert(caller.workspace_id, built.clone());
+        Ok(built)
+    }
+
+    fn build_engine(&self, workspace: &str) -> Result<WorkspaceEngine, ApiError> {
+        let admin = self.admin("daemon".into())?;
+        let connections = admin.connection_set(workspace)?;
+        let context = admin.run_context(workspace)?;
+        let chat = super::chat_routes::ChatTable::load(&admin, workspace, &connections)?;
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let log = usage.as_ref().ok_or_else(|| ApiError::Unavailable("the daemon is shutting down".into()))?;
+        let options = EngineOptions {
+            usage: Some(log.sink(context.scope)),
+            prices: context.prices,
+            spent_today: context.spent_today,
+        };
+        let engine = Engine::with_options(&connections, &self.plugins(), options)
+            .map_err(|e| ApiError::Internal(format!("the engine could not start: {e}")))?;
+        Ok(WorkspaceEngine { engine, chat })
+    }
+
+    /// Forget built engines and verified tokens: the configuration changed.
+    pub fn invalidate(&self) {
+        self.engines.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.callers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// A verified caller from the cache.
+    pub fn cached_caller(&self, token_hash: &[u8; 32]) -> Option<Caller> {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner()).get(token_hash).cloned()
+    }
+
+    /// Remember a verified caller.
+    pub fn cache_caller(&self, token_hash: [u8; 32], caller: Caller) {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner()).insert(token_hash, caller);
+    }
+
+    /// Whether the daemon takes new work (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Mark the daemon draining (or ready again).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Write every queued usage event, then wait (bounded) for alert webhooks.
+    pub async fn close(&self) {
+        self.engines.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let log = self.usage.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(log) = log {
+            log.close().await;
+        }
+        let deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(deliveries) = deliveries {
+            deliveries.finish(DELIVERY_GRACE).await;
+        }
+    }
+}
+
+fn load_vault(config: &ServerConfig) -> Result<Vault, ApiError> {
+    Ok(Vault::load(config.master_key_env.as_ref().map(|s| s.expose()), &config.data_dir)?)
+}
+
+fn load_plugins(runtime: &PluginRuntime, config: &ServerConfig, rows: &[PluginRow]) -> Result<PluginRegistry, ApiError> {
+    PluginRegistry::load_with_installed(runtime, config.plugins_dir.as_deref(), rows)
+        .map_err(|e| ApiError::Unavailable(format!("plugins could not be loaded: {e}")))
+}
