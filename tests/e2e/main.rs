@@ -7,6 +7,8 @@ mod azure_openai;
 mod bedrock;
 mod cli;
 mod crash;
+mod daemon;
+mod dashboard;
 mod gemini;
 mod google_auth;
 mod openai;

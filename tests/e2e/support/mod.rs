@@ -2,6 +2,7 @@
 //! it receives, the built plugins, and a log capture for leak scans.
 
 pub mod chat;
+pub mod daemon;
 pub mod logs;
 
 use axum::Router;
