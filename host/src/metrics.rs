@@ -103,7 +103,11 @@ impl Default for Metrics {
             "Calls refused locally by a connection's RPM, TPM or daily budget",
             m.local_refusals.clone(),
         );
-        registry.register("llm_attempt_seconds", "Attempt latency, first byte out to last byte in", m.attempt_seconds.clone());
+        registry.register(
+            "llm_attempt_seconds",
+            "Attempt latency, first byte out to last byte in",
+            m.attempt_seconds.clone(),
+        );
         registry.register("llm_time_to_first_token_seconds", "Time to first streamed token", m.ttft_seconds.clone());
         registry.register("llm_tokens", "Tokens by kind", m.tokens.clone());
         registry.register("llm_cost_nano_usd", "Cost in nano-dollars (exact sums)", m.cost_nano_usd.clone());
@@ -158,11 +162,15 @@ impl Metrics {
         for node in &report.nodes {
             for skip in &node.skipped {
                 let Some(class) = skip.class else { continue };
-                let labels =
-                    FailoverLabels { workspace: workspace.to_string(), from: skip.connection.clone(), class: class.as_str() };
+                let labels = FailoverLabels {
+                    workspace: workspace.to_string(),
+                    from: skip.connection.clone(),
+                    class: class.as_str(),
+                };
                 self.failovers.get_or_create(&labels).inc();
                 if !attempted.contains(skip.connection.as_str()) && class == crate::error_class::ErrorClass::RateLimit {
-                    let conn = ConnectionLabels { workspace: workspace.to_string(), connection: skip.connection.clone() };
+                    let conn =
+                        ConnectionLabels { workspace: workspace.to_string(), connection: skip.connection.clone() };
                     self.local_refusals.get_or_create(&conn).inc();
                 }
             }

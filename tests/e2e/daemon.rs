@@ -44,7 +44,11 @@ async fn roles_and_workspaces_are_enforced_and_refusals_change_nothing() {
     assert_eq!(list["connections"][1]["secrets"][0]["hint"], json!("fak…9e2a"), "{list}");
     let before = audit_count(&s).await;
     let refused = [
-        ("POST", "/api/v1/connections", Some(json!({ "name": "x", "provider": "openai", "secrets": { "api_key": KEY } }))),
+        (
+            "POST",
+            "/api/v1/connections",
+            Some(json!({ "name": "x", "provider": "openai", "secrets": { "api_key": KEY } })),
+        ),
         ("PATCH", "/api/v1/connections/openai", Some(json!({ "settings": { "rpm": 1 } }))),
         ("DELETE", "/api/v1/connections/openai?force=true", None),
         ("POST", "/api/v1/connections/openai/test", None),
@@ -126,7 +130,12 @@ async fn workflows_are_stored_validated_and_run_as_json_and_as_events() {
     let (status, _) = d.call("PUT", "/api/v1/workflows/ask", &s.member, Some(ask_workflow("ask", false))).await;
     assert_eq!(status, 201);
     let (status, report) = d
-        .call("POST", "/api/v1/workflows/ask/run", &s.member, Some(json!({ "inputs": { "question": "Why is the sky blue?" } })))
+        .call(
+            "POST",
+            "/api/v1/workflows/ask/run",
+            &s.member,
+            Some(json!({ "inputs": { "question": "Why is the sky blue?" } })),
+        )
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["ok"], json!(true));
@@ -159,7 +168,8 @@ async fn workflows_are_stored_validated_and_run_as_json_and_as_events() {
     let names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
     assert!(names.contains(&"status") && names.contains(&"text"), "{names:?}");
     assert_eq!(names.last(), Some(&"result"));
-    let streamed: String = events.iter().filter(|(n, _)| *n == "text").filter_map(|(_, e)| e["text"].as_str()).collect();
+    let streamed: String =
+        events.iter().filter(|(n, _)| *n == "text").filter_map(|(_, e)| e["text"].as_str()).collect();
     let result = &events.last().unwrap().1;
     assert_eq!(result["ok"], json!(true));
     assert_eq!(result["nodes"][0]["skipped"][0]["connection"], json!("limited"), "{result}");
@@ -179,10 +189,16 @@ async fn the_official_openai_python_client_works_unchanged() {
     let s = Setup::new(Duration::ZERO).await;
     let d = s.serve().await;
     let (status, _) = d
-        .call("PUT", "/api/v1/routes/smart", &s.admin, Some(json!({ "primary_connection": "limited", "fallback_connections": ["openai"], "model": "gpt-4o" })))
+        .call(
+            "PUT",
+            "/api/v1/routes/smart",
+            &s.admin,
+            Some(json!({ "primary_connection": "limited", "fallback_connections": ["openai"], "model": "gpt-4o" })),
+        )
         .await;
     assert_eq!(status, 201);
-    let (status, bad) = d.call("PUT", "/api/v1/routes/broken", &s.admin, Some(json!({ "primary_connection": "nope" }))).await;
+    let (status, bad) =
+        d.call("PUT", "/api/v1/routes/broken", &s.admin, Some(json!({ "primary_connection": "nope" }))).await;
     assert_eq!(status, 400, "{bad}");
 
     let script = r#"
@@ -236,16 +252,25 @@ print(json.dumps(out))
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_string(), c["requests"].as_u64().unwrap(), c["errors"].as_u64().unwrap()))
+        .map(|c| {
+            (c["name"].as_str().unwrap().to_string(), c["requests"].as_u64().unwrap(), c["errors"].as_u64().unwrap())
+        })
         .collect();
     assert_eq!(by, [("limited".into(), 1, 1), ("openai".into(), 2, 0)], "{usage}");
-    let metrics = d.http.get(format!("{}/metrics", d.base)).bearer_auth(&s.admin).send().await.unwrap().text().await.unwrap();
-    let line = |needle: &str| metrics.lines().find(|l| l.starts_with(needle) && !l.starts_with('#')).map(str::to_string);
-    let served = line("llmnode_llm_attempts_total{workspace=\"default\",connection=\"openai\",provider=\"openai\",outcome=\"ok\"}");
+    let metrics =
+        d.http.get(format!("{}/metrics", d.base)).bearer_auth(&s.admin).send().await.unwrap().text().await.unwrap();
+    let line =
+        |needle: &str| metrics.lines().find(|l| l.starts_with(needle) && !l.starts_with('#')).map(str::to_string);
+    let served = line(
+        "llmnode_llm_attempts_total{workspace=\"default\",connection=\"openai\",provider=\"openai\",outcome=\"ok\"}",
+    );
     assert!(served.is_some_and(|l| l.ends_with(" 2")), "{metrics}");
     let failover = line("llmnode_llm_failovers_total{workspace=\"default\",from=\"limited\",class=\"rate_limit\"}");
     assert!(failover.is_some_and(|l| l.ends_with(" 1")), "{metrics}");
-    assert!(metrics.contains("llmnode_http_requests_total{method=\"POST\",route=\"/v1/chat/completions\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics.contains("llmnode_http_requests_total{method=\"POST\",route=\"/v1/chat/completions\",status=\"200\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("llmnode_llm_time_to_first_token_seconds_bucket"), "{metrics}");
     assert!(!d.log_text().contains(KEY));
 }
@@ -313,12 +338,17 @@ async fn every_documented_operation_is_routed_and_config_changes_apply_live() {
         for method in methods.as_object().unwrap().keys() {
             operations += 1;
             let url = format!("{}{}", d.base, path.replace("{name}", "no-such-thing"));
-            let resp = d.http.request(method.to_uppercase().parse().unwrap(), url).bearer_auth(&s.admin).send().await.unwrap();
+            let resp =
+                d.http.request(method.to_uppercase().parse().unwrap(), url).bearer_auth(&s.admin).send().await.unwrap();
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap();
-            assert!(status != 405 && !text.contains("no such endpoint"), "{method} {path} is not routed: {status} {text}");
+            assert!(
+                status != 405 && !text.contains("no such endpoint"),
+                "{method} {path} is not routed: {status} {text}"
+            );
             if status >= 400 {
-                let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+                let body: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
                 assert!(body["error"]["code"].is_string(), "{method} {path}: {text}");
             }
         }

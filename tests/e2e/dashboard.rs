@@ -49,9 +49,20 @@ async fn the_dashboard_renders_in_headless_chromium() {
     let url2 = url.clone();
     let dom = tokio::task::spawn_blocking(move || chromium(&dom_profile, &["--dump-dom"], &url2)).await.unwrap();
     let html = String::from_utf8_lossy(&dom.stdout).into_owned();
-    assert!(html.contains("data-loaded=\"true\""), "the page did not load its data:\n{html}\n{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        html.contains("data-loaded=\"true\""),
+        "the page did not load its data:\n{html}\n{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     assert!(html.contains("alice · default · admin"), "{html}");
-    for needle in ["data-name=\"openai\"", "data-name=\"limited\"", "class=\"badge active\"", "data-action=\"test\"", "gpt-4o", "chat.completions"] {
+    for needle in [
+        "data-name=\"openai\"",
+        "data-name=\"limited\"",
+        "class=\"badge active\"",
+        "data-action=\"test\"",
+        "gpt-4o",
+        "chat.completions",
+    ] {
         assert!(html.contains(needle), "{needle} is not on the page:\n{html}");
     }
     let today_bar = html.matches("class=\"bar\"").count();

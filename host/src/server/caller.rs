@@ -44,9 +44,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::Unauthorized("missing API token: send `Authorization: Bearer TOKEN`".into())
-        })?;
+        let token = bearer(parts)
+            .ok_or_else(|| ApiError::Unauthorized("missing API token: send `Authorization: Bearer TOKEN`".into()))?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(caller) = state.cached_caller(&hash) {
             return Ok(caller);

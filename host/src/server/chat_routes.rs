@@ -51,8 +51,9 @@ pub fn parse_route(body: &Value) -> Result<ChatRoute, ApiError> {
     let mut config = obj.clone();
     config.insert("messages".into(), json!([{ "role": "user", "content": "route" }]));
     let workflow = json!({ "name": "route", "nodes": [{ "id": "route", "node_type": "llm", "config": config }] });
-    let parsed = Workflow::parse(&workflow.to_string())
-        .map_err(|e| ApiError::Invalid(format!("invalid route: {}", e.to_string().replace("$.nodes[0].config.", ""))))?;
+    let parsed = Workflow::parse(&workflow.to_string()).map_err(|e| {
+        ApiError::Invalid(format!("invalid route: {}", e.to_string().replace("$.nodes[0].config.", "")))
+    })?;
     match parsed.nodes.into_iter().next().map(|n| n.kind) {
         Some(NodeKind::Llm(c)) => {
             Ok(ChatRoute { routing: c.routing, fallbacks: c.fallbacks, failover_on: c.failover_on, model: c.model })

@@ -94,7 +94,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("adding a connection")?;
-    if !state.plugins().get(&body.provider).is_some() {
+    if state.plugins().get(&body.provider).is_none() {
         return Err(ApiError::Invalid(format!(
             "no plugin provides {:?} (loaded: {})",
             body.provider,

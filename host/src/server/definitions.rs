@@ -21,9 +21,8 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'));
-    ok.then_some(()).ok_or_else(|| {
-        ApiError::Invalid(format!("name {name:?} must be 1 to 128 of A-Z a-z 0-9 _ - . : /"))
-    })
+    ok.then_some(())
+        .ok_or_else(|| ApiError::Invalid(format!("name {name:?} must be 1 to 128 of A-Z a-z 0-9 _ - . : /")))
 }
 
 /// Parse and validate a workflow text against the caller's connections.

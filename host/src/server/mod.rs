@@ -40,10 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/me", get(connections::me))
         .route("/connections", get(connections::list).post(connections::create))
-        .route(
-            "/connections/{name}",
-            get(connections::show).patch(connections::edit).delete(connections::delete),
-        )
+        .route("/connections/{name}", get(connections::show).patch(connections::edit).delete(connections::delete))
         .route("/connections/{name}/test", post(connections::test))
         .route("/connections/{name}/enable", post(connections::enable))
         .route("/connections/{name}/disable", post(connections::disable))

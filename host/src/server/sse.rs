@@ -44,11 +44,9 @@ pub fn response<T: Send + 'static>(
         }
         Some((Ok::<_, Infallible>(Bytes::from(buf)), (rx, encode, !more)))
     });
-    let mut response = (
-        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
-        Body::from_stream(chunks),
-    )
-        .into_response();
+    let mut response =
+        ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(chunks))
+            .into_response();
     for (name, value) in extra_headers {
         if let Ok(v) = value.parse() {
             response.headers_mut().insert(name, v);

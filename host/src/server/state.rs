@@ -192,7 +192,11 @@ fn load_vault(config: &ServerConfig) -> Result<Vault, ApiError> {
     Ok(Vault::load(config.master_key_env.as_ref().map(|s| s.expose()), &config.data_dir)?)
 }
 
-fn load_plugins(runtime: &PluginRuntime, config: &ServerConfig, rows: &[PluginRow]) -> Result<PluginRegistry, ApiError> {
+fn load_plugins(
+    runtime: &PluginRuntime,
+    config: &ServerConfig,
+    rows: &[PluginRow],
+) -> Result<PluginRegistry, ApiError> {
     PluginRegistry::load_with_installed(runtime, config.plugins_dir.as_deref(), rows)
         .map_err(|e| ApiError::Unavailable(format!("plugins could not be loaded: {e}")))
 }

@@ -37,8 +37,20 @@ impl Setup {
             let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", url];
             s.cli(&[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"]].concat()).await;
         }
-        s.cli(&["connections", "add", "elsewhere", "--provider", "openai", "--api-key-env", "K", "-w", "team-b", "--base-url", &base])
-            .await;
+        s.cli(&[
+            "connections",
+            "add",
+            "elsewhere",
+            "--provider",
+            "openai",
+            "--api-key-env",
+            "K",
+            "-w",
+            "team-b",
+            "--base-url",
+            &base,
+        ])
+        .await;
         for user in ["alice", "bob", "carol"] {
             s.cli(&["users", "add", user]).await;
         }
@@ -102,7 +114,8 @@ impl Daemon {
             BufReader::new(stdout).read_line(&mut line).unwrap();
             line
         });
-        let line = tokio::time::timeout(Duration::from_secs(60), first).await.expect("the daemon did not start").unwrap();
+        let line =
+            tokio::time::timeout(Duration::from_secs(60), first).await.expect("the daemon did not start").unwrap();
         let base = line.trim().strip_prefix("llmnode listening on ").unwrap_or_else(|| panic!("first line: {line:?}"));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         Daemon { child, base: base.to_string(), log: log.to_path_buf(), http }
@@ -118,7 +131,8 @@ impl Daemon {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
         super::assert_no_leak(&format!("the answer to {method} {path}"), &text, KEY);
-        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let json =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, json)
     }
 
