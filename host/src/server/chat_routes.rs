@@ -143,3 +143,49 @@ impl ChatTable {
         ids
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> ChatTable {
+        let mut t = ChatTable::default();
+        t.routes.insert("gpt-4o-mini".into(), parse_route(&json!({ "primary_connection": "b" })).unwrap());
+        for (name, model) in [("a", "gpt-4o-mini"), ("b", "gpt-4o-mini"), ("c", "claude")] {
+            t.connections.insert(name.into(), ("openai".into(), Some(model.into())));
+            t.by_default_model.entry(model.into()).or_default().push(name.into());
+        }
+        t
+    }
+
+    #[test]
+    fn a_stored_route_wins_then_connection_slash_model_then_default_models() {
+        let t = table();
+        assert_eq!(t.resolve("gpt-4o-mini").unwrap().routing, Routing::Primary("b".into()));
+        let direct = t.resolve("a/some-model").unwrap();
+        assert_eq!(direct.routing, Routing::Primary("a".into()));
+        assert_eq!(direct.model, Some(ModelSpec::Single("some-model".into())));
+        match t.resolve("claude").unwrap().routing {
+            Routing::Balanced { connections, policy } => {
+                assert_eq!(policy, LoadBalancing::LeastLoaded);
+                assert_eq!(connections.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t.resolve("nope/x").is_none() && t.resolve("unknown").is_none() && t.resolve("a/").is_none());
+    }
+
+    #[test]
+    fn routes_accept_only_routing_fields_and_name_the_problem() {
+        let e = parse_route(&json!({ "primary_connection": "a", "messages": [] })).unwrap_err().to_string();
+        assert!(e.contains("`messages` is not a routing field"), "{e}");
+        let e = parse_route(&json!({ "primary_connection": "a", "load_balancing": "round_robin" }));
+        assert!(e.is_err());
+        let e = parse_route(&json!({ "connections": ["a"], "failover_on": ["nonsense"] })).unwrap_err().to_string();
+        assert!(e.contains("failover_on") && !e.contains("$.nodes"), "{e}");
+        let ok = parse_route(
+            &json!({ "connections": ["a", "b"], "load_balancing": "weighted", "fallback_connections": ["c"] }),
+        );
+        assert_eq!(ok.unwrap().connection_names(), ["a", "b", "c"]);
+    }
+}
