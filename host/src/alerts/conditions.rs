@@ -3,7 +3,7 @@
 
 use super::AlertSettings;
 use crate::engine::Limits;
-use crate::store::usage_rows::{self, Scope};
+use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, day_start_ms};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -59,20 +59,61 @@ pub fn workspace_spend(
     settings: &AlertSettings,
     now_ms: i64,
 ) -> Result<Option<Condition>, StoreError> {
-    let Some(threshold) = settings.daily_spend_usd else { return Ok(None) };
+    if settings.daily_spend_usd.is_none() {
+        return Ok(None);
+    }
     let day = day_start_ms(now_ms);
-    let spent = usage_rows::totals(db, Scope { workspace_id, since_ms: day, connection: None })?.cost_usd();
-    Ok((spent >= threshold).then(|| Condition {
+    let spent = usage_rows::totals(db, Scope { workspace_id, since_ms: day, connection: None })?.cost_nusd;
+    Ok(spend_condition(spent, settings, now_ms))
+}
+
+/// The spend condition for `spent_nusd` spent today.
+pub fn spend_condition(spent_nusd: i64, settings: &AlertSettings, now_ms: i64) -> Option<Condition> {
+    let threshold = settings.daily_spend_usd?;
+    let spent = usage_rows::usd(spent_nusd);
+    (spent >= threshold).then(|| Condition {
         kind: Kind::DailySpend,
         subject: String::new(),
         value: spent,
         threshold,
-        window_start_ms: day,
+        window_start_ms: day_start_ms(now_ms),
         message: format!("spend today is ${spent:.4}, at or over the alert threshold of ${threshold:.2}"),
-    }))
+    })
 }
 
-/// Every condition that holds now for connection `name` with `limits`.
+/// What a connection's conditions are computed from: its last minute, its
+/// spend today and its error window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConnectionUsage {
+    pub last_minute: Totals,
+    pub today_nusd: i64,
+    pub window: Totals,
+}
+
+impl ConnectionUsage {
+    /// Read from the store (what `status` shows; the alert watch keeps a tally instead).
+    pub fn read(
+        db: &Connection,
+        workspace_id: i64,
+        name: &str,
+        settings: &AlertSettings,
+        now_ms: i64,
+    ) -> Result<Self, StoreError> {
+        let scope = |since_ms| Scope { workspace_id, since_ms, connection: Some(name) };
+        Ok(ConnectionUsage {
+            last_minute: usage_rows::totals(db, scope(now_ms - MINUTE_MS))?,
+            today_nusd: usage_rows::totals(db, scope(day_start_ms(now_ms)))?.cost_nusd,
+            window: usage_rows::totals(db, scope(now_ms - window_ms(settings)))?,
+        })
+    }
+}
+
+/// The error-rate window in milliseconds.
+pub fn window_ms(settings: &AlertSettings) -> i64 {
+    (settings.window_secs as i64).saturating_mul(1000).max(1)
+}
+
+/// Every condition that holds now for connection `name` with `limits`, read from the store.
 pub fn connection(
     db: &Connection,
     workspace_id: i64,
@@ -81,9 +122,20 @@ pub fn connection(
     settings: &AlertSettings,
     now_ms: i64,
 ) -> Result<Vec<Condition>, StoreError> {
-    let window_ms = (settings.window_secs as i64).saturating_mul(1000).max(1);
+    let usage = ConnectionUsage::read(db, workspace_id, name, settings, now_ms)?;
+    Ok(connection_conditions(name, limits, settings, &usage, now_ms))
+}
+
+/// Every condition that holds for connection `name` with `limits` given its `usage`.
+pub fn connection_conditions(
+    name: &str,
+    limits: &Limits,
+    settings: &AlertSettings,
+    usage: &ConnectionUsage,
+    now_ms: i64,
+) -> Vec<Condition> {
+    let window_ms = window_ms(settings);
     let window_start = now_ms - now_ms.rem_euclid(window_ms);
-    let scope = |since_ms| Scope { workspace_id, since_ms, connection: Some(name) };
     let share = settings.limit_pct / 100.0;
     let mut found = Vec::new();
     let mut near = |kind: Kind, value: f64, limit: f64, unit: &str, window_start_ms: i64| {
@@ -102,22 +154,19 @@ pub fn connection(
             });
         }
     };
-    if limits.rpm.is_some() || limits.tpm.is_some() {
-        let minute = usage_rows::totals(db, scope(now_ms - MINUTE_MS))?;
-        if let Some(rpm) = limits.rpm.filter(|r| *r > 0) {
-            near(Kind::Rpm, minute.requests as f64, rpm.into(), "requests per minute", window_start);
-        }
-        if let Some(tpm) = limits.tpm.filter(|t| *t > 0) {
-            let tokens = (minute.prompt_tokens() + minute.output_tokens) as f64;
-            near(Kind::Tpm, tokens, tpm.into(), "tokens per minute", window_start);
-        }
+    let minute = &usage.last_minute;
+    if let Some(rpm) = limits.rpm.filter(|r| *r > 0) {
+        near(Kind::Rpm, minute.requests as f64, rpm.into(), "requests per minute", window_start);
+    }
+    if let Some(tpm) = limits.tpm.filter(|t| *t > 0) {
+        let tokens = (minute.prompt_tokens() + minute.output_tokens) as f64;
+        near(Kind::Tpm, tokens, tpm.into(), "tokens per minute", window_start);
     }
     if let Some(budget) = limits.daily_budget_usd.filter(|b| *b > 0.0) {
-        let day = day_start_ms(now_ms);
-        let spent = usage_rows::totals(db, scope(day))?.cost_usd();
-        near(Kind::Budget, spent, budget, "daily budget in USD", day);
+        let spent = usage_rows::usd(usage.today_nusd);
+        near(Kind::Budget, spent, budget, "daily budget in USD", day_start_ms(now_ms));
     }
-    let recent = usage_rows::totals(db, scope(now_ms - window_ms))?;
+    let recent = &usage.window;
     let rate_pct = 100.0 * recent.error_rate();
     if recent.requests >= settings.min_requests.max(1) && rate_pct >= settings.error_rate_pct {
         found.push(Condition {
@@ -132,5 +181,5 @@ pub fn connection(
             ),
         });
     }
-    Ok(found)
+    found
 }

@@ -6,6 +6,7 @@
 //! hands new alerts to the log and the workspace's [`webhook`].
 
 pub mod conditions;
+pub mod tally;
 pub mod watch;
 pub mod webhook;
 

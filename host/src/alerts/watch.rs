@@ -4,9 +4,9 @@
 //! the webhook when the workspace has one.
 
 use super::conditions::{self, Condition};
+use super::tally::Tally;
 use super::webhook::{self, Delivery, WebhookPolicy};
-use crate::engine::Limits;
-use crate::store::{Store, StoreError, alert_rows, connection_rows, now_ms};
+use crate::store::{Store, StoreError, alert_rows, day_start_ms, now_ms};
 use crate::usage::log::{AfterCommit, Batch, UsageScope};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 /// Watches usage commits; hand it to [`crate::usage::UsageLog::open`].
 pub struct AlertWatch {
     deliveries: mpsc::UnboundedSender<Delivery>,
+    tally: Tally,
 }
 
 /// The webhook task; [`Deliveries::finish`] waits for what is in flight.
@@ -31,25 +32,23 @@ impl AlertWatch {
         let store = Store::open(path)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(webhook::deliver_all(rx, store, policy));
-        Ok((AlertWatch { deliveries: tx }, Deliveries { task }))
+        Ok((AlertWatch { deliveries: tx, tally: Tally::default() }, Deliveries { task }))
     }
 
-    fn check(&self, store: &Store, scope: &UsageScope, connections: &BTreeSet<&str>) -> Result<(), StoreError> {
+    /// Record and send every condition that holds for the workspace of
+    /// `scope` and the `connections` just written.
+    fn check(&mut self, store: &Store, scope: &UsageScope, connections: &BTreeSet<&str>) -> Result<(), StoreError> {
         let db = store.db();
-        let settings = alert_rows::settings(db, scope.workspace_id)?.settings;
-        let limits: BTreeMap<String, Limits> = connection_rows::list(db, scope.workspace_id)?
-            .into_iter()
-            .map(|row| {
-                let s = row.settings;
-                (row.name, Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() })
-            })
-            .collect();
         let now = now_ms();
+        let day = day_start_ms(now);
+        let ws = self.tally.workspace(db, scope.workspace_id)?;
+        let settings = ws.settings;
         let mut holding: Vec<Condition> =
-            conditions::workspace_spend(db, scope.workspace_id, &settings, now)?.into_iter().collect();
+            conditions::spend_condition(ws.today_nusd(), &settings, now).into_iter().collect();
         for name in connections {
-            let l = limits.get(*name).copied().unwrap_or_default();
-            holding.extend(conditions::connection(db, scope.workspace_id, name, &l, &settings, now)?);
+            let limits = ws.limits.get(*name).copied().unwrap_or_default();
+            let usage = ws.connection(db, scope.workspace_id, day, name, now)?;
+            holding.extend(conditions::connection_conditions(name, &limits, &settings, &usage, now));
         }
         for c in holding {
             let Some(id) = alert_rows::fire(db, scope.workspace_id, &c, now)? else { continue };
@@ -85,8 +84,13 @@ impl AlertWatch {
 
 impl AfterCommit for AlertWatch {
     fn committed(&mut self, store: &Store, batches: &[Batch]) {
+        if let Err(e) = self.tally.sync(store.db(), now_ms()) {
+            tracing::error!(error = %e, "alerts could not be checked");
+            return;
+        }
         let mut touched: BTreeMap<i64, (&Arc<UsageScope>, BTreeSet<&str>)> = BTreeMap::new();
         for b in batches {
+            self.tally.add(b.scope.workspace_id, b.at_ms, &b.records);
             let entry = touched.entry(b.scope.workspace_id).or_insert_with(|| (&b.scope, BTreeSet::new()));
             entry.1.extend(b.records.iter().map(|r| r.connection.as_str()));
         }

@@ -78,6 +78,28 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Count one attempt as its row would be counted (cost rounded as stored).
+    pub fn count(&mut self, r: &AttemptRecord) {
+        self.requests += 1;
+        self.errors += u64::from(r.error.is_some());
+        self.input_tokens += r.usage.input;
+        self.output_tokens += r.usage.output;
+        self.cache_read_tokens += r.usage.cache_read;
+        self.cache_write_tokens += r.usage.cache_write;
+        self.cost_nusd += to_nusd(r.cost_usd);
+    }
+
+    /// Add another group's totals.
+    pub fn merge(&mut self, o: &Totals) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.cost_nusd += o.cost_nusd;
+    }
+
     /// Every prompt token, however priced.
     pub fn prompt_tokens(&self) -> u64 {
         self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
@@ -149,6 +171,14 @@ pub fn by_day(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, S
         .map(|(day, t)| {
             day.parse().map(|d| (d, t)).map_err(|_| StoreError::Malformed { what: "usage day", detail: day })
         })
+        .collect()
+}
+
+/// Totals per second (seconds since the epoch), oldest first.
+pub fn by_second(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
+    grouped(db, scope, "at_ms / 1000", "1")?
+        .into_iter()
+        .map(|(s, t)| s.parse().map(|s| (s, t)).map_err(|_| StoreError::Malformed { what: "usage second", detail: s }))
         .collect()
 }
 
