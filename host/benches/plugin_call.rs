@@ -49,10 +49,55 @@ fn main() {
     if wanted("call") {
         calls(&rt, wasm, 5_000 / scale);
     }
+    if wanted("workflow") {
+        workflow(quick);
+    }
     if wanted("loopback") {
         let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         tokio.block_on(end_to_end(&rt, 2_500 / scale));
     }
+}
+
+/// A 10 000-node workflow (layers of llm nodes, each reading the layer
+/// before it through a template): parse + validate, then plan.
+fn workflow(quick: bool) {
+    const NODES: usize = 10_000;
+    const WIDTH: usize = 100;
+    let nodes: Vec<serde_json::Value> = (0..NODES)
+        .map(|i| {
+            let id = format!("n{i}");
+            let prev = (i >= WIDTH).then(|| format!("n{}", i - WIDTH));
+            let content = match &prev {
+                Some(p) => format!("Summarize: {{{{nodes.{p}.output.text}}}} for {{{{inputs.topic}}}}"),
+                None => "Start on {{inputs.topic}}".to_string(),
+            };
+            serde_json::json!({
+                "id": id, "node_type": "llm", "depends_on": prev.into_iter().collect::<Vec<_>>(),
+                "config": { "primary_connection": "openai", "fallback_connections": ["backup"],
+                    "model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 200,
+                    "messages": [{ "role": "system", "content": "Be brief." }, { "role": "user", "content": content }] }
+            })
+        })
+        .collect();
+    let text = serde_json::json!({
+        "name": "wide", "inputs": { "topic": { "type": "string" } }, "nodes": nodes,
+        "output": format!("{{{{nodes.n{}.output.text}}}}", NODES - 1)
+    })
+    .to_string();
+    let runs = if quick { 3 } else { 10 };
+    let parsed = sample(runs, || {
+        let t = Instant::now();
+        black_box(Workflow::parse(&text).unwrap());
+        t.elapsed()
+    });
+    report(&format!("workflow: parse + validate {NODES} nodes ({} KiB)", text.len() / 1024), &parsed);
+    let wf = Workflow::parse(&text).unwrap();
+    let planned = sample(runs, || {
+        let t = Instant::now();
+        black_box(wf.plan());
+        t.elapsed()
+    });
+    report(&format!("workflow: plan {NODES} nodes"), &planned);
 }
 
 /// Loading: compiling from wasm versus the verified precompiled artifact.
