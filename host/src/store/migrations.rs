@@ -147,6 +147,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_by_time ON alerts (workspace_id, fired_ms);
     "#,
+    // 2: the contract version of each installed plugin (every plugin
+    // installed before this migration was built for 0.1.0, the only one then).
+    r#"
+    ALTER TABLE plugins ADD COLUMN contract_version TEXT NOT NULL DEFAULT '0.1.0';
+    "#,
 ];
 
 /// The schema version this build writes.
