@@ -136,9 +136,14 @@ pub mod prelude {
 }
 
 /// Export a type implementing [`Provider`] as the plugin's implementation.
+///
+/// The exports exist only in the WebAssembly build: their symbol names (such
+/// as `llmnode:provider/provider@0.2.0#info`) cannot be linked into a native
+/// library, and a native build is only for `cargo test`.
 #[macro_export]
 macro_rules! export_plugin {
     ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
         $crate::bindings::__export_provider_world!($ty with_types_in $crate::bindings);
     };
 }
@@ -215,8 +220,10 @@ impl Message {
     }
 }
 
-// Defaults, so tests and plugins name only the fields they care about.
+// Defaults, so tests and plugins name only the fields they care about. The
+// types are generated from the WIT, so they cannot carry `#[derive(Default)]`.
 
+#[allow(clippy::derivable_impls)]
 impl Default for ChatRequest {
     fn default() -> Self {
         ChatRequest {
@@ -235,18 +242,21 @@ impl Default for ChatRequest {
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for ConnectionSettings {
     fn default() -> Self {
         ConnectionSettings { base_url: String::new(), organization: None, headers: Vec::new(), options: Vec::new() }
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for EmbeddingRequest {
     fn default() -> Self {
         EmbeddingRequest { model: String::new(), inputs: Vec::new(), dimensions: None }
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for Usage {
     fn default() -> Self {
         Usage { input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 }

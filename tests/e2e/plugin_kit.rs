@@ -71,6 +71,13 @@ async fn scaffold_build_test_install_and_run_from_an_empty_directory() {
     let (wasm, sha256) = build(&cwd, &data, &crate_dir).await;
     assert!(wasm.ends_with("wasm32-wasip2/plugin/acme_ai.wasm"), "{}", wasm.display());
 
+    // The scaffold's first test passes natively, as its README says.
+    let mut cargo = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.current_dir(&crate_dir).args(["test", "--quiet"]).env("CARGO_TARGET_DIR", plugin_target_dir());
+    let native = tokio::task::spawn_blocking(move || cargo.output().unwrap()).await.unwrap();
+    let (stdout, stderr) = text(&native);
+    assert!(native.status.success() && stdout.contains("2 passed"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
     let passed =
         ok(&llmnode(&cwd, &data, &["plugin", "test", wasm.to_str().unwrap(), "--fixtures", "acme-ai/fixtures"]).await);
     assert!(passed.contains("ok   acme-ai/fixtures/hello.json") && passed.contains("1 passed, 0 failed"), "{passed}");
@@ -161,7 +168,10 @@ async fn the_ollama_example_is_built_and_tested_only_through_the_kit() {
         &["plugin", "test", wasm.to_str().unwrap(), "--fixtures", fixtures.to_str().unwrap()],
     )
     .await);
-    assert!(tested.contains("3 passed, 0 failed"), "{tested}");
+    assert!(
+        tested.contains("4 passed, 0 failed") && tested.contains("ok   ") && tested.contains("embeddings.json"),
+        "{tested}"
+    );
 
     // Embeddings, new in contract 0.2.0, through the host's runtime.
     let plugin = support::runtime().load_file(&wasm).unwrap();

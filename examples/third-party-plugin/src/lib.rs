@@ -120,7 +120,10 @@ impl Provider for Ollama {
         Ok(PreparedRequest { request: http::get(url), auth: auth(&conn) })
     }
 
-    fn build_embedding_request(req: EmbeddingRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
         if req.inputs.is_empty() {
             return Err(ProviderError::invalid("an embeddings request needs at least one input"));
         }

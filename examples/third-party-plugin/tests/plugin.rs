@@ -18,11 +18,14 @@ fn chat_goes_to_the_openai_compatible_route_without_credentials() {
 
 #[test]
 fn embeddings_keep_the_order_of_the_inputs() {
-    let req = EmbeddingRequest { model: "nomic-embed-text".into(), inputs: vec!["a".into(), "b".into()], dimensions: None };
+    let req =
+        EmbeddingRequest { model: "nomic-embed-text".into(), inputs: vec!["a".into(), "b".into()], dimensions: None };
     let prepared = Ollama::build_embedding_request(req, local()).unwrap();
     assert_eq!(prepared.request.url, "http://localhost:11434/v1/embeddings");
     let body = br#"{"object":"list","data":[{"object":"embedding","embedding":[0.5],"index":1},{"object":"embedding","embedding":[0.25],"index":0}],"model":"nomic-embed-text","usage":{"prompt_tokens":2,"total_tokens":2}}"#;
-    let parsed = Ollama::parse_embedding_response(HttpResponse { status: 200, headers: Vec::new(), body: body.to_vec() }).unwrap();
+    let parsed =
+        Ollama::parse_embedding_response(HttpResponse { status: 200, headers: Vec::new(), body: body.to_vec() })
+            .unwrap();
     assert_eq!(parsed.vectors, vec![vec![0.25], vec![0.5]]);
     assert_eq!(parsed.usage.unwrap().input_tokens, 2);
 }

@@ -1,11 +1,45 @@
-//! A fixture's `call` → the contract's chat request. A call is written like
+//! A fixture's `call` → the contract's request. A chat call is written like
 //! an `llm` node's config, so it goes through the workflow validator and the
 //! engine's request builder: a fixture asks the plugin exactly what a
-//! workflow would.
+//! workflow would. An embeddings call is the contract's embedding request.
 
+use super::fixture::Function;
 use crate::runtime::bindings::types;
 use crate::workflow::{Lookup, NodeKind, Workflow};
+use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// What a fixture asks of the plugin.
+pub enum Call {
+    Chat(types::ChatRequest),
+    Embeddings(types::EmbeddingRequest),
+}
+
+/// `call` read as `function` says.
+pub fn parse(function: Function, call: &Value) -> Result<Call, String> {
+    match function {
+        Function::Chat => chat_request(call).map(Call::Chat),
+        Function::Embeddings => embedding_request(call).map(Call::Embeddings),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingCall {
+    model: String,
+    inputs: Vec<String>,
+    #[serde(default)]
+    dimensions: Option<u32>,
+}
+
+/// `{"model", "inputs": [..], "dimensions"?}` as the contract's embedding request.
+fn embedding_request(call: &Value) -> Result<types::EmbeddingRequest, String> {
+    let EmbeddingCall { model, inputs, dimensions } = serde_path_to_error::deserialize(call).map_err(|e| {
+        let path = e.path().to_string();
+        format!("at $.call{}: {}", if path == "." { String::new() } else { format!(".{path}") }, e.inner())
+    })?;
+    Ok(types::EmbeddingRequest { model, inputs, dimensions })
+}
 
 /// The connection name the call is validated against (never shown).
 const CONNECTION: &str = "fixture";
@@ -58,6 +92,17 @@ mod tests {
         let r = chat_request(&call).unwrap();
         assert_eq!((r.model.as_str(), r.messages.len(), r.max_tokens, r.stream), ("llama3.2", 2, Some(20), true));
         assert!(matches!(r.messages[1].role, types::Role::User));
+    }
+
+    #[test]
+    fn an_embeddings_call_is_checked_by_path() {
+        let Ok(Call::Embeddings(r)) = parse(Function::Embeddings, &json!({ "model": "e", "inputs": ["a", "b"] }))
+        else {
+            panic!("not an embeddings call")
+        };
+        assert_eq!((r.model.as_str(), r.inputs.len(), r.dimensions), ("e", 2, None));
+        let err = parse(Function::Embeddings, &json!({ "model": "e", "inputs": [1] })).err().unwrap();
+        assert!(err.starts_with("at $.call.inputs[0]:"), "{err}");
     }
 
     #[test]

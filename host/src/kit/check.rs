@@ -1,13 +1,15 @@
 //! `llmnode plugin test`: replay fixtures through a loaded plugin, exactly as
 //! the host would call it, and compare the outcome with each fixture's `expect`.
 
+use super::KitError;
+use super::call::{self, Call};
 use super::fixture::{self, Fixture};
 use super::matcher::{self, Mismatch};
-use super::{KitError, call};
 use crate::engine::{Answer, StreamAccumulator, class_of};
 use crate::runtime::bindings::types;
 use crate::runtime::{LoadedPlugin, PluginError};
 use crate::transport::SseFramer;
+use crate::usage::TokenUsage;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -42,8 +44,8 @@ pub fn run_all(plugin: &LoadedPlugin, dir: &Path) -> Result<Vec<FixtureOutcome>,
 
 /// Run one loaded fixture.
 pub fn run_one(plugin: &LoadedPlugin, file: &Path, fixture: &Fixture) -> Result<FixtureOutcome, KitError> {
-    let request =
-        call::chat_request(&fixture.call).map_err(|detail| KitError::Fixture { file: file.to_path_buf(), detail })?;
+    let request = call::parse(fixture.function, &fixture.call)
+        .map_err(|detail| KitError::Fixture { file: file.to_path_buf(), detail })?;
     let body = fixture.response_body(file)?;
     let mut mismatches = Vec::new();
     if let Err(fault) = replay(plugin, fixture, &request, body, &mut mismatches) {
@@ -60,7 +62,7 @@ pub fn run_one(plugin: &LoadedPlugin, file: &Path, fixture: &Fixture) -> Result<
 fn replay(
     plugin: &LoadedPlugin,
     fixture: &Fixture,
-    request: &types::ChatRequest,
+    request: &Call,
     body: Vec<u8>,
     out: &mut Vec<Mismatch>,
 ) -> Result<(), PluginError> {
@@ -76,7 +78,11 @@ fn replay(
             .collect(),
     };
     let mut call = plugin.call()?;
-    let prepared = match call.build_request(request, &connection)? {
+    let built = match request {
+        Call::Chat(chat) => call.build_request(chat, &connection)?,
+        Call::Embeddings(embed) => call.build_embedding_request(embed, &connection)?,
+    };
+    let prepared = match built {
         Ok(prepared) => prepared,
         Err(refused) => {
             out.push(Mismatch {
@@ -111,26 +117,25 @@ fn replay(
         })
         .collect();
     let outcome = if (200..300).contains(&response.status) {
-        if request.stream {
-            stream(&mut call, &body)?
-        } else {
-            let parsed = call.parse_response(&types::HttpResponse { status: response.status, headers, body })?;
-            parsed.map(Answer::from_response)
+        let whole = types::HttpResponse { status: response.status, headers, body };
+        match request {
+            Call::Chat(chat) if chat.stream => stream(&mut call, &whole.body)?.map(|a| to_json(&a)),
+            Call::Chat(_) => call.parse_response(&whole)?.map(|r| to_json(&Answer::from_response(r))),
+            Call::Embeddings(_) => call.parse_embedding_response(&whole)?.map(|r| embeddings_json(&r)),
         }
     } else {
         Err(call.classify_error(response.status, &headers, &body)?)
     };
     match (outcome, &fixture.expect.response, &fixture.expect.error) {
-        (Ok(answer), want, None) => {
-            let got = serde_json::to_value(&answer).unwrap_or_default();
+        (Ok(got), want, None) => {
             if let Some(want) = want {
                 out.extend(matcher::contains("$.expect.response", want, &got));
             }
         }
-        (Ok(answer), _, Some(want)) => out.push(Mismatch {
+        (Ok(got), _, Some(want)) => out.push(Mismatch {
             path: "$.expect.error".into(),
             expected: Some(want.clone()),
-            actual: Some(serde_json::to_value(&answer).unwrap_or_default()),
+            actual: Some(got),
             note: Some("the plugin parsed an answer, not an error".into()),
         }),
         (Err(error), None, Some(want)) => out.extend(matcher::contains("$.expect.error", want, &error_json(&error))),
@@ -172,6 +177,16 @@ fn stream(
         }
     }
     Ok(Ok(answer.finish()))
+}
+
+fn to_json(answer: &Answer) -> Value {
+    serde_json::to_value(answer).unwrap_or_default()
+}
+
+/// An embeddings answer, as JSON for `expect.response`.
+fn embeddings_json(r: &types::EmbeddingResponse) -> Value {
+    let usage = r.usage.as_ref().map(TokenUsage::from_wire);
+    json!({ "vectors": r.vectors, "model": r.model, "usage": usage })
 }
 
 fn differs(path: String, expected: Value, actual: Value) -> Mismatch {

@@ -18,8 +18,12 @@ pub struct Fixture {
     /// Where the recording came from (`{repo, path, commit}` in cassettes).
     #[serde(default)]
     pub source: Option<Value>,
-    /// The chat request, written like an `llm` node's config without its
-    /// connections: `model`, `messages`, `stream`, `max_tokens`, `tools`, ….
+    /// Which plugin function the call exercises (default `chat`).
+    #[serde(default)]
+    pub function: Function,
+    /// For `chat`, the request written like an `llm` node's config without
+    /// its connections: `model`, `messages`, `stream`, `max_tokens`, `tools`, ….
+    /// For `embeddings`: `model`, `inputs`, optional `dimensions`.
     pub call: Value,
     /// The connection the plugin is given (default: its own default base URL).
     #[serde(default)]
@@ -31,6 +35,17 @@ pub struct Fixture {
     pub interactions: Vec<Interaction>,
     /// What the plugin's output must contain.
     pub expect: Expect,
+}
+
+/// The plugin functions a fixture can exercise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Function {
+    /// `build-request`, then `parse-response`, `parse-stream-event` or `classify-error`.
+    #[default]
+    Chat,
+    /// `build-embedding-request`, then `parse-embedding-response` or `classify-error` (contract 0.2.0).
+    Embeddings,
 }
 
 /// The non-secret connection settings handed to `build-request`.
@@ -81,7 +96,8 @@ pub struct Expect {
     /// Part of the request the plugin built: `method`, `url`, `headers`, `body`, `auth`.
     #[serde(default)]
     pub request: Option<Value>,
-    /// Part of the parsed answer: `text`, `tool_calls`, `finish_reason`, `usage`, `id`, `served_model`.
+    /// Part of the parsed answer: `text`, `tool_calls`, `finish_reason`, `usage`,
+    /// `id`, `served_model`; for embeddings `vectors`, `model`, `usage`.
     #[serde(default)]
     pub response: Option<Value>,
     /// Part of the classified error: `kind`, `message`, `code`, `retry_after_ms`.

@@ -357,14 +357,7 @@ mod tests {
     }
 
     fn message(role: Role, text: &str) -> Message {
-        Message {
-            role,
-            content: vec![ContentPart::Text(text.into())],
-            name: None,
-            tool_call_id: None,
-            tool_calls: Vec::new(),
-            cache_breakpoint: false,
-        }
+        Message::new(role, text)
     }
 
     #[test]
