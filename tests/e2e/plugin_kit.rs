@@ -243,3 +243,28 @@ async fn a_plugin_built_for_contract_0_1_runs_on_this_host() {
     assert!(matches!(err, PluginError::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("built against contract 0.1.0"), "{err}");
 }
+
+#[tokio::test]
+async fn a_plugin_for_an_unknown_contract_version_is_refused_by_name() {
+    // The 0.1.0 plugin with its export renamed to 0.9.0 throughout (same
+    // length, so the component stays well-formed).
+    let wasm = std::fs::read(support::wasm("test_plugin_contract_v0_1")).unwrap();
+    let (from, to) = (b"llmnode:provider/provider@0.1.0", b"llmnode:provider/provider@0.9.0");
+    let mut patched = wasm.clone();
+    let mut renamed = 0;
+    for i in 0..wasm.len() - from.len() {
+        if &wasm[i..i + from.len()] == from {
+            patched[i..i + to.len()].copy_from_slice(to);
+            renamed += 1;
+        }
+    }
+    assert!(renamed > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("future.wasm");
+    std::fs::write(&file, &patched).unwrap();
+    let out = llmnode(dir.path(), &dir.path().join("data"), &["plugins", "inspect", file.to_str().unwrap()]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("future.wasm") && stderr.contains("exports llmnode:provider@0.9.0"), "{stderr}");
+    assert!(stderr.contains("(supported: 0.1.0, 0.2.0)"), "{stderr}");
+}
