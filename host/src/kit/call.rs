@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 /// What a fixture asks of the plugin.
 pub enum Call {
+    /// A chat request (`build-request`).
     Chat(types::ChatRequest),
+    /// An embeddings request (`build-embedding-request`).
     Embeddings(types::EmbeddingRequest),
 }
 

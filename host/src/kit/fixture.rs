@@ -52,10 +52,13 @@ pub enum Function {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixtureConnection {
+    /// The connection's base URL (default: the plugin's `default_base_url`).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Organization or project id, for providers that take one.
     #[serde(default)]
     pub organization: Option<String>,
+    /// Provider options, as `--option NAME=VALUE` gives them.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
@@ -63,14 +66,18 @@ pub struct FixtureConnection {
 /// One recorded request and its response.
 #[derive(Debug, Deserialize)]
 pub struct Interaction {
+    /// What the recorder sent.
     pub request: RecordedRequest,
+    /// What the provider answered.
     pub response: RecordedResponse,
 }
 
 /// The request as recorded (its body is informative: compare with `expect.request`).
 #[derive(Debug, Deserialize)]
 pub struct RecordedRequest {
+    /// The HTTP method the plugin's request must use.
     pub method: String,
+    /// The absolute URL the plugin's request must have.
     pub url: String,
 }
 
@@ -78,13 +85,18 @@ pub struct RecordedRequest {
 /// `body_file` beside the fixture.
 #[derive(Debug, Deserialize)]
 pub struct RecordedResponse {
+    /// 2xx is parsed as an answer; anything else is classified as an error.
     pub status: u16,
+    /// Header values (names are lower-cased before the plugin sees them).
     #[serde(default)]
     pub headers: BTreeMap<String, Value>,
+    /// The exact body text (for a stream, the `text/event-stream` bytes).
     #[serde(default)]
     pub body_raw: Option<String>,
+    /// The body as a JSON value, when the recorder kept only that.
     #[serde(default)]
     pub body: Option<Value>,
+    /// A file beside the fixture holding the exact body.
     #[serde(default)]
     pub body_file: Option<String>,
 }

@@ -11,9 +11,13 @@ use std::path::{Path, PathBuf};
 /// A plugin now installed.
 #[derive(Debug, Clone)]
 pub struct Installed {
+    /// The provider name connections refer to.
     pub name: String,
+    /// The plugin's own version.
     pub version: String,
+    /// The contract version it was built against.
     pub contract: ContractVersion,
+    /// The digest that was checked and recorded.
     pub sha256: String,
     /// The copy the host loads from now on.
     pub file: PathBuf,

@@ -21,6 +21,8 @@ pub struct PluginRow {
 /// What [`upsert`] records.
 #[derive(Debug, Clone, Copy)]
 pub struct NewPlugin<'a> {
+    /// Name, version, contract version and sha256 as the plugin's info and
+    /// bytes say; `file` is where the copy lives.
     pub name: &'a str,
     pub version: &'a str,
     pub contract_version: &'a str,

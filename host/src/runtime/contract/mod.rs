@@ -17,7 +17,9 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 /// A contract version this host can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ContractVersion {
+    /// `llmnode:provider@0.1.0`, the first release.
     V0_1,
+    /// `llmnode:provider@0.2.0`: 0.1.0 plus embeddings.
     V0_2,
 }
 
@@ -83,7 +85,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
 /// A linked plugin of a known version, ready to instantiate.
 #[derive(Clone)]
 pub(crate) enum ProviderPre {
+    /// A 0.1.0 plugin.
     V0_1(v0_1::PluginPre<Sandbox>),
+    /// A 0.2.0 plugin.
     V0_2(v0_2::PluginPre<Sandbox>),
 }
 
@@ -113,6 +117,7 @@ pub(crate) enum Provider {
 
 type Outcome<T> = wasmtime::Result<Result<T, types::ProviderError>>;
 
+/// Each method calls the plugin's function of the same name, in the host's types.
 impl Provider {
     pub fn info(&self, s: &mut Store<Sandbox>) -> wasmtime::Result<types::PluginInfo> {
         match self {
