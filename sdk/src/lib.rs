@@ -4,30 +4,95 @@
 //! one provider's HTTP API. It never does I/O and never sees a secret: it returns a
 //! request template and an [`AuthDirective`], and the host signs and sends it.
 //!
-//! Implement [`Provider`] on a unit struct and export it with [`export_plugin!`]:
+//! Implement [`Provider`] on a unit struct and export it with [`export_plugin!`].
+//! Since the functions are plain Rust, a plugin's logic is tested natively,
+//! with `cargo test`, before it is ever built for WebAssembly. A complete
+//! plugin for an imaginary provider, and its test:
 //!
-//! ```ignore
+//! ```
 //! use llmnode_sdk::prelude::*;
+//! use serde_json::json;
 //!
-//! struct Echo;
+//! /// The "Echo" provider: `POST {base}/complete` with `{"model", "prompt"}`,
+//! /// answering `{"output": "...", "tokens": {"in": 3, "out": 5}}`.
+//! pub struct Echo;
 //!
 //! impl Provider for Echo {
-//!     fn info() -> PluginInfo { /* name, models, prices … */ }
+//!     fn info() -> PluginInfo {
+//!         PluginInfo {
+//!             name: "echo".into(),
+//!             version: "0.1.0".into(),
+//!             contract_version: CONTRACT_VERSION.into(),
+//!             display_name: "Echo".into(),
+//!             auth: AuthScheme::ApiKey,
+//!             default_base_url: "https://api.echo.example/v1".into(),
+//!             egress_hosts: Vec::new(),
+//!             models: models::catalog(&[models::Row("echo-1", 8192, 1024, 0.5, 1.5, None, false)], Capabilities::empty()),
+//!             capabilities: Capabilities::empty(),
+//!         }
+//!     }
+//!
 //!     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
-//!         let body = json::body(&serde_json::json!({ "model": req.model }));
-//!         Ok(PreparedRequest {
-//!             request: http::post(http::join(&conn.base_url, "/chat"), body),
-//!             auth: AuthDirective::Bearer,
+//!         if req.stream {
+//!             return Err(ProviderError::invalid("echo does not stream"));
+//!         }
+//!         let prompt: Vec<String> = req.messages.iter().map(Message::text).collect();
+//!         let body = json::body(&json!({ "model": req.model, "prompt": prompt.join("\n") }));
+//!         // The host adds `Authorization: Bearer <key>`: the plugin never sees it.
+//!         Ok(PreparedRequest { request: http::post(http::join(&conn.base_url, "complete"), body), auth: AuthDirective::Bearer })
+//!     }
+//!
+//!     fn parse_response(resp: HttpResponse) -> Result<ChatResponse, ProviderError> {
+//!         let v: serde_json::Value =
+//!             serde_json::from_slice(&resp.body).map_err(|e| ProviderError::malformed(format!("not JSON: {e}")))?;
+//!         let tokens = |k: &str| v["tokens"][k].as_u64().unwrap_or(0) as u32;
+//!         Ok(ChatResponse {
+//!             id: None,
+//!             model: None,
+//!             text: v["output"].as_str().unwrap_or_default().to_string(),
+//!             reasoning: None,
+//!             tool_calls: Vec::new(),
+//!             finish_reason: Some(FinishReason::Stop),
+//!             usage: Some(Usage { input_tokens: tokens("in"), output_tokens: tokens("out"), ..Usage::default() }),
 //!         })
 //!     }
-//!     // parse_response, parse_stream_event, classify_error, test_request …
+//!
+//!     fn parse_stream_event(_event: StreamEvent) -> Result<StreamDelta, ProviderError> {
+//!         Err(ProviderError::invalid("echo does not stream"))
+//!     }
+//!
+//!     fn classify_error(status: u16, headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
+//!         errors::from_response(status, &headers, &body, ErrorBody::default(), |_| None)
+//!     }
+//!
+//!     fn test_request(conn: ConnectionSettings, _model: String) -> Result<PreparedRequest, ProviderError> {
+//!         Ok(PreparedRequest { request: http::get(http::join(&conn.base_url, "models")), auth: AuthDirective::Bearer })
+//!     }
+//!     // Embeddings are optional: the defaults answer "not supported".
 //! }
 //!
 //! llmnode_sdk::export_plugin!(Echo);
+//!
+//! // The plugin's logic, tested natively:
+//! # fn main() {
+//! let conn = ConnectionSettings { base_url: "https://api.echo.example/v1".into(), ..Default::default() };
+//! let req = ChatRequest { model: "echo-1".into(), messages: vec![Message::user("hi")], ..Default::default() };
+//! let prepared = Echo::build_request(req, conn).unwrap();
+//! assert_eq!(prepared.request.url, "https://api.echo.example/v1/complete");
+//! let sent: serde_json::Value = json::parse(&prepared.request.body, "request").unwrap();
+//! assert_eq!(sent["prompt"], "hi");
+//!
+//! let resp = HttpResponse { status: 200, headers: Vec::new(), body: br#"{"output":"hi!","tokens":{"in":3,"out":5}}"#.to_vec() };
+//! let answer = Echo::parse_response(resp).unwrap();
+//! assert_eq!((answer.text.as_str(), answer.usage.unwrap().output_tokens), ("hi!", 5));
+//! assert_eq!(Echo::build_embedding_request(Default::default(), Default::default()).unwrap_err().kind, ErrorKind::InvalidRequest);
+//! # }
 //! ```
 //!
-//! Build with `cargo build --target wasm32-wasip2 --release`; the `cdylib` is the
-//! component the host loads.
+//! Make the crate a `cdylib` and build it with `llmnode plugin build`, or
+//! `cargo build --target wasm32-wasip2 --profile plugin`: the output is the
+//! component the host loads. `sdk/GUIDE.md` walks through the whole path, from
+//! `llmnode plugin new` to an installed plugin.
 
 pub mod cache;
 pub mod errors;
@@ -37,12 +102,13 @@ pub mod log;
 pub mod models;
 pub mod names;
 pub mod openai_compat;
+mod provider;
 
-/// Generated bindings for the `llmnode:provider@0.1.0` contract.
+/// Generated bindings for the `llmnode:provider@0.2.0` contract.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_provider_world",
@@ -50,29 +116,34 @@ pub mod bindings {
     });
 }
 
-pub use bindings::exports::llmnode::provider::provider::Guest as Provider;
 pub use bindings::llmnode::provider::types::*;
+pub use provider::Provider;
 
 /// The contract version this SDK builds plugins for; put it in [`PluginInfo::contract_version`].
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::cache::CachePlan;
     pub use crate::errors::{self, ErrorBody};
     pub use crate::{
-        AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart, ErrorKind,
-        FinishReason, Header, HttpRequest, HttpResponse, ImagePart, JsonSchemaFormat, Message, Method, ModelInfo,
-        PluginInfo, PreparedRequest, ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall,
-        ToolCallDelta, ToolChoice, ToolDefinition, Usage,
+        AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart,
+        EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse, ImagePart,
+        JsonSchemaFormat, Message, Method, ModelInfo, PluginInfo, PreparedRequest, ProviderError, ResponseFormat, Role,
+        StreamDelta, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
-    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, names, openai_compat};
+    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, models, names, openai_compat};
 }
 
 /// Export a type implementing [`Provider`] as the plugin's implementation.
+///
+/// The exports exist only in the WebAssembly build: their symbol names (such
+/// as `llmnode:provider/provider@0.2.0#info`) cannot be linked into a native
+/// library, and a native build is only for `cargo test`.
 #[macro_export]
 macro_rules! export_plugin {
     ($ty:ident) => {
+        #[cfg(target_family = "wasm")]
         $crate::bindings::__export_provider_world!($ty with_types_in $crate::bindings);
     };
 }
@@ -127,6 +198,68 @@ impl Message {
     /// True when every part is text, so the message can be sent as a plain string.
     pub fn is_text_only(&self) -> bool {
         self.content.iter().all(|p| matches!(p, ContentPart::Text(_)))
+    }
+}
+
+impl Message {
+    /// A message of `role` holding one text part.
+    pub fn new(role: Role, text: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: vec![ContentPart::Text(text.into())],
+            name: None,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+            cache_breakpoint: false,
+        }
+    }
+
+    /// A user message of plain text (handy in tests).
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::new(Role::User, text)
+    }
+}
+
+// Defaults, so tests and plugins name only the fields they care about. The
+// types are generated from the WIT, so they cannot carry `#[derive(Default)]`.
+
+#[allow(clippy::derivable_impls)]
+impl Default for ChatRequest {
+    fn default() -> Self {
+        ChatRequest {
+            model: String::new(),
+            messages: Vec::new(),
+            tools: Vec::new(),
+            tool_choice: None,
+            response_format: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            stop: Vec::new(),
+            stream: false,
+            cache: None,
+        }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings { base_url: String::new(), organization: None, headers: Vec::new(), options: Vec::new() }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for EmbeddingRequest {
+    fn default() -> Self {
+        EmbeddingRequest { model: String::new(), inputs: Vec::new(), dimensions: None }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for Usage {
+    fn default() -> Self {
+        Usage { input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 }
     }
 }
 

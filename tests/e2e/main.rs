@@ -13,6 +13,7 @@ mod gemini;
 mod google_auth;
 mod openai;
 mod operator;
+mod plugin_kit;
 mod qwen;
 mod routing;
 mod sandbox;

@@ -180,7 +180,8 @@ async fn installed_plugins_are_hash_checked_and_audited() {
     let data = dir.path().join("data");
     ok(&llmnode(&data, &["init"]).await);
     let hostile = support::wasm("test_plugin_hostile");
-    let added = ok(&llmnode(&data, &["plugins", "add", hostile.to_str().unwrap()]).await);
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&hostile).unwrap()));
+    let added = ok(&llmnode(&data, &["plugins", "add", hostile.to_str().unwrap(), "--sha256", &sha256]).await);
     assert!(added.contains("installed plugin `hostile`"), "{added}");
     let list = ok(&llmnode(&data, &["plugins", "list"]).await);
     assert!(list.contains("hostile") && list.contains("openai"), "{list}");
@@ -200,7 +201,7 @@ async fn installed_plugins_are_hash_checked_and_audited() {
     assert!(!ok(&llmnode(&data, &["plugins", "list"]).await).contains("hostile"));
     let audit: Value = serde_json::from_str(&ok(&llmnode(&data, &["audit", "--json"]).await)).unwrap();
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(&actions[..2], ["plugin.remove", "plugin.add"]);
+    assert_eq!(&actions[..2], ["plugin.remove", "plugin.install"]);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod connections;
 mod demo;
 mod init;
 mod operator;
+mod plugin;
 mod plugins;
 mod prices;
 mod progress;
@@ -48,10 +49,15 @@ pub struct Cli {
 enum Command {
     /// Run a workflow.
     Run(run::RunArgs),
-    /// List or inspect provider plugins.
+    /// List, install, inspect or remove provider plugins.
     Plugins {
         #[command(subcommand)]
         command: plugins::PluginsCommand,
+    },
+    /// Make a provider plugin: scaffold, build, and test it against recorded fixtures.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
     },
     /// A self-contained tour: a simulated provider on loopback, the real OpenAI
     /// plugin, a failover, a streamed answer and a usage table. No keys, no network.
@@ -145,6 +151,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run::run(&env, args).await,
         Command::Plugins { command } => plugins::run(&env, command),
+        Command::Plugin { command } => plugin::run(&env, command),
         Command::Demo(args) => demo::run(&env, args).await,
         Command::Init => init::run(&env),
         Command::Connections(args) => connections::run(&env, *args).await,

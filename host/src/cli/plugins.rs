@@ -1,4 +1,5 @@
-//! `llmnode plugins list|inspect`.
+//! `llmnode plugins list|install|inspect|remove`: the operator's side of
+//! plugins (`llmnode plugin …` is the integrator's).
 
 use super::operator::actor;
 use super::{Env, Failure};
@@ -17,11 +18,16 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Install a plugin: check it in the sandbox, copy it into the data
-    /// directory and record its sha256 (a changed file is refused later).
-    Add {
+    /// Install a plugin whose sha256 you know: the file is checked against
+    /// it first, then loaded in the sandbox, compiled once, copied into the
+    /// data directory and recorded (a file changed later is refused).
+    #[command(alias = "add")]
+    Install {
         /// The plugin's `.wasm` file.
         file: PathBuf,
+        /// The sha256 its author published (`llmnode plugin build` prints it).
+        #[arg(long, value_name = "HEX")]
+        sha256: String,
     },
     /// Uninstall a plugin by provider name.
     Remove { name: String },
@@ -58,24 +64,15 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                 }
             }
         }
-        PluginsCommand::Add { file } => {
-            let plugin = runtime.load_file(&file).map_err(Failure::plugin)?;
+        PluginsCommand::Install { file, sha256 } => {
             let dir = env.require_data_dir()?.join("plugins");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Failure::input(format!("cannot create {}: {e}", dir.display())))?;
-            let (name, version) = (plugin.name().to_string(), plugin.info().version.clone());
-            let dest = dir.join(format!("{name}-{version}.wasm"));
-            std::fs::copy(&file, &dest)
-                .map_err(|e| Failure::input(format!("cannot copy {} to {}: {e}", file.display(), dest.display())))?;
             let mut store = env.store()?;
-            let detail = serde_json::json!({ "version": version, "sha256": plugin.sha256() });
-            store
-                .transaction(|tx| -> Result<_, llmnode::store::StoreError> {
-                    plugin_rows::upsert(tx, &name, &version, plugin.sha256(), &dest.display().to_string())?;
-                    audit::append(tx, None, &actor(), "plugin.add", &name, &detail)
-                })
-                .map_err(Failure::input)?;
-            println!("installed plugin `{name}` {version} (sha256 {})", plugin.sha256());
+            let installed = llmnode::kit::install::install(&runtime, &mut store, &dir, &file, &sha256, &actor())
+                .map_err(super::plugin::failure)?;
+            println!(
+                "installed plugin `{}` {} (contract {}, sha256 {})",
+                installed.name, installed.version, installed.contract, installed.sha256
+            );
         }
         PluginsCommand::Remove { name } => {
             let mut store = env.store()?;
@@ -120,6 +117,7 @@ fn capability_names(c: Capabilities) -> Vec<&'static str> {
         (Capabilities::JSON_SCHEMA, "json-schema"),
         (Capabilities::VISION, "vision"),
         (Capabilities::PROMPT_CACHING, "prompt-caching"),
+        (Capabilities::EMBEDDINGS, "embeddings"),
     ]
     .into_iter()
     .filter(|(f, _)| c.contains(*f))
@@ -153,7 +151,7 @@ fn describe(p: &LoadedPlugin) -> serde_json::Value {
     })
 }
 
-fn print_details(p: &LoadedPlugin) {
+pub(super) fn print_details(p: &LoadedPlugin) {
     let i = p.info();
     println!("{} ({}) {}", i.display_name, i.name, i.version);
     println!("  contract      llmnode:provider@{}", i.contract_version);

@@ -19,6 +19,7 @@ pub use attempt::{AttemptError, class_of};
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
 pub use limits::Limits;
 pub use report::{NodeReport, RunReport, Skip};
+pub use request::build as chat_request;
 pub use retry::RetryPolicy;
 pub use route::{ResolvedConnection, Routes};
 

@@ -28,12 +28,15 @@ pub enum PluginError {
     /// A call trapped (a panic in the plugin, an out-of-bounds access, …).
     #[error("plugin {plugin} crashed in {function}: {detail}")]
     Trap { plugin: String, function: &'static str, detail: String },
+    /// The plugin's contract version predates the function the host called.
+    #[error("plugin {plugin} has no {function}: it was built against contract {contract}, which lacks it")]
+    Unsupported { plugin: String, function: &'static str, contract: super::ContractVersion },
     /// A new instance could not be created (e.g. the instance pool is exhausted).
     #[error("plugin {plugin} could not be instantiated: {detail}")]
     Instantiate { plugin: String, detail: String },
     /// An installed plugin's file is not the one the operator approved.
     #[error(
-        "plugin file {path} changed since it was installed (sha256 {found}, {recorded} was recorded); reinstall it with `llmnode plugins add`"
+        "plugin file {path} changed since it was installed (sha256 {found}, {recorded} was recorded); reinstall it with `llmnode plugins install`"
     )]
     Tampered { path: PathBuf, found: String, recorded: String },
     /// A plugin file could not be read.

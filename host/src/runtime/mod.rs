@@ -5,6 +5,7 @@ mod artifact_cache;
 pub mod bindings;
 pub mod bundled;
 mod config;
+pub mod contract;
 mod epoch;
 mod error;
 mod plugin;
@@ -13,17 +14,18 @@ mod sandbox;
 
 pub use artifact_cache::{ArtifactCache, CacheError};
 pub use config::RuntimeConfig;
+pub use contract::ContractVersion;
 pub use error::PluginError;
 pub use plugin::{LoadedPlugin, PluginCall};
 pub use registry::PluginRegistry;
 pub use sandbox::Sandbox;
 
-use bindings::{PROVIDER_EXPORT, Plugin as PluginWorld, PluginPre};
+use contract::ProviderPre;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
 /// Compiles, links and instantiates plugins. One per process; cheap to share.
 pub struct PluginRuntime {
@@ -41,8 +43,7 @@ impl PluginRuntime {
             wasmtime::Engine::new(&config.engine_config()).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
-        PluginWorld::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
+        contract::add_to_linker(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let cache = match cache_dir.map(|dir| ArtifactCache::open(dir, &engine)).transpose() {
             Ok(cache) => cache,
             Err(e) => {
@@ -72,14 +73,14 @@ impl PluginRuntime {
         let started = Instant::now();
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = self.component(wasm, &sha256, &origin)?;
-        check_contract(&self.engine, &component, &origin)?;
+        let version = contract_of(&self.engine, &component, &origin)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Link { plugin: origin.clone(), detail: plugin::root_cause(&e) })?;
-        let pre = PluginPre::new(instance_pre)
+        let pre = ProviderPre::new(version, instance_pre)
             .map_err(|e| PluginError::Contract { plugin: origin.clone(), detail: plugin::root_cause(&e) })?;
-        let loaded = LoadedPlugin::describe(origin, sha256, pre, self.engine.clone(), self.config.clone())?;
+        let loaded = LoadedPlugin::describe(origin, sha256, version, pre, self.engine.clone(), self.config.clone())?;
         tracing::debug!(
             plugin = loaded.name(),
             origin = loaded.origin(),
@@ -120,24 +121,10 @@ impl PluginRuntime {
     }
 }
 
-/// Refuse a component that does not export the provider contract this host
-/// speaks, saying which version it targets if it targets another.
-fn check_contract(engine: &wasmtime::Engine, component: &Component, origin: &str) -> Result<(), PluginError> {
+/// The contract version the component implements; a component that exports
+/// none this host runs is refused, with the version it does target named.
+fn contract_of(engine: &wasmtime::Engine, component: &Component, origin: &str) -> Result<ContractVersion, PluginError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    if exports.iter().any(|e| e == PROVIDER_EXPORT) {
-        return Ok(());
-    }
-    let detail = match exports.iter().find(|e| e.starts_with("llmnode:provider/provider@")) {
-        Some(other) => format!(
-            "targets contract llmnode:provider{} but this host supports llmnode:provider@{}",
-            other.trim_start_matches("llmnode:provider/provider"),
-            bindings::CONTRACT_VERSION
-        ),
-        None => format!(
-            "is not an llmnode provider plugin: it does not export {PROVIDER_EXPORT} (it exports: {})",
-            if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
-        ),
-    };
-    Err(PluginError::Contract { plugin: origin.to_string(), detail })
+    ContractVersion::detect(&exports).map_err(|detail| PluginError::Contract { plugin: origin.to_string(), detail })
 }

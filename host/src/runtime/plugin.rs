@@ -2,8 +2,9 @@
 //! calls into it. Each [`PluginCall`] owns a fresh store, so no state, memory or
 //! fault carries from one llm call to the next.
 
-use super::bindings::{Plugin as PluginWorld, PluginPre, exports_v0_1, types};
+use super::bindings::types;
 use super::config::RuntimeConfig;
+use super::contract::{ContractVersion, Provider, ProviderPre};
 use super::error::PluginError;
 use super::sandbox::{MemoryLimitHit, Sandbox};
 use std::sync::Arc;
@@ -14,8 +15,9 @@ pub struct LoadedPlugin {
     name: Arc<str>,
     origin: String,
     sha256: String,
+    contract: ContractVersion,
     info: types::PluginInfo,
-    pre: PluginPre<Sandbox>,
+    pre: ProviderPre,
     engine: wasmtime::Engine,
     config: Arc<RuntimeConfig>,
 }
@@ -26,6 +28,7 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("name", &self.name)
             .field("origin", &self.origin)
             .field("sha256", &self.sha256)
+            .field("contract", &self.contract)
             .finish()
     }
 }
@@ -35,14 +38,23 @@ impl LoadedPlugin {
     pub(crate) fn describe(
         origin: String,
         sha256: String,
-        pre: PluginPre<Sandbox>,
+        contract: ContractVersion,
+        pre: ProviderPre,
         engine: wasmtime::Engine,
         config: Arc<RuntimeConfig>,
     ) -> Result<Self, PluginError> {
-        let mut plugin =
-            LoadedPlugin { name: Arc::from(origin.as_str()), origin, sha256, info: empty_info(), pre, engine, config };
+        let mut plugin = LoadedPlugin {
+            name: Arc::from(origin.as_str()),
+            origin,
+            sha256,
+            contract,
+            info: empty_info(),
+            pre,
+            engine,
+            config,
+        };
         let info = plugin.call()?.info()?;
-        check_info(&plugin.origin, &info)?;
+        check_info(&plugin.origin, contract, &info)?;
         plugin.name = Arc::from(info.name.as_str());
         plugin.info = info;
         Ok(plugin)
@@ -63,6 +75,11 @@ impl LoadedPlugin {
         &self.sha256
     }
 
+    /// The contract version the plugin was built against (detected from its exports).
+    pub fn contract(&self) -> ContractVersion {
+        self.contract
+    }
+
     /// What the plugin said about itself at load time.
     pub fn info(&self) -> &types::PluginInfo {
         &self.info
@@ -78,11 +95,11 @@ impl LoadedPlugin {
         let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
         store.limiter(|s| s);
         store.set_epoch_deadline(self.config.deadline_ticks());
-        let world = self
+        let provider = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| PluginError::Instantiate { plugin: self.label(), detail: root_cause(&e) })?;
-        Ok(PluginCall { plugin: self, store, world })
+        Ok(PluginCall { plugin: self, store, provider })
     }
 
     fn label(&self) -> String {
@@ -99,13 +116,13 @@ impl LoadedPlugin {
 pub struct PluginCall<'p> {
     plugin: &'p LoadedPlugin,
     store: Store<Sandbox>,
-    world: PluginWorld,
+    provider: Provider,
 }
 
 impl PluginCall<'_> {
-    fn guest(&mut self) -> (&exports_v0_1::Guest, &mut Store<Sandbox>) {
+    fn guest(&mut self) -> (&Provider, &mut Store<Sandbox>) {
         self.store.set_epoch_deadline(self.plugin.config.deadline_ticks());
-        (self.world.llmnode_provider_provider(), &mut self.store)
+        (&self.provider, &mut self.store)
     }
 
     fn finish<T>(&self, function: &'static str, result: wasmtime::Result<T>) -> Result<T, PluginError> {
@@ -119,7 +136,7 @@ impl PluginCall<'_> {
     /// `info`.
     pub fn info(&mut self) -> Result<types::PluginInfo, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_info(s);
+        let r = g.info(s);
         self.finish("info", r)
     }
 
@@ -130,7 +147,7 @@ impl PluginCall<'_> {
         connection: &types::ConnectionSettings,
     ) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_build_request(s, request, connection);
+        let r = g.build_request(s, request, connection);
         self.finish("build-request", r)
     }
 
@@ -140,7 +157,7 @@ impl PluginCall<'_> {
         response: &types::HttpResponse,
     ) -> Result<Result<types::ChatResponse, types::ProviderError>, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_parse_response(s, response);
+        let r = g.parse_response(s, response);
         self.finish("parse-response", r)
     }
 
@@ -150,7 +167,7 @@ impl PluginCall<'_> {
         event: &types::StreamEvent,
     ) -> Result<Result<types::StreamDelta, types::ProviderError>, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_parse_stream_event(s, event);
+        let r = g.parse_stream_event(s, event);
         self.finish("parse-stream-event", r)
     }
 
@@ -162,7 +179,7 @@ impl PluginCall<'_> {
         body: &[u8],
     ) -> Result<types::ProviderError, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_classify_error(s, status, headers, body);
+        let r = g.classify_error(s, status, headers, body);
         self.finish("classify-error", r)
     }
 
@@ -173,8 +190,37 @@ impl PluginCall<'_> {
         model: &str,
     ) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
         let (g, s) = self.guest();
-        let r = g.call_test_request(s, connection, model);
+        let r = g.test_request(s, connection, model);
         self.finish("test-request", r)
+    }
+}
+
+impl PluginCall<'_> {
+    /// `build-embedding-request` (contract 0.2.0 and later).
+    pub fn build_embedding_request(
+        &mut self,
+        request: &types::EmbeddingRequest,
+        connection: &types::ConnectionSettings,
+    ) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.build_embedding_request(s, request, connection);
+        let r = r.ok_or_else(|| self.no_embeddings("build-embedding-request"))?;
+        self.finish("build-embedding-request", r)
+    }
+
+    /// `parse-embedding-response` (contract 0.2.0 and later).
+    pub fn parse_embedding_response(
+        &mut self,
+        response: &types::HttpResponse,
+    ) -> Result<Result<types::EmbeddingResponse, types::ProviderError>, PluginError> {
+        let (g, s) = self.guest();
+        let r = g.parse_embedding_response(s, response);
+        let r = r.ok_or_else(|| self.no_embeddings("parse-embedding-response"))?;
+        self.finish("parse-embedding-response", r)
+    }
+
+    fn no_embeddings(&self, function: &'static str) -> PluginError {
+        PluginError::Unsupported { plugin: self.plugin.label(), function, contract: self.plugin.contract }
     }
 }
 
@@ -203,7 +249,7 @@ pub(crate) fn root_cause(e: &wasmtime::Error) -> String {
     e.root_cause().to_string()
 }
 
-fn check_info(origin: &str, info: &types::PluginInfo) -> Result<(), PluginError> {
+fn check_info(origin: &str, contract: ContractVersion, info: &types::PluginInfo) -> Result<(), PluginError> {
     let bad = |detail: String| Err(PluginError::BadInfo { plugin: origin.to_string(), detail });
     let valid_name = !info.name.is_empty()
         && info.name.len() <= 64
@@ -211,11 +257,10 @@ fn check_info(origin: &str, info: &types::PluginInfo) -> Result<(), PluginError>
     if !valid_name {
         return bad(format!("name {:?} must be 1-64 characters of a-z, 0-9, - and _", info.name));
     }
-    if info.contract_version != super::bindings::CONTRACT_VERSION {
+    if info.contract_version != contract.as_str() {
         return bad(format!(
-            "it claims contract version {:?} but exports llmnode:provider@{}",
-            info.contract_version,
-            super::bindings::CONTRACT_VERSION
+            "it claims contract version {:?} but exports llmnode:provider@{contract}",
+            info.contract_version
         ));
     }
     if info.models.len() > 10_000 {

@@ -1,7 +1,7 @@
 //! The per-call store state: a WASI context that grants nothing, the memory
 //! bound, and the plugin's one import, `log`.
 
-use super::bindings::{LogLevel, llmnode};
+use super::bindings::LogLevel;
 use super::config::RuntimeConfig;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -52,6 +52,29 @@ impl Sandbox {
         }
     }
 
+    /// The plugin's `log` import (every contract version's): a line to the
+    /// host's log, within this call's budget of lines and bytes.
+    pub(crate) fn log_line(&mut self, level: LogLevel, message: &str) {
+        if self.log_lines_left == 0 {
+            self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
+            return;
+        }
+        self.log_lines_left -= 1;
+        let mut end = message.len().min(self.max_log_line_bytes);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line = &message[..end];
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "llmnode::plugin", plugin, "{line}"),
+            LogLevel::Debug => tracing::debug!(target: "llmnode::plugin", plugin, "{line}"),
+            LogLevel::Info => tracing::info!(target: "llmnode::plugin", plugin, "{line}"),
+            LogLevel::Warn => tracing::warn!(target: "llmnode::plugin", plugin, "{line}"),
+            LogLevel::Error => tracing::error!(target: "llmnode::plugin", plugin, "{line}"),
+        }
+    }
+
     /// Log lines the plugin tried to write past its budget in this call.
     pub(crate) fn log_lines_dropped(&self) -> u32 {
         self.log_lines_dropped
@@ -86,30 +109,5 @@ impl wasmtime::ResourceLimiter for Sandbox {
 
     fn memories(&self) -> usize {
         4
-    }
-}
-
-impl llmnode::provider::types::Host for Sandbox {}
-
-impl llmnode::provider::host::Host for Sandbox {
-    fn log(&mut self, level: LogLevel, message: String) {
-        if self.log_lines_left == 0 {
-            self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
-            return;
-        }
-        self.log_lines_left -= 1;
-        let mut end = message.len().min(self.max_log_line_bytes);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let line = &message[..end];
-        let plugin = &*self.plugin;
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "llmnode::plugin", plugin, "{line}"),
-            LogLevel::Debug => tracing::debug!(target: "llmnode::plugin", plugin, "{line}"),
-            LogLevel::Info => tracing::info!(target: "llmnode::plugin", plugin, "{line}"),
-            LogLevel::Warn => tracing::warn!(target: "llmnode::plugin", plugin, "{line}"),
-            LogLevel::Error => tracing::error!(target: "llmnode::plugin", plugin, "{line}"),
-        }
     }
 }

@@ -147,7 +147,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_by_time ON alerts (workspace_id, fired_ms);
     "#,
-    // 3: stored workflows and chat routes (the daemon's named definitions).
+    // 3: the contract version of each installed plugin (every plugin
+    // installed before this migration was built for 0.1.0, the only one then).
+    r#"
+    ALTER TABLE plugins ADD COLUMN contract_version TEXT NOT NULL DEFAULT '0.1.0';
+    "#,
+    // 4: stored workflows and chat routes (the daemon's named definitions).
     r#"
     CREATE TABLE definitions (
         workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,

@@ -1,5 +1,5 @@
-//! Installed plugins: name, version, the sha256 of the file the operator
-//! approved, and where the copy lives. A file whose hash no longer matches is
+//! Installed plugins: name, version, the contract version, the sha256 of the
+//! file the operator approved, and where the copy lives. A file whose hash no longer matches is
 //! refused at load time.
 
 use super::{StoreError, now_ms};
@@ -14,21 +14,38 @@ pub struct PluginRow {
     pub sha256: String,
     pub file: String,
     pub added_ms: i64,
+    /// The contract version the plugin was built against, e.g. `0.2.0`.
+    pub contract_version: String,
+}
+
+/// What [`upsert`] records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPlugin<'a> {
+    /// Name, version, contract version and sha256 as the plugin's info and
+    /// bytes say; `file` is where the copy lives.
+    pub name: &'a str,
+    pub version: &'a str,
+    pub contract_version: &'a str,
+    pub sha256: &'a str,
+    pub file: &'a str,
 }
 
 /// Record a plugin, replacing the same name and version.
-pub fn upsert(db: &Connection, name: &str, version: &str, sha256: &str, file: &str) -> Result<(), StoreError> {
+pub fn upsert(db: &Connection, p: NewPlugin<'_>) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO plugins (name, version, sha256, file, added_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, file = excluded.file, added_ms = excluded.added_ms",
-        params![name, version, sha256, file, now_ms()],
+        "INSERT INTO plugins (name, version, sha256, file, added_ms, contract_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, file = excluded.file, \
+         added_ms = excluded.added_ms, contract_version = excluded.contract_version",
+        params![p.name, p.version, p.sha256, p.file, now_ms(), p.contract_version],
     )?;
     Ok(())
 }
 
 /// Every installed plugin, by name then version.
 pub fn list(db: &Connection) -> Result<Vec<PluginRow>, StoreError> {
-    let mut stmt = db.prepare("SELECT name, version, sha256, file, added_ms FROM plugins ORDER BY name, version")?;
+    let mut stmt = db.prepare(
+        "SELECT name, version, sha256, file, added_ms, contract_version FROM plugins ORDER BY name, version",
+    )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(PluginRow {
@@ -37,6 +54,7 @@ pub fn list(db: &Connection) -> Result<Vec<PluginRow>, StoreError> {
                 sha256: r.get(2)?,
                 file: r.get(3)?,
                 added_ms: r.get(4)?,
+                contract_version: r.get(5)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -341,30 +341,11 @@ mod tests {
     }
 
     fn chat(messages: Vec<Message>, stream: bool) -> ChatRequest {
-        ChatRequest {
-            model: "gemini-2.5-flash".into(),
-            messages,
-            tools: Vec::new(),
-            tool_choice: None,
-            response_format: None,
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            stream,
-            cache: None,
-        }
+        ChatRequest { model: "gemini-2.5-flash".into(), messages, stream, ..ChatRequest::default() }
     }
 
     fn message(role: Role, text: &str) -> Message {
-        Message {
-            role,
-            content: vec![ContentPart::Text(text.into())],
-            name: None,
-            tool_call_id: None,
-            tool_calls: Vec::new(),
-            cache_breakpoint: false,
-        }
+        Message::new(role, text)
     }
 
     #[test]

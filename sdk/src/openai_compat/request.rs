@@ -23,23 +23,9 @@ pub fn prepared(
 pub fn probe(model: &str) -> ChatRequest {
     ChatRequest {
         model: model.to_string(),
-        messages: vec![Message {
-            role: Role::User,
-            content: vec![ContentPart::Text("ping".into())],
-            name: None,
-            tool_call_id: None,
-            tool_calls: Vec::new(),
-            cache_breakpoint: false,
-        }],
-        tools: Vec::new(),
-        tool_choice: None,
-        response_format: None,
-        temperature: None,
-        top_p: None,
+        messages: vec![Message::user("ping")],
         max_tokens: Some(1),
-        stop: Vec::new(),
-        stream: false,
-        cache: None,
+        ..ChatRequest::default()
     }
 }
 
