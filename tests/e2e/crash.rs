@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-const KEY: &str = "sk-test-crash-0a1b2c3d4e5f60718293";
+const KEY: &str = "fake-crash-key-for-tests-0a1b2c3d4e5f60718293";
 const NODES: usize = 150;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const KEY: &str = "sk-test-usage-7d6c5b4a39281706f5e4";
+const KEY: &str = "fake-usage-key-for-tests-7d6c5b4a39281706f5e4";
 const WS: &str = "default";
 
 /// An OpenAI answer (the spec's example) with the given usage.
