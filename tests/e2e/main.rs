@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod gemini;
 mod google_auth;
+mod hostile_plugins;
 mod openai;
 mod operator;
 mod qwen;

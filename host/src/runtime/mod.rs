@@ -7,6 +7,7 @@ pub mod bundled;
 mod config;
 mod epoch;
 mod error;
+mod no_wait;
 mod plugin;
 mod registry;
 mod sandbox;
@@ -41,6 +42,7 @@ impl PluginRuntime {
             wasmtime::Engine::new(&config.engine_config()).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
+        no_wait::install(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         PluginWorld::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let cache = match cache_dir.map(|dir| ArtifactCache::open(dir, &engine)).transpose() {

@@ -5,6 +5,7 @@
 use super::bindings::{Plugin as PluginWorld, PluginPre, exports_v0_1, types};
 use super::config::RuntimeConfig;
 use super::error::PluginError;
+use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
 use std::sync::Arc;
 use wasmtime::{Store, Trap};
@@ -183,6 +184,9 @@ fn classify_fault(plugin: &LoadedPlugin, function: &'static str, e: &wasmtime::E
     let name = plugin.label();
     if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
         return PluginError::MemoryLimit { plugin: name, function, limit_mib: hit.limit >> 20 };
+    }
+    if let Some(wait) = e.downcast_ref::<WaitRefused>() {
+        return PluginError::Trap { plugin: name, function, detail: wait.to_string() };
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
