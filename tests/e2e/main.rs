@@ -10,6 +10,7 @@ mod crash;
 mod gemini;
 mod google_auth;
 mod hostile_plugins;
+mod hostile_upstreams;
 mod openai;
 mod operator;
 mod qwen;

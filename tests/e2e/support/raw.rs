@@ -22,6 +22,8 @@ pub enum Step {
     Endless { chunk: Vec<u8>, max_bytes: usize },
     /// Close with a TCP reset.
     Reset,
+    /// Close normally: the end of an open-ended (or cut) body.
+    Close,
 }
 
 /// Steps for the `n`th request (0-based) this server receives.
@@ -104,6 +106,7 @@ async fn serve(mut stream: TcpStream, script: &Script, counter: &AtomicUsize) {
                     let _ = stream.set_linger(Some(Duration::ZERO));
                     return;
                 }
+                Step::Close => return,
             };
             if !ok {
                 return;
