@@ -103,7 +103,7 @@ async fn serve(mut stream: TcpStream, script: &Script, counter: &AtomicUsize) {
                     false
                 }
                 Step::Reset => {
-                    let _ = stream.set_linger(Some(Duration::ZERO));
+                    let _ = stream.set_zero_linger();
                     return;
                 }
                 Step::Close => return,
