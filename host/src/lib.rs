@@ -11,6 +11,7 @@ pub mod connections;
 pub mod demo;
 pub mod engine;
 pub mod error_class;
+pub mod fuzzing;
 pub mod runtime;
 pub mod secret;
 pub mod status;

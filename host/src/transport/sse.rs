@@ -72,14 +72,6 @@ impl SseFramer {
 
     /// Feed the next bytes; completed events are pushed onto `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
-        if self.at_start && !bytes.is_empty() {
-            // A UTF-8 byte order mark may precede the first line.
-            if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-                self.consumed += 3;
-                bytes = rest;
-            }
-            self.at_start = false;
-        }
         while !bytes.is_empty() {
             if self.skip_lf {
                 self.skip_lf = false;
@@ -119,7 +111,12 @@ impl SseFramer {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
-        let line = std::mem::take(&mut self.line);
+        let mut line = std::mem::take(&mut self.line);
+        if std::mem::take(&mut self.at_start) && line.starts_with(b"\xEF\xBB\xBF") {
+            // A UTF-8 byte order mark may precede the first line; it is
+            // stripped once the line is whole, however the reads cut it.
+            line.drain(..3);
+        }
         if line.is_empty() {
             return self.dispatch(out);
         }
@@ -198,6 +195,14 @@ mod tests {
             frame_in_chunks(b"\xEF\xBB\xBFevent: a\n\nevent: message_stop\ndata: {}", 5),
             vec![SseEvent { event: Some("message_stop".into()), data: "{}".into() }]
         );
+    }
+
+    #[test]
+    fn strips_a_byte_order_mark_split_across_reads() {
+        for chunk in 1..=4 {
+            let events = frame_in_chunks(b"\xEF\xBB\xBFdata: a\n\n", chunk);
+            assert_eq!(events, vec![SseEvent { event: None, data: "a".into() }], "chunk size {chunk}");
+        }
     }
 
     #[test]
