@@ -1,7 +1,7 @@
 //! The real `llmnode` binary: the demo, `run` against a loopback upstream, the
 //! plugin commands, and clear errors with meaningful exit codes for bad input.
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use serde_json::{Value, json};
 use std::process::Output;
 
@@ -16,7 +16,7 @@ async fn llmnode(args: &[&str], envs: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    drop(data);
+    leak::assert_clean_dir(data.path());
     out
 }
 

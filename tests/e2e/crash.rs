@@ -3,8 +3,7 @@
 //! spent today; amid a stream of connection changes, every change the CLI
 //! confirmed is there with its audit row, and no change is half made.
 
-use crate::support::leak;
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use llmnode::store::{Store, day_start_ms, now_ms, usage_rows, workspaces};
 use serde_json::json;
 use std::collections::BTreeSet;

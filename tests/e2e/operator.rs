@@ -3,7 +3,7 @@
 //! loopback upstream, disable, delete, and the audit log, with every output and
 //! every byte on disk searched for the key.
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -139,6 +139,8 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
             assert!(!found, "{} holds a secret in plaintext", entry.path().display());
         }
     }
+    // Nor anywhere below it (caches included) any other test key.
+    assert!(leak::assert_clean_dir(&data) >= 3);
 }
 
 #[tokio::test]
