@@ -41,8 +41,8 @@ pub(crate) struct WaitRefused {
     pub call: &'static str,
 }
 
-/// Replace every waiting `wasi:io` function in `linker` (which already holds
-/// the standard synchronous bindings).
+/// Replace every waiting `wasi:io` function, and UDP socket creation, in
+/// `linker` (which already holds the standard synchronous bindings).
 pub(crate) fn install(linker: &mut Linker<Sandbox>) -> Result<()> {
     linker.allow_shadowing(true);
     streams(&mut linker.instance(&format!("wasi:io/streams@{WASI_IO}"))?)?;
