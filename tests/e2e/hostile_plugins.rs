@@ -98,7 +98,7 @@ async fn waiting_is_refused_at_once_and_clock_spinning_meets_the_cpu_deadline() 
 async fn a_flood_of_resource_handles_is_stopped() {
     let w = world().await;
     let error = w.attack("handle-flood").await;
-    assert!(error.contains("crashed in build-request"), "{error}");
+    assert!(error.contains("crashed in build-request") && error.contains("more than 1024 resource handles"), "{error}");
     assert!(w.upstream.seen().is_empty());
     w.good_call_succeeds().await;
 }

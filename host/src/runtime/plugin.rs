@@ -8,6 +8,7 @@ use super::error::PluginError;
 use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
 use std::sync::Arc;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap};
 
 /// A plugin ready to be called: compiled, linked and described.
@@ -187,6 +188,11 @@ fn classify_fault(plugin: &LoadedPlugin, function: &'static str, e: &wasmtime::E
     }
     if let Some(wait) = e.downcast_ref::<WaitRefused>() {
         return PluginError::Trap { plugin: name, function, detail: wait.to_string() };
+    }
+    if let Some(ResourceTableError::Full) = e.downcast_ref::<ResourceTableError>() {
+        let limit = plugin.config.max_resource_handles;
+        let detail = format!("it tried to hold more than {limit} resource handles, the sandbox's limit");
+        return PluginError::Trap { plugin: name, function, detail };
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
