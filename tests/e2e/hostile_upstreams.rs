@@ -180,10 +180,11 @@ async fn hostile_streams_truncated_garbled_or_reporting_an_error() {
         failed(&run(&engine, true).await, why);
     }
 
-    // Bytes that are not UTF-8 inside an event.
+    // Bytes that are not UTF-8 inside an event, before any content: a broken
+    // server, so failover.
     let (_bad, _good, engine) =
         setup(|_| vec![sse_head(), Step::Send(b"data: {\"id\":\"\xff\xfe\"}\n\n".to_vec()), Step::Close]).await;
-    failed(&run(&engine, true).await, "not valid UTF-8");
+    failed_over(&run(&engine, true).await, ErrorClass::ServerError, "not valid UTF-8");
 
     // A 200 stream whose first event is an error.
     let event = b"data: {\"error\":{\"message\":\"stream broke upstream\",\"type\":\"server_error\"}}\n\n".to_vec();

@@ -85,8 +85,9 @@ impl TransportError {
             | TransportError::Stalled { .. }
             | TransportError::SlowBody { .. }
             | TransportError::StreamTooLong { .. } => ErrorClass::Timeout,
-            // An unreachable or broken upstream behaves like a failing server.
-            TransportError::Network { .. } => ErrorClass::ServerError,
+            // An unreachable or broken upstream, or one whose stream breaks
+            // its framing, behaves like a failing server.
+            TransportError::Network { .. } | TransportError::Stream { .. } => ErrorClass::ServerError,
             TransportError::Credential { .. } => ErrorClass::Auth,
             _ => ErrorClass::Other,
         }
