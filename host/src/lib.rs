@@ -12,6 +12,7 @@ pub mod connections;
 pub mod demo;
 pub mod engine;
 pub mod error_class;
+pub mod fuzzing;
 pub mod kit;
 pub mod metrics;
 pub mod runtime;

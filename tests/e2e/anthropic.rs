@@ -663,11 +663,11 @@ async fn with_failover(
     // Each connection's key goes to its own upstream only.
     for seen in bad.seen() {
         assert_wire(&seen, KEY);
-        support::assert_no_leak("requests to connection a", &seen.all_text(), KEY_B);
+        support::assert_key_absent("requests to connection a", &seen.all_text(), KEY_B);
     }
     for seen in good.seen() {
         assert_wire(&seen, KEY_B);
-        support::assert_no_leak("requests to connection b", &seen.all_text(), KEY);
+        support::assert_key_absent("requests to connection b", &seen.all_text(), KEY);
     }
     (report, bad.seen(), good.seen())
 }

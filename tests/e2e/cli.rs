@@ -1,11 +1,11 @@
 //! The real `llmnode` binary: the demo, `run` against a loopback upstream, the
 //! plugin commands, and clear errors with meaningful exit codes for bad input.
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use serde_json::{Value, json};
 use std::process::Output;
 
-const KEY: &str = "sk-test-cli-1b2c3d4e5f6a7b8c9d0e";
+const KEY: &str = "fake-cli-key-for-tests-1b2c3d4e5f6a7b8c9d0e";
 
 /// Run the binary with every log level on, in a fresh data dir, off the async runtime.
 async fn llmnode(args: &[&str], envs: &[(&str, &str)]) -> Output {
@@ -16,7 +16,7 @@ async fn llmnode(args: &[&str], envs: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    drop(data);
+    leak::assert_clean_dir(data.path());
     out
 }
 
@@ -32,7 +32,7 @@ fn assert_clean(out: &Output, key: &str) {
 
 #[tokio::test]
 async fn the_demo_runs_offline_fails_over_and_streams() {
-    let key = "sk-test-demo-0a1b2c3d4e5f60718293";
+    let key = "fake-demo-key-for-tests-0a1b2c3d4e5f60718293";
     let out = llmnode(&["demo", "--word-delay-ms", "0", "--key", key], &[]).await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");

@@ -1,8 +1,10 @@
-//! A `kill -9` of `llmnode run` under load loses no acknowledged usage event:
-//! every node the process reported done has its attempt in the store.
+//! `kill -9` loses nothing acknowledged: under load, every node `llmnode run`
+//! reported done has its attempt in the store and counts towards the budget
+//! spent today; amid a stream of connection changes, every change the CLI
+//! confirmed is there with its audit row, and no change is half made.
 
-use crate::support::{self, Reply, Upstream};
-use llmnode::store::Store;
+use crate::support::{self, Reply, Upstream, leak};
+use llmnode::store::{Store, day_start_ms, now_ms, usage_rows, workspaces};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -10,7 +12,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-const KEY: &str = "sk-test-crash-0a1b2c3d4e5f60718293";
+const KEY: &str = "fake-crash-key-for-tests-0a1b2c3d4e5f60718293";
 const NODES: usize = 150;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +34,7 @@ async fn kill_9_under_load_loses_no_acknowledged_usage_event() {
     run(&["init"]);
     let base = upstream.url("/v1");
     let add = ["connections", "add", "oa", "--provider", "openai", "--api-key-env", "K", "--base-url", &base];
-    run(&[&add[..], &["--default-model", "gpt-4o-mini"]].concat());
+    run(&[&add[..], &["--default-model", "gpt-4o-mini", "--daily-budget-usd", "1000"]].concat());
 
     let nodes: Vec<_> = (0..NODES)
         .map(|i| {
@@ -80,4 +82,126 @@ async fn kill_9_under_load_loses_no_acknowledged_usage_event() {
     let lost: Vec<_> = done.difference(&recorded).collect();
     assert!(lost.is_empty(), "acknowledged but not in the store: {lost:?}");
     assert!(recorded.len() < NODES, "the run finished before the kill; the test proves nothing");
+
+    // The budget a restarted process starts from covers every acknowledged call.
+    let db = store.db();
+    let ws = workspaces::get(db, "default").unwrap();
+    let spent = usage_rows::spent_since(db, ws.id, day_start_ms(now_ms())).unwrap()["oa"];
+    let per_call: i64 = db.query_row("SELECT MAX(cost_nusd) FROM usage_events", [], |r| r.get(0)).unwrap();
+    assert!(per_call > 0, "the calls cost nothing; the budget check proves nothing");
+    assert_eq!(spent, per_call * recorded.len() as i64, "spent today disagrees with the recorded calls");
+    assert!(spent >= per_call * done.len() as i64, "acknowledged spend is missing from today's budget");
+    assert!(leak::assert_clean_dir(&data) >= 2, "the data directory was not scanned");
+}
+
+/// What one CLI change did, by its outcome.
+#[derive(Debug)]
+enum Change {
+    Add(String),
+    Edit(u32),
+}
+
+#[test]
+fn kill_9_amid_connection_changes_loses_no_acknowledged_change_or_audit_row() {
+    const CHANGES: u32 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let mut cmd = support::llmnode_command(&data);
+        cmd.args(args).env("K", KEY).env("LLMNODE_LOG", "warn");
+        cmd
+    };
+    let add = |name: &str| {
+        [
+            "connections",
+            "add",
+            name,
+            "--provider",
+            "openai",
+            "--api-key-env",
+            "K",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let ok = |args: &[String]| {
+        let out = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ok(&["init".to_string()]);
+    // The first add compiles the plugins into the cache; later ones are quick.
+    let started = std::time::Instant::now();
+    ok(&add("base"));
+    let add_time = started.elapsed().min(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    ok(&add("warm"));
+    let add_time = started.elapsed().max(Duration::from_millis(20)).min(add_time);
+
+    let (mut acknowledged, mut killed) = (Vec::new(), 0);
+    for i in 0..CHANGES {
+        // Adds and edits in turn, each killed at a different point of its
+        // life (or not at all), from just after spawn to past its end.
+        let (args, change) = if i % 2 == 0 {
+            let name = format!("c{i}");
+            (add(&name), Change::Add(name))
+        } else {
+            (["connections", "edit", "base", "--rpm", &i.to_string()].map(String::from).to_vec(), Change::Edit(i))
+        };
+        let mut child = cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(add_time.mul_f64(f64::from(i % 8) / 6.0));
+        match child.try_wait().unwrap() {
+            Some(status) if status.success() => acknowledged.push(change),
+            Some(status) => panic!("{args:?} failed on its own: {status}"),
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                killed += 1;
+            }
+        }
+    }
+    assert!(
+        killed > 0 && !acknowledged.is_empty(),
+        "{killed} killed, {} acknowledged: proves nothing",
+        acknowledged.len()
+    );
+
+    let store = Store::open(&data.join("llmnode.db")).unwrap();
+    let db = store.db();
+    let strings = |sql: &str| -> BTreeSet<String> {
+        let mut stmt = db.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let connections = strings("SELECT name FROM connections");
+    let created = strings("SELECT target FROM audit_log WHERE action = 'connection.create'");
+    let edits: i64 = db
+        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'connection.edit' AND target = 'base'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let settings: String =
+        db.query_row("SELECT settings FROM connections WHERE name = 'base'", [], |r| r.get(0)).unwrap();
+    assert_eq!(connections, created, "a connection without its audit row, or the reverse: a change was half made");
+    let mut last_edit = None;
+    for change in &acknowledged {
+        match change {
+            Change::Add(name) => assert!(connections.contains(name), "acknowledged add of {name} lost"),
+            Change::Edit(rpm) => last_edit = Some(*rpm),
+        }
+    }
+    let acked_edits = acknowledged.iter().filter(|c| matches!(c, Change::Edit(_))).count() as i64;
+    assert!(edits >= acked_edits, "{edits} edit audit rows for {acked_edits} acknowledged edits");
+    if let Some(last) = last_edit {
+        // The last confirmed edit holds, unless a later (killed) one got in.
+        let rpm = serde_json::from_str::<serde_json::Value>(&settings).unwrap()["rpm"].as_u64();
+        assert!(rpm.is_some_and(|r| r >= u64::from(last)), "rpm {rpm:?}, last acknowledged edit {last}: {settings}");
+    }
+    drop(store);
+    ok(&["connections".to_string(), "list".to_string()]);
+    assert!(leak::assert_clean_dir(&data) >= 2, "the data directory was not scanned");
 }

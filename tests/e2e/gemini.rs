@@ -685,11 +685,11 @@ async fn retry_info_rests_a_rate_limited_connection_for_the_delay_asked() {
     }
     for seen in limited.seen() {
         assert_eq!(seen.headers["x-goog-api-key"], KEY);
-        support::assert_no_leak("requests to connection a", &seen.all_text(), KEY_B);
+        support::assert_key_absent("requests to connection a", &seen.all_text(), KEY_B);
     }
     for seen in good.seen() {
         assert_eq!(seen.headers["x-goog-api-key"], KEY_B);
-        support::assert_no_leak("requests to connection b", &seen.all_text(), KEY);
+        support::assert_key_absent("requests to connection b", &seen.all_text(), KEY);
     }
 }
 

@@ -107,3 +107,25 @@ async fn a_refused_account_is_a_clear_credential_error_without_the_key() {
     let err = Transport::new().unwrap().send(request(vertex.url("/v1/x")), &target).await.err().unwrap();
     assert!(err.to_string().contains("google_service_account"), "{err}");
 }
+
+#[tokio::test]
+async fn a_hostile_token_endpoint_or_scope_list_is_refused_with_a_bound() {
+    // A token answer far larger than any real one is not read to the end.
+    let tokens = Upstream::start(|_| {
+        let padding = "x".repeat(200 << 10);
+        Reply::json(200, json!({ "access_token": TOKEN, "padding": padding }).to_string())
+    })
+    .await;
+    let vertex = Upstream::start(|_| Reply::json(200, "{}")).await;
+    let target = vertex_target(&tokens, &vertex);
+    let transport = Transport::new().unwrap();
+    let err = transport.send(request(vertex.url("/v1/x")), &target).await.err().unwrap();
+    assert!(err.to_string().contains("exceeds 65536 bytes"), "{err}");
+
+    // Scopes are joined with spaces: one that holds a space would smuggle more.
+    let mut smuggling = request(vertex.url("/v1/x"));
+    smuggling.auth = types::AuthDirective::GoogleServiceAccount(vec![format!("{SCOPE} https://evil.example/all")]);
+    let err = transport.send(smuggling, &target).await.err().unwrap();
+    assert!(err.to_string().contains("printable characters, no spaces"), "{err}");
+    assert!(vertex.seen().is_empty(), "nothing is sent without a token");
+}

@@ -11,6 +11,8 @@ mod daemon;
 mod dashboard;
 mod gemini;
 mod google_auth;
+mod hostile_plugins;
+mod hostile_upstreams;
 mod openai;
 mod operator;
 mod plugin_kit;

@@ -8,7 +8,7 @@ use crate::support::{self, Reply, Upstream};
 use llmnode::error_class::ErrorClass;
 use serde_json::{Value, json};
 
-const KEY: &str = "sk-test-openai-9c8b7a6f5e4d3c2b1a00";
+const KEY: &str = "fake-openai-key-for-tests-9c8b7a6f5e4d3c2b1a00";
 
 /// Run one exchange: the node built from `request` is served `reply`; returns
 /// the body the upstream received and the node's output.
@@ -128,7 +128,7 @@ async fn the_recorded_tool_call_turns_are_sent_as_recorded() {
 /// Run a one-node workflow over `connections` ("a" then "b") whose first
 /// upstream answers `first`; the second always serves plain text.
 /// Connection b's key, distinct from a's.
-const KEY_B: &str = "sk-test-backup-77e1d2c3b4a5968778695a4b";
+const KEY_B: &str = "fake-backup-key-for-tests-77e1d2c3b4a5968778695a4b";
 
 async fn with_failover(
     first: impl Fn() -> Reply + Send + Sync + 'static,
@@ -151,10 +151,10 @@ async fn with_failover(
     }
     // Each connection's key goes to its own upstream only.
     for seen in bad.seen() {
-        support::assert_no_leak("requests to connection a", &seen.all_text(), KEY_B);
+        support::assert_key_absent("requests to connection a", &seen.all_text(), KEY_B);
     }
     for seen in good.seen() {
-        support::assert_no_leak("requests to connection b", &seen.all_text(), KEY);
+        support::assert_key_absent("requests to connection b", &seen.all_text(), KEY);
         assert_eq!(seen.method, axum::http::Method::POST);
     }
     (report, bad.seen().len(), good.seen().len())

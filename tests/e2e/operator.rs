@@ -3,12 +3,12 @@
 //! loopback upstream, disable, delete, and the audit log, with every output and
 //! every byte on disk searched for the key.
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 
-const KEY: &str = "sk-test-operator-5e6f7a8b9c0d1e2f3a4b";
+const KEY: &str = "fake-operator-key-for-tests-5e6f7a8b9c0d1e2f3a4b";
 
 /// Run the binary in `data` with trace logs on; the key only in `K`.
 async fn llmnode(data: &Path, args: &[&str]) -> Output {
@@ -56,7 +56,7 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
         .await);
 
     let list = ok(&llmnode(&data, &["connections", "list"]).await);
-    assert!(list.contains("openai") && list.contains("Active") && list.contains("sk-…3a4b"), "{list}");
+    assert!(list.contains("openai") && list.contains("Active") && list.contains("fak…3a4b"), "{list}");
     assert!(!list.contains("other"), "workspace b's connection is listed in the default workspace:\n{list}");
 
     let tested = ok(&llmnode(&data, &["connections", "test", "openai"]).await);
@@ -139,6 +139,8 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
             assert!(!found, "{} holds a secret in plaintext", entry.path().display());
         }
     }
+    // Nor anywhere below it (caches included) any other test key.
+    assert!(leak::assert_clean_dir(&data) >= 3);
 }
 
 #[tokio::test]
@@ -171,7 +173,7 @@ async fn a_wrong_master_key_is_a_clear_error_and_changes_nothing() {
     ok(&llmnode(&data, &["vault", "rotate"]).await);
     assert_ne!(std::fs::read(&key_file).unwrap(), original);
     let shown = ok(&llmnode(&data, &["connections", "show", "openai"]).await);
-    assert!(shown.contains("sk-…3a4b"), "{shown}");
+    assert!(shown.contains("fak…3a4b"), "{shown}");
 }
 
 #[tokio::test]

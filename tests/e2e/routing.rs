@@ -3,7 +3,7 @@
 use crate::support::{self, Reply, Upstream};
 use serde_json::json;
 
-const KEY: &str = "sk-test-routing-8a7b6c5d4e3f2a1b0c9d";
+const KEY: &str = "fake-routing-key-for-tests-8a7b6c5d4e3f2a1b0c9d";
 
 fn ok_reply() -> Reply {
     Reply::json(200, support::fixture("openai/spec-examples/default.response.json"))

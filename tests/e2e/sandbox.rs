@@ -1,59 +1,26 @@
 //! The sandbox holds against a deliberately hostile plugin: each attack fails
 //! that call only, with a clear error naming the plugin, and the host and every
-//! other plugin keep working.
+//! other plugin keep working. (`hostile_plugins.rs` runs the attacks that need
+//! the engine, the transport or the artifact cache.)
 
-use crate::support::{self, Reply, Upstream};
-use llmnode::engine::NodeStatus;
+use crate::support;
 use llmnode::runtime::bindings::types;
-use llmnode::runtime::{PluginError, PluginRuntime, RuntimeConfig};
-use serde_json::json;
+use llmnode::runtime::{PluginError, RuntimeConfig};
 use std::time::{Duration, Instant};
-
-const KEY: &str = "sk-test-sandbox-4f9a8b7c6d5e4f3a2b1c";
-
-fn request(model: &str) -> types::ChatRequest {
-    types::ChatRequest {
-        model: model.into(),
-        messages: vec![types::Message {
-            role: types::Role::User,
-            content: vec![types::ContentPart::Text("hi".into())],
-            name: None,
-            tool_call_id: None,
-            tool_calls: Vec::new(),
-            cache_breakpoint: false,
-        }],
-        tools: Vec::new(),
-        tool_choice: None,
-        response_format: None,
-        temperature: None,
-        top_p: None,
-        max_tokens: None,
-        stop: Vec::new(),
-        stream: false,
-        cache: None,
-    }
-}
-
-fn settings() -> types::ConnectionSettings {
-    types::ConnectionSettings {
-        base_url: "http://127.0.0.1:9/v1".into(),
-        organization: None,
-        headers: Vec::new(),
-        options: Vec::new(),
-    }
-}
 
 fn build(model: &str) -> Result<Result<types::PreparedRequest, types::ProviderError>, PluginError> {
     let registry = support::registry();
     let plugin = registry.get("hostile").unwrap();
-    plugin.call()?.build_request(&request(model), &settings())
+    plugin.call()?.build_request(&support::chat_request(model), &support::plugin_settings("http://127.0.0.1:9/v1"))
 }
 
 /// After any attack, the host still serves real calls.
 fn host_still_works() {
     let registry = support::registry();
     let openai = registry.get("openai").unwrap();
-    let built = openai.call().unwrap().build_request(&request("gpt-4o-mini"), &settings()).unwrap().unwrap();
+    let settings = support::plugin_settings("http://127.0.0.1:9/v1");
+    let built =
+        openai.call().unwrap().build_request(&support::chat_request("gpt-4o-mini"), &settings).unwrap().unwrap();
     assert!(built.request.url.ends_with("/chat/completions"));
 }
 
@@ -116,50 +83,4 @@ fn garbage_is_refused_with_the_file_named() {
     assert!(err.to_string().contains("broken.wasm"), "{err}");
     let missing = support::runtime().load_file(&dir.path().join("absent.wasm")).unwrap_err();
     assert!(missing.to_string().contains("absent.wasm"), "{missing}");
-}
-
-#[test]
-fn a_tampered_artifact_is_never_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = std::fs::read(support::wasm("plugin_openai")).unwrap();
-    let first = PluginRuntime::new(RuntimeConfig::default(), Some(dir.path())).unwrap();
-    first.load(&wasm, "openai.wasm".into()).unwrap();
-    let artifact = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
-        .expect("the first load caches an artifact");
-    let mut bytes = std::fs::read(&artifact).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&artifact, &bytes).unwrap();
-
-    let second = PluginRuntime::new(RuntimeConfig::default(), Some(dir.path())).unwrap();
-    let plugin = second.load(&wasm, "openai.wasm".into()).unwrap();
-    assert_eq!(plugin.name(), "openai");
-    assert_ne!(std::fs::read(&artifact).unwrap(), bytes, "the tampered entry was replaced");
-    assert!(support::logs::text().contains("failed its integrity check"));
-}
-
-/// Attacks on the transport: the plugin builds a request that would leak the key
-/// or go elsewhere. Nothing is sent, and the error names the problem.
-#[tokio::test]
-async fn requests_to_other_origins_or_with_smuggled_credentials_are_refused() {
-    let upstream = Upstream::start(|_| Reply::json(200, "{}")).await;
-    let engine = support::engine(vec![support::connection("h", "hostile", &upstream.url("/v1"), KEY)]);
-    for (attack, expected) in [
-        ("exfiltrate", "may only reach"),
-        ("smuggle-authorization", "set by the host only"),
-        ("huge-headers", "headers"),
-    ] {
-        let report = support::run(&engine, &support::one_node("h", &[], json!({ "model": attack })), json!({})).await;
-        assert!(!report.ok, "{attack} succeeded");
-        assert_eq!(report.nodes[0].status, NodeStatus::Failed);
-        let error = report.nodes[0].error.clone().unwrap();
-        assert!(error.contains(expected), "{attack}: {error}");
-        assert!(error.contains("connection `h` (hostile)"), "{attack}: {error}");
-        support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);
-    }
-    assert!(upstream.seen().is_empty(), "a refused request reached the upstream");
-    support::assert_no_leak("the logs", &support::logs::text(), KEY);
 }

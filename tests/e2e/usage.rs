@@ -2,7 +2,7 @@
 //! engine and OpenAI plugin against loopback upstreams, recording into a real
 //! store file through the usage log and the alert watch.
 
-use crate::support::{self, Reply, Upstream};
+use crate::support::{self, Reply, Upstream, leak};
 use llmnode::admin::Admin;
 use llmnode::admin::alerting::WebhookChange;
 use llmnode::admin::connections::NewConnection;
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const KEY: &str = "sk-test-usage-7d6c5b4a39281706f5e4";
+const KEY: &str = "fake-usage-key-for-tests-7d6c5b4a39281706f5e4";
 const WS: &str = "default";
 
 /// An OpenAI answer (the spec's example) with the given usage.
@@ -41,6 +41,15 @@ fn server_error() -> Reply {
 struct Setup {
     _dir: tempfile::TempDir,
     admin: Admin,
+}
+
+/// The store (database, WAL) never holds a key in plaintext, whatever the test did.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            leak::assert_clean_dir(self._dir.path());
+        }
+    }
 }
 
 impl Setup {

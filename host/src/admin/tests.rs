@@ -8,8 +8,8 @@ use crate::store::{FILE_NAME, audit, connection_rows};
 use crate::vault::MasterKey;
 use std::collections::BTreeMap;
 
-const KEY_A: &str = "sk-test-workspace-a-3f2e1d0c9b8a7f6e5d4c";
-const KEY_B: &str = "sk-test-workspace-b-0a9b8c7d6e5f4a3b2c1d";
+const KEY_A: &str = "fake-workspace-a-key-for-tests-3f2e1d0c9b8a7f6e5d4c";
+const KEY_B: &str = "fake-workspace-b-key-for-tests-0a9b8c7d6e5f4a3b2c1d";
 
 fn admin(dir: &tempfile::TempDir, master: MasterKey) -> Admin {
     let store = Store::open(&dir.path().join(FILE_NAME)).unwrap();
@@ -43,7 +43,7 @@ fn keys_are_never_in_the_database_in_plaintext_and_open_for_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut admin = admin(&dir, MasterKey::generate());
     let row = admin.add_connection("a", new("openai", KEY_A)).unwrap();
-    assert_eq!(row.secret_hints, vec![("api_key".to_string(), "sk-…5d4c".to_string())]);
+    assert_eq!(row.secret_hints, vec![("api_key".to_string(), "fak…5d4c".to_string())]);
     let set = admin.connection_set("a").unwrap();
     assert_eq!(set.get("openai").unwrap().credentials.api_key().unwrap().unwrap().expose(), KEY_A);
     drop(set);

@@ -8,6 +8,7 @@ mod config;
 pub mod contract;
 mod epoch;
 mod error;
+mod no_wait;
 mod plugin;
 mod registry;
 mod sandbox;
@@ -43,6 +44,7 @@ impl PluginRuntime {
             wasmtime::Engine::new(&config.engine_config()).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
+        no_wait::install(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         contract::add_to_linker(&mut linker).map_err(|e| PluginError::Engine(plugin::root_cause(&e)))?;
         let cache = match cache_dir.map(|dir| ArtifactCache::open(dir, &engine)).transpose() {
             Ok(cache) => cache,

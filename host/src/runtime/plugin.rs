@@ -6,8 +6,10 @@ use super::bindings::types;
 use super::config::RuntimeConfig;
 use super::contract::{ContractVersion, Provider, ProviderPre};
 use super::error::PluginError;
+use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
 use std::sync::Arc;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap};
 
 /// A plugin ready to be called: compiled, linked and described.
@@ -229,6 +231,14 @@ fn classify_fault(plugin: &LoadedPlugin, function: &'static str, e: &wasmtime::E
     let name = plugin.label();
     if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
         return PluginError::MemoryLimit { plugin: name, function, limit_mib: hit.limit >> 20 };
+    }
+    if let Some(wait) = e.downcast_ref::<WaitRefused>() {
+        return PluginError::Trap { plugin: name, function, detail: wait.to_string() };
+    }
+    if let Some(ResourceTableError::Full) = e.downcast_ref::<ResourceTableError>() {
+        let limit = plugin.config.max_resource_handles;
+        let detail = format!("it tried to hold more than {limit} resource handles, the sandbox's limit");
+        return PluginError::Trap { plugin: name, function, detail };
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {

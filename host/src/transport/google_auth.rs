@@ -22,6 +22,12 @@ const RENEW_BEFORE: Duration = Duration::from_secs(120);
 const LIFETIME_SECS: u64 = 3600;
 /// Time allowed for the token exchange.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Most OAuth scopes a plugin may ask for (Vertex AI needs one).
+pub const MAX_SCOPES: usize = 16;
+/// Longest OAuth scope a plugin may name.
+pub const MAX_SCOPE_BYTES: usize = 256;
+/// Largest token-endpoint answer read.
+const MAX_TOKEN_ANSWER: usize = 64 << 10;
 
 /// The fields of a service-account key file the host needs.
 #[derive(serde::Deserialize)]
@@ -73,6 +79,24 @@ impl TokenCache {
     }
 }
 
+/// Check the scopes a plugin names: few, short, printable and without spaces
+/// (they are joined with spaces into the assertion and the cache key).
+pub fn check_scopes(scopes: &[String]) -> Result<(), TransportError> {
+    let too_large = |what: String| Err(TransportError::TooLarge { what });
+    if scopes.is_empty() || scopes.len() > MAX_SCOPES {
+        return too_large(format!("{} OAuth scopes (1 to {MAX_SCOPES})", scopes.len()));
+    }
+    for scope in scopes {
+        if scope.is_empty() || scope.len() > MAX_SCOPE_BYTES || !scope.bytes().all(|b| b.is_ascii_graphic()) {
+            let shown: String = scope.chars().take(64).collect();
+            return too_large(format!(
+                "OAuth scope {shown:?} (each 1 to {MAX_SCOPE_BYTES} printable characters, no spaces)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The signed JWT assertion (a credential itself: never logged).
 fn assertion(key: &KeyFile, scope: &str, now: u64) -> Result<Secret, TransportError> {
     let der = PrivatePkcs8KeyDer::from_pem_slice(key.private_key.as_bytes())
@@ -117,7 +141,16 @@ async fn exchange(client: &reqwest::Client, key: &KeyFile, scope: &str) -> Resul
         .await
         .map_err(|e| failed(format!("the token endpoint could not be reached: {}", e.without_url())))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| failed(format!("reading the token answer: {}", e.without_url())))?;
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| failed(format!("reading the token answer: {}", e.without_url())))?
+    {
+        if body.len() + chunk.len() > MAX_TOKEN_ANSWER {
+            return Err(failed(format!("the token endpoint's answer exceeds {MAX_TOKEN_ANSWER} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     if !status.is_success() {
         // OAuth errors name the problem (`invalid_grant`, …) and carry no secret.

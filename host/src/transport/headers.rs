@@ -5,8 +5,9 @@ use super::TransportError;
 use crate::runtime::bindings::types::Header;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// Headers a plugin may never set: framing, routing and every credential header.
-const RESERVED: &[&str] = &[
+/// Framing and routing headers, and those meant for proxies or sessions: a
+/// plugin never sets them, and an API key never goes into one of them.
+const FRAMING_AND_ROUTING: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",
@@ -16,10 +17,14 @@ const RESERVED: &[&str] = &[
     "te",
     "trailer",
     "expect",
-    "authorization",
     "proxy-authorization",
     "proxy-authenticate",
     "cookie",
+];
+
+/// Credential headers: only the host writes them.
+const CREDENTIALS: &[&str] = &[
+    "authorization",
     "x-api-key",
     "api-key",
     "x-goog-api-key",
@@ -53,7 +58,8 @@ pub fn build(headers: &[Header], auth_header: Option<&str>) -> Result<HeaderMap,
     for h in headers {
         let bad = |reason: &str| TransportError::BadHeader { name: truncate(&h.name), reason: reason.into() };
         let lower = h.name.to_ascii_lowercase();
-        if RESERVED.contains(&lower.as_str()) || auth_header.is_some_and(|a| a.eq_ignore_ascii_case(&lower)) {
+        let reserved = FRAMING_AND_ROUTING.contains(&lower.as_str()) || CREDENTIALS.contains(&lower.as_str());
+        if reserved || auth_header.is_some_and(|a| a.eq_ignore_ascii_case(&lower)) {
             return Err(bad("this header is set by the host only (credentials and framing never come from a plugin)"));
         }
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad("not a valid header name"))?;
@@ -62,6 +68,19 @@ pub fn build(headers: &[Header], auth_header: Option<&str>) -> Result<HeaderMap,
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// Check the header an auth directive asks the key to be written into: a
+/// valid name, and never a framing, routing, proxy or cookie header.
+pub fn check_auth_header(name: &str) -> Result<(), TransportError> {
+    let bad = |reason: &str| Err(TransportError::BadHeader { name: truncate(name), reason: reason.into() });
+    if FRAMING_AND_ROUTING.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return bad("an API key may not be sent in a framing, routing, proxy or cookie header");
+    }
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return bad("not a valid header name");
+    }
+    Ok(())
 }
 
 fn truncate(name: &str) -> String {

@@ -17,13 +17,17 @@ pub use sse::{FrameError, SseEvent, SseFramer};
 
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types::{self, AuthDirective, Method, PreparedRequest};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
 /// Largest request body a plugin may produce.
 pub const MAX_REQUEST_BODY: usize = 32 << 20;
 /// Largest non-streamed response body read from an upstream.
 pub const MAX_RESPONSE_BODY: usize = 32 << 20;
+/// Largest streamed response body read from an upstream, all events together.
+pub const MAX_STREAM_BODY: usize = 32 << 20;
+/// Longest a stream may last, however steadily it delivers events.
+pub const MAX_STREAM_TIME: Duration = Duration::from_secs(3600);
 /// Longest URL a plugin may produce.
 pub const MAX_URL_LEN: usize = 8192;
 /// Same-origin redirects followed before giving up.
@@ -53,6 +57,12 @@ pub enum TransportError {
     /// No answer (or no next byte of a stream) in time.
     #[error("{url} did not answer within {secs:.1} s")]
     Timeout { url: String, secs: f64 },
+    /// A whole body was still arriving when its time was up (a slow drip).
+    #[error("the body from {url} was not complete within {secs:.1} s")]
+    SlowBody { url: String, secs: f64 },
+    /// A stream went on past the longest time any stream may last.
+    #[error("the stream from {url} was cut after {secs:.0} s, the longest a stream may last")]
+    StreamTooLong { url: String, secs: f64 },
     /// The connection could not be made or broke.
     #[error("request to {url} failed: {detail}")]
     Network { url: String, detail: String },
@@ -71,9 +81,13 @@ impl TransportError {
     /// How routing should treat this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            TransportError::Timeout { .. } | TransportError::Stalled { .. } => ErrorClass::Timeout,
-            // An unreachable or broken upstream behaves like a failing server.
-            TransportError::Network { .. } => ErrorClass::ServerError,
+            TransportError::Timeout { .. }
+            | TransportError::Stalled { .. }
+            | TransportError::SlowBody { .. }
+            | TransportError::StreamTooLong { .. } => ErrorClass::Timeout,
+            // An unreachable or broken upstream, or one whose stream breaks
+            // its framing, behaves like a failing server.
+            TransportError::Network { .. } | TransportError::Stream { .. } => ErrorClass::ServerError,
             TransportError::Credential { .. } => ErrorClass::Auth,
             _ => ErrorClass::Other,
         }
@@ -87,10 +101,11 @@ pub struct Target {
     pub egress: EgressPolicy,
     /// The connection's secrets.
     pub credentials: Credentials,
-    /// Time allowed for the response headers, and for each later read of a
-    /// whole (non-streamed) body.
+    /// Time allowed for the response headers, and again for the whole of a
+    /// non-streamed body.
     pub timeout: Duration,
-    /// Longest silence allowed inside a stream before it counts as stalled.
+    /// Longest a stream may go without completing an event before it counts
+    /// as stalled (bytes that never make an event do not count).
     pub idle_timeout: Duration,
 }
 
@@ -135,13 +150,18 @@ impl Transport {
         }
         let mut url = target.egress.check(&request.url)?;
         let shown = redact::url_for_display(&url);
-        let mut header_map = headers::build(&request.headers, auth::directive_header(&auth))?;
+        let auth_header = auth::directive_header(&auth);
+        if let Some(name) = auth_header {
+            headers::check_auth_header(name)?;
+        }
+        let mut header_map = headers::build(&request.headers, auth_header)?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
         let minted = match &auth {
             AuthDirective::GoogleServiceAccount(scopes) => {
+                google_auth::check_scopes(scopes)?;
                 let key =
                     target.credentials.google_service_account.as_ref().ok_or_else(|| TransportError::Credential {
                         detail: "this provider needs the connection's google_service_account key file".into(),
@@ -231,10 +251,10 @@ impl UpstreamResponse {
         (200..300).contains(&self.status)
     }
 
-    /// The next piece of the body, or `None` at its end; each read has the
-    /// connection's timeout (its idle timeout inside a stream).
-    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, TransportError> {
-        match timeout(self.timeout, self.response.chunk()).await {
+    /// The next piece of the body, or `None` at its end, within `wait`; a
+    /// stream that runs out of it has stalled.
+    async fn chunk(&mut self, wait: Duration) -> Result<Option<bytes::Bytes>, TransportError> {
+        match timeout(wait, self.response.chunk()).await {
             Err(_) if self.streaming => {
                 Err(TransportError::Stalled { url: self.url.clone(), secs: self.timeout.as_secs_f64() })
             }
@@ -244,10 +264,20 @@ impl UpstreamResponse {
         }
     }
 
-    /// Read the whole body, refusing more than `limit` bytes.
+    /// Read the whole body, refusing more than `limit` bytes or a body that
+    /// takes longer than the connection's timeout to arrive.
     pub async fn body(mut self, limit: usize) -> Result<(u16, Vec<types::Header>, Vec<u8>), TransportError> {
+        let deadline = Instant::now() + self.timeout;
         let mut body = Vec::with_capacity(self.response.content_length().unwrap_or(0).min(limit as u64) as usize);
-        while let Some(chunk) = self.chunk().await? {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = match self.chunk(left).await {
+                Err(TransportError::Timeout { url, secs }) if !body.is_empty() => {
+                    return Err(TransportError::SlowBody { url, secs });
+                }
+                other => other?,
+            };
+            let Some(chunk) = chunk else { break };
             if body.len() + chunk.len() > limit {
                 return Err(TransportError::BodyTooLarge { url: self.url, limit });
             }
@@ -263,7 +293,17 @@ impl UpstreamResponse {
         self.timeout = self.idle_timeout;
         self.streaming = true;
         let framer = Framer::for_response(&self.headers);
-        EventStream { response: self, framer, ready: Vec::new(), next: 0, ended: false }
+        let now = Instant::now();
+        EventStream {
+            response: self,
+            framer,
+            ready: Vec::new(),
+            next: 0,
+            ended: false,
+            received: 0,
+            started: now,
+            last_event: now,
+        }
     }
 }
 
@@ -304,6 +344,12 @@ pub struct EventStream {
     ready: Vec<SseEvent>,
     next: usize,
     ended: bool,
+    /// Body bytes read so far (bounded by [`MAX_STREAM_BODY`]).
+    received: usize,
+    started: Instant,
+    /// When the last event was completed: the idle bound runs from here, so
+    /// a drip of bytes that never makes an event still stalls.
+    last_event: Instant,
 }
 
 impl EventStream {
@@ -314,6 +360,7 @@ impl EventStream {
                 let event =
                     std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
                 self.next += 1;
+                self.last_event = Instant::now();
                 return Ok(Some(event));
             }
             if self.ended {
@@ -322,8 +369,19 @@ impl EventStream {
             self.ready.clear();
             self.next = 0;
             let stream_error = |source, url: &str| TransportError::Stream { url: url.to_string(), source };
-            match self.response.chunk().await? {
+            if self.started.elapsed() >= MAX_STREAM_TIME {
+                let url = self.response.url.clone();
+                return Err(TransportError::StreamTooLong { url, secs: MAX_STREAM_TIME.as_secs_f64() });
+            }
+            let idle_left = self.response.timeout.saturating_sub(self.last_event.elapsed());
+            let wait = idle_left.min(MAX_STREAM_TIME.saturating_sub(self.started.elapsed()));
+            match self.response.chunk(wait).await? {
                 Some(bytes) => {
+                    self.received += bytes.len();
+                    if self.received > MAX_STREAM_BODY {
+                        let url = self.response.url.clone();
+                        return Err(TransportError::BodyTooLarge { url, limit: MAX_STREAM_BODY });
+                    }
                     self.framer.feed(&bytes, &mut self.ready).map_err(|e| stream_error(e, &self.response.url))?
                 }
                 None => {

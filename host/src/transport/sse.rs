@@ -72,14 +72,6 @@ impl SseFramer {
 
     /// Feed the next bytes; completed events are pushed onto `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
-        if self.at_start && !bytes.is_empty() {
-            // A UTF-8 byte order mark may precede the first line.
-            if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-                self.consumed += 3;
-                bytes = rest;
-            }
-            self.at_start = false;
-        }
         while !bytes.is_empty() {
             if self.skip_lf {
                 self.skip_lf = false;
@@ -92,6 +84,7 @@ impl SseFramer {
             match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
                 Some(i) => {
                     self.line.extend_from_slice(&bytes[..i]);
+                    self.check_size()?;
                     self.skip_lf = bytes[i] == b'\r';
                     self.consumed += i as u64 + 1;
                     bytes = &bytes[i + 1..];
@@ -99,13 +92,21 @@ impl SseFramer {
                 }
                 None => {
                     self.line.extend_from_slice(bytes);
+                    self.check_size()?;
                     self.consumed += bytes.len() as u64;
                     bytes = &[];
                 }
             }
-            if self.line.len() + self.data.len() > self.max_event_bytes {
-                return Err(FrameError::TooLarge { limit: self.max_event_bytes });
-            }
+        }
+        Ok(())
+    }
+
+    /// The bound, checked whenever the pending line grows, so that it trips
+    /// at the same place however the stream was cut into reads (a line
+    /// always holds at least as many bytes as it adds to the event).
+    fn check_size(&self) -> Result<(), FrameError> {
+        if self.line.len() + self.data.len() > self.max_event_bytes {
+            return Err(FrameError::TooLarge { limit: self.max_event_bytes });
         }
         Ok(())
     }
@@ -119,7 +120,12 @@ impl SseFramer {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), FrameError> {
-        let line = std::mem::take(&mut self.line);
+        let mut line = std::mem::take(&mut self.line);
+        if std::mem::take(&mut self.at_start) && line.starts_with(b"\xEF\xBB\xBF") {
+            // A UTF-8 byte order mark may precede the first line; it is
+            // stripped once the line is whole, however the reads cut it.
+            line.drain(..3);
+        }
         if line.is_empty() {
             return self.dispatch(out);
         }
@@ -198,6 +204,26 @@ mod tests {
             frame_in_chunks(b"\xEF\xBB\xBFevent: a\n\nevent: message_stop\ndata: {}", 5),
             vec![SseEvent { event: Some("message_stop".into()), data: "{}".into() }]
         );
+    }
+
+    #[test]
+    fn strips_a_byte_order_mark_split_across_reads() {
+        for chunk in 1..=4 {
+            let events = frame_in_chunks(b"\xEF\xBB\xBFdata: a\n\n", chunk);
+            assert_eq!(events, vec![SseEvent { event: None, data: "a".into() }], "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_size_bound_trips_alike_whatever_the_chunking() {
+        // The value fits the bound, the line with its `data: ` does not.
+        let input = format!("data: {}\r\n\r\n", "v".repeat(14));
+        for chunk in 1..=input.len() {
+            let mut f = SseFramer::new(16);
+            let mut out = Vec::new();
+            let result = input.as_bytes().chunks(chunk).try_for_each(|c| f.feed(c, &mut out));
+            assert_eq!(result, Err(FrameError::TooLarge { limit: 16 }), "chunk size {chunk}");
+        }
     }
 
     #[test]

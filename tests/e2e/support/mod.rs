@@ -3,7 +3,9 @@
 
 pub mod chat;
 pub mod daemon;
+pub mod leak;
 pub mod logs;
+pub mod raw;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,6 +15,7 @@ use axum::response::Response;
 use llmnode::connections::{Connection, ConnectionSet};
 use llmnode::demo::LoopbackServer;
 use llmnode::engine::{Engine, NoEvents, RunReport};
+use llmnode::runtime::bindings::types;
 use llmnode::runtime::{PluginRegistry, PluginRuntime, RuntimeConfig};
 use llmnode::secret::Secret;
 use llmnode::workflow::Workflow;
@@ -179,6 +182,40 @@ pub fn registry() -> PluginRegistry {
         .clone()
 }
 
+/// A one-message chat request for `model`, as the engine hands it to a plugin.
+pub fn chat_request(model: &str) -> types::ChatRequest {
+    types::ChatRequest {
+        model: model.into(),
+        messages: vec![types::Message {
+            role: types::Role::User,
+            content: vec![types::ContentPart::Text("hi".into())],
+            name: None,
+            tool_call_id: None,
+            tool_calls: Vec::new(),
+            cache_breakpoint: false,
+        }],
+        tools: Vec::new(),
+        tool_choice: None,
+        response_format: None,
+        temperature: None,
+        top_p: None,
+        max_tokens: None,
+        stop: Vec::new(),
+        stream: false,
+        cache: None,
+    }
+}
+
+/// Plain connection settings for a plugin call against `base_url`.
+pub fn plugin_settings(base_url: &str) -> types::ConnectionSettings {
+    types::ConnectionSettings {
+        base_url: base_url.into(),
+        organization: None,
+        headers: Vec::new(),
+        options: Vec::new(),
+    }
+}
+
 /// A connection to `base_url` through `provider` with `key`.
 pub fn connection(name: &str, provider: &str, base_url: &str, key: &str) -> Connection {
     Connection::with_key(name, provider, base_url.into(), "gpt-4o-mini", Secret::new(key))
@@ -233,9 +270,16 @@ pub fn llmnode_command(data: &std::path::Path) -> std::process::Command {
     cmd
 }
 
-/// Fail if `key` occurs anywhere in `haystack`.
-pub fn assert_no_leak(what: &str, haystack: &str, key: &str) {
+/// Fail if `key` occurs in `haystack`, which may rightly hold other keys (a
+/// request carries its own connection's key).
+pub fn assert_key_absent(what: &str, haystack: &str, key: &str) {
     assert!(!haystack.contains(key), "the key leaked into {what}:\n{haystack}");
+}
+
+/// Fail if `key`, or any other test key, occurs anywhere in `haystack`.
+pub fn assert_no_leak(what: &str, haystack: &str, key: &str) {
+    assert_key_absent(what, haystack, key);
+    leak::assert_clean(what, haystack);
 }
 
 /// A fixture file's bytes.

