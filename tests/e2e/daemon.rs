@@ -3,7 +3,8 @@
 //! simulated provider over real HTTP. Every answer, the daemon's debug log and
 //! every byte of the data directory are searched for the key.
 
-use crate::support::daemon::{KEY, Setup, assert_dir_clean};
+use crate::support::daemon::{KEY, Setup};
+use crate::support::leak;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -104,9 +105,9 @@ async fn roles_and_workspaces_are_enforced_and_refusals_change_nothing() {
     let audit = s.cli(&["audit", "--json", "--target", "backup"]).await;
     assert!(audit.contains("api:alice (token 1)") && audit.contains("connection.delete"), "{audit}");
 
-    assert!(!d.log_text().contains(KEY), "the key is in the daemon's log");
+    d.assert_log_clean();
     drop(d);
-    assert_dir_clean(&s.data());
+    assert!(leak::assert_clean_dir(&s.data()) > 0);
 }
 
 #[tokio::test]
@@ -232,6 +233,7 @@ print(json.dumps(out))
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "python: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    leak::assert_clean("the Python client's output", &stdout);
     let r: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(r["json"]["text"].as_str().is_some_and(|t| !t.is_empty()), "{r}");
     assert_eq!(r["json"]["finish"], json!("stop"));
@@ -272,7 +274,8 @@ print(json.dumps(out))
         "{metrics}"
     );
     assert!(metrics.contains("llmnode_llm_time_to_first_token_seconds_bucket"), "{metrics}");
-    assert!(!d.log_text().contains(KEY));
+    leak::assert_clean("metrics", &metrics);
+    d.assert_log_clean();
 }
 
 #[tokio::test]
@@ -373,6 +376,20 @@ async fn every_documented_operation_is_routed_and_config_changes_apply_live() {
         assert!(Instant::now() < deadline, "the disabled connection still serves");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A plugin installed with the CLI is loaded by the running daemon.
+    let wasm = crate::support::wasm("test_plugin_contract_v0_1");
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&wasm).unwrap()));
+    s.cli(&["plugins", "install", wasm.to_str().unwrap(), "--sha256", &digest]).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, plugins) = d.call("GET", "/api/v1/plugins", &s.member, None).await;
+        if plugins.to_string().contains("legacy-v0-1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the installed plugin never appeared: {plugins}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let tokens = s.cli(&["tokens", "list"]).await;
     let bob = tokens.lines().find(|l| l.contains("bob")).unwrap().split_whitespace().next().unwrap().to_string();
     s.cli(&["tokens", "revoke", &bob]).await;

@@ -3,7 +3,8 @@
 //! draws connections, the usage chart and the cost tables. The rendered DOM is
 //! checked, and so are the screenshot's pixels.
 
-use crate::support::daemon::{KEY, Setup};
+use crate::support::daemon::Setup;
+use crate::support::leak;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -68,7 +69,8 @@ async fn the_dashboard_renders_in_headless_chromium() {
     let today_bar = html.matches("class=\"bar\"").count();
     assert_eq!(today_bar, 30, "one bar per day of 30:\n{html}");
     assert!(html.contains("data-requests=\"4\""), "today's bar should count 4 requests:\n{html}");
-    assert!(!html.contains(KEY));
+    leak::assert_clean("the rendered dashboard", &html);
+    d.assert_log_clean();
 
     let shot = profile.path().join("dashboard.png");
     let arg = format!("--screenshot={}", shot.display());

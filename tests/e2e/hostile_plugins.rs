@@ -193,12 +193,12 @@ async fn requests_elsewhere_or_with_smuggled_credentials_or_routing_headers_are_
 }
 
 #[tokio::test]
-async fn a_plugin_built_for_contract_9_is_refused_naming_both_versions() {
+async fn a_plugin_built_for_contract_9_is_refused_naming_the_versions() {
     let path = support::wasm("test_plugin_future_contract");
     let err = support::runtime().load_file(&path).unwrap_err();
     assert!(matches!(err, PluginError::Contract { .. }), "{err}");
     let text = err.to_string();
-    for needle in ["llmnode_test_plugin_future_contract.wasm", "llmnode:provider@9.0.0", "llmnode:provider@0.1.0"] {
+    for needle in ["llmnode_test_plugin_future_contract.wasm", "llmnode:provider@9.0.0", "supported: 0.1.0, 0.2.0"] {
         assert!(text.contains(needle), "missing {needle:?}: {text}");
     }
     world().await.good_call_succeeds().await;

@@ -70,7 +70,7 @@ impl Setup {
         let out = self.cli_output(args).await;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "llmnode {args:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        super::assert_no_leak("CLI output", &stdout, KEY);
+        super::leak::assert_clean("CLI output", &stdout);
         stdout
     }
 
@@ -130,7 +130,7 @@ impl Daemon {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        super::assert_no_leak(&format!("the answer to {method} {path}"), &text, KEY);
+        super::leak::assert_clean(&format!("the answer to {method} {path}"), &text);
         let json =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, json)
@@ -146,25 +146,16 @@ impl Daemon {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Fail if any test key is in the daemon's (debug-level) log.
+    pub fn assert_log_clean(&self) {
+        super::leak::assert_clean("the daemon's log", &self.log_text());
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Fail if `KEY` is in any file under `dir` (the store, its WAL, logs).
-pub fn assert_dir_clean(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            assert_dir_clean(&path);
-        } else {
-            let bytes = std::fs::read(&path).unwrap_or_default();
-            let found = bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes());
-            assert!(!found, "the key is in {}", path.display());
-        }
     }
 }
