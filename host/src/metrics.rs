@@ -5,15 +5,19 @@
 //! exposition, no global registry, lock-free counters. Run metrics are taken
 //! from each finished [`RunReport`], so the engine's hot path carries no
 //! metrics code at all; the cost is a few atomic adds per attempt after the
-//! answer is out.
+//! answer is out. Plugin call counts and time are kept by the runtime (two
+//! atomic adds per call) and read at scrape time.
 
 use crate::engine::RunReport;
+use crate::runtime::PluginRegistry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -21,6 +25,11 @@ struct HttpLabels {
     method: String,
     route: String,
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +84,8 @@ pub struct Metrics {
     ttft_seconds: Family<ConnectionLabels, Histogram, fn() -> Histogram>,
     tokens: Family<TokenLabels, Counter>,
     cost_nano_usd: Family<ConnectionLabels, Counter>,
+    plugin_calls: Family<PluginLabels, Gauge>,
+    plugin_busy_seconds: Family<PluginLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -91,6 +102,8 @@ impl Default for Metrics {
             ttft_seconds: Family::new_with_constructor(seconds_histogram),
             tokens: Family::default(),
             cost_nano_usd: Family::default(),
+            plugin_calls: Family::default(),
+            plugin_busy_seconds: Family::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route and status", m.http_requests.clone());
@@ -111,6 +124,12 @@ impl Default for Metrics {
         registry.register("llm_time_to_first_token_seconds", "Time to first streamed token", m.ttft_seconds.clone());
         registry.register("llm_tokens", "Tokens by kind", m.tokens.clone());
         registry.register("llm_cost_nano_usd", "Cost in nano-dollars (exact sums)", m.cost_nano_usd.clone());
+        registry.register("plugin_calls", "Calls into a plugin since it was loaded", m.plugin_calls.clone());
+        registry.register(
+            "plugin_busy_seconds",
+            "Time inside a plugin (instantiation included) since it was loaded",
+            m.plugin_busy_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -177,8 +196,15 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition of every metric, with the plugins'
+    /// call counts and time read from `plugins` now.
+    pub fn render(&self, plugins: &PluginRegistry) -> String {
+        for p in plugins.iter() {
+            let (calls, busy) = p.call_stats();
+            let labels = PluginLabels { plugin: p.name().to_string() };
+            self.plugin_calls.get_or_create(&labels).set(i64::try_from(calls).unwrap_or(i64::MAX));
+            self.plugin_busy_seconds.get_or_create(&labels).set(busy.as_secs_f64());
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

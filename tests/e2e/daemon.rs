@@ -274,6 +274,7 @@ print(json.dumps(out))
         "{metrics}"
     );
     assert!(metrics.contains("llmnode_llm_time_to_first_token_seconds_bucket"), "{metrics}");
+    assert!(line("llmnode_plugin_calls{plugin=\"openai\"}").is_some_and(|l| !l.ends_with(" 0")), "{metrics}");
     leak::assert_clean("metrics", &metrics);
     d.assert_log_clean();
 }

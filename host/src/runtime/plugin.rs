@@ -9,6 +9,8 @@ use super::error::PluginError;
 use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap};
 
@@ -22,6 +24,15 @@ pub struct LoadedPlugin {
     pre: ProviderPre,
     engine: wasmtime::Engine,
     config: Arc<RuntimeConfig>,
+    stats: CallStats,
+}
+
+/// Calls into a plugin and the time spent in them (instantiation included),
+/// since it was loaded: two atomic adds per call, read by the daemon's metrics.
+#[derive(Debug, Default)]
+struct CallStats {
+    calls: AtomicU64,
+    busy_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -54,6 +65,7 @@ impl LoadedPlugin {
             pre,
             engine,
             config,
+            stats: CallStats::default(),
         };
         let info = plugin.call()?.info()?;
         check_info(&plugin.origin, contract, &info)?;
@@ -94,6 +106,7 @@ impl LoadedPlugin {
 
     /// A fresh, isolated instance for one llm call (a whole stream included).
     pub fn call(&self) -> Result<PluginCall<'_>, PluginError> {
+        let started = Instant::now();
         let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
         store.limiter(|s| s);
         store.set_epoch_deadline(self.config.deadline_ticks());
@@ -101,7 +114,13 @@ impl LoadedPlugin {
             .pre
             .instantiate(&mut store)
             .map_err(|e| PluginError::Instantiate { plugin: self.label(), detail: root_cause(&e) })?;
-        Ok(PluginCall { plugin: self, store, provider })
+        Ok(PluginCall { plugin: self, store, provider, started })
+    }
+
+    /// Calls made into this plugin since it was loaded, and the time spent in them.
+    pub fn call_stats(&self) -> (u64, Duration) {
+        let calls = self.stats.calls.load(Ordering::Relaxed);
+        (calls, Duration::from_nanos(self.stats.busy_nanos.load(Ordering::Relaxed)))
     }
 
     fn label(&self) -> String {
@@ -119,6 +138,15 @@ pub struct PluginCall<'p> {
     plugin: &'p LoadedPlugin,
     store: Store<Sandbox>,
     provider: Provider,
+    started: Instant,
+}
+
+impl Drop for PluginCall<'_> {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.plugin.stats.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 impl PluginCall<'_> {

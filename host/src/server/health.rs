@@ -27,7 +27,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static
 /// `GET /metrics` (admin): Prometheus text exposition.
 pub async fn metrics(State(state): State<Arc<AppState>>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin("reading metrics")?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()))
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render(&state.plugins())))
 }
 
 /// `GET /openapi.json`.
