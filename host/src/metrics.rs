@@ -104,6 +104,7 @@ impl Default for Metrics {
             cost_nano_usd: Family::default(),
             plugin_calls: Family::default(),
             plugin_busy_seconds: Family::default(),
+            // Replaced below, once every family is registered in it.
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route and status", m.http_requests.clone());

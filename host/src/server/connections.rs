@@ -131,8 +131,7 @@ pub async fn edit(
                 obj.extend(changes);
             }
             let text = merged.to_string();
-            let settings: StoredSettings = json_body::decode(text.as_bytes())
-                .map_err(|e| ApiError::Invalid(e.to_string().replace("invalid JSON body at `", "settings: at `")))?;
+            let settings: StoredSettings = json_body::decode_as(text.as_bytes(), "settings")?;
             check_settings(&settings)?;
             Some(settings)
         }

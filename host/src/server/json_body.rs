@@ -26,12 +26,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Decode `bytes`, reporting the JSON path and the error without quoted values.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    decode_as(bytes, "JSON body")
+}
+
+/// [`decode`], naming what was decoded (e.g. `settings`) in the error.
+pub fn decode_as<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = without_quoted(&e.into_inner().to_string());
         let at = if path == "." { String::new() } else { format!(" at `{path}`") };
-        ApiError::Invalid(format!("invalid JSON body{at}: {inner}"))
+        ApiError::Invalid(format!("invalid {what}{at}: {inner}"))
     })
 }
 

@@ -86,11 +86,6 @@ impl AppState {
         }))
     }
 
-    /// The store file.
-    pub fn store_path(&self) -> &std::path::Path {
-        &self.store_path
-    }
-
     /// A fresh connection to the store (SQLite in WAL mode: readers and one
     /// writer at once; the hot path never needs one).
     pub fn store(&self) -> Result<Store, ApiError> {
