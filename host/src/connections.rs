@@ -4,7 +4,8 @@
 use crate::engine::{Limits, RetryPolicy};
 use crate::secret::Secret;
 use crate::transport::auth::KeyMaterial;
-use crate::transport::{Credentials, EgressPolicy, Target};
+use crate::runtime::bindings::types::AuthScheme;
+use crate::transport::{Credentials, EgressPolicy, OperatorPlacement, Placement, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default longest silence between a stream's events.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection option naming one more header the API key may be sent in
+/// (besides `authorization`, `x-api-key`, `api-key` and `x-goog-api-key`).
+pub const AUTH_HEADER_OPTION: &str = "auth_header";
+
+/// The connection option naming the one query parameter the API key may be
+/// sent in; without it, a key never goes into a URL.
+pub const AUTH_QUERY_OPTION: &str = "auth_query";
 
 /// One configured provider account.
 #[derive(Debug, Clone)]
@@ -72,9 +81,15 @@ impl Connection {
     }
 
     /// The transport target for requests built against `base_url`.
-    pub fn target(&self, base_url: &url::Url) -> Target {
+    /// `declared` is the auth scheme the connection's plugin declared.
+    pub fn target(&self, base_url: &url::Url, declared: AuthScheme) -> Target {
+        let operator = OperatorPlacement {
+            header: self.options.get(AUTH_HEADER_OPTION).cloned(),
+            query: self.options.get(AUTH_QUERY_OPTION).cloned(),
+        };
         Target {
             egress: EgressPolicy::new(base_url, &self.allowed_hosts),
+            placement: Placement::new(declared, &self.credentials, operator),
             credentials: self.credentials.clone(),
             timeout: self.timeout,
             idle_timeout: self.stream_idle_timeout,

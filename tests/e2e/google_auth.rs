@@ -50,7 +50,7 @@ fn vertex_target(tokens: &Upstream, vertex: &Upstream) -> Target {
     let key = key_file(&tokens.url("/token"));
     let mut c = support::connection("vertex", "gemini", &vertex.url(""), "unused");
     c.credentials.set("google_service_account", KeyMaterial::Plain(Secret::new(key))).unwrap();
-    c.target(&url::Url::parse(&vertex.url("")).unwrap())
+    c.target(&url::Url::parse(&vertex.url("")).unwrap(), types::AuthScheme::ApiKey)
 }
 
 fn request(url: String) -> types::PreparedRequest {
@@ -103,7 +103,7 @@ async fn a_refused_account_is_a_clear_credential_error_without_the_key() {
 
     // No key file at all: the error says what the connection lacks.
     let bare = support::connection("vertex", "gemini", &vertex.url(""), "unused");
-    let target = bare.target(&url::Url::parse(&vertex.url("")).unwrap());
+    let target = bare.target(&url::Url::parse(&vertex.url("")).unwrap(), types::AuthScheme::GoogleServiceAccount);
     let err = Transport::new().unwrap().send(request(vertex.url("/v1/x")), &target).await.err().unwrap();
     assert!(err.to_string().contains("google_service_account"), "{err}");
 }

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod dashboard;
+mod egress;
 mod gemini;
 mod google_auth;
 mod hostile_plugins;

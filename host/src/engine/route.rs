@@ -62,7 +62,7 @@ impl Routes {
                 options: pairs(&c.options),
             };
             let resolved = ResolvedConnection {
-                target: c.target(&base_url),
+                target: c.target(&base_url, plugin.info().auth),
                 connection: c.clone(),
                 plugin: plugin.clone(),
                 settings,

@@ -1,13 +1,50 @@
-//! Where a plugin's request may go: the origin of the connection's base URL, and
-//! any extra hosts the operator accepted for that connection. Anything else is
-//! refused before a byte leaves the host.
+//! Where a plugin's request may go: under the connection's base URL (its
+//! origin **and** its path prefix), or under a host the operator accepted for
+//! that connection. Anything else is refused before a byte leaves the host.
+//!
+//! The URL is parsed the WHATWG way, which resolves `.` and `..` segments,
+//! their percent-encoded forms (`%2e`, `.%2E`, …) and backslashes before the
+//! prefix is compared. A segment that a server or proxy behind the origin could
+//! still read as a dot segment once it decodes it (`..%2f..`, `%252e%252e`,
+//! `..%5c`) is refused outright; an encoded `/` inside an ordinary segment (a
+//! Bedrock model ARN) passes.
 
 use url::{Origin, Url};
 
-/// The origins one connection may reach.
+/// The places one connection may reach.
 #[derive(Debug, Clone)]
 pub struct EgressPolicy {
-    origins: Vec<Origin>,
+    scopes: Vec<Scope>,
+}
+
+/// One origin and the path prefix below which requests may go there.
+#[derive(Debug, Clone)]
+struct Scope {
+    origin: Origin,
+    /// The base path without its trailing `/`; empty means the whole origin.
+    prefix: String,
+}
+
+impl Scope {
+    fn of(url: &Url) -> Self {
+        Scope { origin: url.origin(), prefix: url.path().trim_end_matches('/').to_string() }
+    }
+
+    /// True if `path` is the prefix itself or lies below it (`/v1` admits
+    /// `/v1` and `/v1/chat`, never `/v10` or `/v1x`).
+    fn covers(&self, origin: &Origin, path: &str) -> bool {
+        if *origin != self.origin {
+            return false;
+        }
+        match path.strip_prefix(self.prefix.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+
+    fn shown(&self) -> String {
+        format!("{}{}/", self.origin.ascii_serialization(), self.prefix)
+    }
 }
 
 /// A request to a place the policy does not allow.
@@ -16,22 +53,47 @@ pub enum EgressError {
     /// The URL does not parse or is not http(s).
     #[error("the plugin built an unusable URL ({reason})")]
     BadUrl { reason: String },
-    /// The URL's origin is not allowed for this connection.
-    #[error("the plugin tried to send the request to {origin}, but this connection may only reach {allowed}")]
-    Refused { origin: String, allowed: String },
+    /// The URL leaves every place this connection may reach.
+    #[error("the plugin tried to send the request to {target}, but this connection may only reach {allowed}")]
+    Refused { target: String, allowed: String },
+}
+
+/// How many rounds of percent-decoding a segment is checked through (a
+/// proxy that decodes twice sees `%252e` as `.`).
+const DECODE_ROUNDS: usize = 3;
+
+/// True if `segment`, decoded as a lenient server might (repeatedly, with
+/// `/` and `\` as separators), holds a `.` or `..` part.
+fn hides_dot_segment(segment: &str) -> bool {
+    let mut text = segment.to_string();
+    for _ in 0..DECODE_ROUNDS {
+        if text.split(['/', '\\']).any(|part| part == "." || part == "..") {
+            return true;
+        }
+        let decoded = percent_encoding::percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if decoded == text {
+            return false;
+        }
+        text = decoded;
+    }
+    text.split(['/', '\\']).any(|part| part == "." || part == "..")
 }
 
 impl EgressPolicy {
-    /// Allow the base URL's origin plus `extra` origins (URLs or `host[:port]`, https assumed).
+    /// Allow requests under `base_url`, plus under each of `extra` (URLs,
+    /// whose path is a prefix too, or `host[:port]`, https assumed, for the
+    /// whole origin).
     pub fn new(base_url: &Url, extra: &[String]) -> Self {
-        let mut origins = vec![base_url.origin()];
+        let mut scopes = vec![Scope::of(base_url)];
         for host in extra {
             let parsed = Url::parse(host).or_else(|_| Url::parse(&format!("https://{host}")));
-            if let Ok(url) = parsed {
-                origins.push(url.origin());
+            if let Ok(url) = parsed
+                && matches!(url.scheme(), "http" | "https")
+            {
+                scopes.push(Scope::of(&url));
             }
         }
-        EgressPolicy { origins }
+        EgressPolicy { scopes }
     }
 
     /// Parse `url` and check it against the policy.
@@ -46,19 +108,21 @@ impl EgressPolicy {
         if parsed.fragment().is_some() {
             return Err(EgressError::BadUrl { reason: "a URL fragment is not allowed".into() });
         }
-        self.allows(&parsed)?;
-        Ok(parsed)
-    }
-
-    /// Check an already-parsed URL (also used for redirects).
-    pub fn allows(&self, url: &Url) -> Result<(), EgressError> {
-        let origin = url.origin();
-        if self.origins.contains(&origin) {
-            return Ok(());
+        let path = parsed.path();
+        if path.contains('%') && path.split('/').any(hides_dot_segment) {
+            return Err(EgressError::BadUrl {
+                reason: "the path holds an encoded dot segment or separator, which a server could resolve \
+                         outside the connection's base URL"
+                    .into(),
+            });
+        }
+        let origin = parsed.origin();
+        if self.scopes.iter().any(|s| s.covers(&origin, path)) {
+            return Ok(parsed);
         }
         Err(EgressError::Refused {
-            origin: origin.ascii_serialization(),
-            allowed: self.origins.iter().map(Origin::ascii_serialization).collect::<Vec<_>>().join(", "),
+            target: format!("{}{}", origin.ascii_serialization(), path),
+            allowed: self.scopes.iter().map(Scope::shown).collect::<Vec<_>>().join(", "),
         })
     }
 }
@@ -72,6 +136,7 @@ mod tests {
         let base = Url::parse("https://api.openai.com/v1").unwrap();
         let p = EgressPolicy::new(&base, &["eu.api.example.com".into()]);
         assert!(p.check("https://api.openai.com/v1/chat/completions").is_ok());
+        assert!(p.check("https://api.openai.com/v1").is_ok());
         assert!(p.check("https://eu.api.example.com/x").is_ok());
         for bad in [
             "http://api.openai.com/v1/chat/completions",
@@ -84,5 +149,49 @@ mod tests {
         for bad in ["file:///etc/passwd", "https://user:pw@api.openai.com/v1", "not a url"] {
             assert!(matches!(p.check(bad), Err(EgressError::BadUrl { .. })), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_base_path_is_a_prefix_no_spelling_of_a_dot_segment_leaves() {
+        let base = Url::parse("https://gw.example.com/acct-1/gw/openai").unwrap();
+        let p = EgressPolicy::new(&base, &[]);
+        for good in [
+            "https://gw.example.com/acct-1/gw/openai/chat/completions",
+            "https://gw.example.com/acct-1/gw/openai/x/../chat/completions?api-version=1",
+            "https://gw.example.com/acct-1/gw/openai",
+            "https://gw.example.com/acct-1/gw/openai/model/arn%3Aaws%3Abedrock%3Aus%3A1%3Aprofile%2Fus.nova/converse",
+            "https://gw.example.com/acct-1/gw/openai/a%2Eb",
+        ] {
+            assert!(p.check(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://gw.example.com/acct-2/gw/openai/chat/completions",
+            "https://gw.example.com/acct-1/gw/openai-evil/x",
+            "https://gw.example.com/evil",
+            "https://gw.example.com/acct-1/gw/openai/../../../acct-2/gw/openai",
+            "https://gw.example.com/acct-1/gw/openai/%2e%2e/%2e%2e/x",
+            "https://gw.example.com/acct-1/gw/openai/.%2E/x",
+            "https://gw.example.com/acct-1/gw/openai\\..\\..\\x",
+        ] {
+            assert!(matches!(p.check(bad), Err(EgressError::Refused { .. })), "{bad}: {:?}", p.check(bad));
+        }
+        for bad in [
+            "https://gw.example.com/acct-1/gw/openai/%252e%252e/x",
+            "https://gw.example.com/acct-1/gw/openai/..%2fx",
+            "https://gw.example.com/acct-1/gw/openai/a%2F..%2F..%2Fx",
+            "https://gw.example.com/acct-1/gw/openai/..%5Cx",
+            "https://gw.example.com/acct-1/gw/openai/%25252e%25252e/x",
+        ] {
+            assert!(matches!(p.check(bad), Err(EgressError::BadUrl { .. })), "{bad}: {:?}", p.check(bad));
+        }
+    }
+
+    #[test]
+    fn an_accepted_host_given_as_a_url_is_pinned_to_its_path() {
+        let base = Url::parse("https://api.example.com").unwrap();
+        let p = EgressPolicy::new(&base, &["https://files.example.com/uploads/".into()]);
+        assert!(p.check("https://api.example.com/anything").is_ok());
+        assert!(p.check("https://files.example.com/uploads/a").is_ok());
+        assert!(p.check("https://files.example.com/other").is_err());
     }
 }

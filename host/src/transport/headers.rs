@@ -70,19 +70,6 @@ pub fn build(headers: &[Header], auth_header: Option<&str>) -> Result<HeaderMap,
     Ok(map)
 }
 
-/// Check the header an auth directive asks the key to be written into: a
-/// valid name, and never a framing, routing, proxy or cookie header.
-pub fn check_auth_header(name: &str) -> Result<(), TransportError> {
-    let bad = |reason: &str| Err(TransportError::BadHeader { name: truncate(name), reason: reason.into() });
-    if FRAMING_AND_ROUTING.iter().any(|h| h.eq_ignore_ascii_case(name)) {
-        return bad("an API key may not be sent in a framing, routing, proxy or cookie header");
-    }
-    if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return bad("not a valid header name");
-    }
-    Ok(())
-}
-
 fn truncate(name: &str) -> String {
     name.chars().take(64).collect()
 }

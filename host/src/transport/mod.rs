@@ -7,12 +7,14 @@ pub mod egress;
 pub mod eventstream;
 pub mod google_auth;
 mod headers;
+pub mod placement;
 pub mod redact;
 pub mod sigv4;
 pub mod sse;
 
 pub use auth::Credentials;
 pub use egress::{EgressError, EgressPolicy};
+pub use placement::{OperatorPlacement, Placement};
 pub use sse::{FrameError, SseEvent, SseFramer};
 
 use crate::error_class::ErrorClass;
@@ -30,8 +32,6 @@ pub const MAX_STREAM_BODY: usize = 32 << 20;
 pub const MAX_STREAM_TIME: Duration = Duration::from_secs(3600);
 /// Longest URL a plugin may produce.
 pub const MAX_URL_LEN: usize = 8192;
-/// Same-origin redirects followed before giving up.
-const MAX_REDIRECTS: usize = 5;
 
 /// A failure to talk to an upstream. Messages never contain a secret: URLs are
 /// shown with query values masked, and all text is scrubbed of the
@@ -44,6 +44,10 @@ pub enum TransportError {
     /// The plugin asked for a header it may not set, or a malformed one.
     #[error("header {name:?} refused: {reason}")]
     BadHeader { name: String, reason: String },
+    /// The plugin asked for the key to be placed where this connection does
+    /// not allow it; nothing was sent.
+    #[error("the plugin's auth directive ({directive}) was refused: {reason}; nothing was sent")]
+    AuthRefused { directive: String, reason: String },
     /// The plugin's request exceeds a bound.
     #[error("the plugin's request is too large: {what}")]
     TooLarge { what: String },
@@ -66,9 +70,13 @@ pub enum TransportError {
     /// The connection could not be made or broke.
     #[error("request to {url} failed: {detail}")]
     Network { url: String, detail: String },
-    /// The upstream redirected somewhere this connection may not go.
-    #[error("{url} redirected to {location}; llmnode follows redirects only within the same origin")]
-    Redirect { url: String, location: String },
+    /// The upstream answered with a redirect, which is never followed: a
+    /// credential must not go anywhere but where the connection points.
+    #[error(
+        "{url} answered HTTP {status}, a redirect to {location}; llmnode never follows redirects, so the \
+         request was not repeated there (point the connection's base URL at the final address)"
+    )]
+    Redirect { url: String, status: u16, location: String },
     /// The upstream's body exceeded a bound.
     #[error("the response from {url} exceeded {limit} bytes")]
     BodyTooLarge { url: String, limit: usize },
@@ -85,9 +93,11 @@ impl TransportError {
             | TransportError::Stalled { .. }
             | TransportError::SlowBody { .. }
             | TransportError::StreamTooLong { .. } => ErrorClass::Timeout,
-            // An unreachable or broken upstream, or one whose stream breaks
-            // its framing, behaves like a failing server.
-            TransportError::Network { .. } | TransportError::Stream { .. } => ErrorClass::ServerError,
+            // An unreachable or broken upstream, one whose stream breaks its
+            // framing, or one that redirects, behaves like a failing server.
+            TransportError::Network { .. } | TransportError::Stream { .. } | TransportError::Redirect { .. } => {
+                ErrorClass::ServerError
+            }
             TransportError::Credential { .. } => ErrorClass::Auth,
             _ => ErrorClass::Other,
         }
@@ -97,8 +107,10 @@ impl TransportError {
 /// Where and how one connection's requests go.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Allowed origins.
+    /// Where requests may go.
     pub egress: EgressPolicy,
+    /// Where the key may be put.
+    pub placement: Placement,
     /// The connection's secrets.
     pub credentials: Credentials,
     /// Time allowed for the response headers, and again for the whole of a
@@ -118,14 +130,11 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A client that follows redirects only within the original origin.
+    /// A client that never follows a redirect: a 3xx comes back to
+    /// [`Transport::send`], which turns it into an error.
     pub fn new() -> Result<Self, TransportError> {
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-            if same_origin && attempt.previous().len() <= MAX_REDIRECTS { attempt.follow() } else { attempt.stop() }
-        });
         let client = reqwest::Client::builder()
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("llmnode/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
@@ -148,12 +157,10 @@ impl Transport {
                 what: format!("body of {} bytes (at most {MAX_REQUEST_BODY})", request.body.len()),
             });
         }
+        target.placement.check(&auth)?;
         let mut url = target.egress.check(&request.url)?;
         let shown = redact::url_for_display(&url);
         let auth_header = auth::directive_header(&auth);
-        if let Some(name) = auth_header {
-            headers::check_auth_header(name)?;
-        }
         let mut header_map = headers::build(&request.headers, auth_header)?;
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -187,10 +194,8 @@ impl Transport {
                 .and_then(|l| response.url().join(l).ok())
                 .map(|u| redact::url_for_display(&u))
                 .unwrap_or_else(|| "(no location)".into());
-            return Err(TransportError::Redirect { url: shown, location });
-        }
-        if let Err(refused) = target.egress.allows(response.url()) {
-            return Err(refused.into());
+            let location = redact::scrub(&location, &target.credentials.all());
+            return Err(TransportError::Redirect { url: shown, status: response.status().as_u16(), location });
         }
         let status = response.status().as_u16();
         let headers = response
@@ -283,6 +288,7 @@ impl UpstreamResponse {
             }
             body.extend_from_slice(&chunk);
         }
+        redact::scrub_bytes(&mut body, &self.credentials.all());
         Ok((self.status, self.headers, body))
     }
 
@@ -294,7 +300,9 @@ impl UpstreamResponse {
         self.streaming = true;
         let framer = Framer::for_response(&self.headers);
         let now = Instant::now();
+        let secrets = self.credentials.all();
         EventStream {
+            secrets,
             response: self,
             framer,
             ready: Vec::new(),
@@ -340,6 +348,9 @@ impl Framer {
 /// Events from a streaming response (SSE or AWS event stream), framed by the host.
 pub struct EventStream {
     response: UpstreamResponse,
+    /// The connection's secrets, scrubbed from every event before a plugin
+    /// parses it (opened once per stream, dropped with it).
+    secrets: Vec<crate::secret::Secret>,
     framer: Framer,
     ready: Vec<SseEvent>,
     next: usize,
@@ -357,8 +368,11 @@ impl EventStream {
     pub async fn next(&mut self) -> Result<Option<SseEvent>, TransportError> {
         loop {
             if self.next < self.ready.len() {
-                let event =
+                let mut event =
                     std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
+                if self.secrets.iter().any(|s| s.expose().len() >= 8 && event.data.contains(s.expose())) {
+                    event.data = redact::scrub(&event.data, &self.secrets);
+                }
                 self.next += 1;
                 self.last_event = Instant::now();
                 return Ok(Some(event));

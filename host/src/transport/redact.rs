@@ -18,6 +18,27 @@ pub fn scrub(text: &str, secrets: &[Secret]) -> String {
     out
 }
 
+/// Replace every occurrence of any of `secrets` in an upstream's body, before
+/// a plugin parses it: an upstream that reflects the key (in an echo, a debug
+/// field, an error inside a 200) cannot hand it to the caller.
+pub fn scrub_bytes(body: &mut Vec<u8>, secrets: &[Secret]) {
+    for s in secrets {
+        let value = s.expose().as_bytes();
+        if value.len() < 8 || memchr::memmem::find(body, value).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = &body[..];
+        while let Some(at) = memchr::memmem::find(rest, value) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(MASK.as_bytes());
+            rest = &rest[at + value.len()..];
+        }
+        out.extend_from_slice(rest);
+        *body = out;
+    }
+}
+
 /// A URL for logs and errors: the query string's values are masked, whatever
 /// they are, since a provider may carry a key there.
 pub fn url_for_display(url: &url::Url) -> String {
@@ -33,6 +54,13 @@ pub fn url_for_display(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubs_secrets_from_bodies() {
+        let mut body = b"{\"echo\":\"sk-abcdefgh and sk-abcdefgh\",\"x\":1}".to_vec();
+        scrub_bytes(&mut body, &[Secret::new("sk-abcdefgh"), Secret::new("short")]);
+        assert_eq!(body, b"{\"echo\":\"[REDACTED] and [REDACTED]\",\"x\":1}");
+    }
 
     #[test]
     fn scrubs_secrets_and_query_values() {

