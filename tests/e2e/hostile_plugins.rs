@@ -279,3 +279,21 @@ fn tampered_swapped_or_truncated_artifacts_are_never_loaded() {
     let logs = support::logs::text();
     assert!(logs.matches("failed its integrity check").count() >= 5, "every damaged entry is reported");
 }
+
+/// A request too large for the sandbox (6 MB of control characters: six
+/// bytes each once a plugin writes them as JSON) is the caller's fault, named
+/// with the bound: `invalid_request`, no failover, nothing sent.
+#[tokio::test]
+async fn a_request_too_large_for_the_plugin_memory_is_an_invalid_request() {
+    let w = world().await;
+    let messages = json!([{ "role": "user", "content": "\u{1}".repeat(6 << 20) }]);
+    let node = support::one_node("ok", &["h"], json!({ "model": "model-with-no-table-entry", "messages": messages }));
+    let report = support::run(&w.engine, &node, json!({})).await;
+    assert!(!report.ok);
+    let error = report.nodes[0].error.clone().unwrap();
+    assert!(error.contains("too large for the plugin's 64 MiB memory bound"), "{error}");
+    assert_eq!(report.attempts[0].error, Some(llmnode::error_class::ErrorClass::InvalidRequest), "{report:#?}");
+    assert_eq!(report.attempts.len(), 1, "an invalid request neither retries nor fails over");
+    assert!(w.upstream.seen().is_empty());
+    w.good_call_succeeds().await;
+}

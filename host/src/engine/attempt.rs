@@ -54,8 +54,21 @@ impl ResolvedConnection {
         }
     }
 
+    /// A plugin call that failed. Running out of memory while building the
+    /// request means the request is too large for the sandbox (no other
+    /// connection will do better); while parsing, the upstream's answer was.
     fn plugin_fault(&self, e: PluginError) -> AttemptError {
-        self.fail(ErrorClass::Other, e)
+        match &e {
+            PluginError::MemoryLimit { function: "build-request", limit_mib, .. } => self.fail(
+                ErrorClass::InvalidRequest,
+                format_args!("the request is too large for the plugin's {limit_mib} MiB memory bound: {e}"),
+            ),
+            PluginError::MemoryLimit { limit_mib, .. } => self.fail(
+                ErrorClass::ServerError,
+                format_args!("the upstream's answer is too large for the plugin's {limit_mib} MiB memory bound: {e}"),
+            ),
+            _ => self.fail(ErrorClass::Other, e),
+        }
     }
 
     fn transport_fault(&self, e: TransportError) -> AttemptError {
