@@ -211,7 +211,10 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let plugin = PluginRegistry::load(rt, None).unwrap().get("openai").unwrap().clone();
     let connection =
         Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY));
-    let target = connection.target(&url::Url::parse(&format!("http://{addr}/v1")).unwrap());
+    let target = connection.target(
+        &url::Url::parse(&format!("http://{addr}/v1")).unwrap(),
+        llmnode::runtime::bindings::types::AuthScheme::ApiKey,
+    );
     let settings = types::ConnectionSettings {
         base_url: format!("http://{addr}/v1"),
         organization: None,

@@ -7,8 +7,12 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
-    /// The provider (or a local limit) refused for quota or rate.
+    /// The provider (or a local RPM/TPM limit) refused for rate; waiting helps.
     RateLimit,
+    /// A quota that waiting does not restore: the provider's exhausted
+    /// balance or quota (`insufficient_quota`), or a local daily budget.
+    /// Never retried; fails over wherever `rate_limit` does.
+    QuotaExceeded,
     /// No answer in time, or a stalled stream.
     Timeout,
     /// The provider failed (5xx).
@@ -29,8 +33,9 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in declaration order.
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; 10] = [
         ErrorClass::RateLimit,
+        ErrorClass::QuotaExceeded,
         ErrorClass::Timeout,
         ErrorClass::ServerError,
         ErrorClass::Overloaded,
@@ -49,6 +54,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::RateLimit => "rate_limit",
+            ErrorClass::QuotaExceeded => "quota_exceeded",
             ErrorClass::Timeout => "timeout",
             ErrorClass::ServerError => "server_error",
             ErrorClass::Overloaded => "overloaded",
@@ -58,6 +64,20 @@ impl ErrorClass {
             ErrorClass::ContentFilter => "content_filter",
             ErrorClass::Other => "other",
         }
+    }
+}
+
+impl ErrorClass {
+    /// True if a node that lists `self` in `failover_on` fails over on
+    /// `class`: each class covers itself, `rate_limit` covers
+    /// `quota_exceeded` and `server_error` covers `overloaded` (an operator
+    /// listing the broad class means its finer ones too).
+    pub fn covers(self, class: ErrorClass) -> bool {
+        self == class
+            || matches!(
+                (self, class),
+                (ErrorClass::RateLimit, ErrorClass::QuotaExceeded) | (ErrorClass::ServerError, ErrorClass::Overloaded)
+            )
     }
 }
 

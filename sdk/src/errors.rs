@@ -3,6 +3,11 @@
 
 use crate::{ErrorKind, Header, ProviderError};
 
+/// The code a plugin gives a rate-limit error whose quota waiting does not
+/// restore (an exhausted balance or plan): the host then fails over at once
+/// and never retries. OpenAI's own `insufficient_quota` is understood too.
+pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+
 /// The usual meaning of an HTTP status, before looking at the body.
 pub fn kind_for_status(status: u16) -> ErrorKind {
     match status {

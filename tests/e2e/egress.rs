@@ -79,7 +79,10 @@ async fn a_redirect_is_never_followed_whatever_its_status_method_or_target() {
                 assert_eq!(report.nodes[0].connection.as_deref(), Some("b"), "{what}: {report:#?}");
                 assert_eq!(report.attempts[0].error, Some(ErrorClass::ServerError), "{what}: {report:#?}");
                 let reason = &report.nodes[0].skipped[0].reason;
-                assert!(reason.contains(&format!("HTTP {status}")) && reason.contains("never follows redirects"), "{reason}");
+                assert!(
+                    reason.contains(&format!("HTTP {status}")) && reason.contains("never follows redirects"),
+                    "{reason}"
+                );
                 assert!(
                     reason.contains(if target == "other-origin" { "/steal" } else { "/evil/steal" })
                         || reason.contains("acct-2"),
@@ -113,7 +116,8 @@ async fn gateway() -> Gateway {
 
 impl Gateway {
     async fn attack(&self, attack: &str) -> String {
-        let report = support::run(&self.engine, &support::one_node("h", &[], json!({ "model": attack })), json!({})).await;
+        let report =
+            support::run(&self.engine, &support::one_node("h", &[], json!({ "model": attack })), json!({})).await;
         assert!(!report.ok, "{attack} succeeded");
         assert_eq!(report.nodes[0].status, NodeStatus::Failed);
         support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);

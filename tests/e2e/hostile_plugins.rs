@@ -155,7 +155,8 @@ async fn a_request_body_over_32_mib_is_refused_by_the_transport() {
     let base = w.upstream.url("/v1");
     let request = support::chat_request("huge-body");
     let prepared = plugin.call().unwrap().build_request(&request, &support::plugin_settings(&base)).unwrap().unwrap();
-    let target = support::connection("h", "hostile", &base, KEY).target(&url::Url::parse(&base).unwrap(), AuthScheme::ApiKey);
+    let target =
+        support::connection("h", "hostile", &base, KEY).target(&url::Url::parse(&base).unwrap(), AuthScheme::ApiKey);
     let err = Transport::new().unwrap().send(prepared, &target).await.err().expect("a 32 MiB + 1 body was sent");
     assert!(err.to_string().contains("body of 33554433 bytes (at most 33554432)"), "{err}");
     assert!(w.upstream.seen().is_empty());
@@ -282,7 +283,9 @@ fn tampered_swapped_or_truncated_artifacts_are_never_loaded() {
 
 /// A request too large for the sandbox (6 MB of control characters: six
 /// bytes each once a plugin writes them as JSON) is the caller's fault, named
-/// with the bound: `invalid_request`, no failover, nothing sent.
+/// with the bound it met: `invalid_request`, no failover, nothing sent. (A
+/// hostile plugin's own loop on a small request stays a plugin fault:
+/// `sandbox.rs`.)
 #[tokio::test]
 async fn a_request_too_large_for_the_plugin_memory_is_an_invalid_request() {
     let w = world().await;
@@ -291,7 +294,10 @@ async fn a_request_too_large_for_the_plugin_memory_is_an_invalid_request() {
     let report = support::run(&w.engine, &node, json!({})).await;
     assert!(!report.ok);
     let error = report.nodes[0].error.clone().unwrap();
-    assert!(error.contains("too large for the plugin's 64 MiB memory bound"), "{error}");
+    // Whichever bound it meets first (memory, or CPU on a loaded machine) is named.
+    let named = error.contains("too large for the plugin's 64 MiB memory bound")
+        || error.contains("too large for the plugin's 200 ms CPU bound");
+    assert!(named, "{error}");
     assert_eq!(report.attempts[0].error, Some(llmnode::error_class::ErrorClass::InvalidRequest), "{report:#?}");
     assert_eq!(report.attempts.len(), 1, "an invalid request neither retries nor fails over");
     assert!(w.upstream.seen().is_empty());

@@ -14,6 +14,7 @@ mod gemini;
 mod google_auth;
 mod hostile_plugins;
 mod hostile_upstreams;
+mod limits;
 mod openai;
 mod operator;
 mod plugin_kit;

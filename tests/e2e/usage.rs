@@ -8,7 +8,8 @@ use llmnode::admin::alerting::WebhookChange;
 use llmnode::admin::connections::NewConnection;
 use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertSettings, AlertWatch, Deliveries};
-use llmnode::engine::{Engine, EngineOptions, RunReport};
+use llmnode::engine::{Engine, RunReport};
+use llmnode::limits::StoreLimits;
 use llmnode::secret::Secret;
 use llmnode::store::connection_rows::StoredSettings;
 use llmnode::store::usage_rows::{self, Scope};
@@ -83,8 +84,7 @@ impl Setup {
         let path = self.admin.store.path();
         let (watch, deliveries) = AlertWatch::start(path, policy).unwrap();
         let log = UsageLog::open(path, Some(Box::new(watch))).unwrap();
-        let options =
-            EngineOptions { usage: Some(log.sink(ctx.scope)), prices: ctx.prices, spent_today: ctx.spent_today };
+        let options = ctx.engine_options(&log, StoreLimits::open(path).unwrap());
         (Engine::with_options(&set, &support::registry(), options).unwrap(), log, deliveries)
     }
 

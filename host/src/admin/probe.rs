@@ -40,7 +40,7 @@ impl Admin {
         plugins: &PluginRegistry,
     ) -> Result<ProbeOutcome, AdminError> {
         let set = self.connection_set(workspace)?;
-        let routes = Routes::resolve(&set, plugins);
+        let routes = Routes::resolve(&set, plugins, 0);
         let route = match (routes.ready.get(name), routes.unusable.get(name)) {
             (Some(r), _) => r.clone(),
             (None, Some(u)) => {

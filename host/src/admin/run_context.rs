@@ -1,20 +1,21 @@
 //! What a run of a workspace takes from the store besides its connections:
-//! price overrides, the day's spend so far (budgets hold across restarts) and
-//! the scope its usage is recorded under, with the alert webhook still sealed.
+//! price overrides and the scope its usage (and its limits) are kept under,
+//! with the alert webhook still sealed.
 
 use super::{Admin, AdminError};
+use crate::engine::EngineOptions;
+use crate::limits::LimitsService;
 use crate::store::alert_rows::{self, WEBHOOK_FIELD};
-use crate::store::{day_start_ms, now_ms, price_rows, usage_rows, workspaces};
+use crate::store::{price_rows, workspaces};
 use crate::usage::PriceBook;
+use crate::usage::UsageLog;
 use crate::usage::log::UsageScope;
 use crate::vault::SealedSecret;
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The store's part of an engine for one workspace.
 pub struct RunContext {
     pub prices: PriceBook,
-    /// Nano-dollars per connection since the start of today (UTC).
-    pub spent_today: HashMap<String, i64>,
     pub scope: UsageScope,
 }
 
@@ -23,7 +24,6 @@ impl Admin {
     pub fn run_context(&self, workspace: &str) -> Result<RunContext, AdminError> {
         let db = self.store.db();
         let ws = workspaces::get(db, workspace)?;
-        let now = now_ms();
         let alert_webhook = match alert_rows::settings(db, ws.id)?.webhook_sealed {
             None => None,
             Some(sealed) => {
@@ -36,8 +36,21 @@ impl Admin {
         };
         Ok(RunContext {
             prices: price_rows::book(db, ws.id)?,
-            spent_today: usage_rows::spent_since(db, ws.id, day_start_ms(now))?,
             scope: UsageScope { workspace_id: ws.id, workspace: ws.name, alert_webhook },
         })
+    }
+}
+
+impl RunContext {
+    /// The engine options of a run in this context: usage recorded to `log`,
+    /// limits kept in `limits` under this workspace (the same scope the usage
+    /// writer books spend under, so budgets read what usage wrote).
+    pub fn engine_options(self, log: &UsageLog, limits: Arc<dyn LimitsService>) -> EngineOptions {
+        EngineOptions {
+            scope: self.scope.workspace_id,
+            usage: Some(log.sink(self.scope)),
+            prices: self.prices,
+            limits: Some(limits),
+        }
     }
 }

@@ -1,13 +1,16 @@
-//! Usage recording for a command's runs: the usage log, its alert watch and
-//! the webhook task, opened together and closed in order at exit.
+//! Usage recording for a command's runs: the usage log, its alert watch, the
+//! webhook task and the limits shared through the store with every other
+//! process on it, opened together and closed in order at exit.
 
 use super::Failure;
 use llmnode::admin::run_context::RunContext;
 use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertWatch, Deliveries};
 use llmnode::engine::EngineOptions;
+use llmnode::limits::{LimitsService, StoreLimits};
 use llmnode::usage::UsageLog;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an exiting command waits for alert webhooks still retrying.
@@ -24,11 +27,8 @@ impl Recording {
     pub fn open(path: &Path, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
         let (watch, deliveries) = AlertWatch::start(path, WebhookPolicy::default()).map_err(Failure::input)?;
         let log = UsageLog::open(path, Some(Box::new(watch))).map_err(Failure::input)?;
-        let options = EngineOptions {
-            usage: Some(log.sink(context.scope)),
-            prices: context.prices,
-            spent_today: context.spent_today,
-        };
+        let limits: Arc<dyn LimitsService> = StoreLimits::open(path).map_err(Failure::input)?;
+        let options = context.engine_options(&log, limits);
         Ok((Recording { log, deliveries }, options))
     }
 

@@ -117,7 +117,14 @@ fn print_models(r: &UsageReport) {
             t.prompt_tokens(),
             t.cache_read_tokens + t.cache_write_tokens,
             t.output_tokens,
-            format!("${:.4}", m.line.cost_usd)
+            format!("${:.4}{}", m.line.cost_usd, if t.unpriced > 0 { "*" } else { "" })
+        );
+    }
+    let unpriced: u64 = r.by_model.iter().map(|m| m.line.totals.unpriced).sum();
+    if unpriced > 0 {
+        println!(
+            "  * {unpriced} request(s) of models with no price were counted at $0: price them with \
+             `llmnode prices set --provider P --model M --input USD --output USD`"
         );
     }
     println!();

@@ -28,6 +28,21 @@ pub struct Served {
     pub time_to_first_token: Option<Duration>,
 }
 
+/// Text above which a request that exhausts a plugin's CPU bound while being
+/// built is taken to be too large, rather than the plugin to be at fault.
+pub const LARGE_REQUEST_BYTES: u64 = 1 << 20;
+
+/// Bytes of text a request hands its plugin.
+fn request_bytes(request: &types::ChatRequest) -> u64 {
+    let parts = request.messages.iter().flat_map(|m| m.content.iter()).map(|p| match p {
+        types::ContentPart::Text(t) => t.len() as u64,
+        types::ContentPart::Image(i) => i.url.len() as u64,
+    });
+    let tools =
+        request.tools.iter().map(|t| (t.parameters.len() + t.description.as_deref().map_or(0, str::len)) as u64);
+    parts.chain(tools).sum()
+}
+
 /// The class the routing policy uses for a provider's error kind.
 pub fn class_of(kind: ErrorKind) -> ErrorClass {
     match kind {
@@ -43,6 +58,22 @@ pub fn class_of(kind: ErrorKind) -> ErrorClass {
     }
 }
 
+/// Error codes a plugin reports for a quota that waiting does not restore
+/// (OpenAI's and Azure's `insufficient_quota`; `quota_exceeded` is the SDK's
+/// code for any provider's equivalent, e.g. an exhausted credit balance).
+pub const QUOTA_CODES: [&str; 2] = ["insufficient_quota", "quota_exceeded"];
+
+/// The class of a provider's error: its kind, except that a rate limit whose
+/// code says the quota is exhausted is [`ErrorClass::QuotaExceeded`].
+pub fn class_of_error(e: &types::ProviderError) -> ErrorClass {
+    match class_of(e.kind) {
+        ErrorClass::RateLimit if e.code.as_deref().is_some_and(|c| QUOTA_CODES.contains(&c)) => {
+            ErrorClass::QuotaExceeded
+        }
+        class => class,
+    }
+}
+
 impl ResolvedConnection {
     fn fail(&self, class: ErrorClass, what: impl std::fmt::Display) -> AttemptError {
         let text = format!("connection `{}` ({}): {what}", self.connection.name, self.connection.provider);
@@ -54,15 +85,9 @@ impl ResolvedConnection {
         }
     }
 
-    /// A plugin call that failed. Running out of memory while building the
-    /// request means the request is too large for the sandbox (no other
-    /// connection will do better); while parsing, the upstream's answer was.
+    /// A plugin call that failed.
     fn plugin_fault(&self, e: PluginError) -> AttemptError {
         match &e {
-            PluginError::MemoryLimit { function: "build-request", limit_mib, .. } => self.fail(
-                ErrorClass::InvalidRequest,
-                format_args!("the request is too large for the plugin's {limit_mib} MiB memory bound: {e}"),
-            ),
             PluginError::MemoryLimit { limit_mib, .. } => self.fail(
                 ErrorClass::ServerError,
                 format_args!("the upstream's answer is too large for the plugin's {limit_mib} MiB memory bound: {e}"),
@@ -71,12 +96,29 @@ impl ResolvedConnection {
         }
     }
 
+    /// Building the request failed. Running out of memory, or out of CPU on a
+    /// request of more than [`LARGE_REQUEST_BYTES`], means the request is too
+    /// large for the sandbox: the caller's fault, and no other connection's
+    /// plugin would do better.
+    fn build_fault(&self, e: PluginError, request: &types::ChatRequest) -> AttemptError {
+        let bytes = request_bytes(request);
+        let bound = match &e {
+            PluginError::MemoryLimit { limit_mib, .. } => format!("{limit_mib} MiB memory bound"),
+            PluginError::CpuLimit { limit_ms, .. } if bytes > LARGE_REQUEST_BYTES => format!("{limit_ms} ms CPU bound"),
+            _ => return self.fail(ErrorClass::Other, e),
+        };
+        self.fail(
+            ErrorClass::InvalidRequest,
+            format_args!("the request ({bytes} bytes of text) is too large for the plugin's {bound}: {e}"),
+        )
+    }
+
     fn transport_fault(&self, e: TransportError) -> AttemptError {
         self.fail(e.class(), e)
     }
 
     fn provider_error(&self, e: types::ProviderError, status: Option<u16>) -> AttemptError {
-        let class = class_of(e.kind);
+        let class = class_of_error(&e);
         let code = e.code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
         let status = status.map(|s| format!("HTTP {s}, ")).unwrap_or_default();
         let mut err = self.fail(class, format_args!("{status}{class}{code}: {}", e.message));
@@ -98,7 +140,7 @@ impl ResolvedConnection {
         let prepared = {
             let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
             call.build_request(request, &self.settings)
-                .map_err(|e| self.plugin_fault(e))?
+                .map_err(|e| self.build_fault(e, request))?
                 .map_err(|e| self.provider_error(e, None))?
         };
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;

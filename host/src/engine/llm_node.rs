@@ -6,10 +6,11 @@ use super::Inner;
 use super::answer::Answer;
 use super::attempt::AttemptError;
 use super::events::{EventSink, NodeStatus, RunEvent};
-use super::health::Admission;
 use super::prompt_size::PromptSize;
 use super::report::Skip;
-use crate::error_class::ErrorClass;
+use super::reserve;
+use crate::limits::{self, Admission, Hold, Used};
+use crate::money::nanos;
 use crate::runtime::bindings::types;
 use crate::usage::AttemptRecord;
 use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
@@ -29,7 +30,10 @@ pub(crate) struct LlmFailed {
     pub message: String,
 }
 
-/// Run an llm node whose request is already rendered.
+/// Run an llm node whose request is already rendered. Each attempt that was
+/// admitted leaves its hold and what it used in `holds`, settled by the
+/// caller once the attempts are durable usage events.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     inner: &Inner,
     node: &Arc<str>,
@@ -38,12 +42,13 @@ pub(crate) async fn run(
     sink: &dyn EventSink,
     attempts: &mut Vec<AttemptRecord>,
     skipped: &mut Vec<Skip>,
+    holds: &mut Vec<(Hold, Used)>,
 ) -> Result<LlmServed, LlmFailed> {
+    let headroom =
+        |name: &str| inner.routes.ready.get(name).map_or(1.0, |r| inner.limits.headroom(&r.key, &r.connection.limits));
     let names: Vec<&str> = match &config.routing {
         Routing::Primary(primary) => std::iter::once(primary.as_str()).collect(),
-        Routing::Balanced { connections, policy } => {
-            inner.balancer.order(connections, *policy, |name| inner.limiter.headroom(name))
-        }
+        Routing::Balanced { connections, policy } => inner.balancer.order(connections, *policy, headroom),
     }
     .into_iter()
     .chain(config.fallbacks.iter().map(String::as_str))
@@ -52,7 +57,7 @@ pub(crate) async fn run(
     // them, the one closest to reopening is tried anyway.
     let open: Vec<Option<Duration>> = names
         .iter()
-        .map(|n| match inner.health.admit(n) {
+        .map(|n| match inner.routes.ready.get(*n).map_or(Admission::Allowed, |r| inner.limits.breaker(&r.key)) {
             Admission::Open(left) => Some(left),
             Admission::Allowed => None,
         })
@@ -132,22 +137,28 @@ pub(crate) async fn run(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let limited = inner.limiter.acquire(name, prompt, request.max_tokens, &prices).await;
+            let limited = match reserve::ask(route, model, prompt, request.max_tokens, prices.as_ref()) {
+                Ok(ask) => limits::acquire(&inner.limits, &route.key, &route.connection.limits, ask).await,
+                Err(refusal) => Err(refusal),
+            };
             // A local refusal never reached the provider: not a usage event.
             let reached_provider = limited.is_ok();
             let result = match limited {
                 Err(refusal) => Err(AttemptError {
-                    class: ErrorClass::RateLimit,
+                    class: refusal.class,
                     message: format!("local limit: {}", refusal.message),
                     retry_after: refusal.retry_after,
                     after_content: false,
                 }),
-                Ok(reservation) => {
+                Ok(hold) => {
                     let in_flight = inner.balancer.start(name);
                     let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
                     drop(in_flight);
-                    inner.health.record(name, result.as_ref().err().map(|e| (e.class, e.retry_after)));
-                    reservation.settle(result.as_ref().map(|s| prices.cost(&s.answer.usage)).unwrap_or(0.0));
+                    inner.limits.record(&route.key, result.as_ref().err().map(|e| (e.class, e.retry_after)));
+                    let usage = result.as_ref().map(|s| s.answer.usage).unwrap_or_default();
+                    let cost = prices.map_or(0.0, |p| p.cost(&usage));
+                    let tokens = usage.prompt_total() + usage.output;
+                    holds.push((hold, Used { requests: 1, tokens, cost: nanos(cost), booked: false }));
                     result
                 }
             };
@@ -166,11 +177,12 @@ pub(crate) async fn run(
                 latency,
                 time_to_first_token: None,
                 streamed: request.stream,
+                unpriced: prices.is_none(),
             };
             match result {
                 Ok(served) => {
                     record.usage = served.answer.usage;
-                    record.cost_usd = prices.cost(&served.answer.usage);
+                    record.cost_usd = prices.map_or(0.0, |p| p.cost(&served.answer.usage));
                     record.time_to_first_token = served.time_to_first_token;
                     let cost = record.cost_usd;
                     attempts.push(record);
@@ -191,7 +203,7 @@ pub(crate) async fn run(
                             ),
                         });
                     }
-                    let fails_over = config.failover_on.contains(&e.class);
+                    let fails_over = config.failover_on.iter().any(|listed| listed.covers(e.class));
                     // Retry here only where failing over is not an option.
                     let policy = route.connection.retry;
                     if let Some(wait) = (is_last || !fails_over)

@@ -5,25 +5,25 @@ mod answer;
 mod attempt;
 mod balance;
 mod events;
-mod health;
-mod limits;
 mod llm_node;
 mod prompt_size;
 mod report;
 mod request;
+mod reserve;
 mod retry;
 mod route;
 
+pub use crate::limits::Limits;
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
 pub use attempt::{AttemptError, class_of};
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
-pub use limits::Limits;
 pub use report::{NodeReport, RunReport, Skip};
 pub use request::build as chat_request;
 pub use retry::RetryPolicy;
 pub use route::{ResolvedConnection, Routes};
 
 use crate::connections::ConnectionSet;
+use crate::limits::{Hold, LimitsService, LocalLimits, Used};
 use crate::runtime::PluginRegistry;
 use crate::transport::{Transport, TransportError};
 use crate::usage::{AttemptRecord, PriceBook, UsageSink};
@@ -48,23 +48,26 @@ pub(crate) struct Inner {
     pub routes: Routes,
     pub transport: Transport,
     pub balancer: balance::Balancer,
-    pub health: health::Health,
-    pub limiter: limits::Limiter,
+    /// RPM/TPM, budgets and breakers: outlive this engine.
+    pub limits: Arc<dyn LimitsService>,
     pub prices: PriceBook,
     pub usage: Option<UsageSink>,
 }
 
 /// What an engine needs beyond connections and plugins; the default records
-/// nothing and uses the plugins' prices.
+/// nothing, uses the plugins' prices and keeps limits in this engine's own
+/// process-local service.
 #[derive(Default)]
 pub struct EngineOptions {
     /// Where every attempt becomes a durable usage event.
     pub usage: Option<UsageSink>,
     /// The workspace's price overrides.
     pub prices: PriceBook,
-    /// Spend already recorded today per connection, in nano-dollars, so a
-    /// daily budget holds across restarts.
-    pub spent_today: HashMap<String, i64>,
+    /// Where limits live (shared by every engine of a process, and through
+    /// the store by every process); `None`: a fresh in-process service.
+    pub limits: Option<Arc<dyn LimitsService>>,
+    /// The workspace id limits are keyed under (0 without a store).
+    pub scope: i64,
 }
 
 impl Engine {
@@ -79,16 +82,11 @@ impl Engine {
         plugins: &PluginRegistry,
         options: EngineOptions,
     ) -> Result<Self, TransportError> {
-        let mut limiter = limits::Limiter::default();
-        for c in connections.iter() {
-            limiter.configure(&c.name, c.limits, options.spent_today.get(&c.name).copied().unwrap_or(0));
-        }
         let inner = Inner {
-            limiter,
-            routes: Routes::resolve(connections, plugins),
+            limits: options.limits.unwrap_or_else(|| Arc::new(LocalLimits::default())),
+            routes: Routes::resolve(connections, plugins, options.scope),
             transport: Transport::new()?,
             balancer: balance::Balancer::default(),
-            health: health::Health::default(),
             prices: options.prices,
             usage: options.usage,
         };
@@ -228,21 +226,32 @@ async fn run_node(
     sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Running, detail: None });
     let mut attempts = Vec::new();
     let mut skipped = Vec::new();
+    let mut holds: Vec<(Hold, Used)> = Vec::new();
     let result: Result<(Value, Option<String>), String> = match &wf.nodes[i].kind {
         NodeKind::Template(t) => t.render(state).map(|text| (json!({ "text": text }), None)).map_err(|e| e.to_string()),
         NodeKind::Llm(config) => match request::build(config, state) {
             Err(e) => Err(e.to_string()),
-            Ok(request) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped)
+            Ok(request) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
                 .await
                 .map(|s| (s.output, Some(s.connection)))
                 .map_err(|f| f.message),
         },
     };
-    // The node is reported only once its attempts are durable usage events.
-    if let Some(usage) = &inner.usage
-        && let Err(e) = usage.record(&wf.name, attempts.clone()).await
-    {
-        tracing::error!(node = %id, error = %e, "the node's usage was not recorded");
+    // The node is reported only once its attempts are durable usage events;
+    // their costs are booked against budgets in the same transaction, so only
+    // then are the calls' budget holds released.
+    let booked = match &inner.usage {
+        Some(usage) => match usage.record(&wf.name, attempts.clone()).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(node = %id, error = %e, "the node's usage was not recorded");
+                false
+            }
+        },
+        None => false,
+    };
+    for (hold, used) in holds {
+        hold.settle(Used { booked, ..used });
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let report = match result {

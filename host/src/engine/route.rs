@@ -2,6 +2,7 @@
 //! plugin sees and the transport target, so the hot path only looks them up.
 
 use crate::connections::{Connection, ConnectionSet};
+use crate::limits::LimitKey;
 use crate::runtime::bindings::types;
 use crate::runtime::{LoadedPlugin, PluginRegistry};
 use crate::transport::Target;
@@ -15,6 +16,8 @@ pub struct ResolvedConnection {
     /// The public settings handed to the plugin.
     pub settings: types::ConnectionSettings,
     pub target: Target,
+    /// Where this connection's limits and breaker are kept.
+    pub key: LimitKey,
 }
 
 /// A connection that cannot be used, with the reason (reported when a workflow
@@ -33,8 +36,8 @@ pub struct Routes {
 }
 
 impl Routes {
-    /// Resolve every connection against the registry.
-    pub fn resolve(connections: &ConnectionSet, plugins: &PluginRegistry) -> Self {
+    /// Resolve every connection against the registry; limits are keyed under `scope`.
+    pub fn resolve(connections: &ConnectionSet, plugins: &PluginRegistry, scope: i64) -> Self {
         let mut routes = Routes::default();
         for c in connections.iter() {
             let unusable = |reason: String| Unusable { provider: c.provider.clone(), reason };
@@ -63,6 +66,7 @@ impl Routes {
             };
             let resolved = ResolvedConnection {
                 target: c.target(&base_url, plugin.info().auth),
+                key: LimitKey { scope, connection: c.name.as_str().into() },
                 connection: c.clone(),
                 plugin: plugin.clone(),
                 settings,

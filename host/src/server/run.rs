@@ -151,7 +151,7 @@ fn answer(report: RunReport) -> Response {
 /// The API error for a failure whose last attempt failed with `class`.
 pub fn failure(class: Option<ErrorClass>, message: String) -> ApiError {
     match class {
-        Some(ErrorClass::RateLimit) => ApiError::RateLimited(message),
+        Some(ErrorClass::RateLimit | ErrorClass::QuotaExceeded) => ApiError::RateLimited(message),
         Some(ErrorClass::Timeout) => ApiError::UpstreamTimeout(message),
         Some(ErrorClass::InvalidRequest | ErrorClass::ContextLength | ErrorClass::ContentFilter) => {
             ApiError::Invalid(message)

@@ -7,7 +7,8 @@ use super::error::ApiError;
 use crate::admin::Admin;
 use crate::alerts::webhook::WebhookPolicy;
 use crate::alerts::{AlertWatch, Deliveries};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::Engine;
+use crate::limits::{LimitsService, StoreLimits};
 use crate::metrics::Metrics;
 use crate::runtime::{PluginRegistry, PluginRuntime};
 use crate::secret::Secret;
@@ -53,6 +54,9 @@ pub struct AppState {
     usage: Mutex<Option<UsageLog>>,
     deliveries: Mutex<Option<Deliveries>>,
     ready: AtomicBool,
+    /// RPM/TPM windows, budgets and breakers, shared through the store with
+    /// every other process on it; engines come and go, these stay.
+    limits: Arc<dyn LimitsService>,
     pub metrics: Metrics,
 }
 
@@ -72,6 +76,7 @@ impl AppState {
         let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
         let (watch, deliveries) = AlertWatch::start(&store_path, WebhookPolicy::default())?;
         let usage = UsageLog::open(&store_path, Some(Box::new(watch)))?;
+        let limits = StoreLimits::open(&store_path)?;
         Ok(Arc::new(AppState {
             config,
             store_path,
@@ -82,6 +87,7 @@ impl AppState {
             usage: Mutex::new(Some(usage)),
             deliveries: Mutex::new(Some(deliveries)),
             ready: AtomicBool::new(true),
+            limits,
             metrics: Metrics::default(),
         }))
     }
@@ -133,11 +139,7 @@ impl AppState {
         let chat = super::chat_routes::ChatTable::load(&admin, workspace, &connections)?;
         let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         let log = usage.as_ref().ok_or_else(|| ApiError::Unavailable("the daemon is shutting down".into()))?;
-        let options = EngineOptions {
-            usage: Some(log.sink(context.scope)),
-            prices: context.prices,
-            spent_today: context.spent_today,
-        };
+        let options = context.engine_options(log, self.limits.clone());
         let engine = Engine::with_options(&connections, &self.plugins(), options)
             .map_err(|e| ApiError::Internal(format!("the engine could not start: {e}")))?;
         Ok(WorkspaceEngine { engine, chat })

@@ -168,6 +168,56 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, kind, name)
     );
     "#,
+    // 5: limits shared by every process on this store (RPM/TPM windows, the
+    // day's spend and the budget held by calls in flight, circuit breakers).
+    r#"
+    CREATE TABLE limit_windows (
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        connection         TEXT NOT NULL,
+        -- 'rpm' or 'tpm'.
+        kind               TEXT NOT NULL,
+        -- The one-minute window: (second, units) pairs, 16 bytes each.
+        buckets            BLOB NOT NULL,
+        PRIMARY KEY (workspace_id, connection, kind)
+    );
+    CREATE TABLE budget_days (
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        connection         TEXT NOT NULL,
+        -- Days since the Unix epoch (UTC).
+        day                INTEGER NOT NULL,
+        -- Booked with each usage event, in the same transaction.
+        spent_nusd         INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, connection, day)
+    );
+    INSERT INTO budget_days (workspace_id, connection, day, spent_nusd)
+        SELECT workspace_id, connection, at_ms / 86400000, SUM(cost_nusd)
+        FROM usage_events GROUP BY workspace_id, connection, at_ms / 86400000;
+    -- Processes holding budget for calls in flight; a holder that stops
+    -- beating is dead, and its holds are released.
+    CREATE TABLE limit_holders (
+        holder             TEXT PRIMARY KEY,
+        heartbeat_ms       INTEGER NOT NULL
+    );
+    CREATE TABLE budget_holds (
+        id                 INTEGER PRIMARY KEY,
+        holder             TEXT NOT NULL,
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        connection         TEXT NOT NULL,
+        day                INTEGER NOT NULL,
+        nusd               INTEGER NOT NULL
+    );
+    CREATE INDEX budget_holds_by_connection ON budget_holds (workspace_id, connection, day);
+    CREATE INDEX budget_holds_by_holder ON budget_holds (holder);
+    -- 1 for an attempt of a model nobody priced (recorded at $0, flagged in reports).
+    ALTER TABLE usage_events ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE breakers (
+        workspace_id       INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        connection         TEXT NOT NULL,
+        failures           INTEGER NOT NULL,
+        open_until_ms      INTEGER,
+        PRIMARY KEY (workspace_id, connection)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@ pub mod alert_rows;
 pub mod audit;
 pub mod connection_rows;
 pub mod definition_rows;
+pub mod limit_rows;
 mod migrations;
 pub mod plugin_rows;
 pub mod price_rows;
@@ -88,10 +89,30 @@ impl Store {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self.db.transaction().map_err(StoreError::from)?;
+        self.transaction_with(rusqlite::TransactionBehavior::Deferred, f)
+    }
+
+    fn transaction_with<T, E: From<StoreError>>(
+        &mut self,
+        behavior: rusqlite::TransactionBehavior,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self.db.transaction_with_behavior(behavior).map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+}
+
+impl Store {
+    /// [`Store::transaction`] holding the write lock from the start: for a
+    /// read-modify-write that other processes race (the shared limits), so a
+    /// reader never finds its snapshot stale when it comes to write.
+    pub fn transaction_immediate<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transaction_with(rusqlite::TransactionBehavior::Immediate, f)
     }
 }
 

@@ -8,15 +8,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Money as stored: nano-dollars, so sums are exact.
-pub fn to_nusd(usd: f64) -> i64 {
-    (usd * 1e9).round() as i64
-}
-
-/// Nano-dollars back to dollars, for display.
-pub fn usd(nusd: i64) -> f64 {
-    nusd as f64 / 1e9
-}
+pub use crate::money::{nanos as to_nusd, usd};
 
 /// Append one attempt of `workflow` at `at_ms`.
 pub fn insert(
@@ -29,8 +21,8 @@ pub fn insert(
     let mut stmt = db.prepare_cached(
         "INSERT INTO usage_events (at_ms, workspace_id, workflow, node, connection, provider, model, \
          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nusd, \
-         latency_ms, ttft_ms, error_class, streamed) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         latency_ms, ttft_ms, error_class, streamed, unpriced) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     stmt.execute(params![
@@ -51,7 +43,14 @@ pub fn insert(
         r.time_to_first_token.map(ms),
         r.error.map(|c| c.as_str()),
         r.streamed,
+        r.unpriced,
     ])?;
+    // The day's spend that budgets admit against, in the same transaction:
+    // an acknowledged call's cost is never missing from its budget.
+    let cost = to_nusd(r.cost_usd);
+    if cost != 0 {
+        super::limit_rows::book_spend(db, workspace_id, &r.connection, at_ms.div_euclid(super::DAY_MS), cost)?;
+    }
     Ok(())
 }
 
@@ -75,6 +74,8 @@ pub struct Totals {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_nusd: i64,
+    /// Requests of models nobody priced, counted at $0.
+    pub unpriced: u64,
 }
 
 impl Totals {
@@ -87,6 +88,7 @@ impl Totals {
         self.cache_read_tokens += r.usage.cache_read;
         self.cache_write_tokens += r.usage.cache_write;
         self.cost_nusd += to_nusd(r.cost_usd);
+        self.unpriced += u64::from(r.unpriced);
     }
 
     /// Add another group's totals.
@@ -98,6 +100,7 @@ impl Totals {
         self.cache_read_tokens += o.cache_read_tokens;
         self.cache_write_tokens += o.cache_write_tokens;
         self.cost_nusd += o.cost_nusd;
+        self.unpriced += o.unpriced;
     }
 
     /// Every prompt token, however priced.
@@ -117,7 +120,7 @@ impl Totals {
 }
 
 const TOTALS: &str = "COUNT(*), COUNT(error_class), SUM(input_tokens), SUM(output_tokens), \
-                      SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nusd)";
+                      SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nusd), SUM(unpriced)";
 
 fn totals_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
     let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0));
@@ -129,6 +132,7 @@ fn totals_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
         cache_read_tokens: n(4)? as u64,
         cache_write_tokens: n(5)? as u64,
         cost_nusd: n(6)?,
+        unpriced: n(7)? as u64,
     })
 }
 

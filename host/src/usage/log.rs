@@ -221,6 +221,7 @@ mod tests {
             latency: Duration::from_millis(3),
             time_to_first_token: None,
             streamed: false,
+            unpriced: false,
         }
     }
 

@@ -71,6 +71,9 @@ pub struct AttemptRecord {
     #[serde(serialize_with = "opt_as_millis")]
     pub time_to_first_token: Option<Duration>,
     pub streamed: bool,
+    /// No price was known for the model: recorded at $0 and flagged in
+    /// reports (a budgeted connection refuses such a call instead).
+    pub unpriced: bool,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

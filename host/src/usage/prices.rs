@@ -28,6 +28,12 @@ impl Prices {
         }
     }
 
+    /// The dearest rate an input token can be billed at (a cache write may
+    /// cost more than a plain input token): what a worst case reserves.
+    pub fn dearest_input(&self) -> f64 {
+        self.input.max(self.cache_read.unwrap_or(0.0)).max(self.cache_write.unwrap_or(0.0))
+    }
+
     /// The cost of `usage` in USD. Each token is priced once: cache reads and
     /// writes are not part of `usage.input`.
     pub fn cost(&self, usage: &TokenUsage) -> f64 {
@@ -57,9 +63,11 @@ impl PriceBook {
         self.by_provider.get(provider)?.get(model).copied()
     }
 
-    /// The prices an attempt is charged at: the override, else the plugin's.
-    pub fn resolve(&self, provider: &str, model: &str, plugin: Option<&types::ModelInfo>) -> Prices {
-        self.get(provider, model).or_else(|| plugin.map(Prices::of)).unwrap_or_default()
+    /// The prices an attempt is charged at: the override, else the plugin's;
+    /// `None` for a model nobody priced (it runs at $0, flagged, and a
+    /// budgeted connection refuses it).
+    pub fn resolve(&self, provider: &str, model: &str, plugin: Option<&types::ModelInfo>) -> Option<Prices> {
+        self.get(provider, model).or_else(|| plugin.map(Prices::of))
     }
 }
 
@@ -80,8 +88,8 @@ mod tests {
     fn an_override_wins_over_the_plugin_table() {
         let mut book = PriceBook::default();
         book.set("openai", "gpt-4o", Prices { input: 1.0, output: 2.0, ..Default::default() });
-        assert_eq!(book.resolve("openai", "gpt-4o", None).input, 1.0);
-        assert_eq!(book.resolve("openai", "gpt-4o-mini", None), Prices::default());
+        assert_eq!(book.resolve("openai", "gpt-4o", None).unwrap().input, 1.0);
+        assert_eq!(book.resolve("openai", "gpt-4o-mini", None), None);
         assert!(book.get("anthropic", "gpt-4o").is_none());
     }
 }

@@ -211,7 +211,8 @@ pub fn error(status: u16, headers: &[Header], body: &[u8]) -> ProviderError {
 
 /// The kind from Anthropic's error type, else from the status (529 is overloaded).
 fn classify(status: u16, headers: &[Header], body: &[u8], parsed: ErrorBody) -> ProviderError {
-    errors::from_response(status, headers, body, parsed, |b| {
+    let billing = parsed.kind.as_deref() == Some("billing_error");
+    let mut e = errors::from_response(status, headers, body, parsed, |b| {
         let message = b.message.as_deref().unwrap_or_default();
         Some(match b.kind.as_deref()? {
             "invalid_request_error" if message.contains("prompt is too long") => ErrorKind::ContextLength,
@@ -225,5 +226,10 @@ fn classify(status: u16, headers: &[Header], body: &[u8], parsed: ErrorBody) -> 
             "timeout_error" => ErrorKind::Timeout,
             _ => return None,
         })
-    })
+    });
+    if billing {
+        // Waiting does not refill a balance: fail over at once, never retry.
+        e.code = Some(errors::QUOTA_EXCEEDED.into());
+    }
+    e
 }

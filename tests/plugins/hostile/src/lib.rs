@@ -174,9 +174,13 @@ impl Provider for Hostile {
             }),
             path if path.starts_with("origin:") => {
                 let after_scheme = conn.base_url.find("://").map_or(0, |i| i + 3);
-                let origin_end = conn.base_url[after_scheme..].find('/').map_or(conn.base_url.len(), |i| i + after_scheme);
+                let origin_end =
+                    conn.base_url[after_scheme..].find('/').map_or(conn.base_url.len(), |i| i + after_scheme);
                 Ok(PreparedRequest {
-                    request: http::post(format!("{}{}", &conn.base_url[..origin_end], &path["origin:".len()..]), b"{}".to_vec()),
+                    request: http::post(
+                        format!("{}{}", &conn.base_url[..origin_end], &path["origin:".len()..]),
+                        b"{}".to_vec(),
+                    ),
                     auth: AuthDirective::Bearer,
                 })
             }

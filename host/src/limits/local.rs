@@ -1,0 +1,84 @@
+//! Limits in one process: for runs with no store (a connections file before
+//! `llmnode init`). They outlive every engine of the process, never more.
+
+use super::breaker::{Admission, Breaker};
+use super::rule::{self, KeyState, day_of};
+use super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
+use crate::error_class::ErrorClass;
+use crate::store::now_ms;
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The in-process backend.
+#[derive(Default)]
+pub struct LocalLimits {
+    states: Mutex<HashMap<LimitKey, KeyState>>,
+    breakers: Mutex<HashMap<LimitKey, Breaker>>,
+}
+
+impl LocalLimits {
+    /// Start `key`'s day with `spent` already booked (a budget that must hold
+    /// across a restart of a process that has no shared store).
+    pub fn seed_spend(&self, key: LimitKey, spent: i64) {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let state = states.entry(key).or_default();
+        state.day = day_of(now_ms());
+        state.spent = spent;
+    }
+}
+
+impl LimitsService for LocalLimits {
+    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
+        let now = now_ms();
+        let result = {
+            let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+            let state = states.entry(key.clone()).or_default();
+            rule::check(state, key, limits, &ask, now).map(|()| {
+                let second = rule::take(state, limits, &ask, now);
+                Grant { key: key.clone(), limits: *limits, second, ask, row: None }
+            })
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn settle(&self, grant: Grant, used: Used) {
+        let now = now_ms();
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(state) = states.get_mut(&grant.key) else { return };
+        if grant.limits.rpm.is_some() && used.requests == 0 {
+            state.rpm.adjust(now, grant.second, 1, 0);
+        }
+        if grant.limits.tpm.is_some() {
+            state.tpm.adjust(now, grant.second, grant.ask.tokens, used.tokens);
+        }
+        if grant.limits.daily_budget_usd.is_some() {
+            state.reserved = (state.reserved - grant.ask.cost).max(0);
+        }
+        let today = day_of(now);
+        if state.day != today {
+            state.day = today;
+            state.spent = 0;
+        }
+        state.spent += used.cost;
+    }
+
+    fn headroom(&self, key: &LimitKey, limits: &Limits) -> f64 {
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states.get(key).map_or(1.0, |s| rule::headroom(s, limits, now_ms()))
+    }
+
+    fn breaker(&self, key: &LimitKey) -> Admission {
+        let breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        breakers.get(key).map_or(Admission::Allowed, |b| b.admit(now_ms()))
+    }
+
+    fn record(&self, key: &LimitKey, failure: Option<(ErrorClass, Option<Duration>)>) {
+        let mut breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() && !breakers.contains_key(key) {
+            return;
+        }
+        breakers.entry(key.clone()).or_default().record(now_ms(), failure);
+    }
+}

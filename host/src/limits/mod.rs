@@ -1,0 +1,187 @@
+//! Limits are state of a connection, not of an engine: requests and tokens
+//! per minute, the daily budget and the circuit breaker live in one
+//! [`LimitsService`], keyed by workspace and connection, that outlives every
+//! engine. A configuration change rebuilds an engine, never its limits; a
+//! changed limit applies to the use already counted (lowering RPM bites at
+//! once, raising it forgives nothing).
+//!
+//! Two backends: [`LocalLimits`] in one process (a connections file with no
+//! store), and [`StoreLimits`], shared through the store by every process
+//! that opens the same data directory (the daemon and CLI runs alike).
+//!
+//! Each call asks for its worst case up front ([`Ask`]: one request, the most
+//! tokens it can use, the most it can cost) and is admitted only if all of it
+//! fits; [`LimitsService::settle`] replaces the reservation with what the call
+//! really used, so overage is booked, never dropped.
+
+pub mod breaker;
+mod local;
+mod rule;
+mod shared;
+pub mod window;
+
+pub use breaker::{Admission, Breaker};
+pub use local::LocalLimits;
+pub use shared::StoreLimits;
+
+use crate::error_class::ErrorClass;
+use crate::money::Nanos;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A connection's limits, as configured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// Requests per minute.
+    pub rpm: Option<u32>,
+    /// Tokens (the prompt's upper bound plus the answer's) per minute.
+    pub tpm: Option<u32>,
+    /// Spend per UTC day.
+    pub daily_budget_usd: Option<f64>,
+    /// Wait this long for RPM/TPM capacity before refusing (zero: refuse at once).
+    pub queue_for: Duration,
+}
+
+impl Limits {
+    /// True if any limit is set (an unlimited connection costs no bookkeeping).
+    pub fn any(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some() || self.daily_budget_usd.is_some()
+    }
+}
+
+/// Whose limits: a workspace (its store id; 0 without a store) and a
+/// connection name within it. A connection deleted and re-created under the
+/// same name keeps the day's spend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LimitKey {
+    pub scope: i64,
+    pub connection: Arc<str>,
+}
+
+/// What one call may use at most.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask {
+    /// Prompt plus answer tokens, an upper bound.
+    pub tokens: u64,
+    /// The most the call can cost (priced at its dearest input rate).
+    pub cost: Nanos,
+}
+
+/// What a call really used, to replace its reservation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Used {
+    /// 1 if the call reached the provider, else 0 (its request slot is given back).
+    pub requests: u64,
+    pub tokens: u64,
+    pub cost: Nanos,
+    /// The cost is already in the store's daily spend (the usage writer booked
+    /// it with the usage event), so settling only releases the hold.
+    pub booked: bool,
+}
+
+/// Why a call was refused locally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub message: String,
+    /// When capacity returns, for RPM/TPM refusals.
+    pub retry_after: Option<Duration>,
+    /// [`ErrorClass::RateLimit`] (waiting helps) or
+    /// [`ErrorClass::QuotaExceeded`] (the day's budget: it does not).
+    pub class: ErrorClass,
+}
+
+/// Capacity held for one admitted call until it is settled. Dropping it
+/// unsettled releases it as unused (a call that never reached the provider).
+#[must_use = "a hold is released when dropped; settle it with what the call used"]
+pub struct Hold {
+    service: Option<Arc<dyn LimitsService>>,
+    pub(crate) grant: Grant,
+}
+
+/// The bookkeeping of one admission, for the backend that made it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub(crate) key: LimitKey,
+    pub(crate) limits: Limits,
+    /// The second the reservation was counted in (RPM/TPM windows).
+    pub(crate) second: i64,
+    pub(crate) ask: Ask,
+    /// The store's hold row, for a budget reserved in the store.
+    pub(crate) row: Option<i64>,
+}
+
+impl Hold {
+    /// A hold on nothing (an unlimited connection).
+    pub fn none(key: LimitKey) -> Self {
+        Hold {
+            service: None,
+            grant: Grant { key, limits: Limits::default(), second: 0, ask: Ask::default(), row: None },
+        }
+    }
+
+    /// Replace the reservation with what the call used.
+    pub fn settle(mut self, used: Used) {
+        if let Some(service) = self.service.take() {
+            service.settle(self.grant.clone(), used);
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(service) = self.service.take() {
+            service.settle(self.grant.clone(), Used { requests: 0, tokens: 0, cost: 0, booked: true });
+        }
+    }
+}
+
+/// Where limits live. Admission is all or nothing: a call takes a request,
+/// its tokens and its worst-case cost together, or nothing.
+pub trait LimitsService: Send + Sync {
+    /// Admit one call against `limits`, or refuse with when to try again.
+    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>>;
+
+    /// Replace a grant's reservation with what the call used.
+    fn settle(&self, grant: Grant, used: Used);
+
+    /// The tightest share left of the key's RPM, TPM and budget, from 0 to 1:
+    /// what `least_loaded` balancing compares (from the last state seen).
+    fn headroom(&self, key: &LimitKey, limits: &Limits) -> f64;
+
+    /// May the connection be tried now?
+    fn breaker(&self, key: &LimitKey) -> Admission;
+
+    /// Record an attempt's outcome for the breaker (`None`: success).
+    fn record(&self, key: &LimitKey, failure: Option<(ErrorClass, Option<Duration>)>);
+}
+
+/// Admit through `service`, waiting up to `limits.queue_for` for RPM/TPM
+/// capacity; a budget refusal never waits.
+pub async fn acquire(
+    service: &Arc<dyn LimitsService>,
+    key: &LimitKey,
+    limits: &Limits,
+    ask: Ask,
+) -> Result<Hold, Refusal> {
+    if !limits.any() {
+        return Ok(Hold::none(key.clone()));
+    }
+    let deadline = tokio::time::Instant::now() + limits.queue_for;
+    loop {
+        match service.admit(key, limits, ask).await {
+            Ok(grant) => return Ok(Hold { service: Some(service.clone()), grant }),
+            Err(refusal) => {
+                let wait = match refusal.retry_after {
+                    Some(wait) if refusal.class == ErrorClass::RateLimit => wait,
+                    _ => return Err(refusal),
+                };
+                let now = tokio::time::Instant::now();
+                if now + wait > deadline {
+                    return Err(refusal);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Limits shared through the store by every process that opens the same data
+//! directory: the daemon and any number of `llmnode run`s count against the
+//! same windows, budget and breakers.
+//!
+//! Each admission is one immediate (write-locked) transaction: read the
+//! connection's windows, its day's spend and the budget held by calls in
+//! flight, decide, write back, and hold the call's worst-case cost in its own
+//! row. A usage event books its real cost in the same transaction that
+//! records it; settling then releases the hold. A process heartbeats while it
+//! lives; the holds of one that stops beating (a `kill -9`) are released by
+//! the next live process within [`STALE`].
+
+use super::breaker::{Admission, Breaker};
+use super::rule::{self, KeyState, day_of};
+use super::window::Window;
+use super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
+use crate::error_class::ErrorClass;
+use crate::store::{Store, StoreError, limit_rows, now_ms};
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often a live process says so.
+pub const BEAT: Duration = Duration::from_secs(2);
+/// Silence after which a holder is taken for dead and its holds released.
+pub const STALE: Duration = Duration::from_secs(10);
+/// How long a breaker read from the store is trusted before it is read again.
+const BREAKER_FRESH_MS: i64 = 500;
+
+/// The store-backed backend.
+pub struct StoreLimits {
+    db: Mutex<Store>,
+    holder: String,
+    /// The last state seen per key, for balancing's headroom.
+    seen: Mutex<HashMap<LimitKey, KeyState>>,
+    /// Breakers as last read: (breaker, when it was read).
+    breakers: Mutex<HashMap<LimitKey, (Breaker, i64)>>,
+    heart: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl StoreLimits {
+    /// Share limits through the store at `path`; this process starts beating.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        let store = Store::open(path)?;
+        let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        limit_rows::beat(store.db(), &holder, now_ms())?;
+        let heart = heartbeat(Store::open(path)?, holder.clone());
+        Ok(Arc::new(StoreLimits {
+            db: Mutex::new(store),
+            holder,
+            seen: Mutex::default(),
+            breakers: Mutex::default(),
+            heart: Mutex::new(Some(heart)),
+        }))
+    }
+
+    fn admit_now(&self, key: &LimitKey, limits: &Limits, ask: &Ask) -> Result<Result<Grant, Refusal>, StoreError> {
+        let now = now_ms();
+        let day = day_of(now);
+        let (ws, name) = (key.scope, &*key.connection);
+        let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let (decision, state) = store.transaction_immediate(|tx| -> Result<_, StoreError> {
+            let mut state = KeyState { day, ..KeyState::default() };
+            if limits.rpm.is_some() {
+                state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
+            }
+            if limits.tpm.is_some() {
+                state.tpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
+            }
+            if limits.daily_budget_usd.is_some() {
+                (state.spent, state.reserved) = limit_rows::budget(tx, ws, name, day)?;
+            }
+            if let Err(refusal) = rule::check(&state, key, limits, ask, now) {
+                return Ok((Err(refusal), state));
+            }
+            let second = rule::take(&mut state, limits, ask, now);
+            if limits.rpm.is_some() {
+                limit_rows::set_window(tx, ws, name, "rpm", &state.rpm.to_bytes())?;
+            }
+            if limits.tpm.is_some() {
+                limit_rows::set_window(tx, ws, name, "tpm", &state.tpm.to_bytes())?;
+            }
+            let row = match limits.daily_budget_usd {
+                Some(_) if ask.cost > 0 => Some(limit_rows::hold(tx, &self.holder, ws, name, day, ask.cost)?),
+                _ => None,
+            };
+            Ok((Ok(Grant { key: key.clone(), limits: *limits, second, ask: *ask, row }), state))
+        })?;
+        drop(store);
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), state);
+        Ok(decision)
+    }
+
+    fn settle_now(&self, grant: &Grant, used: &Used) -> Result<(), StoreError> {
+        let now = now_ms();
+        let (ws, name) = (grant.key.scope, &*grant.key.connection);
+        let refund_request = grant.limits.rpm.is_some() && used.requests == 0;
+        let tokens_differ = grant.limits.tpm.is_some() && used.tokens != grant.ask.tokens;
+        let book = !used.booked && used.cost != 0;
+        if !refund_request && !tokens_differ && !book && grant.row.is_none() {
+            return Ok(());
+        }
+        let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        store.transaction_immediate(|tx| -> Result<(), StoreError> {
+            if refund_request {
+                let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
+                w.adjust(now, grant.second, 1, 0);
+                limit_rows::set_window(tx, ws, name, "rpm", &w.to_bytes())?;
+            }
+            if tokens_differ {
+                let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
+                w.adjust(now, grant.second, grant.ask.tokens, used.tokens);
+                limit_rows::set_window(tx, ws, name, "tpm", &w.to_bytes())?;
+            }
+            if book {
+                limit_rows::book_spend(tx, ws, name, day_of(now), used.cost)?;
+            }
+            if let Some(row) = grant.row {
+                limit_rows::release(tx, row)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn record_now(
+        &self,
+        key: &LimitKey,
+        failure: Option<(ErrorClass, Option<Duration>)>,
+    ) -> Result<Breaker, StoreError> {
+        let now = now_ms();
+        let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        store.transaction_immediate(|tx| -> Result<Breaker, StoreError> {
+            let mut b = read_breaker(tx, key)?;
+            if b.record(now, failure) {
+                limit_rows::set_breaker(tx, key.scope, &key.connection, b.failures, b.open_until_ms)?;
+            }
+            Ok(b)
+        })
+    }
+}
+
+fn read_breaker(db: &rusqlite::Connection, key: &LimitKey) -> Result<Breaker, StoreError> {
+    Ok(limit_rows::breaker(db, key.scope, &key.connection)?
+        .map(|(failures, open_until_ms)| Breaker { failures, open_until_ms })
+        .unwrap_or_default())
+}
+
+/// A refusal for when the shared limits cannot be read: budgets fail closed.
+fn unavailable(key: &LimitKey, e: &StoreError) -> Refusal {
+    Refusal {
+        message: format!(
+            "connection `{}`: the shared limits could not be read ({e}), so the call was refused",
+            key.connection
+        ),
+        retry_after: None,
+        class: ErrorClass::RateLimit,
+    }
+}
+
+impl LimitsService for StoreLimits {
+    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
+        let result = self.admit_now(key, limits, &ask).unwrap_or_else(|e| {
+            tracing::error!(connection = %key.connection, error = %e, "shared limits unavailable; call refused");
+            Err(unavailable(key, &e))
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn settle(&self, grant: Grant, used: Used) {
+        if let Err(e) = self.settle_now(&grant, &used) {
+            // The hold stays until this process stops beating: safe, if tight.
+            tracing::error!(connection = %grant.key.connection, error = %e, "a limits reservation could not be settled");
+        }
+    }
+
+    fn headroom(&self, key: &LimitKey, limits: &Limits) -> f64 {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key).map_or(1.0, |s| rule::headroom(s, limits, now_ms()))
+    }
+
+    fn breaker(&self, key: &LimitKey) -> Admission {
+        let now = now_ms();
+        if let Some((b, read)) = self.breakers.lock().unwrap_or_else(|e| e.into_inner()).get(key)
+            && now - read < BREAKER_FRESH_MS
+        {
+            return b.admit(now);
+        }
+        let read = {
+            let store = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            read_breaker(store.db(), key)
+        };
+        let b = read.unwrap_or_default();
+        self.breakers.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), (b, now));
+        b.admit(now)
+    }
+
+    fn record(&self, key: &LimitKey, failure: Option<(ErrorClass, Option<Duration>)>) {
+        if failure.is_none() {
+            let cached = self.breakers.lock().unwrap_or_else(|e| e.into_inner()).get(key).map(|(b, _)| *b);
+            if cached.is_none_or(|b| b == Breaker::default()) {
+                return; // A success on a closed breaker changes nothing.
+            }
+        }
+        match self.record_now(key, failure) {
+            Ok(b) => {
+                self.breakers.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), (b, now_ms()));
+            }
+            Err(e) => tracing::error!(connection = %key.connection, error = %e, "a breaker could not be recorded"),
+        }
+    }
+}
+
+impl Drop for StoreLimits {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.heart.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        let store = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = limit_rows::retire(store.db(), &self.holder) {
+            tracing::warn!(error = %e, "limits holder could not retire; its holds expire on their own");
+        }
+    }
+}
+
+/// Beat every [`BEAT`] and release the holds of holders silent for
+/// [`STALE`], until the sender is dropped.
+fn heartbeat(store: Store, holder: String) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("llmnode-limits-heartbeat".into())
+        .spawn(move || {
+            loop {
+                let now = now_ms();
+                let beat = limit_rows::beat(store.db(), &holder, now)
+                    .and_then(|()| limit_rows::reap(store.db(), now - STALE.as_millis() as i64));
+                match beat {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(holds = n, "released the budget holds of a stopped process"),
+                    Err(e) => tracing::warn!(error = %e, "limits heartbeat failed"),
+                }
+                if !matches!(stopped.recv_timeout(BEAT), Err(mpsc::RecvTimeoutError::Timeout)) {
+                    return;
+                }
+            }
+        })
+        .expect("spawning the limits heartbeat thread");
+    (stop, thread)
+}
