@@ -2,6 +2,8 @@
 //! from environment variables named in the file, never from the file itself.
 
 use crate::engine::{Limits, RetryPolicy};
+use crate::escape::Escaped;
+use crate::names::{self, NameKind};
 use crate::secret::Secret;
 use crate::transport::auth::KeyMaterial;
 use crate::transport::{Credentials, EgressPolicy, Target};
@@ -89,7 +91,7 @@ pub enum ConnectionsError {
     Read { path: String, source: std::io::Error },
     #[error("connections file {path} is not valid {format}: {detail}")]
     Parse { path: String, format: &'static str, detail: String },
-    #[error("connections file {path}: connection {name:?}: {detail}")]
+    #[error("connections file {path}: connection \"{}\": {detail}", Escaped(name))]
     Invalid { path: String, name: String, detail: String },
 }
 
@@ -181,8 +183,9 @@ impl ConnectionSet {
                     "keys may not be written in a connections file; put the key in an environment variable and name it with `api_key_env`".into(),
                 ));
             }
-            if c.name.is_empty() || set.by_name.contains_key(&c.name) {
-                return Err(invalid("names must be non-empty and unique".into()));
+            names::check(NameKind::Connection, &c.name).map_err(|e| invalid(format!("name: {e}")))?;
+            if set.by_name.contains_key(&c.name) {
+                return Err(invalid("names must be unique".into()));
             }
             if let Some(url) = &c.base_url {
                 url::Url::parse(url).map_err(|e| invalid(format!("base_url {url:?} is not a URL: {e}")))?;

@@ -8,6 +8,7 @@ use super::contract::{ContractVersion, Provider, ProviderPre};
 use super::error::PluginError;
 use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
+use crate::names::{self, NameKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -289,11 +290,9 @@ pub(crate) fn root_cause(e: &wasmtime::Error) -> String {
 
 fn check_info(origin: &str, contract: ContractVersion, info: &types::PluginInfo) -> Result<(), PluginError> {
     let bad = |detail: String| Err(PluginError::BadInfo { plugin: origin.to_string(), detail });
-    let valid_name = !info.name.is_empty()
-        && info.name.len() <= 64
-        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid_name {
-        return bad(format!("name {:?} must be 1-64 characters of a-z, 0-9, - and _", info.name));
+    for (kind, name) in [(NameKind::Plugin, &info.name), (NameKind::PluginVersion, &info.version)] {
+        names::check(kind, name)
+            .map_err(|e| PluginError::BadInfo { plugin: origin.to_string(), detail: e.to_string() })?;
     }
     if info.contract_version != contract.as_str() {
         return bad(format!(
