@@ -284,4 +284,22 @@ mod tests {
         let err = ConnectionSet::parse(inline, false, "c.json", |_| None).unwrap_err().to_string();
         assert!(err.contains("api_key_env") && !err.contains("sk-secret-value"), "{err}");
     }
+
+    #[test]
+    fn names_follow_the_one_rule_and_are_shown_escaped() {
+        for (name, says) in [
+            ("", "connection name \"\" must not be empty"),
+            ("a\r\nb", "connection name \"a\\r\\nb\" must not contain control"),
+            ("a/b", "must not contain `/`"),
+            ("\u{1b}[31m", "\"\\x1b[31m\""),
+        ] {
+            let text = serde_json::json!({ "connections": [{ "name": name, "provider": "openai" }] }).to_string();
+            let err = ConnectionSet::parse(&text, false, "c.json", |_| None).unwrap_err().to_string();
+            assert!(err.starts_with("connections file c.json: connection \"") && err.contains(says), "{err}");
+            assert!(!err.contains(['\n', '\r', '\u{1b}']), "{err:?}");
+        }
+        let twice = r#"{"connections":[{"name":"a","provider":"openai"},{"name":"a","provider":"openai"}]}"#;
+        let err = ConnectionSet::parse(twice, false, "c.json", |_| None).unwrap_err().to_string();
+        assert!(err.contains("names must be unique"), "{err}");
+    }
 }

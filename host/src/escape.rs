@@ -98,16 +98,18 @@ impl fmt::Display for Escaped<'_> {
 }
 
 /// JSON text with the unsafe characters serde leaves raw (DEL, C1 controls,
-/// format characters; it escapes C0 itself) written as `\u` escapes: the same
-/// JSON value, safe on a terminal. Outside strings JSON is ASCII, so every
-/// such character is inside one and its escape is valid there.
+/// format characters) written as `\u` escapes: the same JSON value, safe on a
+/// terminal. Serde escapes C0 controls inside strings itself, so those left
+/// are the layout of pretty output and stay; outside strings JSON is ASCII, so
+/// every other unsafe character is inside one and its escape is valid there.
 pub fn escape_json(json: String) -> String {
-    if !json.contains(is_unsafe) {
+    let left_raw = |c: char| c >= '\u{7f}' && is_unsafe(c);
+    if !json.contains(left_raw) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_unsafe(c) {
+        if left_raw(c) {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
                 let _ = write!(out, "\\u{unit:04x}");
@@ -158,6 +160,9 @@ mod tests {
         let text = escape_json(serde_json::to_string(&value).unwrap());
         assert!(!text.contains(is_unsafe), "{text}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
+        let pretty = escape_json(serde_json::to_string_pretty(&value).unwrap());
+        assert!(pretty.starts_with("{\n  \"name\": \"a\\u007fb"), "{pretty}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&pretty).unwrap(), value);
         assert_eq!(escape_json("{\"a\":1}".into()), "{\"a\":1}");
     }
 }

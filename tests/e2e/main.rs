@@ -13,6 +13,7 @@ mod gemini;
 mod google_auth;
 mod hostile_plugins;
 mod hostile_upstreams;
+mod names;
 mod openai;
 mod operator;
 mod plugin_kit;

@@ -328,3 +328,41 @@ fn empty_info() -> types::PluginInfo {
         capabilities: types::Capabilities::empty(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, version: &str) -> types::PluginInfo {
+        let contract = ContractVersion::latest();
+        types::PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            contract_version: contract.as_str().into(),
+            default_base_url: "https://api.example.com/v1".into(),
+            ..empty_info()
+        }
+    }
+
+    #[test]
+    fn a_plugin_names_itself_by_the_one_name_rule() {
+        let check = |name: &str, version: &str| check_info("p.wasm", ContractVersion::latest(), &info(name, version));
+        check("acme-ai", "1.0.0+build.2").unwrap();
+        let long = "a".repeat(5000);
+        for (name, version, says) in [
+            ("", "1.0.0", "plugin name \"\" must not be empty"),
+            (long.as_str(), "1.0.0", "must be at most 128 characters (it has 5000)"),
+            ("acme\n", "1.0.0", "plugin name \"acme\\n\" must not contain control"),
+            ("acme\u{1b}[2J", "1.0.0", "\"acme\\x1b[2J\""),
+            ("a/b", "1.0.0", "must not contain `/`"),
+            ("Acme", "1.0.0", "may contain only a-z"),
+            ("acme", "", "plugin version \"\" must not be empty"),
+            ("acme", "1.0/../../x", "plugin version \"1.0/../../x\" must not contain `/`"),
+            ("acme", "1\r\n", "plugin version \"1\\r\\n\""),
+        ] {
+            let err = check(name, version).unwrap_err().to_string();
+            assert!(err.starts_with("plugin p.wasm describes itself wrongly: ") && err.contains(says), "{err}");
+            assert!(!err.contains(['\n', '\r', '\u{1b}']), "{err:?}");
+        }
+    }
+}

@@ -514,6 +514,16 @@ pub(crate) mod tests {
             "unknown variant `boom`",
         );
         assert_issue(with(json!({"primary_connection": ""})), &format!("{C}.primary_connection"), "must not be empty");
+        assert_issue(
+            with(json!({"primary_connection": "a/b"})),
+            &format!("{C}.primary_connection"),
+            "a connection name must not contain `/`",
+        );
+        assert_issue(
+            json!({"connections": ["ok", "x\u{1b}"], "messages": [{"role": "user", "content": "x"}]}),
+            &format!("{C}.connections[1]"),
+            "a connection name must not contain control",
+        );
     }
 
     #[test]

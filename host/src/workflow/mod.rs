@@ -328,6 +328,9 @@ mod tests {
             (json!({"name": "w", "nodes": [node], "extra": 1}), "$.extra", "unknown field `extra`"),
             (json!({"name": "w", "nodes": []}), "$.nodes", "must list at least one node"),
             (json!({"name": "", "nodes": [node]}), "$.name", "must not be empty"),
+            (json!({"name": "a\nb", "nodes": [node]}), "$.name", "must not contain control"),
+            (json!({"name": "a/b", "nodes": [node]}), "$.name", "must not contain `/`"),
+            (json!({"name": "w".repeat(5000), "nodes": [node]}), "$.name", "must be at most 128 characters"),
             (json!(["w"]), "$", "expected a JSON object"),
             (json!({"name": "w", "nodes": [["a", "template"]]}), "$.nodes[0]", "expected a JSON object"),
             (
