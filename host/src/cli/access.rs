@@ -10,7 +10,10 @@ use llmnode::store::{users, workspaces};
 #[derive(Subcommand)]
 pub enum UsersCommand {
     /// Create a user.
-    Add { name: String },
+    Add {
+        /// 1 to 128 printable characters.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]

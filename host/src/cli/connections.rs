@@ -30,6 +30,7 @@ pub struct ConnectionsArgs {
 enum ConnectionsCommand {
     /// Add a connection.
     Add {
+        /// 1 to 128 printable characters, no `/` (workflows and model ids use it).
         name: String,
         /// The plugin that speaks this provider (see `llmnode plugins list`).
         #[arg(long)]
@@ -67,6 +68,7 @@ enum ConnectionsCommand {
     Enable { name: String },
     /// Delete the connection and its keys.
     Delete {
+        /// The exact name, even one stored before names were checked.
         name: String,
         /// Delete even if workflows have run against it.
         #[arg(long)]
