@@ -3,6 +3,8 @@
 
 use crate::engine::{Limits, RetryPolicy};
 use crate::runtime::bindings::types::AuthScheme;
+use crate::escape::Escaped;
+use crate::names::{self, NameKind};
 use crate::secret::Secret;
 use crate::transport::auth::KeyMaterial;
 use crate::transport::{Credentials, EgressPolicy, OperatorPlacement, Placement, Target};
@@ -104,7 +106,7 @@ pub enum ConnectionsError {
     Read { path: String, source: std::io::Error },
     #[error("connections file {path} is not valid {format}: {detail}")]
     Parse { path: String, format: &'static str, detail: String },
-    #[error("connections file {path}: connection {name:?}: {detail}")]
+    #[error("connections file {path}: connection \"{}\": {detail}", Escaped(name))]
     Invalid { path: String, name: String, detail: String },
 }
 
@@ -196,8 +198,9 @@ impl ConnectionSet {
                     "keys may not be written in a connections file; put the key in an environment variable and name it with `api_key_env`".into(),
                 ));
             }
-            if c.name.is_empty() || set.by_name.contains_key(&c.name) {
-                return Err(invalid("names must be non-empty and unique".into()));
+            names::check(NameKind::Connection, &c.name).map_err(|e| invalid(format!("name: {e}")))?;
+            if set.by_name.contains_key(&c.name) {
+                return Err(invalid("names must be unique".into()));
             }
             if let Some(url) = &c.base_url {
                 url::Url::parse(url).map_err(|e| invalid(format!("base_url {url:?} is not a URL: {e}")))?;
@@ -295,5 +298,23 @@ mod tests {
         let inline = r#"{"connections":[{"name":"x","provider":"openai","api_key":"sk-secret-value"}]}"#;
         let err = ConnectionSet::parse(inline, false, "c.json", |_| None).unwrap_err().to_string();
         assert!(err.contains("api_key_env") && !err.contains("sk-secret-value"), "{err}");
+    }
+
+    #[test]
+    fn names_follow_the_one_rule_and_are_shown_escaped() {
+        for (name, says) in [
+            ("", "connection name \"\" must not be empty"),
+            ("a\r\nb", "connection name \"a\\r\\nb\" must not contain control"),
+            ("a/b", "must not contain `/`"),
+            ("\u{1b}[31m", "\"\\x1b[31m\""),
+        ] {
+            let text = serde_json::json!({ "connections": [{ "name": name, "provider": "openai" }] }).to_string();
+            let err = ConnectionSet::parse(&text, false, "c.json", |_| None).unwrap_err().to_string();
+            assert!(err.starts_with("connections file c.json: connection \"") && err.contains(says), "{err}");
+            assert!(!err.contains(['\n', '\r', '\u{1b}']), "{err:?}");
+        }
+        let twice = r#"{"connections":[{"name":"a","provider":"openai"},{"name":"a","provider":"openai"}]}"#;
+        let err = ConnectionSet::parse(twice, false, "c.json", |_| None).unwrap_err().to_string();
+        assert!(err.contains("names must be unique"), "{err}");
     }
 }

@@ -4,7 +4,8 @@
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
 //! the workflow engine ([`engine`]), usage records ([`usage`]), [`alerts`] and
 //! the operator's state ([`store`], [`vault`], [`admin`]) and the daemon
-//! ([`server`], [`metrics`]).
+//! ([`server`], [`metrics`]). Every name follows one rule ([`names`]); every
+//! value shown to a person is [`escape`]d.
 
 pub mod admin;
 pub mod alerts;
@@ -12,11 +13,13 @@ pub mod connections;
 pub mod demo;
 pub mod engine;
 pub mod error_class;
+pub mod escape;
 pub mod fuzzing;
 pub mod kit;
 pub mod limits;
 pub mod metrics;
 pub mod money;
+pub mod names;
 pub mod runtime;
 pub mod secret;
 pub mod server;

@@ -15,6 +15,7 @@ mod google_auth;
 mod hostile_plugins;
 mod hostile_upstreams;
 mod limits;
+mod names;
 mod openai;
 mod operator;
 mod plugin_kit;

@@ -74,6 +74,18 @@ fn a_flood_of_log_lines_is_capped() {
 }
 
 #[test]
+fn a_plugin_log_line_can_neither_forge_a_line_nor_drive_the_terminal() {
+    assert!(build("log-forge").unwrap().is_ok());
+    let logs = support::logs::text();
+    let line = logs.lines().find(|l| l.contains("forge-attempt")).expect("the plugin's line is logged");
+    assert!(
+        line.contains("forge-attempt\\r\\n2026-01-01T00:00:00Z  WARN forged line\\x1b[2J\\x07\\u{9b}\\u{202e}\\0"),
+        "{line}"
+    );
+    assert!(!logs.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "a plugin forged a log line");
+}
+
+#[test]
 fn garbage_is_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.wasm");

@@ -2,6 +2,7 @@
 //! caller and stored only as its hash.
 
 use super::{Admin, AdminError};
+use crate::names::{self, NameKind};
 use crate::secret::Secret;
 use crate::store::StoreError;
 use crate::store::users::{self, Role};
@@ -11,6 +12,7 @@ use serde_json::json;
 impl Admin {
     /// Create a user.
     pub fn add_user(&mut self, name: &str) -> Result<(), AdminError> {
+        names::check(NameKind::User, name)?;
         let actor = self.actor.as_str();
         self.store.transaction(|tx| -> Result<_, StoreError> {
             users::create_user(tx, name)?;

@@ -2,6 +2,7 @@
 //! name the fields that changed, never a secret's value.
 
 use super::{Admin, AdminError};
+use crate::names::{self, NameKind};
 use crate::secret::Secret;
 use crate::store::StoreError;
 use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
@@ -28,6 +29,7 @@ pub struct Edit {
 impl Admin {
     /// Add a connection to `workspace` (created if new).
     pub fn add_connection(&mut self, workspace: &str, new: NewConnection) -> Result<ConnectionRow, AdminError> {
+        names::check(NameKind::Connection, &new.name)?;
         let ws = self.ensure_workspace(workspace)?;
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());

@@ -2,6 +2,7 @@
 //! validated the body; the store keeps it with the connections it names.
 
 use super::{Admin, AdminError};
+use crate::names;
 use crate::store::definition_rows::{self, Kind};
 use crate::store::{StoreError, audit, workspaces};
 use serde_json::json;
@@ -16,6 +17,7 @@ impl Admin {
         body: &str,
         connections: &[String],
     ) -> Result<bool, AdminError> {
+        names::check(kind.name_kind(), name)?;
         let ws = workspaces::get(self.store.db(), workspace)?;
         let actor = self.actor.as_str();
         Ok(self.store.transaction(|tx| -> Result<_, StoreError> {

@@ -13,6 +13,7 @@ pub mod resolve;
 pub mod rotate;
 pub mod run_context;
 
+use crate::names::{self, NameError, NameKind};
 use crate::store::{Store, StoreError, workspaces};
 use crate::vault::{Vault, VaultError};
 
@@ -23,6 +24,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("{0}")]
     Refused(String),
 }
@@ -40,11 +43,14 @@ impl Admin {
         Admin { store, vault, actor: actor.into() }
     }
 
-    /// The workspace `name`, created (with a fresh data key) if it does not exist.
+    /// The workspace `name`, created (with a fresh data key) if it does not
+    /// exist; only a new one's name is checked, so one stored before names
+    /// were checked can still be reached and cleaned up.
     pub fn ensure_workspace(&mut self, name: &str) -> Result<workspaces::Workspace, AdminError> {
         if let Some(ws) = workspaces::find(self.store.db(), name)? {
             return Ok(ws);
         }
+        names::check(NameKind::Workspace, name)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         self.store.transaction(|tx| -> Result<_, AdminError> {
             let ws = workspaces::create(tx, name, |id| Ok::<_, AdminError>(vault.new_data_key(id)?.1))?;

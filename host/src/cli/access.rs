@@ -4,12 +4,16 @@
 use super::operator::DEFAULT_WORKSPACE;
 use super::{Env, Failure};
 use clap::{Subcommand, ValueEnum};
+use llmnode::escape::Escaped;
 use llmnode::store::{users, workspaces};
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
     /// Create a user.
-    Add { name: String },
+    Add {
+        /// 1 to 128 printable characters.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -45,7 +49,7 @@ pub enum RoleArg {
 pub fn users(env: &Env, command: UsersCommand) -> Result<(), Failure> {
     let UsersCommand::Add { name } = command;
     env.admin()?.add_user(&name).map_err(Failure::input)?;
-    println!("added user `{name}`");
+    println!("added user `{}`", Escaped(&name));
     Ok(())
 }
 
@@ -58,6 +62,7 @@ pub fn tokens(env: &Env, command: TokensCommand) -> Result<(), Failure> {
                 RoleArg::Member => users::Role::Member,
             };
             let (id, token) = admin.create_token(&user, &workspace, role).map_err(Failure::input)?;
+            let (user, workspace) = (Escaped(&user), Escaped(&workspace));
             eprintln!("token {id} for `{user}` ({}) in `{workspace}`; it is shown only now:", role.as_str());
             println!("{}", token.expose());
         }
@@ -66,7 +71,7 @@ pub fn tokens(env: &Env, command: TokensCommand) -> Result<(), Failure> {
             println!("{:<6} {:<16} {:<7} status", "id", "user", "role");
             for t in users::list_tokens(admin.store.db(), ws.id).map_err(Failure::input)? {
                 let status = if t.revoked_ms.is_some() { "revoked" } else { "live" };
-                println!("{:<6} {:<16} {:<7} {status}", t.id, t.user, t.role.as_str());
+                println!("{:<6} {:<16} {:<7} {status}", t.id, Escaped(&t.user), t.role.as_str());
             }
         }
         TokensCommand::Revoke { id, workspace } => {

@@ -6,6 +6,7 @@ use super::operator::DEFAULT_WORKSPACE;
 use super::{Env, Failure};
 use clap::{Args, Subcommand};
 use llmnode::admin::alerting::WebhookChange;
+use llmnode::escape::Escaped;
 use llmnode::secret::Secret;
 use llmnode::store::{DAY_MS, alert_rows, now_ms, workspaces};
 
@@ -75,7 +76,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
             let since = now_ms() - i64::from(days) * DAY_MS;
             let alerts = alert_rows::list(store.db(), ws.id, since, limit).map_err(Failure::input)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&alerts).unwrap_or_default());
+                super::print_json(&alerts);
                 return Ok(());
             }
             if alerts.is_empty() {
@@ -86,9 +87,12 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
                 let delivery = match (a.delivered_ms, a.delivery_attempts, &a.delivery_error) {
                     (Some(_), _, _) => "webhook: delivered".to_string(),
                     (None, 0, _) => "log only".to_string(),
-                    (None, n, e) => format!("webhook: failed after {n} attempt(s): {}", e.as_deref().unwrap_or("")),
+                    (None, n, e) => {
+                        format!("webhook: failed after {n} attempt(s): {}", Escaped(e.as_deref().unwrap_or("")))
+                    }
                 };
-                println!("{}  {:<12} {}  [{delivery}]", humantime::format_rfc3339_seconds(at), a.kind, a.message);
+                let at = humantime::format_rfc3339_seconds(at);
+                println!("{at}  {:<12} {}  [{delivery}]", Escaped(&a.kind), Escaped(&a.message));
             }
             Ok(())
         }
@@ -98,7 +102,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
             let stored = alert_rows::settings(store.db(), ws.id).map_err(Failure::input)?;
             let value = serde_json::json!({ "settings": stored.settings, "webhook": stored.webhook_hint });
             match json {
-                true => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+                true => super::print_json(&value),
                 false => {
                     let s = stored.settings;
                     let spend = s.daily_spend_usd.map(|d| format!("${d:.2}")).unwrap_or_else(|| "off".into());
@@ -108,7 +112,8 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
                         "error rate:    {}% of at least {} attempts in {} s",
                         s.error_rate_pct, s.min_requests, s.window_secs
                     );
-                    println!("webhook:       {}", stored.webhook_hint.as_deref().unwrap_or("none (log events only)"));
+                    let webhook = stored.webhook_hint.as_deref().unwrap_or("none (log events only)");
+                    println!("webhook:       {}", Escaped(webhook));
                 }
             }
             Ok(())
@@ -135,7 +140,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
                 (None, false) => WebhookChange::Keep,
             };
             admin.configure_alerts(&args.workspace, s, webhook).map_err(Failure::input)?;
-            println!("alerts of workspace {} updated", args.workspace);
+            println!("alerts of workspace {} updated", Escaped(&args.workspace));
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 
 use super::{Env, Failure};
 use clap::Args;
+use llmnode::escape::Escaped;
 use llmnode::store::audit::{self, AuditFilter};
 
 #[derive(Args)]
@@ -37,7 +38,7 @@ pub fn run(env: &Env, args: AuditArgs) -> Result<(), Failure> {
     };
     let entries = audit::list(admin.store.db(), &filter).map_err(Failure::input)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+        super::print_json(&entries);
         return Ok(());
     }
     for e in entries {
@@ -45,11 +46,11 @@ pub fn run(env: &Env, args: AuditArgs) -> Result<(), Failure> {
         println!(
             "{}  {:<10} {:<14} {:<20} {:<16} {}",
             humantime::format_rfc3339_seconds(at),
-            e.workspace.as_deref().unwrap_or("-"),
-            e.actor,
-            e.action,
-            e.target,
-            e.detail
+            Escaped(e.workspace.as_deref().unwrap_or("-")),
+            Escaped(&e.actor),
+            Escaped(&e.action),
+            Escaped(&e.target),
+            Escaped(&e.detail.to_string())
         );
     }
     Ok(())

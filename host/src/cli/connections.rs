@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use llmnode::admin::connections::{Edit, NewConnection};
 use llmnode::admin::overview::Overview;
 use llmnode::admin::probe::ProbeOutcome;
+use llmnode::escape::Escaped;
 use llmnode::secret::Secret;
 use llmnode::status::Status;
 use llmnode::store::connection_rows::{self, StoredSettings};
@@ -29,6 +30,7 @@ pub struct ConnectionsArgs {
 enum ConnectionsCommand {
     /// Add a connection.
     Add {
+        /// 1 to 128 printable characters, no `/` (workflows and model ids use it).
         name: String,
         /// The plugin that speaks this provider (see `llmnode plugins list`).
         #[arg(long)]
@@ -66,6 +68,7 @@ enum ConnectionsCommand {
     Enable { name: String },
     /// Delete the connection and its keys.
     Delete {
+        /// The exact name, even one stored before names were checked.
         name: String,
         /// Delete even if workflows have run against it.
         #[arg(long)]
@@ -241,20 +244,25 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             let row = admin
                 .add_connection(ws, NewConnection { name, provider, settings, secrets })
                 .map_err(Failure::input)?;
-            println!("added connection `{}` ({}) to workspace `{ws}`", row.name, row.provider);
+            println!(
+                "added connection `{}` ({}) to workspace `{}`",
+                Escaped(&row.name),
+                Escaped(&row.provider),
+                Escaped(ws)
+            );
         }
         ConnectionsCommand::List { json } => {
             let overviews = admin.overview(ws, None).map_err(Failure::input)?;
             if json {
                 let list: Vec<_> = overviews.iter().map(Overview::to_json).collect();
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                super::print_json(&list);
             } else {
                 print_table(&overviews);
             }
         }
         ConnectionsCommand::Show { name } => {
             let o = admin.overview(ws, Some(&name)).map_err(Failure::input)?;
-            println!("{}", serde_json::to_string_pretty(&o[0].to_json()).unwrap_or_default());
+            super::print_json(&o[0].to_json());
         }
         ConnectionsCommand::Edit { name, key, settings } => {
             let w = workspaces::get(admin.store.db(), ws).map_err(Failure::input)?;
@@ -265,7 +273,7 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
                 ..Default::default()
             };
             admin.edit_connection(ws, &name, edit).map_err(Failure::input)?;
-            println!("updated connection `{name}`");
+            println!("updated connection `{}`", Escaped(&name));
         }
         ConnectionsCommand::Test { name, model } => {
             let runtime = env.runtime()?;
@@ -273,20 +281,20 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
             let outcome = admin.probe_connection(ws, &name, model, &registry).await.map_err(Failure::input)?;
             print_probe(&outcome);
             if !outcome.passed() {
-                return Err(Failure::run(format!("connection `{name}` failed its test")));
+                return Err(Failure::run(format!("connection `{}` failed its test", Escaped(&name))));
             }
         }
         ConnectionsCommand::Disable { name } => {
             admin.set_connection_enabled(ws, &name, false).map_err(Failure::input)?;
-            println!("disabled `{name}`: new runs naming it are refused");
+            println!("disabled `{}`: new runs naming it are refused", Escaped(&name));
         }
         ConnectionsCommand::Enable { name } => {
             admin.set_connection_enabled(ws, &name, true).map_err(Failure::input)?;
-            println!("enabled `{name}`");
+            println!("enabled `{}`", Escaped(&name));
         }
         ConnectionsCommand::Delete { name, force } => {
             admin.delete_connection_checked(ws, &name, force).map_err(Failure::input)?;
-            println!("deleted `{name}` and its keys");
+            println!("deleted `{}` and its keys", Escaped(&name));
         }
     }
     Ok(())
@@ -307,11 +315,18 @@ fn print_table(overviews: &[Overview]) {
         };
         let key = r.secret_hints.iter().find(|(f, _)| f == "api_key").map(|(_, h)| h.as_str()).unwrap_or("none");
         let usage = format!("{} req, ${:.2}", o.usage.requests, o.usage.cost_usd());
-        println!("{:<16} {:<10} {:<28} {:<9} {usage:>22}  {key}", r.name, r.provider, models, o.status.status.as_str());
+        println!(
+            "{:<16} {:<10} {:<28} {:<9} {usage:>22}  {}",
+            Escaped(&r.name),
+            Escaped(&r.provider),
+            Escaped(&models),
+            o.status.status.as_str(),
+            Escaped(key)
+        );
     }
     for o in overviews.iter().filter(|o| o.status.status != Status::Active) {
         for reason in &o.status.reasons {
-            println!("  {}: {reason}", o.row.name);
+            println!("  {}: {}", Escaped(&o.row.name), Escaped(reason));
         }
     }
 }
@@ -322,9 +337,9 @@ fn print_probe(o: &ProbeOutcome) {
         Some(false) => "NO",
         None => "unknown",
     };
-    println!("connection   {} ({})", o.connection, o.provider);
+    println!("connection   {} ({})", Escaped(&o.connection), Escaped(&o.provider));
     println!("reachable    {}", if o.reachable { "yes" } else { "NO" });
     println!("key valid    {}", show(o.key_valid));
-    println!("model access {} ({})", show(o.model_access), o.model);
-    println!("detail       {}", o.detail);
+    println!("model access {} ({})", show(o.model_access), Escaped(&o.model));
+    println!("detail       {}", Escaped(&o.detail));
 }

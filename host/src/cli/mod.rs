@@ -8,6 +8,7 @@ mod audit;
 mod connections;
 mod demo;
 mod init;
+mod logging;
 mod operator;
 mod plugin;
 mod plugins;
@@ -21,6 +22,7 @@ mod usage;
 mod vault;
 
 use clap::{Parser, Subcommand};
+use llmnode::escape::{escape_json, escape_lines};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -126,7 +128,7 @@ impl From<anyhow::Error> for Failure {
 /// Parse arguments, run, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
+    logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -139,7 +141,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if !f.message.is_empty() {
-                eprintln!("error: {}", f.message);
+                eprintln!("error: {}", escape_lines(&f.message));
             }
             ExitCode::from(f.code)
         }
@@ -187,28 +189,15 @@ impl Env {
     }
 }
 
+/// Print `value` as pretty JSON on standard output, with what a terminal
+/// would act on written as `\u` escapes (still the same JSON).
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", escape_json(serde_json::to_string_pretty(value).unwrap_or_default()));
+}
+
 fn default_data_dir() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(x).join("llmnode"));
     }
     std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share/llmnode"))
-}
-
-/// Compiler crates whose debug and trace output is megabytes of IR per plugin;
-/// they stay at `warn` unless the filter names them.
-const QUIET_TARGETS: &[&str] = &["cranelift_codegen", "cranelift_frontend", "regalloc2", "wasmtime_internal_cranelift"];
-
-fn init_logging(filter: &str) {
-    let mut directives = filter.to_string();
-    for target in QUIET_TARGETS {
-        if !filter.contains(target) {
-            directives.push_str(&format!(",{target}=warn"));
-        }
-    }
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-        eprintln!("warning: log filter `{filter}` is invalid ({e}); logging warnings only");
-        tracing_subscriber::EnvFilter::new("warn")
-    });
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

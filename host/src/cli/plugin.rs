@@ -4,6 +4,7 @@
 use super::plugins::print_details;
 use super::{Env, Failure};
 use clap::Subcommand;
+use llmnode::escape::Escaped;
 use llmnode::kit::{self, KitError};
 use std::path::PathBuf;
 
@@ -62,10 +63,10 @@ pub fn run(env: &Env, command: PluginCommand) -> Result<(), Failure> {
             let outcomes = kit::check::run_all(&plugin, &fixtures).map_err(failure)?;
             let failed = outcomes.iter().filter(|o| !o.passed()).count();
             for o in &outcomes {
-                let about = o.description.as_deref().map(|d| format!("  ({d})")).unwrap_or_default();
+                let about = o.description.as_deref().map(|d| format!("  ({})", Escaped(d))).unwrap_or_default();
                 println!("{} {}{about}", if o.passed() { "ok  " } else { "FAIL" }, o.file.display());
                 for m in &o.mismatches {
-                    println!("       {m}");
+                    println!("       {}", Escaped(&m.to_string()));
                 }
             }
             println!("{} passed, {failed} failed", outcomes.len() - failed);

@@ -4,6 +4,7 @@
 use super::operator::actor;
 use super::{Env, Failure};
 use clap::Subcommand;
+use llmnode::escape::Escaped;
 use llmnode::runtime::LoadedPlugin;
 use llmnode::runtime::bindings::types::{AuthScheme, Capabilities};
 use llmnode::store::{audit, plugin_rows};
@@ -48,18 +49,18 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
             let registry = env.registry(&runtime)?;
             if json {
                 let all: Vec<_> = registry.iter().map(|p| describe(p)).collect();
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+                super::print_json(&all);
             } else {
                 println!("{:<12} {:<9} {:<8} {:<7} origin", "name", "version", "contract", "models");
                 for p in registry.iter() {
                     let i = p.info();
                     println!(
                         "{:<12} {:<9} {:<8} {:<7} {}",
-                        i.name,
-                        i.version,
-                        i.contract_version,
+                        Escaped(&i.name),
+                        Escaped(&i.version),
+                        Escaped(&i.contract_version),
                         i.models.len(),
-                        p.origin()
+                        Escaped(p.origin())
                     );
                 }
             }
@@ -71,7 +72,10 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                 .map_err(super::plugin::failure)?;
             println!(
                 "installed plugin `{}` {} (contract {}, sha256 {})",
-                installed.name, installed.version, installed.contract, installed.sha256
+                Escaped(&installed.name),
+                Escaped(&installed.version),
+                installed.contract,
+                installed.sha256
             );
         }
         PluginsCommand::Remove { name } => {
@@ -86,12 +90,12 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
             for row in removed {
                 let _ = std::fs::remove_file(&row.file);
             }
-            println!("removed plugin `{name}`");
+            println!("removed plugin `{}`", Escaped(&name));
         }
         PluginsCommand::Inspect { file, json } => {
             let plugin = runtime.load_file(&file).map_err(Failure::plugin)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&describe(&plugin)).unwrap_or_default());
+                super::print_json(&describe(&plugin));
             } else {
                 print_details(&plugin);
             }
@@ -153,13 +157,13 @@ fn describe(p: &LoadedPlugin) -> serde_json::Value {
 
 pub(super) fn print_details(p: &LoadedPlugin) {
     let i = p.info();
-    println!("{} ({}) {}", i.display_name, i.name, i.version);
-    println!("  contract      llmnode:provider@{}", i.contract_version);
+    println!("{} ({}) {}", Escaped(&i.display_name), Escaped(&i.name), Escaped(&i.version));
+    println!("  contract      llmnode:provider@{}", Escaped(&i.contract_version));
     println!("  sha256        {}", p.sha256());
     println!("  auth          {}", auth_name(i.auth));
-    println!("  base URL      {}", i.default_base_url);
+    println!("  base URL      {}", Escaped(&i.default_base_url));
     let egress = if i.egress_hosts.is_empty() { "(base URL only)".to_string() } else { i.egress_hosts.join(", ") };
-    println!("  egress        {egress}");
+    println!("  egress        {}", Escaped(&egress));
     println!("  capabilities  {}", capability_names(i.capabilities).join(", "));
     println!("  models");
     println!("    {:<16} {:>9} {:>9} {:>9} {:>9}", "id", "context", "in $/M", "out $/M", "cached $/M");
@@ -167,7 +171,11 @@ pub(super) fn print_details(p: &LoadedPlugin) {
         let cached = m.cached_input_price.map(|p| format!("{p:.3}")).unwrap_or_else(|| "-".into());
         println!(
             "    {:<16} {:>9} {:>9.3} {:>9.3} {:>9}",
-            m.id, m.context_window, m.input_price, m.output_price, cached
+            Escaped(&m.id),
+            m.context_window,
+            m.input_price,
+            m.output_price,
+            cached
         );
     }
 }

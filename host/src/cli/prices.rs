@@ -5,6 +5,7 @@
 use super::operator::DEFAULT_WORKSPACE;
 use super::{Env, Failure};
 use clap::{Args, Subcommand};
+use llmnode::escape::Escaped;
 use llmnode::store::{price_rows, workspaces};
 use llmnode::usage::Prices;
 
@@ -49,12 +50,14 @@ pub fn run(env: &Env, args: PricesArgs) -> Result<(), Failure> {
         PricesCommand::Set { provider, model, input, output, cache_read, cache_write } => {
             let prices = Prices { input, output, cache_read, cache_write };
             env.admin()?.set_price(&args.workspace, &provider, &model, prices).map_err(Failure::input)?;
-            println!("{provider}/{model} now costs ${input}/M input, ${output}/M output in {}", args.workspace);
+            let (provider, model, ws) = (Escaped(&provider), Escaped(&model), Escaped(&args.workspace));
+            println!("{provider}/{model} now costs ${input}/M input, ${output}/M output in {ws}");
             Ok(())
         }
         PricesCommand::Unset { provider, model } => {
             env.admin()?.unset_price(&args.workspace, &provider, &model).map_err(Failure::input)?;
-            println!("{provider}/{model} is priced by its plugin again in {}", args.workspace);
+            let (provider, model, ws) = (Escaped(&provider), Escaped(&model), Escaped(&args.workspace));
+            println!("{provider}/{model} is priced by its plugin again in {ws}");
             Ok(())
         }
     }
@@ -86,7 +89,7 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
                 serde_json::json!({ "provider": provider, "model": model, "prices": prices, "override": overridden })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        super::print_json(&value);
         return Ok(());
     }
     println!(
@@ -96,6 +99,7 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
     for (provider, model, p, overridden) in rows {
         let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
         let mark = if overridden { "  (override)" } else { "" };
+        let (provider, model) = (Escaped(&provider), Escaped(&model));
         println!(
             "{provider:<10} {model:<28} {:>9} {:>9} {:>11} {:>12}{mark}",
             p.input,

@@ -2,6 +2,7 @@
 //! or plain lines when the output is not a terminal.
 
 use llmnode::engine::{EventSink, NodeStatus, RunEvent};
+use llmnode::escape::{Escaped, escape};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -93,7 +94,7 @@ impl PlainLog {
                     self.streaming = None;
                 }
                 match detail {
-                    Some(d) => eprintln!("[{secs:6.2}s] {node}: {} ({d})", status.as_str()),
+                    Some(d) => eprintln!("[{secs:6.2}s] {node}: {} ({})", status.as_str(), Escaped(&d)),
                     None => eprintln!("[{secs:6.2}s] {node}: {}", status.as_str()),
                 }
             }
@@ -108,6 +109,7 @@ impl PlainLog {
             }
             RunEvent::Failover { node, from, reason } => {
                 self.end_line();
+                let (from, reason) = (Escaped(&from), Escaped(&reason));
                 eprintln!("[{secs:6.2}s] {node}: {from} failed ({reason}); trying the next connection");
             }
         }
@@ -166,19 +168,19 @@ impl LiveTable {
                 }
                 row.status = status;
                 if let Some(d) = detail {
-                    row.detail = d;
+                    row.detail = escape(&d).into_owned();
                 }
                 force = true;
             }
             RunEvent::Text { text, .. } => {
-                row.tail.push_str(&text.replace('\n', " "));
+                row.tail.push_str(&escape(&text.replace('\n', " ")));
                 let n = row.tail.chars().count();
                 if n > TAIL_CHARS {
                     row.tail = row.tail.chars().skip(n - TAIL_CHARS).collect();
                 }
             }
             RunEvent::Failover { from, reason, .. } => {
-                row.detail = format!("{from}: {reason}; failing over");
+                row.detail = format!("{}: {}; failing over", Escaped(&from), Escaped(&reason));
                 force = true;
             }
         }

@@ -1,6 +1,7 @@
 //! Printing run results for people: the output, and a usage table.
 
 use llmnode::engine::RunReport;
+use llmnode::escape::escape;
 use llmnode::usage::AttemptRecord;
 use std::fmt::Write;
 
@@ -30,9 +31,9 @@ pub fn usage_table(attempts: &[AttemptRecord]) -> String {
             None => format!("{:.0} ms", ms(a.latency)),
         };
         rows.push([
-            a.node.clone(),
-            a.connection.clone(),
-            a.model.clone(),
+            escape(&a.node).into_owned(),
+            escape(&a.connection).into_owned(),
+            escape(&a.model).into_owned(),
             (a.usage.input + a.usage.cache_read + a.usage.cache_write).to_string(),
             a.usage.output.to_string(),
             format!("{:.6}", a.cost_usd),

@@ -7,6 +7,7 @@ use super::{Env, Failure, report};
 use clap::Args;
 use llmnode::connections::ConnectionSet;
 use llmnode::engine::{Engine, EngineOptions, EventSink, NoEvents, RunReport};
+use llmnode::escape::{Escaped, escape};
 use llmnode::workflow::Workflow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -122,7 +123,7 @@ pub async fn execute(
 /// the same terminal is not printed again.
 pub fn finish(report: &RunReport, json: bool, shown_text: Option<&str>) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        super::print_json(report);
     } else if let Some(text) = report::output_text(report) {
         let same_terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
         if !(same_terminal && shown_text == Some(text.as_str())) {
@@ -132,9 +133,9 @@ pub fn finish(report: &RunReport, json: bool, shown_text: Option<&str>) -> Resul
     match &report.error {
         None => Ok(()),
         Some(e) => {
-            let mut message = e.clone();
+            let mut message = escape(e).into_owned();
             for n in report.nodes.iter().filter(|n| n.status == llmnode::engine::NodeStatus::Failed) {
-                message.push_str(&format!("\n  {}: {}", n.id, n.error.as_deref().unwrap_or("failed")));
+                message.push_str(&format!("\n  {}: {}", n.id, Escaped(n.error.as_deref().unwrap_or("failed"))));
             }
             Err(Failure::run(if json { String::new() } else { message }))
         }

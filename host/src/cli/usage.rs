@@ -5,6 +5,7 @@
 use super::operator::DEFAULT_WORKSPACE;
 use super::{Env, Failure};
 use clap::{Args, ValueEnum};
+use llmnode::escape::Escaped;
 use llmnode::store::workspaces;
 use llmnode::usage::report::{self, Day, UsageReport};
 
@@ -47,14 +48,18 @@ pub fn run(env: &Env, args: UsageArgs) -> Result<(), Failure> {
             Which::Workflows => serde_json::to_value(&r.top_workflows),
             Which::Connections => serde_json::to_value(&r.by_connection),
         };
-        println!("{}", serde_json::to_string_pretty(&value.unwrap_or_default()).unwrap_or_default());
+        super::print_json(&value.unwrap_or_default());
         return Ok(());
     }
     let all = args.report == Which::All;
     if all {
         println!(
             "workspace {}: {} requests, {} failed, ${:.4} over the last {} days\n",
-            r.workspace, r.total.totals.requests, r.total.totals.errors, r.total.cost_usd, r.days
+            Escaped(&r.workspace),
+            r.total.totals.requests,
+            r.total.totals.errors,
+            r.total.cost_usd,
+            r.days
         );
     }
     if all || args.report == Which::Daily {
@@ -111,8 +116,8 @@ fn print_models(r: &UsageReport) {
         let t = &m.line.totals;
         println!(
             "  {:<28} {:<10} {:>9} {:>13} {:>11} {:>13} {:>11}",
-            m.model,
-            m.provider,
+            Escaped(&m.model),
+            Escaped(&m.provider),
             t.requests,
             t.prompt_tokens(),
             t.cache_read_tokens + t.cache_write_tokens,
@@ -144,7 +149,7 @@ fn print_named(title: &str, what: &str, lines: &[report::NamedLine]) {
         let t = &l.line.totals;
         println!(
             "  {:<28} {:>9} {:>8} {:>13} {:>13} {:>11}",
-            l.name,
+            Escaped(&l.name),
             t.requests,
             t.errors,
             t.prompt_tokens(),

@@ -12,8 +12,8 @@ pub enum KitError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     /// `plugin new` was given a name a plugin cannot have.
-    #[error("plugin name {name:?} is not usable: {reason}")]
-    BadName { name: String, reason: &'static str },
+    #[error("plugin name \"{}\" is not usable: it {reason}", crate::escape::Escaped(name))]
+    BadName { name: String, reason: String },
     /// `plugin new` would overwrite something.
     #[error("{path} already exists and is not empty; choose another --dir")]
     Exists { path: PathBuf },

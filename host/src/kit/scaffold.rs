@@ -3,6 +3,7 @@
 //! native test, a fixture and a README.
 
 use super::KitError;
+use crate::names::{self, NameKind};
 use std::path::{Path, PathBuf};
 
 /// The files of a new plugin: (path in the crate, template).
@@ -48,17 +49,15 @@ pub fn create(name: &str, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, KitErr
     Ok(written)
 }
 
-/// A name that is both a plugin name (`info.name`) and a crate name.
+/// A name that is both a plugin name (`info.name`, [`NameKind::Plugin`]) and
+/// a crate name, which must start with a letter.
 fn check_name(name: &str) -> Result<(), KitError> {
-    let bad = |reason| Err(KitError::BadName { name: name.to_string(), reason });
-    if name.is_empty() || name.len() > 64 {
-        return bad("it must be 1 to 64 characters long");
+    let bad = |reason: String| Err(KitError::BadName { name: name.to_string(), reason });
+    if let Some(problem) = names::problem(NameKind::Plugin, name) {
+        return bad(problem.to_string());
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return bad("it must start with a lowercase letter");
-    }
-    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-        return bad("it may hold only a-z, 0-9, - and _");
+        return bad("must start with a lowercase letter".into());
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use super::contract::{ContractVersion, Provider, ProviderPre};
 use super::error::PluginError;
 use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
+use crate::names::{self, NameKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -289,11 +290,9 @@ pub(crate) fn root_cause(e: &wasmtime::Error) -> String {
 
 fn check_info(origin: &str, contract: ContractVersion, info: &types::PluginInfo) -> Result<(), PluginError> {
     let bad = |detail: String| Err(PluginError::BadInfo { plugin: origin.to_string(), detail });
-    let valid_name = !info.name.is_empty()
-        && info.name.len() <= 64
-        && info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid_name {
-        return bad(format!("name {:?} must be 1-64 characters of a-z, 0-9, - and _", info.name));
+    for (kind, name) in [(NameKind::Plugin, &info.name), (NameKind::PluginVersion, &info.version)] {
+        names::check(kind, name)
+            .map_err(|e| PluginError::BadInfo { plugin: origin.to_string(), detail: e.to_string() })?;
     }
     if info.contract_version != contract.as_str() {
         return bad(format!(
@@ -327,5 +326,43 @@ fn empty_info() -> types::PluginInfo {
         egress_hosts: Vec::new(),
         models: Vec::new(),
         capabilities: types::Capabilities::empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, version: &str) -> types::PluginInfo {
+        let contract = ContractVersion::latest();
+        types::PluginInfo {
+            name: name.into(),
+            version: version.into(),
+            contract_version: contract.as_str().into(),
+            default_base_url: "https://api.example.com/v1".into(),
+            ..empty_info()
+        }
+    }
+
+    #[test]
+    fn a_plugin_names_itself_by_the_one_name_rule() {
+        let check = |name: &str, version: &str| check_info("p.wasm", ContractVersion::latest(), &info(name, version));
+        check("acme-ai", "1.0.0+build.2").unwrap();
+        let long = "a".repeat(5000);
+        for (name, version, says) in [
+            ("", "1.0.0", "plugin name \"\" must not be empty"),
+            (long.as_str(), "1.0.0", "must be at most 128 characters (it has 5000)"),
+            ("acme\n", "1.0.0", "plugin name \"acme\\n\" must not contain control"),
+            ("acme\u{1b}[2J", "1.0.0", "\"acme\\x1b[2J\""),
+            ("a/b", "1.0.0", "must not contain `/`"),
+            ("Acme", "1.0.0", "may contain only a-z"),
+            ("acme", "", "plugin version \"\" must not be empty"),
+            ("acme", "1.0/../../x", "plugin version \"1.0/../../x\" must not contain `/`"),
+            ("acme", "1\r\n", "plugin version \"1\\r\\n\""),
+        ] {
+            let err = check(name, version).unwrap_err().to_string();
+            assert!(err.starts_with("plugin p.wasm describes itself wrongly: ") && err.contains(says), "{err}");
+            assert!(!err.contains(['\n', '\r', '\u{1b}']), "{err:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::bindings::LogLevel;
 use super::config::RuntimeConfig;
+use crate::escape::Escaped;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -53,7 +54,8 @@ impl Sandbox {
     }
 
     /// The plugin's `log` import (every contract version's): a line to the
-    /// host's log, within this call's budget of lines and bytes.
+    /// host's log, within this call's budget of lines and bytes, escaped so a
+    /// plugin can neither forge a log line nor drive the terminal.
     pub(crate) fn log_line(&mut self, level: LogLevel, message: &str) {
         if self.log_lines_left == 0 {
             self.log_lines_dropped = self.log_lines_dropped.saturating_add(1);
@@ -64,7 +66,7 @@ impl Sandbox {
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        let line = &message[..end];
+        let line = Escaped(&message[..end]);
         let plugin = &*self.plugin;
         match level {
             LogLevel::Trace => tracing::trace!(target: "llmnode::plugin", plugin, "{line}"),

@@ -153,6 +153,14 @@ pub struct DeleteQuery {
     force: bool,
 }
 
+/// `?name=NAME&force=true` on a delete of the collection.
+#[derive(Deserialize)]
+pub struct DeleteNamedQuery {
+    name: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
 /// `DELETE /api/v1/connections/{name}` (admin); refused while a workflow or
 /// route names the connection, unless forced.
 pub async fn delete(
@@ -161,8 +169,24 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
+    delete_checked(&state, &caller, &name, q.force)
+}
+
+/// `DELETE /api/v1/connections?name=NAME` (admin): the same delete, for a
+/// name no path segment can carry (`""`, stored before names were checked),
+/// so an operator can clean up through the API too.
+pub async fn delete_named(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<DeleteNamedQuery>,
+) -> Result<StatusCode, ApiError> {
+    let name = q.name.ok_or_else(|| ApiError::Invalid("name the connection to delete: ?name=NAME".into()))?;
+    delete_checked(&state, &caller, &name, q.force)
+}
+
+fn delete_checked(state: &AppState, caller: &Caller, name: &str, force: bool) -> Result<StatusCode, ApiError> {
     caller.require_admin("deleting a connection")?;
-    state.admin(caller.actor())?.delete_connection_checked(&caller.workspace, &name, q.force)?;
+    state.admin(caller.actor())?.delete_connection_checked(&caller.workspace, name, force)?;
     state.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/workflows` and `/api/v1/routes`: named definitions a workspace
 //! keeps. Both are validated (a workflow against the workspace's connections,
-//! a route by the workflow parser) before anything is stored.
+//! a route by the workflow parser, both names by [`crate::names`] when
+//! stored) before anything is stored.
 
 use super::caller::Caller;
 use super::chat_routes;
@@ -15,15 +16,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// Names are path segments and appear in usage rows: keep them plain.
-fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'));
-    ok.then_some(())
-        .ok_or_else(|| ApiError::Invalid(format!("name {name:?} must be 1 to 128 of A-Z a-z 0-9 _ - . : /")))
-}
 
 /// Parse and validate a workflow text against the caller's connections.
 pub fn validate_workflow(state: &AppState, caller: &Caller, text: &str) -> Result<Workflow, ApiError> {
@@ -101,7 +93,6 @@ pub async fn put_workflow(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check_name(&name)?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::Invalid("the workflow is not UTF-8".into()))?;
     let workflow = validate_workflow(&state, &caller, text)?;
     if workflow.name != name {
@@ -146,7 +137,6 @@ pub async fn put_route(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("storing a route")?;
-    check_name(&name)?;
     let value: Value = super::json_body::decode(&body)?;
     let route = chat_routes::parse_route(&value)?;
     let connections = route.connection_names();

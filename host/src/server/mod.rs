@@ -39,7 +39,7 @@ use std::time::Instant;
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/me", get(connections::me))
-        .route("/connections", get(connections::list).post(connections::create))
+        .route("/connections", get(connections::list).post(connections::create).delete(connections::delete_named))
         .route("/connections/{name}", get(connections::show).patch(connections::edit).delete(connections::delete))
         .route("/connections/{name}/test", post(connections::test))
         .route("/connections/{name}/enable", post(connections::enable))

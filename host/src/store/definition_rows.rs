@@ -25,6 +25,14 @@ impl Kind {
             Kind::Route => "route",
         }
     }
+
+    /// The name rule its names follow.
+    pub fn name_kind(self) -> crate::names::NameKind {
+        match self {
+            Kind::Workflow => crate::names::NameKind::Workflow,
+            Kind::Route => crate::names::NameKind::Route,
+        }
+    }
 }
 
 /// One stored definition.

@@ -17,6 +17,7 @@ pub mod usage_rows;
 pub mod users;
 pub mod workspaces;
 
+use crate::escape::Escaped;
 use rusqlite::Connection as Db;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,9 +36,9 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("{what} `{name}` not found{scope}")]
+    #[error("{what} `{}` not found{scope}", Escaped(name))]
     NotFound { what: &'static str, name: String, scope: String },
-    #[error("{what} `{name}` already exists{scope}")]
+    #[error("{what} `{}` already exists{scope}", Escaped(name))]
     Exists { what: &'static str, name: String, scope: String },
     #[error("store: malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },

@@ -12,6 +12,7 @@ use super::path::Loc;
 use super::shape::{BoolOrMap, Expect, Obj, StrOrMap, StrOrSeq, StrictValue};
 use super::validate::Checker;
 use crate::error_class::ErrorClass;
+use crate::names::{self, NameKind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -280,8 +281,8 @@ fn routing(
 fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) {
     let mut seen = HashSet::new();
     for (name, site) in connection_sites(config) {
-        if name.is_empty() {
-            cx.issue_at(site.path(loc), "a connection name must not be empty".into());
+        if let Some(problem) = names::problem(NameKind::Connection, name) {
+            cx.issue_at(site.path(loc), format!("a connection name {problem}"));
         } else if !seen.insert(name) {
             cx.issue_at(site.path(loc), format!("connection \"{name}\" is named more than once in this node"));
         }
@@ -513,6 +514,16 @@ pub(crate) mod tests {
             "unknown variant `boom`",
         );
         assert_issue(with(json!({"primary_connection": ""})), &format!("{C}.primary_connection"), "must not be empty");
+        assert_issue(
+            with(json!({"primary_connection": "a/b"})),
+            &format!("{C}.primary_connection"),
+            "a connection name must not contain `/`",
+        );
+        assert_issue(
+            json!({"connections": ["ok", "x\u{1b}"], "messages": [{"role": "user", "content": "x"}]}),
+            &format!("{C}.connections[1]"),
+            "a connection name must not contain control",
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub use output::OutputSpec;
 pub use plan::Plan;
 pub use template::{Lookup, Reference, Target, Template, TemplateError};
 
+use crate::names::{self, NameKind};
 use path::Loc;
 use raw::{RawBody, RawNodeType, RawWorkflow};
 use shape::{Obj, StrictValue};
@@ -128,8 +129,8 @@ impl Workflow {
     fn from_raw<const DEFER: bool>(raw: RawWorkflow<DEFER>) -> Result<Workflow, WorkflowError> {
         let root = Loc::Root;
         let mut issues = Vec::new();
-        if raw.name.trim().is_empty() {
-            issues.push(Issue { path: root.key("name").to_string(), message: "must not be empty".into() });
+        if let Some(problem) = names::problem(NameKind::Workflow, &raw.name) {
+            issues.push(Issue { path: root.key("name").to_string(), message: problem.to_string() });
         }
         let inputs = inputs::convert(raw.inputs.unwrap_or_default(), &root.key("inputs"), &mut issues);
         let nodes_loc = root.key("nodes");
@@ -327,6 +328,9 @@ mod tests {
             (json!({"name": "w", "nodes": [node], "extra": 1}), "$.extra", "unknown field `extra`"),
             (json!({"name": "w", "nodes": []}), "$.nodes", "must list at least one node"),
             (json!({"name": "", "nodes": [node]}), "$.name", "must not be empty"),
+            (json!({"name": "a\nb", "nodes": [node]}), "$.name", "must not contain control"),
+            (json!({"name": "a/b", "nodes": [node]}), "$.name", "must not contain `/`"),
+            (json!({"name": "w".repeat(5000), "nodes": [node]}), "$.name", "must be at most 128 characters"),
             (json!(["w"]), "$", "expected a JSON object"),
             (json!({"name": "w", "nodes": [["a", "template"]]}), "$.nodes[0]", "expected a JSON object"),
             (

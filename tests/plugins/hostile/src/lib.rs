@@ -217,6 +217,10 @@ impl Provider for Hostile {
                 }
                 Ok(ok_request(&conn, b"{}".to_vec()))
             }
+            "log-forge" => {
+                log::warn("forge-attempt\r\n2026-01-01T00:00:00Z  WARN forged line\x1b[2J\x07\u{9b}\u{202e}\0");
+                Ok(ok_request(&conn, b"{}".to_vec()))
+            }
             other => Err(ProviderError::invalid(format!("unknown attack `{other}`"))),
         }
     }
