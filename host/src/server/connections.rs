@@ -107,7 +107,7 @@ pub async fn create(
     let mut admin = state.admin(caller.actor())?;
     let new = NewConnection { name: body.name, provider: body.provider, settings, secrets };
     let row = admin.add_connection(&caller.workspace, new)?;
-    state.invalidate();
+    state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&row.name))?;
     Ok((StatusCode::CREATED, Json(one[0].to_json())))
 }
@@ -141,7 +141,7 @@ pub async fn edit(
     }
     let edit = Edit { settings, set_secrets: sealable(body.secrets)?, remove_secrets: body.remove_secrets };
     admin.edit_connection(&caller.workspace, &name, edit)?;
-    state.invalidate();
+    state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&name))?;
     Ok(Json(one[0].to_json()))
 }
@@ -187,7 +187,7 @@ pub async fn delete_named(
 fn delete_checked(state: &AppState, caller: &Caller, name: &str, force: bool) -> Result<StatusCode, ApiError> {
     caller.require_admin("deleting a connection")?;
     state.admin(caller.actor())?.delete_connection_checked(&caller.workspace, name, force)?;
-    state.invalidate();
+    state.invalidate_workspace(caller.workspace_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,7 +218,7 @@ async fn set_enabled(state: &AppState, caller: &Caller, name: &str, enabled: boo
     caller.require_admin(if enabled { "enabling a connection" } else { "disabling a connection" })?;
     let mut admin = state.admin(caller.actor())?;
     admin.set_connection_enabled(&caller.workspace, name, enabled)?;
-    state.invalidate();
+    state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(name))?;
     Ok(Json(one[0].to_json()))
 }

@@ -60,14 +60,14 @@ fn put(
     connections: Vec<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let created = state.admin(caller.actor())?.put_definition(&caller.workspace, kind, name, body, &connections)?;
-    state.invalidate();
+    refresh(state, caller, kind);
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(json!({ "name": name, "connections": connections, "created": created }))))
 }
 
 fn delete(state: &AppState, caller: &Caller, kind: Kind, name: &str) -> Result<StatusCode, ApiError> {
     state.admin(caller.actor())?.delete_definition(&caller.workspace, kind, name)?;
-    state.invalidate();
+    refresh(state, caller, kind);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,4 +158,12 @@ pub async fn delete_route(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin("deleting a route")?;
     delete(&state, &caller, Kind::Route, &name)
+}
+
+/// A route changes how model names resolve, so the workspace's engine is
+/// rebuilt; a stored workflow is read at run time and rebuilds nothing.
+fn refresh(state: &AppState, caller: &Caller, kind: Kind) {
+    if kind == Kind::Route {
+        state.invalidate_workspace(caller.workspace_id);
+    }
 }

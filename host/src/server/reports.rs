@@ -145,7 +145,7 @@ pub async fn put_alert_settings(
         crate::admin::AdminError::Refused(m) => ApiError::Invalid(m),
         other => other.into(),
     })?;
-    state.invalidate();
+    state.invalidate_workspace(caller.workspace_id);
     let stored = alert_rows::settings(admin.store.db(), caller.workspace_id)?;
     Ok(Json(json!({ "settings": stored.settings, "webhook": stored.webhook_hint })))
 }

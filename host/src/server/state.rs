@@ -145,10 +145,23 @@ impl AppState {
         Ok(WorkspaceEngine { engine, chat })
     }
 
-    /// Forget built engines and verified tokens: the configuration changed.
-    pub fn invalidate(&self) {
-        self.engines.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// Forget the engines `rebuild` names (rebuilt on next use; their limits
+    /// live on in the limits service) and every verified token.
+    pub fn invalidate(&self, rebuild: &super::watch::Rebuild) {
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        if rebuild.all {
+            engines.clear();
+        } else {
+            engines.retain(|id, _| !rebuild.workspaces.contains(id));
+        }
+        drop(engines);
         self.callers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Forget one workspace's engine: this process just changed its configuration.
+    pub fn invalidate_workspace(&self, workspace_id: i64) {
+        let rebuild = super::watch::Rebuild { workspaces: [workspace_id].into(), ..Default::default() };
+        self.invalidate(&rebuild);
     }
 
     /// A verified caller from the cache.

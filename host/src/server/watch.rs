@@ -1,47 +1,93 @@
 //! Live configuration: the daemon polls the audit log, which every change
-//! appends to (from the API or from the CLI in another process). When it
-//! moves, built engines and verified tokens are dropped so the next request
-//! sees the new connections, routes and revocations; plugin changes reload
-//! the plugin set.
+//! appends to (from the API or from the CLI in another process). Only what a
+//! change touched is rebuilt: a connection or route change drops that
+//! workspace's engine (rebuilt on its next use; limits live outside engines,
+//! so nothing they count is lost), a stored workflow or a connection test
+//! rebuilds nothing, a plugin change reloads the plugins and every engine.
+//! Verified tokens are forgotten on every change, so a revocation applies
+//! within a second.
 
 use super::state::AppState;
+use crate::store::audit;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the audit log is polled.
 pub const POLL: Duration = Duration::from_secs(1);
 
+/// What a batch of audit entries asks the daemon to rebuild.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rebuild {
+    pub plugins: bool,
+    /// Every workspace (a change not tied to one).
+    pub all: bool,
+    pub workspaces: BTreeSet<i64>,
+}
+
+/// Actions that change nothing an engine holds.
+fn engine_neutral(action: &str) -> bool {
+    action.starts_with("workflow.")
+        || action == "connection.test"
+        || action.starts_with("token.")
+        || action.starts_with("user.")
+}
+
+/// Decide what `changes` (workspace id, action) require.
+pub fn plan(changes: &[(i64, Option<i64>, String)]) -> Rebuild {
+    let mut r = Rebuild::default();
+    for (_, workspace, action) in changes {
+        if action.starts_with("plugin.") {
+            r.plugins = true;
+            r.all = true;
+        } else if engine_neutral(action) {
+            continue;
+        } else {
+            match workspace {
+                Some(id) => {
+                    r.workspaces.insert(*id);
+                }
+                None => r.all = true,
+            }
+        }
+    }
+    r
+}
+
 /// Poll until the task is aborted.
 pub async fn run(state: Arc<AppState>) {
-    let mut seen = latest(&state).unwrap_or(0);
+    let mut seen = state.store().ok().and_then(|s| audit::latest_id(s.db()).ok()).unwrap_or(0);
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(now) = latest(&state) else { continue };
-        if now == seen {
+        let Some(changes) = state.store().ok().and_then(|s| audit::changes_since(s.db(), seen).ok()) else {
             continue;
-        }
-        if plugins_changed(&state, seen) {
+        };
+        let Some(&(newest, _, _)) = changes.last() else { continue };
+        let rebuild = plan(&changes);
+        if rebuild.plugins {
             state.reload_plugins();
         }
-        state.invalidate();
-        tracing::info!(from = seen, to = now, "configuration changed; engines rebuilt on next use");
-        seen = now;
+        state.invalidate(&rebuild);
+        tracing::info!(from = seen, to = newest, ?rebuild, "configuration changed");
+        seen = newest;
     }
 }
 
-fn latest(state: &AppState) -> Option<i64> {
-    let store = state.store().ok()?;
-    store.db().query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| r.get(0)).ok()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn plugins_changed(state: &AppState, since: i64) -> bool {
-    let Ok(store) = state.store() else { return false };
-    store
-        .db()
-        .query_row("SELECT EXISTS (SELECT 1 FROM audit_log WHERE id > ?1 AND action LIKE 'plugin.%')", [since], |r| {
-            r.get(0)
-        })
-        .unwrap_or(false)
+    #[test]
+    fn only_what_a_change_touched_is_rebuilt() {
+        let c = |ws: Option<i64>, a: &str| (0, ws, a.to_string());
+        let r = plan(&[c(Some(1), "workflow.create"), c(Some(2), "connection.test"), c(Some(1), "token.revoke")]);
+        assert_eq!(r, Rebuild::default(), "stored workflows, tests and tokens rebuild no engine");
+        let r = plan(&[c(Some(2), "connection.edit"), c(Some(3), "route.create")]);
+        assert_eq!(r.workspaces, BTreeSet::from([2, 3]));
+        assert!(!r.all && !r.plugins);
+        let r = plan(&[c(None, "plugin.install")]);
+        assert!(r.plugins && r.all);
+    }
 }

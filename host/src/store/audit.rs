@@ -91,3 +91,15 @@ pub fn list(db: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, St
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
+
+/// The id of the newest entry (0 for none): where a watcher starts.
+pub fn latest_id(db: &Connection) -> Result<i64, StoreError> {
+    Ok(db.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| r.get(0))?)
+}
+
+/// What changed after entry `since`: (id, workspace id, action), oldest first.
+pub fn changes_since(db: &Connection, since: i64) -> Result<Vec<(i64, Option<i64>, String)>, StoreError> {
+    let mut stmt = db.prepare_cached("SELECT id, workspace_id, action FROM audit_log WHERE id > ?1 ORDER BY id")?;
+    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
