@@ -52,9 +52,45 @@ fn main() {
     if wanted("workflow") {
         workflow(quick);
     }
+    if wanted("limits") {
+        let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio.block_on(limits_admission(20_000 / scale));
+    }
     if wanted("loopback") {
         let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         tokio.block_on(end_to_end(&rt, 2_500 / scale));
+    }
+}
+
+/// One admission and its settlement (rpm + tpm + budget), in process and
+/// shared through a real SQLite store: what shared limits cost per call.
+async fn limits_admission(n: usize) {
+    use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, StoreLimits, Used, acquire};
+    let limits = Limits {
+        rpm: Some(1_000_000_000),
+        tpm: Some(2_000_000_000),
+        daily_budget_usd: Some(1e9),
+        ..Default::default()
+    };
+    let ask = Ask { tokens: 1_000, cost: 600_000 };
+    let used = Used { requests: 1, tokens: 500, cost: 300_000, booked: false };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llmnode.db");
+    let mut store = Store::open(&path).unwrap();
+    let ws = store.transaction(|tx| workspaces::create(tx, "bench", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
+    let key = LimitKey { scope: ws.id, connection: "bench".into() };
+    let local: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
+    let shared: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+    for (what, service) in
+        [("limits: admit + settle, in process", &local), ("limits: admit + settle, shared store", &shared)]
+    {
+        let v = sample_async(n, || async {
+            let t = Instant::now();
+            acquire(service, &key, &limits, ask).await.unwrap().settle(used);
+            t.elapsed()
+        })
+        .await;
+        report(what, &v);
     }
 }
 
@@ -309,6 +345,22 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     .await;
     report("loopback: same, usage recorded durably", &recorded);
     drop(recorded_engine);
+    // Every limit on, shared through the store, and usage recorded: what
+    // the daemon does for a budgeted connection.
+    let shared = llmnode::limits::StoreLimits::open(&path).unwrap();
+    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_webhook: None };
+    let options =
+        EngineOptions { usage: Some(log.sink(scope)), limits: Some(shared), scope: ws.id, ..Default::default() };
+    let shared_engine = Engine::with_options(&limited, &registry, options).unwrap();
+    let shared_limits = sample_async(n, || async {
+        let t = Instant::now();
+        let report = shared_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        assert!(report.ok, "{:?}", report.error);
+        t.elapsed()
+    })
+    .await;
+    report("loopback: same, limits shared through the store", &shared_limits);
+    drop(shared_engine);
     log.close().await;
 
     let template = Arc::new(

@@ -2,9 +2,9 @@
 //! from environment variables named in the file, never from the file itself.
 
 use crate::engine::{Limits, RetryPolicy};
-use crate::runtime::bindings::types::AuthScheme;
 use crate::escape::Escaped;
 use crate::names::{self, NameKind};
+use crate::runtime::bindings::types::AuthScheme;
 use crate::secret::Secret;
 use crate::transport::auth::KeyMaterial;
 use crate::transport::{Credentials, EgressPolicy, OperatorPlacement, Placement, Target};

@@ -82,3 +82,60 @@ impl LimitsService for LocalLimits {
         breakers.entry(key.clone()).or_default().record(now_ms(), failure);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::acquire;
+    use std::sync::Arc;
+
+    fn key() -> LimitKey {
+        LimitKey { scope: 0, connection: "c".into() }
+    }
+
+    #[tokio::test]
+    async fn rpm_refuses_the_request_over_the_limit_and_says_when() {
+        let service: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
+        let limits = Limits { rpm: Some(2), ..Default::default() };
+        for _ in 0..2 {
+            acquire(&service, &key(), &limits, Ask::default())
+                .await
+                .unwrap()
+                .settle(Used { requests: 1, ..Used::default() });
+        }
+        let refused = acquire(&service, &key(), &limits, Ask::default()).await.err().unwrap();
+        assert!(refused.message.contains("2 requests per minute"), "{refused:?}");
+        assert!(refused.retry_after.is_some_and(|d| d > Duration::from_secs(55)), "{refused:?}");
+        assert_eq!(refused.class, ErrorClass::RateLimit);
+    }
+
+    #[tokio::test]
+    async fn concurrent_reservations_never_overspend_and_settling_frees_room() {
+        let service: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
+        let limits = Limits { daily_budget_usd: Some(0.02), ..Default::default() };
+        let ask = Ask { tokens: 1000, cost: 2_000_000 }; // $0.002: ten fit
+        let key = key();
+        let held: Vec<_> = futures_util::future::join_all((0..64).map(|_| acquire(&service, &key, &limits, ask))).await;
+        assert_eq!(held.iter().filter(|h| h.is_ok()).count(), 10);
+        let refused = held.iter().find_map(|h| h.as_ref().err()).unwrap();
+        assert_eq!(refused.class, ErrorClass::QuotaExceeded);
+        for h in held.into_iter().flatten() {
+            h.settle(Used { requests: 1, tokens: 500, cost: 1_000_000, booked: false });
+        }
+        // $0.01 spent: five more fit.
+        let more = futures_util::future::join_all((0..64).map(|_| acquire(&service, &key, &limits, ask))).await;
+        assert_eq!(more.iter().filter(|h| h.is_ok()).count(), 5);
+        assert!(service.headroom(&key, &limits) < 0.01);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_hold_books_its_whole_reservation() {
+        let service: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
+        let limits = Limits { daily_budget_usd: Some(0.01), tpm: Some(3_000), ..Default::default() };
+        let ask = Ask { tokens: 1000, cost: 4_000_000 };
+        drop(acquire(&service, &key(), &limits, ask).await.unwrap());
+        drop(acquire(&service, &key(), &limits, ask).await.unwrap());
+        let refused = acquire(&service, &key(), &limits, ask).await.err().unwrap();
+        assert!(refused.message.contains("daily budget") || refused.message.contains("tokens per minute"));
+    }
+}

@@ -92,7 +92,8 @@ pub struct Refusal {
 }
 
 /// Capacity held for one admitted call until it is settled. Dropping it
-/// unsettled releases it as unused (a call that never reached the provider).
+/// unsettled (the call was cancelled mid-flight, so what the provider billed
+/// is unknown) books the whole reservation as used: never less than the truth.
 #[must_use = "a hold is released when dropped; settle it with what the call used"]
 pub struct Hold {
     service: Option<Arc<dyn LimitsService>>,
@@ -131,7 +132,8 @@ impl Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         if let Some(service) = self.service.take() {
-            service.settle(self.grant.clone(), Used { requests: 0, tokens: 0, cost: 0, booked: true });
+            let ask = self.grant.ask;
+            service.settle(self.grant.clone(), Used { requests: 1, tokens: ask.tokens, cost: ask.cost, booked: false });
         }
     }
 }

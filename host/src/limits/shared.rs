@@ -251,3 +251,70 @@ fn heartbeat(store: Store, holder: String) -> (mpsc::Sender<()>, JoinHandle<()>)
         .expect("spawning the limits heartbeat thread");
     (stop, thread)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::acquire;
+    use crate::store::workspaces;
+
+    fn store_with_workspace() -> (tempfile::TempDir, std::path::PathBuf, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llmnode.db");
+        let mut store = Store::open(&path).unwrap();
+        let ws = store.transaction(|tx| workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
+        (dir, path, ws.id)
+    }
+
+    #[tokio::test]
+    async fn two_services_on_one_store_share_one_window_and_one_budget() {
+        let (_dir, path, ws) = store_with_workspace();
+        let a: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let b: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let key = LimitKey { scope: ws, connection: "c".into() };
+        let limits = Limits { rpm: Some(3), daily_budget_usd: Some(0.01), ..Default::default() };
+        let ask = Ask { tokens: 10, cost: 3_000_000 };
+        let h1 = acquire(&a, &key, &limits, ask).await.unwrap();
+        let h2 = acquire(&b, &key, &limits, ask).await.unwrap();
+        let h3 = acquire(&a, &key, &limits, ask).await.unwrap();
+        // Three held ($0.009): a fourth fits neither the budget nor the rpm.
+        let refused = acquire(&b, &key, &limits, Ask { tokens: 10, cost: 1 }).await.err().unwrap();
+        assert!(refused.message.contains("3 requests per minute"), "{refused:?}");
+        for h in [h1, h2, h3] {
+            h.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
+        }
+        let (spent, held) = limit_rows::budget(Store::open(&path).unwrap().db(), ws, "c", day_of(now_ms())).unwrap();
+        assert_eq!((spent, held), (3_000_000, 0));
+        assert_eq!(a.headroom(&key, &limits), 0.0, "the rpm window is full");
+    }
+
+    #[tokio::test]
+    async fn the_holds_of_a_holder_that_stopped_beating_are_released() {
+        let (_dir, path, ws) = store_with_workspace();
+        let store = Store::open(&path).unwrap();
+        let day = day_of(now_ms());
+        limit_rows::beat(store.db(), "dead-1", now_ms() - 60_000).unwrap();
+        limit_rows::hold(store.db(), "dead-1", ws, "c", day, 5_000_000).unwrap();
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 5_000_000));
+        // A live process's heartbeat releases the dead one's hold.
+        let service: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let released = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            limit_rows::budget(store.db(), ws, "c", day).unwrap() == (0, 0)
+        });
+        assert!(released, "the dead holder's hold was not released");
+        let key = LimitKey { scope: ws, connection: "c".into() };
+        let limits = Limits { daily_budget_usd: Some(0.006), ..Default::default() };
+        acquire(&service, &key, &limits, Ask { tokens: 1, cost: 5_500_000 }).await.unwrap().settle(Used::default());
+    }
+
+    #[test]
+    fn a_breaker_opened_by_one_process_rests_the_connection_for_another() {
+        let (_dir, path, ws) = store_with_workspace();
+        let a = StoreLimits::open(&path).unwrap();
+        let b = StoreLimits::open(&path).unwrap();
+        let key = LimitKey { scope: ws, connection: "c".into() };
+        a.record(&key, Some((ErrorClass::Auth, None)));
+        assert!(matches!(b.breaker(&key), Admission::Open(_)));
+    }
+}
