@@ -147,8 +147,6 @@ impl Default for Metrics {
             scoped: Registry::default(),
             process: Registry::default(),
         };
-        process.register("http_requests", "HTTP requests by route and status", m.http_requests.clone());
-        process.register("http_request_seconds", "HTTP request latency", m.http_seconds.clone());
         scoped.register("llm_requests", "Workflow runs and chat completions, by outcome", m.runs.clone());
         scoped.register("llm_attempts", "Attempts against a connection, by outcome", m.attempts.clone());
         scoped.register("llm_failovers", "Connections passed over after a failed attempt", m.failovers.clone());
@@ -165,6 +163,9 @@ impl Default for Metrics {
         scoped.register("llm_time_to_first_token_seconds", "Time to first streamed token", m.ttft_seconds.clone());
         scoped.register("llm_tokens", "Tokens by kind", m.tokens.clone());
         scoped.register("llm_cost_nano_usd", "Cost in nano-dollars (exact sums)", m.cost_nano_usd.clone());
+
+        process.register("http_requests", "HTTP requests by route and status", m.http_requests.clone());
+        process.register("http_request_seconds", "HTTP request latency", m.http_seconds.clone());
         process.register("plugin_calls", "Calls into a plugin since it was loaded", m.plugin_calls.clone());
         process.register(
             "plugin_busy_seconds",
@@ -184,7 +185,7 @@ impl Default for Metrics {
         );
         process.register(
             "daemon_timeouts",
-            "Connections closed for sending no request head in time, or idling too long",
+            "Connections closed for sending no request head in time, idling too long, or reading nothing of an answer",
             m.timeouts.clone(),
         );
         Metrics { scoped, process, ..m }

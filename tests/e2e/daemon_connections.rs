@@ -195,3 +195,95 @@ async fn past_the_caps_requests_get_a_json_503_with_retry_after_and_healthz_stil
     assert!(metric(&d, "llmnode_daemon_cap_refusals_total{cap=\"connections\"}").await >= 2.0);
     d.assert_log_clean();
 }
+
+#[test]
+fn bad_caps_or_timeouts_and_a_short_metrics_token_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Test-key shaped, so the leak scan would find it echoed.
+    let short_token = "a-for-tests-1";
+    let cases: [(&[&str], Option<&str>, &str); 5] = [
+        (&["--max-connections", "0"], None, "--max-connections"),
+        (&["--max-in-flight", "99999999999"], None, "--max-in-flight"),
+        (&["--idle-timeout", "0s"], None, "--idle-timeout"),
+        (&["--header-read-timeout", "soon"], None, "--header-read-timeout"),
+        (&[], Some(short_token), "LLMNODE_METRICS_TOKEN must be at least 16 characters"),
+    ];
+    for (flags, token, names) in cases {
+        let mut cmd = crate::support::llmnode_command(&dir.path().join("data"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0"]).args(flags).env("LLMNODE_LOG", "warn");
+        if let Some(token) = token {
+            cmd.env("LLMNODE_METRICS_TOKEN", token);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(names), "{flags:?}: the error should name {names}: {stderr}");
+        crate::support::leak::assert_clean("the refusal", &stderr);
+        assert!(out.stdout.is_empty(), "{flags:?}: the daemon started");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a refused start created something");
+}
+
+#[tokio::test]
+async fn a_dripped_body_frees_its_slot_and_a_client_that_reads_nothing_is_dropped_after_their_timeouts() {
+    let s = Setup::new(Duration::ZERO).await;
+    let d = s.serve_with(&["--max-in-flight", "1", "--body-read-timeout", "1s", "--send-timeout", "1s"]).await;
+    let me = || fresh_client().get(format!("{}/api/v1/me", d.base)).bearer_auth(&s.member).send();
+    let serves_again = || async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if me().await.unwrap().status() == 200 {
+                return Instant::now();
+            }
+            assert!(Instant::now() < deadline, "the slot was never freed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // A head, then one byte of a 100-byte body, then nothing.
+    let mut dripping = connect(&d).await;
+    let head = format!(
+        "PUT /api/v1/workflows/slow HTTP/1.1\r\nHost: llmnode\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        s.member
+    );
+    dripping.write_all(head.as_bytes()).await.unwrap();
+    let sent = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_overloaded(me().await.unwrap(), "requests at once").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), dripping.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("application/json") && answer.contains("--body-read-timeout"), "{answer}");
+    assert!(sent.elapsed() >= Duration::from_millis(900), "cut before the body-read timeout");
+    serves_again().await;
+
+    // A 7 MiB answer to a client that reads none of it: more than the
+    // socket buffers hold, so the daemon's writes wait on it.
+    let big = json!({ "name": "big", "description": "x".repeat(7 << 20), "nodes": [{ "id": "a", "node_type": "llm",
+        "config": { "primary_connection": "openai", "messages": [{ "role": "user", "content": "hi" }] } }],
+        "output": "{{nodes.a.output.text}}" });
+    let (status, stored) = d.call("PUT", "/api/v1/workflows/big", &s.member, Some(big)).await;
+    assert_eq!(status, 201, "{stored}");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(d.base.strip_prefix("http://").unwrap().parse().unwrap()).await.unwrap();
+    let get =
+        format!("GET /api/v1/workflows/big HTTP/1.1\r\nHost: llmnode\r\nAuthorization: Bearer {}\r\n\r\n", s.member);
+    stalled.write_all(get.as_bytes()).await.unwrap();
+    let asked = Instant::now();
+    let send = "llmnode_daemon_timeouts_total{wait=\"send\"}";
+    while metric(&d, send).await < 1.0 {
+        assert!(asked.elapsed() < Duration::from_secs(10), "the daemon still waits on a client that reads nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(asked.elapsed() >= Duration::from_millis(900), "given up on before the send timeout");
+    // The daemon gave up on it: what was buffered comes out, then the end.
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the stalled connection is still open");
+    assert!(got.len() < 7 << 20, "the whole answer went out: {} bytes", got.len());
+    assert_eq!(me().await.unwrap().status(), 200);
+    d.assert_log_clean();
+}

@@ -26,6 +26,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", value_parser = positive_duration,
         default_value_t = Capacity::default().idle_timeout.into())]
     idle_timeout: humantime::Duration,
+    /// How long a request body may take to arrive whole, from its head.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration,
+        default_value_t = Capacity::default().body_read_timeout.into())]
+    body_read_timeout: humantime::Duration,
+    /// How long an answer may wait on a client that reads none of it; then
+    /// the connection is closed.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration,
+        default_value_t = Capacity::default().send_timeout.into())]
+    send_timeout: humantime::Duration,
     /// Client connections served at once; past it a new connection gets a
     /// 503 (`/healthz` still answers).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000),
@@ -48,6 +57,7 @@ fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
 }
 
 pub async fn run(env: &Env, args: ServeArgs) -> Result<(), Failure> {
+    let metrics_token = metrics_token()?;
     let data_dir = env.require_data_dir()?;
     env.store_path()?;
     let runtime = env.runtime()?;
@@ -55,10 +65,12 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<(), Failure> {
         data_dir,
         plugins_dir: env.plugins_dir.clone(),
         master_key_env: std::env::var(MASTER_KEY_ENV).ok().map(Secret::new),
-        metrics_token: metrics_token()?,
+        metrics_token,
         capacity: Capacity {
             header_read_timeout: args.header_read_timeout.into(),
             idle_timeout: args.idle_timeout.into(),
+            body_read_timeout: args.body_read_timeout.into(),
+            send_timeout: args.send_timeout.into(),
             max_connections: args.max_connections,
             max_in_flight: args.max_in_flight,
         },

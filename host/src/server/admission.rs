@@ -1,8 +1,9 @@
 //! Admitting a request: the cap on requests in flight (past it, 503 with
-//! `Retry-After`; `/healthz` is always answered), and a guard that holds the
-//! request's slot and keeps its connection busy until the answer's last
-//! byte is out, or its client has gone.
+//! `Retry-After`; `/healthz` is always answered), a deadline on its body,
+//! and a guard that holds the request's slot and keeps its connection busy
+//! until the answer's last byte is out, or its client has gone.
 
+use super::body_deadline::TimedBody;
 use super::connection::Activity;
 use super::error::ApiError;
 use super::health::HEALTHZ;
@@ -62,6 +63,8 @@ impl hyper::service::Service<Request<Incoming>> for Admission {
         let busy = Busy(self.activity.clone());
         match self.slot(&request) {
             Ok(slot) => {
+                let limit = self.state.capacity().body_read_timeout;
+                let request = request.map(|body| TimedBody::new(body, limit));
                 let answer = hyper::service::Service::call(&self.app, request);
                 Either::Left(Admitted { answer, guard: Some(Guard { _busy: busy, _slot: slot }) })
             }
@@ -93,7 +96,7 @@ pin_project_lite::pin_project! {
     /// handed to the answer's body.
     pub struct Admitted {
         #[pin]
-        answer: TowerToHyperServiceFuture<Router, Request<Incoming>>,
+        answer: TowerToHyperServiceFuture<Router, Request<TimedBody>>,
         guard: Option<Guard>,
     }
 }

@@ -1,8 +1,9 @@
 //! How much the daemon takes at once and how long it waits for a client:
 //! caps on connections and on requests in flight, and timeouts for a request
-//! head and for an idle kept-alive connection. Sockets opened and left silent
-//! (or sent half a request head) are closed, and past a cap new work gets a
-//! 503 with `Retry-After` that a client can retry, not a hang.
+//! head, an idle kept-alive connection, a request body and a client that
+//! reads nothing. Sockets opened and left silent (or sent half a request, or
+//! never read from) are closed, and past a cap new work gets a 503 with
+//! `Retry-After` that a client can retry, not a hang.
 
 use crate::metrics::Load;
 use std::sync::Arc;
@@ -24,9 +25,14 @@ pub struct Capacity {
     pub header_read_timeout: Duration,
     /// How long a kept-alive connection with no request in flight stays open.
     pub idle_timeout: Duration,
+    /// How long a request body may take to arrive whole, from its head.
+    pub body_read_timeout: Duration,
+    /// How long an answer may wait on a client that reads none of it.
+    pub send_timeout: Duration,
     /// Client connections served at once.
     pub max_connections: u32,
-    /// Requests answered at once (a stream counts until it ends).
+    /// Requests answered at once, from their head until their answer is
+    /// handed to the connection whole (a stream counts until it ends).
     pub max_in_flight: u32,
 }
 
@@ -35,6 +41,8 @@ impl Default for Capacity {
         Capacity {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             max_connections: 512,
             max_in_flight: 256,
         }

@@ -11,7 +11,10 @@
 //! - a kept-alive connection with no request in flight and no byte coming
 //!   is closed after `idle_timeout`.
 //!
-//! A request in flight is never cut by either.
+//! A request in flight is never cut by either. What bounds it instead is its
+//! body's deadline ([`super::body_deadline`]) and the send timeout here: a
+//! write that waits that long on a client reading nothing fails, and the
+//! connection closes.
 
 use super::admission::Admission;
 use super::state::AppState;
@@ -29,7 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// Waiting for a request head to be whole.
 const HEAD: u64 = 0;
@@ -100,10 +103,43 @@ impl Activity {
     }
 }
 
-/// The socket, telling the connection's [`Activity`] when bytes arrive.
+/// The socket, telling the connection's [`Activity`] when bytes arrive, and
+/// failing a write that has waited on a client reading nothing for longer
+/// than the send timeout.
 struct Watched {
     tcp: TcpStream,
     activity: Arc<Activity>,
+    state: Arc<AppState>,
+    /// Armed (lazily, once) while a write waits on the client.
+    stall: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+}
+
+impl Watched {
+    /// `polled`, unless the write it comes from has waited too long.
+    fn bounded<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = false;
+            return polled;
+        }
+        let limit = self.state.capacity().send_timeout;
+        let stall = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if !self.stalled {
+            stall.as_mut().reset(Instant::now() + limit);
+            self.stalled = true;
+        }
+        match stall.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.state.metrics.timeout("send");
+                tracing::debug!("closing a connection whose client read nothing for the send timeout");
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client read nothing for the send timeout",
+                )))
+            }
+        }
+    }
 }
 
 impl AsyncRead for Watched {
@@ -119,7 +155,8 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.bounded(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -127,7 +164,8 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.bounded(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -135,7 +173,8 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        let polled = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.bounded(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -153,7 +192,8 @@ pub fn spawn(
     slot: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { tcp, activity: activity.clone() });
+    let io =
+        TokioIo::new(Watched { tcp, activity: activity.clone(), state: state.clone(), stall: None, stalled: false });
     let service = Admission::new(app.clone(), state.clone(), activity.clone());
     let conn = graceful.watch(http1::Builder::new().serve_connection(io, service));
     let (header, idle) = (state.capacity().header_read_timeout, state.capacity().idle_timeout);
@@ -176,6 +216,9 @@ async fn watch(
     loop {
         let deadline = activity.deadline(header, idle);
         tokio::select! {
+            // The connection first: bytes that just arrived move it out of
+            // an idle wait before that wait is judged.
+            biased;
             served = &mut conn => {
                 if let Err(e) = served {
                     tracing::debug!(error = %e, "connection ended with an error");

@@ -11,6 +11,7 @@
 
 mod accept;
 mod admission;
+mod body_deadline;
 mod caller;
 mod capacity;
 mod chat_routes;
