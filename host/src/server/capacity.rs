@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 /// Connections past the cap that are still answered (503, or `/healthz`);
 /// past these too, a new connection is closed at once.
-pub const REFUSAL_SLOTS: usize = 64;
+const REFUSAL_SLOTS: usize = 64;
 
 /// How long a connection past the cap may take to send its request head.
 pub const REFUSAL_HEADER_TIMEOUT: Duration = Duration::from_secs(2);

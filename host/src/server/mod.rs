@@ -7,7 +7,8 @@
 //! one workspace and one role ([`caller`]); nothing crosses workspaces.
 //!
 //! The daemon drives its own HTTP/1.1 connections ([`accept`],
-//! [`connection`], [`admission`]) for the caps and timeouts in [`Capacity`].
+//! [`connection`], [`admission`], [`body_deadline`]) for the caps and
+//! timeouts in [`Capacity`].
 
 mod accept;
 mod admission;
