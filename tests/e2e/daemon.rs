@@ -3,7 +3,7 @@
 //! simulated provider over real HTTP. Every answer, the daemon's debug log and
 //! every byte of the data directory are searched for the key.
 
-use crate::support::daemon::{KEY, Setup};
+use crate::support::daemon::{KEY, METRICS_TOKEN, Setup};
 use crate::support::leak;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -259,8 +259,8 @@ print(json.dumps(out))
         })
         .collect();
     assert_eq!(by, [("limited".into(), 1, 1), ("openai".into(), 2, 0)], "{usage}");
-    let metrics =
-        d.http.get(format!("{}/metrics", d.base)).bearer_auth(&s.admin).send().await.unwrap().text().await.unwrap();
+    let (status, metrics) = d.get_text("/metrics", METRICS_TOKEN).await;
+    assert_eq!(status, 200, "{metrics}");
     let line =
         |needle: &str| metrics.lines().find(|l| l.starts_with(needle) && !l.starts_with('#')).map(str::to_string);
     let served = line(
@@ -276,6 +276,58 @@ print(json.dumps(out))
     assert!(metrics.contains("llmnode_llm_time_to_first_token_seconds_bucket"), "{metrics}");
     assert!(line("llmnode_plugin_calls{plugin=\"openai\"}").is_some_and(|l| !l.ends_with(" 0")), "{metrics}");
     leak::assert_clean("metrics", &metrics);
+    d.assert_log_clean();
+}
+
+#[tokio::test]
+async fn metrics_show_a_workspace_admin_only_their_workspace_and_the_operator_everything() {
+    let s = Setup::new(Duration::ZERO).await;
+    let d = s.serve().await;
+    // A call in each workspace, so both have series.
+    for (token, model) in [(&s.member, "openai/gpt-4o-mini"), (&s.other_admin, "elsewhere/gpt-4o-mini")] {
+        let chat = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        let (status, answer) = d.call("POST", "/v1/chat/completions", token, Some(chat)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let sample = |text: &str, needle: &str| text.lines().any(|l| !l.starts_with('#') && l.contains(needle));
+
+    // team-b's admin: team-b's series, nothing of `default`, nothing process-wide.
+    let (status, b) = d.get_text("/metrics", &s.other_admin).await;
+    assert_eq!(status, 200, "{b}");
+    assert!(sample(&b, "workspace=\"team-b\"") && sample(&b, "connection=\"elsewhere\""), "{b}");
+    for absent in ["default", "connection=\"openai\"", "limited", "http_requests", "plugin_", "daemon_"] {
+        assert!(!b.contains(absent), "team-b's admin sees {absent}:\n{b}");
+    }
+    for line in b.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.contains("workspace=\"team-b\""), "{line}");
+    }
+    // default's admin: the mirror image.
+    let (status, a) = d.get_text("/metrics", &s.admin).await;
+    assert_eq!(status, 200, "{a}");
+    assert!(sample(&a, "connection=\"openai\"") && sample(&a, "llmnode_llm_tokens_total"), "{a}");
+    assert!(!a.contains("team-b") && !a.contains("elsewhere") && !a.contains("http_requests"), "{a}");
+
+    // The operator: every workspace and the process-wide series.
+    let (status, all) = d.get_text("/metrics", METRICS_TOKEN).await;
+    assert_eq!(status, 200, "{all}");
+    for needle in [
+        "workspace=\"default\"",
+        "workspace=\"team-b\"",
+        "llmnode_http_requests_total{",
+        "llmnode_plugin_calls{plugin=\"openai\"}",
+        "llmnode_daemon_connections ",
+        "llmnode_daemon_requests_in_flight ",
+    ] {
+        assert!(sample(&all, needle), "the operator misses {needle}:\n{all}");
+    }
+
+    // A member, no token, a wrong token: refused, in JSON.
+    let refusals =
+        [(&s.member, 403, "forbidden"), (&String::new(), 401, "unauthorized"), (&"x".repeat(40), 401, "unauthorized")];
+    for (token, status, code) in refusals {
+        let (got, body) = d.call("GET", "/metrics", token, None).await;
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+    }
     d.assert_log_clean();
 }
 

@@ -8,6 +8,8 @@ mod bedrock;
 mod cli;
 mod crash;
 mod daemon;
+mod daemon_connections;
+mod daemon_errors;
 mod dashboard;
 mod egress;
 mod gemini;

@@ -70,6 +70,26 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// Who reads `/metrics`: the daemon's operator (the metrics token) reads
+/// every series; an admin of a workspace reads that workspace's alone.
+pub enum MetricsReader {
+    Operator,
+    Admin(Caller),
+}
+
+impl FromRequestParts<Arc<AppState>> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if bearer(parts).is_some_and(|token| state.is_metrics_token(token)) {
+            return Ok(MetricsReader::Operator);
+        }
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_admin("reading metrics")?;
+        Ok(MetricsReader::Admin(caller))
+    }
+}
+
 /// The token of an `Authorization: Bearer …` header (or `x-api-key`, which
 /// some clients send instead).
 fn bearer(parts: &Parts) -> Option<&str> {

@@ -5,10 +5,19 @@
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// Largest request body accepted (a workflow with many nodes fits easily).
 pub const MAX_BODY: usize = 8 << 20;
+
+/// The answer to a body over [`MAX_BODY`]: 413, naming the bound.
+pub fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the request body is over the limit of {} MiB ({MAX_BODY} bytes)",
+        MAX_BODY >> 20
+    ))
+}
 
 /// A decoded JSON body.
 pub struct JsonBody<T>(pub T);
@@ -17,9 +26,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::Invalid(format!("the request body could not be read: {}", e.body_text())))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => ApiError::Invalid(format!("the request body could not be read: {}", e.body_text())),
+        })?;
         decode(&bytes).map(JsonBody)
     }
 }

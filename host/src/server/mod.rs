@@ -5,9 +5,18 @@
 //!
 //! Every `/api` and `/v1` request carries a bearer token that names one user,
 //! one workspace and one role ([`caller`]); nothing crosses workspaces.
+//!
+//! The daemon drives its own HTTP/1.1 connections ([`accept`],
+//! [`connection`], [`admission`], [`body_deadline`]) for the caps and
+//! timeouts in [`Capacity`].
 
+mod accept;
+mod admission;
+mod body_deadline;
 mod caller;
+mod capacity;
 mod chat_routes;
+mod connection;
 mod connections;
 mod dashboard;
 mod definitions;
@@ -22,15 +31,19 @@ mod sse;
 mod state;
 mod watch;
 
+pub use capacity::Capacity;
 pub use error::ApiError;
+pub use json_body::MAX_BODY;
 pub use state::{AppState, ServerConfig};
+
+/// The environment variable that holds the operator's `/metrics` token.
+pub const METRICS_TOKEN_ENV: &str = "LLMNODE_METRICS_TOKEN";
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,13 +78,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
-        .route("/healthz", get(health::healthz))
+        .route(health::HEALTHZ, get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .merge(dashboard::routes())
         .fallback(health::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(json_body::MAX_BODY))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -94,22 +108,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let watcher = tokio::spawn(watch::run(state.clone()));
-    let app = router(state.clone());
-    // Small writes (stream chunks) go out at once instead of waiting on Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let draining = state.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            draining.set_ready(false);
-            tracing::info!("shutting down: no new connections; finishing requests in flight");
-        })
-        .await;
+    accept::run(listener, state.clone(), router(state.clone()), shutdown).await;
     watcher.abort();
     state.close().await;
-    result
 }

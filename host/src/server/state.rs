@@ -3,6 +3,7 @@
 //! when its configuration changes), the usage log and the metrics.
 
 use super::caller::Caller;
+use super::capacity::{Capacity, Slots};
 use super::error::ApiError;
 use crate::admin::Admin;
 use crate::alerts::webhook::WebhookPolicy;
@@ -16,6 +17,7 @@ use crate::store::plugin_rows::PluginRow;
 use crate::store::{FILE_NAME, Store, plugin_rows};
 use crate::usage::UsageLog;
 use crate::vault::Vault;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +35,11 @@ pub struct ServerConfig {
     pub plugins_dir: Option<PathBuf>,
     /// The master key from the environment, if it is given there rather than in a key file.
     pub master_key_env: Option<Secret>,
+    /// The operator's token for every series of `/metrics` (only its digest
+    /// is kept once the daemon is open).
+    pub metrics_token: Option<Secret>,
+    /// Caps and timeouts for client connections.
+    pub capacity: Capacity,
 }
 
 /// One workspace's engine and what chat requests resolve model names against.
@@ -57,13 +64,16 @@ pub struct AppState {
     /// RPM/TPM windows, budgets and breakers, shared through the store with
     /// every other process on it; engines come and go, these stay.
     limits: Arc<dyn LimitsService>,
+    /// The SHA-256 of the operator's metrics token (the token itself is not kept).
+    metrics_token: Option<[u8; 32]>,
+    slots: Slots,
     pub metrics: Metrics,
 }
 
 impl AppState {
     /// Open the store (which `llmnode init` created), check the master key,
     /// load every plugin and start the usage writer.
-    pub fn open(config: ServerConfig, runtime: PluginRuntime) -> Result<Arc<Self>, ApiError> {
+    pub fn open(mut config: ServerConfig, runtime: PluginRuntime) -> Result<Arc<Self>, ApiError> {
         let store_path = config.data_dir.join(FILE_NAME);
         if !store_path.exists() {
             return Err(ApiError::Unavailable(format!(
@@ -77,6 +87,8 @@ impl AppState {
         let (watch, deliveries) = AlertWatch::start(&store_path, WebhookPolicy::default())?;
         let usage = UsageLog::open(&store_path, Some(Box::new(watch)))?;
         let limits = StoreLimits::open(&store_path)?;
+        let metrics_token = config.metrics_token.take().map(|t| Sha256::digest(t.expose().as_bytes()).into());
+        let slots = Slots::new(&config.capacity);
         Ok(Arc::new(AppState {
             config,
             store_path,
@@ -88,6 +100,8 @@ impl AppState {
             deliveries: Mutex::new(Some(deliveries)),
             ready: AtomicBool::new(true),
             limits,
+            metrics_token,
+            slots,
             metrics: Metrics::default(),
         }))
     }
@@ -182,6 +196,22 @@ impl AppState {
     /// Mark the daemon draining (or ready again).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Whether `token` is the operator's metrics token. Digests are
+    /// compared, so timing tells nothing about the token's bytes.
+    pub fn is_metrics_token(&self, token: &str) -> bool {
+        self.metrics_token.is_some_and(|known| known == <[u8; 32]>::from(Sha256::digest(token.as_bytes())))
+    }
+
+    /// The caps and timeouts the daemon runs with.
+    pub fn capacity(&self) -> &Capacity {
+        &self.config.capacity
+    }
+
+    /// The permits behind the caps.
+    pub fn slots(&self) -> &Slots {
+        &self.slots
     }
 
     /// Write every queued usage event, then wait (bounded) for alert webhooks.

@@ -13,6 +13,10 @@ use std::time::Duration;
 /// The key every daemon test's connections use; it must never come back.
 pub const KEY: &str = "fake-daemon-key-for-tests-7c1d9e2a";
 
+/// The operator's `/metrics` token every test daemon runs with (a secret
+/// too: the leak scans look for it).
+pub const METRICS_TOKEN: &str = "fake-metrics-key-for-tests-5b8e3a91";
+
 /// A data directory with a store, users and tokens, and two connections to a
 /// simulated upstream: `openai` (healthy) and `limited` (always 429).
 pub struct Setup {
@@ -87,7 +91,12 @@ impl Setup {
 
     /// Start the daemon on a free loopback port.
     pub async fn serve(&self) -> Daemon {
-        Daemon::start(&self.data(), &self.dir.path().join("daemon.log")).await
+        self.serve_with(&[]).await
+    }
+
+    /// Start the daemon with more `llmnode serve` flags.
+    pub async fn serve_with(&self, flags: &[&str]) -> Daemon {
+        Daemon::start(&self.data(), &self.dir.path().join("daemon.log"), flags).await
     }
 }
 
@@ -100,10 +109,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    async fn start(data: &Path, log: &Path) -> Daemon {
+    async fn start(data: &Path, log: &Path, flags: &[&str]) -> Daemon {
         let mut cmd = llmnode_command(data);
         let log_file = std::fs::File::create(log).unwrap();
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
+            .args(flags)
+            .env("LLMNODE_METRICS_TOKEN", METRICS_TOKEN)
             .env("LLMNODE_LOG", "debug,cranelift_codegen=warn,wasmtime=warn")
             .stdout(Stdio::piped())
             .stderr(log_file);
@@ -134,6 +145,15 @@ impl Daemon {
         let json =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, json)
+    }
+
+    /// `GET path` with `token`: (status, body text), leak-scanned.
+    pub async fn get_text(&self, path: &str, token: &str) -> (u16, String) {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        super::leak::assert_clean(&format!("the answer to GET {path}"), &text);
+        (status, text)
     }
 
     /// Send SIGTERM.
