@@ -23,8 +23,10 @@ async fn dashboard<'b>(browser: &'b Browser, d: &Daemon, token: &str) -> Page<'b
     page
 }
 
-/// No test key in anything the page holds or was answered, nor in the daemon's log.
+/// No test key in anything the page holds or was answered, nor in the
+/// daemon's log; and nothing went wrong in the page.
 async fn assert_no_key_shown(page: &Page<'_>, d: &Daemon) {
+    assert_eq!(page.problems(), Vec::<String>::new(), "the page ran into trouble");
     leak::assert_clean("the dashboard page", &page.everything().await);
     let network = page.network().await;
     assert!(!network.api_bodies.is_empty(), "no API answer was recorded to scan");
@@ -99,6 +101,11 @@ async fn the_dashboard_shows_connections_usage_alerts_and_the_audit_log() {
     assert_eq!(d.call("POST", "/v1/chat/completions", &s.member, Some(chat)).await.0, 429);
     let (_, limited) = d.call("GET", "/api/v1/connections/limited", &s.admin, None).await;
     assert_eq!(limited["status"], "warning", "{limited}");
+
+    // Served under a strict Content-Security-Policy: no inline script or style.
+    let served = d.http.get(format!("{}/dashboard/", d.base)).send().await.unwrap();
+    let csp = served.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'") && !csp.contains("unsafe"), "{csp}");
 
     let browser = Browser::launch();
     let page = dashboard(&browser, &d, &s.admin).await;
@@ -209,6 +216,7 @@ async fn the_dashboard_shows_connections_usage_alerts_and_the_audit_log() {
     assert!(row_text(&member, "limited").await.contains(reasons[0].as_str().unwrap()));
     assert!(member.network().await.requests.iter().all(|(r, _)| !r.contains("/api/v1/audit")));
     keep_screenshot(&member, "member").await;
+    assert_eq!(member.problems(), Vec::<String>::new(), "the member's page ran into trouble");
 }
 
 /// `GET /api/v1/connections/NAME` as the admin.
@@ -270,6 +278,9 @@ async fn an_admin_adds_edits_disables_and_deletes_a_connection_with_the_forms() 
     for needle in [hint.as_str(), "60 rpm", "gpt-4o-mini (default)"] {
         assert!(shown.contains(needle), "{needle} is not in the new row: {shown}");
     }
+    let notice = "document.querySelector('#notice').textContent";
+    page.wait_for(&format!("{notice}.startsWith('backup added')"), "the notice").await;
+    assert_eq!(page.eval(notice).await, json!(format!("backup added; its key shows only as {hint}")));
     assert_eq!(audited(&d, &s, "connection.create", "backup").await.len(), 1);
     // The key went out with each Save, to the create endpoint only; the
     // field is empty again and the key is in nothing the page holds.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// How long one protocol call, or one wait for the page, may take.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(30);
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 
@@ -123,7 +123,7 @@ impl Browser {
         let target = target["targetId"].as_str().unwrap().to_string();
         let attached = self.call(None, "Target.attachToTarget", json!({ "targetId": target, "flatten": true })).await;
         let page = Page { browser: self, session: attached["sessionId"].as_str().unwrap().to_string() };
-        for domain in ["Page", "Runtime", "Network"] {
+        for domain in ["Page", "Runtime", "Network", "Log"] {
             page.call(&format!("{domain}.enable"), json!({})).await;
         }
         let size = json!({ "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false });
@@ -312,12 +312,38 @@ impl Page<'_> {
         self.eval(js).await.as_str().unwrap_or_default().to_string()
     }
 
+    /// This tab's protocol events so far.
+    fn events(&self) -> Vec<Value> {
+        let all = self.browser.events.lock().unwrap();
+        all.iter().filter(|e| e["sessionId"] == self.session.as_str()).cloned().collect()
+    }
+
+    /// What went wrong in the page: uncaught exceptions (rejected promises
+    /// included) and what the browser refused, such as a Content-Security-
+    /// Policy violation.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for e in self.events() {
+            let p = &e["params"];
+            match e["method"].as_str() {
+                Some("Runtime.exceptionThrown") => {
+                    let details = &p["exceptionDetails"];
+                    let text = details["exception"]["description"].as_str().or(details["text"].as_str());
+                    problems.push(format!("exception: {}", text.unwrap_or_default()));
+                }
+                Some("Log.entryAdded") if matches!(p["entry"]["source"].as_str(), Some("security" | "javascript")) => {
+                    let (source, text) = (p["entry"]["source"].as_str(), p["entry"]["text"].as_str());
+                    problems.push(format!("{}: {}", source.unwrap_or_default(), text.unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
+
     /// The requests this tab made, and the daemon's answers to its API calls.
     pub async fn network(&self) -> Network {
-        let events: Vec<Value> = {
-            let all = self.browser.events.lock().unwrap();
-            all.iter().filter(|e| e["sessionId"] == self.session.as_str()).cloned().collect()
-        };
+        let events = self.events();
         let mut net = Network::default();
         // The API's requests, less those answered with no body at all.
         let mut api = HashSet::new();

@@ -137,15 +137,18 @@ function renderConnections(list) {
   $("#connections-empty").hidden = list.length > 0;
 }
 
-// Run one change, report it, and reload what the page shows.
+// Run one change, reload what the page shows, then report it: the report
+// appears once the tables show the change.
 async function change(what, run) {
   notify("");
+  let message, kind = "ok";
   try {
-    notify(await run());
+    message = await run();
   } catch (e) {
-    notify(`${what}: ${e.message}`, "error");
+    [message, kind] = [`${what}: ${e.message}`, "error"];
   }
   await reload();
+  notify(message, kind);
 }
 
 // Reload the page's data; a failure is shown, never thrown at a click handler.
@@ -328,6 +331,7 @@ async function saveEditor(event) {
   const key = form.elements.api_key.value.trim();
   $("#editor-error").textContent = "";
   $("#editor-save").disabled = true;
+  let message;
   try {
     let saved;
     if (editing) {
@@ -342,7 +346,7 @@ async function saveEditor(event) {
     }
     closeEditor();
     const hint = (saved.secrets || []).find((x) => x.field === "api_key");
-    notify(`${saved.name} ${editing ? "saved" : "added"}` + (key && hint ? `; its key shows only as ${hint.hint}` : ""));
+    message = `${saved.name} ${editing ? "saved" : "added"}` + (key && hint ? `; its key shows only as ${hint.hint}` : "");
   } catch (e) {
     // Nothing changed on the server; the form stays as typed (the key masked) to be fixed.
     $("#editor-error").textContent = e.message;
@@ -351,6 +355,7 @@ async function saveEditor(event) {
     $("#editor-save").disabled = false;
   }
   await reload();
+  notify(message);
 }
 
 // ---- usage, alerts, audit --------------------------------------------------
