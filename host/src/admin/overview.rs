@@ -60,9 +60,10 @@ impl Admin {
             .collect()
     }
 
-    /// Delete a connection unless something still names it (a stored workflow
-    /// or a workflow that ran against it); `force` deletes anyway.
-    pub fn delete_connection_checked(&mut self, workspace: &str, name: &str, force: bool) -> Result<(), AdminError> {
+    /// What disabling or deleting a connection would break: the workflows that
+    /// ran against it and the stored workflows and routes that name it, so an
+    /// operator is told before, not after.
+    pub fn connection_used_by(&self, workspace: &str, name: &str) -> Result<Vec<String>, AdminError> {
         let db = self.store.db();
         let ws = workspaces::get(db, workspace)?;
         connection_rows::get(db, ws.id, name)?;
@@ -72,6 +73,13 @@ impl Admin {
                 used_by.push(stored);
             }
         }
+        Ok(used_by)
+    }
+
+    /// Delete a connection unless something still names it (a stored workflow
+    /// or a workflow that ran against it); `force` deletes anyway.
+    pub fn delete_connection_checked(&mut self, workspace: &str, name: &str, force: bool) -> Result<(), AdminError> {
+        let used_by = self.connection_used_by(workspace, name)?;
         if !used_by.is_empty() && !force {
             return Err(AdminError::Refused(format!(
                 "connection `{name}` is used by workflow(s) {}; deleting it breaks them. Pass --force (in the API: ?force=true) to delete it anyway",

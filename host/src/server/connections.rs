@@ -1,4 +1,4 @@
-//! `/api/v1/connections`: list and show (members), create, edit, test,
+//! `/api/v1/connections`: list, show and what uses one (members), create, edit, test,
 //! enable, disable and delete (admins). Keys arrive in the body's `secrets`
 //! object and leave only as hints.
 
@@ -43,6 +43,17 @@ pub async fn show(
     let admin = state.admin(caller.actor())?;
     let one = admin.overview(&caller.workspace, Some(&name))?;
     Ok(Json(one[0].to_json()))
+}
+
+/// `GET /api/v1/connections/{name}/used-by`: the workflows and routes that
+/// disabling or deleting it would break, for a confirmation that names them.
+pub async fn used_by(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let used_by = state.admin(caller.actor())?.connection_used_by(&caller.workspace, &name)?;
+    Ok(Json(json!({ "connection": name, "used_by": used_by })))
 }
 
 /// The body of a create.

@@ -54,6 +54,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/me", get(connections::me))
         .route("/connections", get(connections::list).post(connections::create).delete(connections::delete_named))
         .route("/connections/{name}", get(connections::show).patch(connections::edit).delete(connections::delete))
+        .route("/connections/{name}/used-by", get(connections::used_by))
         .route("/connections/{name}/test", post(connections::test))
         .route("/connections/{name}/enable", post(connections::enable))
         .route("/connections/{name}/disable", post(connections::disable))

@@ -1,6 +1,8 @@
 //! Shared test machinery: a programmable upstream on loopback that records what
-//! it receives, the built plugins, and a log capture for leak scans.
+//! it receives, the built plugins, a log capture for leak scans, and headless
+//! Chromium to drive the dashboard.
 
+pub mod browser;
 pub mod chat;
 pub mod daemon;
 pub mod leak;
