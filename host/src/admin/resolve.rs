@@ -31,8 +31,8 @@ impl Admin {
             // Caching is the plugin's business: it gets the stored settings as
             // options, beside the operator's provider options.
             let mut options = s.options.clone();
-            if s.prompt_caching {
-                options.insert("prompt_caching".to_string(), "true".to_string());
+            if let Some(caching) = s.prompt_caching {
+                options.insert("prompt_caching".to_string(), caching.to_string());
             }
             if let Some(ttl) = s.cache_ttl_secs {
                 options.insert("cache_ttl_secs".to_string(), ttl.to_string());
@@ -45,7 +45,9 @@ impl Admin {
                 headers: s.headers,
                 options,
                 allowed_hosts: Vec::new(),
+                models: s.models,
                 default_model: s.default_model,
+                streaming: s.streaming,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
                 stream_idle_timeout: s
                     .stream_idle_timeout_secs

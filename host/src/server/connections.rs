@@ -42,7 +42,8 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let admin = state.admin(caller.actor())?;
     let one = admin.overview(&caller.workspace, Some(&name))?;
-    Ok(Json(one[0].to_json()))
+    let plugins = state.plugins();
+    Ok(Json(one[0].to_json_effective(plugins.get(&one[0].row.provider).map(|p| &**p))))
 }
 
 /// The body of a create.
@@ -56,6 +57,10 @@ pub struct CreateBody {
     /// Secrets by field (`api_key`, `aws_secret_access_key`, `header:NAME`, …).
     #[serde(default)]
     secrets: BTreeMap<String, String>,
+    /// The server takes no credentials (a local one): no key although the
+    /// plugin declares an auth scheme.
+    #[serde(default)]
+    no_key: bool,
 }
 
 /// The body of an edit: only what it names changes.
@@ -80,13 +85,6 @@ fn sealable(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, Secret>, A
         .collect()
 }
 
-fn check_settings(s: &StoredSettings) -> Result<(), ApiError> {
-    if let Some(u) = &s.base_url {
-        url::Url::parse(u).map_err(|e| ApiError::Invalid(format!("settings.base_url is not a URL: {e}")))?;
-    }
-    Ok(())
-}
-
 /// `POST /api/v1/connections` (admin).
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -94,18 +92,19 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("adding a connection")?;
-    if state.plugins().get(&body.provider).is_none() {
+    let plugins = state.plugins();
+    let Some(plugin) = plugins.get(&body.provider) else {
         return Err(ApiError::Invalid(format!(
             "no plugin provides {:?} (loaded: {})",
             body.provider,
-            state.plugins().names().join(", ")
+            plugins.names().join(", ")
         )));
-    }
-    let settings = body.settings.unwrap_or(StoredSettings { streaming: true, ..Default::default() });
-    check_settings(&settings)?;
+    };
+    let auth = plugin.info().auth;
+    let settings = body.settings.unwrap_or_default();
     let secrets = sealable(body.secrets)?;
     let mut admin = state.admin(caller.actor())?;
-    let new = NewConnection { name: body.name, provider: body.provider, settings, secrets };
+    let new = NewConnection { name: body.name, provider: body.provider, settings, secrets, auth, no_key: body.no_key };
     let row = admin.add_connection(&caller.workspace, new)?;
     state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&row.name))?;
@@ -132,7 +131,6 @@ pub async fn edit(
             }
             let text = merged.to_string();
             let settings: StoredSettings = json_body::decode_as(text.as_bytes(), "settings")?;
-            check_settings(&settings)?;
             Some(settings)
         }
     };

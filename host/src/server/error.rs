@@ -108,6 +108,7 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::Store(s) => s.into(),
             AdminError::Refused(m) => ApiError::Conflict(m),
+            AdminError::Invalid(m) => ApiError::Invalid(m),
             AdminError::Name(n) => ApiError::Invalid(n.to_string()),
             AdminError::Vault(v) => ApiError::Internal(v.to_string()),
         }
