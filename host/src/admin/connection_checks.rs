@@ -155,7 +155,7 @@ mod tests {
         for (name, value) in [
             ("Authorization", "Bearer sk-1"),
             ("x-api-key", "k-123"),
-            ("X-Gateway-Token", "t"),
+            ("X-Gateway-Token", "tok-456"),
             ("x-custom", "Basic dXNlcjpwYXNz"),
         ] {
             let err = check_header(name, value, None).unwrap_err().to_string();
