@@ -238,3 +238,43 @@ pub async fn disable(
 ) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &caller, &name, false).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every public setting, each one set (a literal: a new field must be added here).
+    fn every_setting() -> StoredSettings {
+        StoredSettings {
+            base_url: Some("http://127.0.0.1:1/v1".into()),
+            organization: Some("org".into()),
+            headers: BTreeMap::from([("x-a".into(), "1".into())]),
+            options: BTreeMap::from([("api_version".into(), "1".into())]),
+            models: vec!["m".into()],
+            default_model: Some("m".into()),
+            rpm: Some(1),
+            tpm: Some(1),
+            daily_budget_usd: Some(1.0),
+            timeout_secs: Some(1.0),
+            queue_secs: Some(1.0),
+            stream_idle_timeout_secs: Some(1.0),
+            max_retries: Some(1),
+            prompt_caching: Some(true),
+            cache_ttl_secs: Some(1),
+            streaming: false,
+        }
+    }
+
+    #[test]
+    fn the_api_description_names_every_setting() {
+        let spec: Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
+        let described: Vec<&String> =
+            spec["components"]["schemas"]["ConnectionSettings"]["properties"].as_object().unwrap().keys().collect();
+        let stored = serde_json::to_value(every_setting()).unwrap();
+        let fields: Vec<&String> = stored.as_object().unwrap().keys().collect();
+        let (mut a, mut b) = (described.clone(), fields.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "openapi.json's ConnectionSettings and StoredSettings differ");
+    }
+}
