@@ -63,6 +63,12 @@ impl Cli {
         stdout
     }
 
+    /// `connections add NAME --provider PROVIDER --api-key-env K` and `flags`.
+    async fn add(&self, name: &str, provider: &str, flags: &[&str]) -> String {
+        let add = ["connections", "add", name, "--provider", provider, "--api-key-env", "K"];
+        self.ok(&[&add[..], flags].concat()).await
+    }
+
     /// A refused command: exit 2 and its error line.
     async fn refused(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
@@ -89,7 +95,7 @@ async fn defaults_come_from_the_plugin_or_the_host_and_show_says_which() {
     let upstream =
         Upstream::start(|_| Reply::json(200, support::fixture("openai/spec-examples/default.response.json"))).await;
     let url = upstream.url("/v1");
-    cli.ok(&["connections", "add", "oa", "--provider", "openai", "--api-key-env", "K", "--base-url", &url]).await;
+    cli.add("oa", "openai", &["--base-url", &url]).await;
     cli.ok(&["connections", "edit", "oa", "--tpm", "5000", "--timeout-secs", "12"]).await;
 
     let shown = cli.ok(&["connections", "show", "oa"]).await;
@@ -147,13 +153,13 @@ async fn a_one_hour_cache_write_costs_the_hour_rate() {
     let upstream = Upstream::start(|_| Reply::json(200, anthropic_answer(1_000_000))).await;
     let url = upstream.url("");
     for (name, ttl) in [("five-minutes", "300"), ("one-hour", "3600")] {
-        let add = ["connections", "add", name, "--provider", "anthropic", "--api-key-env", "K", "--base-url", &url];
-        cli.ok(&[
-            &add[..],
-            &["--default-model", "claude-sonnet-4-5", "--prompt-caching", "true", "--cache-ttl-secs", ttl],
-        ]
-        .concat())
-            .await;
+        let caching = ["--prompt-caching", "true", "--cache-ttl-secs", ttl];
+        cli.add(
+            name,
+            "anthropic",
+            &[&["--base-url", &url, "--default-model", "claude-sonnet-4-5"][..], &caching].concat(),
+        )
+        .await;
         let wf = cli.file(&format!("{name}.json"), &support::one_node(name, &[], json!({})));
         cli.ok(&["run", &wf]).await;
     }
@@ -210,7 +216,7 @@ async fn output_into_a_closed_pipe_ends_quietly() {
     let cli = Cli::new().await;
     for i in 0..30 {
         let name = format!("connection-{i:02}");
-        cli.ok(&["connections", "add", &name, "--provider", "openai", "--api-key-env", "K"]).await;
+        cli.add(&name, "openai", &[]).await;
     }
     for args in [&["connections", "list", "--json"][..], &["usage"], &["plugins", "list"], &["audit"]] {
         let mut cmd = cli.command(args);
@@ -277,18 +283,7 @@ fn every_flag_has_a_line_of_help() {
 async fn long_names_keep_tables_in_line() {
     let cli = Cli::new().await;
     for name in ["a", "a-connection-name-of-forty-characters-xx"] {
-        cli.ok(&[
-            "connections",
-            "add",
-            name,
-            "--provider",
-            "openai",
-            "--api-key-env",
-            "K",
-            "--default-model",
-            "gpt-4o-mini",
-        ])
-        .await;
+        cli.add(name, "openai", &["--default-model", "gpt-4o-mini"]).await;
     }
     let list = cli.ok(&["connections", "list"]).await;
     let lines: Vec<&str> = list.lines().take(3).collect();
@@ -308,7 +303,7 @@ async fn no_color_turns_the_live_table_grey() {
     let upstream =
         Upstream::start(|_| Reply::json(200, support::fixture("openai/spec-examples/default.response.json"))).await;
     let url = upstream.url("/v1");
-    cli.ok(&["connections", "add", "oa", "--provider", "openai", "--api-key-env", "K", "--base-url", &url]).await;
+    cli.add("oa", "openai", &["--base-url", &url]).await;
     let two = json!({ "name": "two", "nodes": [
         { "id": "a", "node_type": "llm", "config": { "primary_connection": "oa", "model": "gpt-4o-mini",
           "messages": [{ "role": "user", "content": "hi" }] } },
@@ -359,8 +354,7 @@ async fn the_seeds_one_node_snippet_runs_and_fails_over() {
     .await;
     for (name, path) in [("openai-main", "/main/v1"), ("openai-backup", "/backup/v1")] {
         let url = upstream.url(path);
-        let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", &url];
-        cli.ok(&[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"]].concat()).await;
+        cli.add(name, "openai", &["--base-url", &url, "--default-model", "gpt-4o-mini", "--max-retries", "0"]).await;
     }
     // As the seed shows a node: no workflow around it, and the short response_format.
     let snippet = json!({
@@ -392,23 +386,9 @@ async fn an_anthropic_529_fails_over_at_once_with_the_seeds_list() {
     })
     .await;
     let claude = upstream.url("/claude");
-    let add = ["connections", "add", "claude", "--provider", "anthropic", "--api-key-env", "K", "--base-url", &claude];
-    cli.ok(&[&add[..], &["--default-model", "claude-sonnet-4-5"]].concat()).await;
+    cli.add("claude", "anthropic", &["--base-url", &claude, "--default-model", "claude-sonnet-4-5"]).await;
     let oa = upstream.url("/oa/v1");
-    cli.ok(&[
-        "connections",
-        "add",
-        "oa",
-        "--provider",
-        "openai",
-        "--api-key-env",
-        "K",
-        "--base-url",
-        &oa,
-        "--default-model",
-        "gpt-4o-mini",
-    ])
-    .await;
+    cli.add("oa", "openai", &["--base-url", &oa, "--default-model", "gpt-4o-mini"]).await;
     let node = json!({ "failover_on": ["rate_limit", "timeout", "server_error"] });
     let wf = cli.file("wf.json", &support::one_node("claude", &["oa"], node));
     let started = std::time::Instant::now();
@@ -434,16 +414,13 @@ async fn a_connection_test_shows_the_answer_and_says_when_the_quota_is_gone() {
         }
     })
     .await;
-    let add = |name: &'static str, provider: &'static str, url: String, model: &'static str| {
-        let cli = &cli;
-        async move {
-            let args = ["connections", "add", name, "--provider", provider, "--api-key-env", "K", "--base-url", &url];
-            cli.ok(&[&args[..], &["--default-model", model]].concat()).await;
-        }
-    };
-    add("claude", "anthropic", upstream.url("/claude"), "claude-sonnet-4-5").await;
-    add("oa", "openai", upstream.url("/oa/v1"), "gpt-4o-mini").await;
-    add("broke", "openai", upstream.url("/broke/v1"), "gpt-4o-mini").await;
+    for (name, provider, path, model) in [
+        ("claude", "anthropic", "/claude", "claude-sonnet-4-5"),
+        ("oa", "openai", "/oa/v1", "gpt-4o-mini"),
+        ("broke", "openai", "/broke/v1", "gpt-4o-mini"),
+    ] {
+        cli.add(name, provider, &["--base-url", &upstream.url(path), "--default-model", model]).await;
+    }
 
     let tested = cli.ok(&["connections", "test", "claude"]).await;
     assert!(
@@ -466,18 +443,7 @@ async fn a_connection_test_shows_the_answer_and_says_when_the_quota_is_gone() {
 #[tokio::test]
 async fn a_disabled_connection_is_named_when_a_run_needs_it() {
     let cli = Cli::new().await;
-    cli.ok(&[
-        "connections",
-        "add",
-        "off",
-        "--provider",
-        "openai",
-        "--api-key-env",
-        "K",
-        "--default-model",
-        "gpt-4o-mini",
-    ])
-    .await;
+    cli.add("off", "openai", &["--default-model", "gpt-4o-mini"]).await;
     cli.ok(&["connections", "disable", "off"]).await;
     let wf = cli.file("wf.json", &support::one_node("off", &[], json!({})));
     let out = cli.run(&["run", &wf]).await;

@@ -93,7 +93,7 @@ pub fn settings(s: &StoredSettings, plugin: Option<&LoadedPlugin>) -> Vec<Effect
     put("prompt_caching", v, src);
     let (v, src) = or_builtin(s.cache_ttl_secs.map(|t| json!(t)), json!("the provider's default (5 minutes)"));
     put("cache_ttl_secs", v, src);
-    let streaming = (!s.streaming).then(|| json!(false));
+    let streaming = (!s.streaming).then_some(json!(false));
     let (v, src) = or_builtin(streaming, json!(true));
     put("streaming", v, src);
     let headers = (!s.headers.is_empty()).then(|| json!(s.headers));

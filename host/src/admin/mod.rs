@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod rotate;
 pub mod run_context;
 
+use crate::escape::Escaped;
 use crate::names::{self, NameError, NameKind};
 use crate::store::{Store, StoreError, workspaces};
 use crate::vault::{Vault, VaultError};
@@ -34,6 +35,14 @@ pub enum AdminError {
     /// The input itself is wrong (a setting out of range, a missing key).
     #[error("{0}")]
     Invalid(String),
+    /// A stored secret does not open (a tampered or moved row), named by
+    /// connection and workspace.
+    #[error(
+        "connection `{}` in workspace `{}`: its secret `{field}` cannot be opened: {source}",
+        Escaped(connection),
+        Escaped(workspace)
+    )]
+    Secret { connection: String, workspace: String, field: String, source: VaultError },
 }
 
 /// The store, the vault, and who is acting (recorded in the audit log).

@@ -24,7 +24,12 @@ impl Admin {
             for (field, sealed) in connection_rows::sealed_secrets(db, row.id)? {
                 let secret = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
                 // Fail now, naming the record, rather than at the first request.
-                secret.verify()?;
+                secret.verify().map_err(|source| AdminError::Secret {
+                    connection: row.name.clone(),
+                    workspace: ws.name.clone(),
+                    field: field.clone(),
+                    source,
+                })?;
                 credentials.set(&field, KeyMaterial::Sealed(secret)).map_err(AdminError::Refused)?;
             }
             let s = row.settings;

@@ -111,6 +111,7 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid(m) => ApiError::Invalid(m),
             AdminError::Name(n) => ApiError::Invalid(n.to_string()),
             AdminError::Vault(v) => ApiError::Internal(v.to_string()),
+            e @ AdminError::Secret { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }
