@@ -6,7 +6,7 @@
 use llmnode_sdk::openai_compat;
 use llmnode_sdk::prelude::*;
 
-struct Declared;
+pub struct Declared;
 
 /// The one model it prices.
 const MODEL: &str = "declared-1";
