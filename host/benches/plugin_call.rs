@@ -280,14 +280,12 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     .await;
     report("loopback: plugin + transport, no engine", &by_hand);
 
+    // No limits at all: 0 turns off the RPM the openai plugin declares.
     let mut connections = ConnectionSet::default();
-    connections.insert(Connection::with_key(
-        "bench",
-        "openai",
-        format!("http://{addr}/v1"),
-        "gpt-4o-mini",
-        Secret::new(KEY),
-    ));
+    let mut unlimited =
+        Connection::with_key("bench", "openai", format!("http://{addr}/v1"), "gpt-4o-mini", Secret::new(KEY));
+    unlimited.limits.rpm = Some(0);
+    connections.insert(unlimited);
     let registry = PluginRegistry::load(rt, None).unwrap();
     let engine = Engine::new(&connections, &registry).unwrap();
     let workflow = Arc::new(

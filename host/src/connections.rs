@@ -44,8 +44,13 @@ pub struct Connection {
     pub options: BTreeMap<String, String>,
     /// Extra hosts (beyond the base URL's) requests may reach.
     pub allowed_hosts: Vec<String>,
+    /// The models runs may use through this connection; empty allows all.
+    pub models: Vec<String>,
     /// Model used when a node names none for this connection.
     pub default_model: Option<String>,
+    /// `false`: a node that streams is served by one whole call here and
+    /// gets its answer as a single chunk.
+    pub streaming: bool,
     /// Time allowed for the upstream's answer.
     pub timeout: Duration,
     /// Longest silence inside a stream before it counts as stalled.
@@ -72,7 +77,9 @@ impl Connection {
             headers: BTreeMap::new(),
             options: BTreeMap::new(),
             allowed_hosts: Vec::new(),
+            models: Vec::new(),
             default_model: Some(default_model.into()),
+            streaming: true,
             timeout: DEFAULT_TIMEOUT,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             enabled: true,
@@ -130,7 +137,13 @@ struct FileConnection {
     options: BTreeMap<String, String>,
     #[serde(default)]
     allowed_hosts: Vec<String>,
+    /// Models runs may use (empty: all).
+    #[serde(default)]
+    models: Vec<String>,
     default_model: Option<String>,
+    /// `false`: streamed nodes get one whole call here (default true).
+    #[serde(default = "yes")]
+    streaming: bool,
     timeout_secs: Option<f64>,
     /// Retries of a transient failure on this connection (default 2).
     max_retries: Option<u32>,
@@ -232,7 +245,9 @@ impl ConnectionSet {
                 headers: c.headers,
                 options: c.options,
                 allowed_hosts: c.allowed_hosts,
+                models: c.models,
                 default_model: c.default_model,
+                streaming: c.streaming,
                 timeout,
                 stream_idle_timeout: match c.stream_idle_timeout_secs {
                     None => DEFAULT_STREAM_IDLE_TIMEOUT,

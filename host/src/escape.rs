@@ -97,6 +97,11 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Names as a message lists them: `` `a`, `b` ``, each escaped.
+pub fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
+    names.iter().map(|n| format!("`{}`", Escaped(n.as_ref()))).collect::<Vec<_>>().join(", ")
+}
+
 /// JSON text with the unsafe characters serde leaves raw (DEL, C1 controls,
 /// format characters) written as `\u` escapes: the same JSON value, safe on a
 /// terminal. Serde escapes C0 controls inside strings itself, so those left

@@ -116,7 +116,21 @@ pub mod bindings {
     });
 }
 
+/// Generated bindings for the optional `llmnode:provider-details@0.1.0`
+/// declarations (default limits, long-lived cache prices).
+#[doc(hidden)]
+pub mod details_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/details/v0.1",
+        world: "details-only",
+        pub_export_macro: true,
+        export_macro_name: "__export_details_world",
+        default_bindings_module: "llmnode_sdk::details_bindings",
+    });
+}
+
 pub use bindings::llmnode::provider::types::*;
+pub use details_bindings::exports::llmnode::provider_details::details::{DefaultLimits, ModelPrices, PluginDetails};
 pub use provider::Provider;
 
 /// The contract version this SDK builds plugins for; put it in [`PluginInfo::contract_version`].
@@ -128,14 +142,17 @@ pub mod prelude {
     pub use crate::errors::{self, ErrorBody};
     pub use crate::{
         AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart,
-        EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse, ImagePart,
-        JsonSchemaFormat, Message, Method, ModelInfo, PluginInfo, PreparedRequest, ProviderError, ResponseFormat, Role,
-        StreamDelta, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
+        DefaultLimits, EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse,
+        ImagePart, JsonSchemaFormat, Message, Method, ModelInfo, ModelPrices, PluginDetails, PluginInfo,
+        PreparedRequest, ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall, ToolCallDelta,
+        ToolChoice, ToolDefinition, Usage,
     };
     pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, models, names, openai_compat};
 }
 
-/// Export a type implementing [`Provider`] as the plugin's implementation.
+/// Export a type implementing [`Provider`] as the plugin's implementation:
+/// the contract's `provider` interface, and the optional `details`
+/// declarations ([`Provider::details`]).
 ///
 /// The exports exist only in the WebAssembly build: their symbol names (such
 /// as `llmnode:provider/provider@0.2.0#info`) cannot be linked into a native
@@ -145,6 +162,8 @@ macro_rules! export_plugin {
     ($ty:ident) => {
         #[cfg(target_family = "wasm")]
         $crate::bindings::__export_provider_world!($ty with_types_in $crate::bindings);
+        #[cfg(target_family = "wasm")]
+        $crate::details_bindings::__export_details_world!($ty with_types_in $crate::details_bindings);
     };
 }
 
@@ -246,6 +265,16 @@ impl Default for ChatRequest {
 impl Default for ConnectionSettings {
     fn default() -> Self {
         ConnectionSettings { base_url: String::new(), organization: None, headers: Vec::new(), options: Vec::new() }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for PluginDetails {
+    fn default() -> Self {
+        PluginDetails {
+            default_limits: DefaultLimits { requests_per_minute: None, tokens_per_minute: None },
+            models: Vec::new(),
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 //! contract grows.
 
 use crate::bindings::exports::llmnode::provider::provider::Guest;
+use crate::details_bindings::exports::llmnode::provider_details::details::Guest as DetailsGuest;
 use crate::{
     ChatRequest, ChatResponse, ConnectionSettings, EmbeddingRequest, EmbeddingResponse, ErrorKind, Header,
-    HttpResponse, PluginInfo, PreparedRequest, ProviderError, StreamDelta, StreamEvent,
+    HttpResponse, PluginDetails, PluginInfo, PreparedRequest, ProviderError, StreamDelta, StreamEvent,
 };
 
 /// A provider adapter: a pure translator between llmnode's provider-neutral
@@ -56,6 +57,14 @@ pub trait Provider {
         let _ = resp;
         Err(no_embeddings(""))
     }
+
+    /// Facts about the provider that [`PluginInfo`] has no field for: the
+    /// rate limits it documents (a connection whose operator set none gets
+    /// them) and prices of long-lived cache writes. The default declares
+    /// nothing.
+    fn details() -> PluginDetails {
+        PluginDetails::default()
+    }
 }
 
 fn no_embeddings(model: &str) -> ProviderError {
@@ -97,5 +106,11 @@ impl<T: Provider> Guest for T {
 
     fn parse_embedding_response(response: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
         T::parse_embedding_response(response)
+    }
+}
+
+impl<T: Provider> DetailsGuest for T {
+    fn describe() -> PluginDetails {
+        T::details()
     }
 }

@@ -422,9 +422,13 @@ async fn every_documented_operation_is_routed_and_config_changes_apply_live() {
     s.cli(&["connections", "disable", "openai"]).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (status, _) = d.call("POST", "/v1/chat/completions", &s.member, Some(chat.clone())).await;
+        let (status, answer) = d.call("POST", "/v1/chat/completions", &s.member, Some(chat.clone())).await;
         if status != 200 {
-            assert_eq!(status, 404, "a disabled connection's model should no longer resolve");
+            assert_eq!(status, 409, "a disabled connection's model should no longer resolve: {answer}");
+            assert!(
+                answer["error"]["message"].as_str().unwrap().contains("disabled connection(s) `openai`"),
+                "{answer}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the disabled connection still serves");

@@ -67,7 +67,7 @@ async fn rpm_holds_across_configuration_changes_by_anyone_anywhere() {
         "primary_connection": "capped", "messages": [{ "role": "user", "content": "x" }] } }] });
     let (status, body) = d.call("PUT", "/api/v1/workflows/w", &s.member, Some(wf)).await;
     assert!(status < 300, "{status} {body}");
-    let other = json!({ "name": "more", "provider": "openai", "settings": { "base_url": upstream.url("/v1") } });
+    let other = json!({ "name": "more", "provider": "openai", "no_key": true, "settings": { "base_url": upstream.url("/v1") } });
     let (status, body) = d.call("POST", "/api/v1/connections", &s.other_admin, Some(other)).await;
     assert!(status < 300, "{status} {body}");
     let edit = json!({ "settings": { "timeout_secs": 30 } });

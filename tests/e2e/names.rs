@@ -102,8 +102,9 @@ async fn every_cli_entry_point_refuses_hostile_names_and_stores_nothing() {
         let add = ["connections", "add", name.as_str(), "--provider", "openai", "--api-key-env", "K"];
         let error = refused(&llmnode(&data, &add, "t").await, 2, "error: connection name \"");
         assert!(error.len() < 300, "the error repeats the whole name: {error}");
+        refused(&llmnode(&data, &["workspaces", "create", name.as_str()], "t").await, 2, "error: workspace name \"");
         let add = ["connections", "add", "ok", "--provider", "openai", "--api-key-env", "K", "-w", name.as_str()];
-        refused(&llmnode(&data, &add, "t").await, 2, "error: workspace name \"");
+        refused(&llmnode(&data, &add, "t").await, 2, "error: workspace `");
         if name != "a/b" {
             refused(&llmnode(&data, &["users", "add", name.as_str()], "t").await, 2, "error: user name \"");
         }
@@ -247,7 +248,7 @@ async fn stored_hostile_values_are_shown_escaped_and_their_rows_can_be_deleted()
         stdout(&llmnode(&data, &["connections", "show", name], "t").await);
     }
 
-    // Audited actions on them, by a login name that tries the same.
+    // Audited actions on them; a login name that tries the same is not who acts.
     let evil_user = format!("evil\r\n{FORGED}\x1b[2J");
     for (_, name) in legacy.iter().filter(|(w, _)| *w == "default") {
         stdout(&llmnode(&data, &["connections", "disable", name], &evil_user).await);
@@ -261,9 +262,9 @@ async fn stored_hostile_values_are_shown_escaped_and_their_rows_can_be_deleted()
 
     let audit_text = stdout(&llmnode(&data, &["audit", "--limit", "1000"], "t").await);
     let entries = audit(&data).await.as_array().unwrap().len();
-    assert_eq!(audit_text.lines().count(), entries, "an entry spans lines:\n{audit_text}");
-    assert!(audit_text.lines().all(|l| l.starts_with("20") && l.contains("Z  ")), "{audit_text}");
-    assert!(audit_text.contains("cli:evil\\r\\n2026-01-01T00:00:00Z"), "{audit_text}");
+    assert_eq!(audit_text.lines().count(), entries + 1, "an entry spans lines:\n{audit_text}");
+    assert!(audit_text.lines().skip(1).all(|l| l.starts_with("20") && l.contains("Z  ")), "{audit_text}");
+    assert!(!audit_text.contains("cli:evil"), "$USER decided who acted:\n{audit_text}");
     let usage = stdout(&llmnode(&data, &["usage"], "t").await);
     assert!(usage.contains("gpt\\x1b[2J\\x07"), "{usage}");
 

@@ -52,8 +52,19 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
     let add = ["connections", "add", "openai", "--provider", "openai", "--api-key-env", "K"];
     ok(&llmnode(&data, &[&add[..], &["--base-url", &base, "--default-model", "gpt-4o-mini", "--rpm", "60"]].concat())
         .await);
-    ok(&llmnode(&data, &["connections", "add", "other", "--provider", "openai", "-w", "team-b", "--api-key-env", "K"])
-        .await);
+    // A mistyped workspace is refused with the ones that exist, and nothing is created.
+    let other = ["connections", "add", "other", "--provider", "openai", "-w", "team-b", "--api-key-env", "K"];
+    let refused = llmnode(&data, &other).await;
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("workspace `team-b` not found (workspaces: `default`)")
+            && why.contains("llmnode workspaces create team-b"),
+        "{why}"
+    );
+    assert!(!ok(&llmnode(&data, &["workspaces", "list"]).await).contains("team-b"));
+    ok(&llmnode(&data, &["workspaces", "create", "team-b"]).await);
+    ok(&llmnode(&data, &other).await);
 
     let list = ok(&llmnode(&data, &["connections", "list"]).await);
     assert!(list.contains("openai") && list.contains("Active") && list.contains("fak…3a4b"), "{list}");
@@ -128,7 +139,10 @@ async fn the_operator_flow_keeps_the_key_sealed_and_audited() {
             "token.revoke"
         ]
     );
-    assert!(audit.as_array().unwrap().iter().all(|e| e["actor"] == "cli:operator-test"));
+    // Attributed to the account the process runs as, whatever $USER claims.
+    let account = std::process::Command::new("id").arg("-un").output().unwrap();
+    let account = format!("cli:{}", String::from_utf8_lossy(&account.stdout).trim());
+    assert!(audit.as_array().unwrap().iter().all(|e| e["actor"] == account.as_str()), "{audit:#}");
 
     // Nothing on disk holds the key or the token in plaintext.
     let token = token.to_string();

@@ -10,6 +10,7 @@ use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertSettings, AlertWatch, Deliveries};
 use llmnode::engine::{Engine, RunReport};
 use llmnode::limits::StoreLimits;
+use llmnode::runtime::bindings::types::AuthScheme;
 use llmnode::secret::Secret;
 use llmnode::store::connection_rows::StoredSettings;
 use llmnode::store::usage_rows::{self, Scope};
@@ -72,7 +73,17 @@ impl Setup {
         };
         let secrets = BTreeMap::from([("api_key".to_string(), Secret::new(KEY))]);
         self.admin
-            .add_connection(WS, NewConnection { name: name.into(), provider: "openai".into(), settings, secrets })
+            .add_connection(
+                WS,
+                NewConnection {
+                    name: name.into(),
+                    provider: "openai".into(),
+                    settings,
+                    secrets,
+                    auth: AuthScheme::ApiKey,
+                    no_key: false,
+                },
+            )
             .unwrap();
     }
 
@@ -129,7 +140,7 @@ async fn cached_tokens_are_priced_once_at_the_cache_price() {
     log.flush().await;
 
     // An operator override wins from the next engine on; the cost is fixed when recorded.
-    let custom = Prices { input: 2.0, output: 8.0, cache_read: Some(0.5), cache_write: None };
+    let custom = Prices { input: 2.0, output: 8.0, cache_read: Some(0.5), ..Default::default() };
     s.admin.set_price(WS, "openai", "gpt-4o-mini", custom).unwrap();
     let (engine, log2, _) = s.engine(quick_webhooks());
     let report = call(&engine, "wf", "oa", &[]).await;

@@ -41,7 +41,11 @@ impl Admin {
                     .ok_or_else(|| AdminError::Refused("the webhook must be an http(s) URL".into()))?;
                 let key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
                 stored.webhook_sealed = Some(self.vault.seal_secret(&key, ws.id, 0, WEBHOOK_FIELD, url.expose())?);
-                stored.webhook_hint = Some(format!("{}://{}/…", parsed.scheme(), parsed.host_str().unwrap_or("")));
+                // Scheme, host and port: which server gets the alerts, never
+                // the path or query that may carry a token.
+                let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let host = parsed.host_str().unwrap_or("");
+                stored.webhook_hint = Some(format!("{}://{host}{port}/…", parsed.scheme()));
                 "set"
             }
         };
@@ -63,7 +67,8 @@ impl Admin {
         model: &str,
         prices: Prices,
     ) -> Result<(), AdminError> {
-        let all = [Some(prices.input), Some(prices.output), prices.cache_read, prices.cache_write];
+        let all =
+            [Some(prices.input), Some(prices.output), prices.cache_read, prices.cache_write, prices.cache_write_long];
         if all.iter().flatten().any(|p| !(p.is_finite() && *p >= 0.0)) {
             return Err(AdminError::Refused("prices must be non-negative dollars per million tokens".into()));
         }

@@ -1,8 +1,10 @@
 //! Adding, editing, enabling, disabling and deleting connections. Audit rows
 //! name the fields that changed, never a secret's value.
 
+use super::connection_checks::{check_key, check_settings};
 use super::{Admin, AdminError};
 use crate::names::{self, NameKind};
+use crate::runtime::bindings::types::AuthScheme;
 use crate::secret::Secret;
 use crate::store::StoreError;
 use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
@@ -16,6 +18,10 @@ pub struct NewConnection {
     pub provider: String,
     pub settings: StoredSettings,
     pub secrets: BTreeMap<String, Secret>,
+    /// The auth scheme the provider's plugin declares: what secrets it needs.
+    pub auth: AuthScheme,
+    /// The operator says the server takes no credentials (a local server).
+    pub no_key: bool,
 }
 
 /// Changes to a connection: new settings (if any), secrets to set or remove.
@@ -27,10 +33,13 @@ pub struct Edit {
 }
 
 impl Admin {
-    /// Add a connection to `workspace` (created if new).
+    /// Add a connection to `workspace`, which must exist.
     pub fn add_connection(&mut self, workspace: &str, new: NewConnection) -> Result<ConnectionRow, AdminError> {
         names::check(NameKind::Connection, &new.name)?;
-        let ws = self.ensure_workspace(workspace)?;
+        let ws = workspaces::get(self.store.db(), workspace)?;
+        check_settings(&new.settings)?;
+        let fields: Vec<&str> = new.secrets.keys().map(String::as_str).collect();
+        check_key(&new.provider, new.auth, &fields, new.no_key)?;
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         let row = self.store.transaction(|tx| -> Result<_, AdminError> {
@@ -51,6 +60,9 @@ impl Admin {
     pub fn edit_connection(&mut self, workspace: &str, name: &str, edit: Edit) -> Result<ConnectionRow, AdminError> {
         let ws = workspaces::get(self.store.db(), workspace)?;
         let current = connection_rows::get(self.store.db(), ws.id, name)?;
+        if let Some(settings) = &edit.settings {
+            check_settings(settings)?;
+        }
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         let row = self.store.transaction(|tx| -> Result<_, AdminError> {

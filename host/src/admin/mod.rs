@@ -5,14 +5,17 @@
 
 pub mod access;
 pub mod alerting;
+pub mod connection_checks;
 pub mod connections;
 pub mod definitions;
+pub mod effective;
 pub mod overview;
 pub mod probe;
 pub mod resolve;
 pub mod rotate;
 pub mod run_context;
 
+use crate::escape::Escaped;
 use crate::names::{self, NameError, NameKind};
 use crate::store::{Store, StoreError, workspaces};
 use crate::vault::{Vault, VaultError};
@@ -26,8 +29,20 @@ pub enum AdminError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Name(#[from] NameError),
+    /// The action conflicts with the state of what it acts on.
     #[error("{0}")]
     Refused(String),
+    /// The input itself is wrong (a setting out of range, a missing key).
+    #[error("{0}")]
+    Invalid(String),
+    /// A stored secret does not open (a tampered or moved row), named by
+    /// connection and workspace.
+    #[error(
+        "connection `{}` in workspace `{}`: its secret `{field}` cannot be opened: {source}",
+        Escaped(connection),
+        Escaped(workspace)
+    )]
+    Secret { connection: String, workspace: String, field: String, source: VaultError },
 }
 
 /// The store, the vault, and who is acting (recorded in the audit log).
@@ -43,13 +58,10 @@ impl Admin {
         Admin { store, vault, actor: actor.into() }
     }
 
-    /// The workspace `name`, created (with a fresh data key) if it does not
-    /// exist; only a new one's name is checked, so one stored before names
-    /// were checked can still be reached and cleaned up.
-    pub fn ensure_workspace(&mut self, name: &str) -> Result<workspaces::Workspace, AdminError> {
-        if let Some(ws) = workspaces::find(self.store.db(), name)? {
-            return Ok(ws);
-        }
+    /// Create workspace `name` with a fresh data key. Creating a workspace is
+    /// its own action: other actions refuse a workspace that does not exist,
+    /// so a mistyped name never becomes a new, empty one.
+    pub fn create_workspace(&mut self, name: &str) -> Result<workspaces::Workspace, AdminError> {
         names::check(NameKind::Workspace, name)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         self.store.transaction(|tx| -> Result<_, AdminError> {
@@ -57,6 +69,15 @@ impl Admin {
             crate::store::audit::append(tx, Some(ws.id), actor, "workspace.create", name, &serde_json::json!({}))?;
             Ok(ws)
         })
+    }
+
+    /// The workspace `name`, created if it does not exist (what `init` does
+    /// for the default workspace).
+    pub fn ensure_workspace(&mut self, name: &str) -> Result<workspaces::Workspace, AdminError> {
+        match workspaces::find(self.store.db(), name)? {
+            Some(ws) => Ok(ws),
+            None => self.create_workspace(name),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! daemon's API, the dashboard): settings, secret hints, status and 30 days of
 //! usage. Never a key.
 
-use super::{Admin, AdminError};
+use super::{Admin, AdminError, effective};
 use crate::status::{self, ConnectionStatus};
 use crate::store::connection_rows::{self, ConnectionRow};
 use crate::store::usage_rows::{self, Totals};
@@ -34,6 +34,14 @@ impl Overview {
             "settings": row.settings,
             "secrets": row.secret_hints.iter().map(|(f, h)| json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
         })
+    }
+
+    /// [`Overview::to_json`] with every setting as it takes effect through
+    /// `plugin` and where its value comes from (`"effective"`).
+    pub fn to_json_effective(&self, plugin: Option<&crate::runtime::LoadedPlugin>) -> Value {
+        let mut value = self.to_json();
+        value["effective"] = effective::to_json(&effective::settings(&self.row.settings, plugin));
+        value
     }
 }
 

@@ -24,15 +24,20 @@ impl Admin {
             for (field, sealed) in connection_rows::sealed_secrets(db, row.id)? {
                 let secret = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
                 // Fail now, naming the record, rather than at the first request.
-                secret.verify()?;
+                secret.verify().map_err(|source| AdminError::Secret {
+                    connection: row.name.clone(),
+                    workspace: ws.name.clone(),
+                    field: field.clone(),
+                    source,
+                })?;
                 credentials.set(&field, KeyMaterial::Sealed(secret)).map_err(AdminError::Refused)?;
             }
             let s = row.settings;
             // Caching is the plugin's business: it gets the stored settings as
             // options, beside the operator's provider options.
             let mut options = s.options.clone();
-            if s.prompt_caching {
-                options.insert("prompt_caching".to_string(), "true".to_string());
+            if let Some(caching) = s.prompt_caching {
+                options.insert("prompt_caching".to_string(), caching.to_string());
             }
             if let Some(ttl) = s.cache_ttl_secs {
                 options.insert("cache_ttl_secs".to_string(), ttl.to_string());
@@ -45,7 +50,9 @@ impl Admin {
                 headers: s.headers,
                 options,
                 allowed_hosts: Vec::new(),
+                models: s.models,
                 default_model: s.default_model,
+                streaming: s.streaming,
                 timeout: s.timeout_secs.filter(|t| *t > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
                 stream_idle_timeout: s
                     .stream_idle_timeout_secs

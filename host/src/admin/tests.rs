@@ -16,12 +16,23 @@ fn admin(dir: &tempfile::TempDir, master: MasterKey) -> Admin {
     Admin::new(store, Vault::new(master), "alice")
 }
 
+/// An admin over a fresh store holding `workspaces`.
+fn admin_with(dir: &tempfile::TempDir, workspaces: &[&str]) -> Admin {
+    let mut admin = admin(dir, MasterKey::generate());
+    for ws in workspaces {
+        admin.create_workspace(ws).unwrap();
+    }
+    admin
+}
+
 fn new(name: &str, key: &str) -> NewConnection {
     NewConnection {
         name: name.into(),
         provider: "openai".into(),
         settings: StoredSettings { default_model: Some("gpt-4o-mini".into()), ..Default::default() },
         secrets: BTreeMap::from([("api_key".to_string(), Secret::new(key))]),
+        auth: crate::runtime::bindings::types::AuthScheme::ApiKey,
+        no_key: false,
     }
 }
 
@@ -41,7 +52,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn keys_are_never_in_the_database_in_plaintext_and_open_for_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut admin = admin(&dir, MasterKey::generate());
+    let mut admin = admin_with(&dir, &["a"]);
     let row = admin.add_connection("a", new("openai", KEY_A)).unwrap();
     assert_eq!(row.secret_hints, vec![("api_key".to_string(), "fak…5d4c".to_string())]);
     let set = admin.connection_set("a").unwrap();
@@ -57,20 +68,20 @@ fn keys_are_never_in_the_database_in_plaintext_and_open_for_runs() {
 #[test]
 fn a_ciphertext_moved_to_another_row_does_not_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut admin = admin(&dir, MasterKey::generate());
+    let mut admin = admin_with(&dir, &["a"]);
     let one = admin.add_connection("a", new("one", KEY_A)).unwrap();
     let two = admin.add_connection("a", new("two", KEY_B)).unwrap();
     let sealed_one = connection_rows::sealed_secrets(admin.store.db(), one.id).unwrap().remove(0).1;
     connection_rows::put_secret(admin.store.db(), two.id, "api_key", &sealed_one, "moved").unwrap();
     let err = admin.connection_set("a").unwrap_err().to_string();
-    assert!(err.contains(&format!("connection {}", two.id)) && err.contains("api_key"), "{err}");
+    assert!(err.starts_with("connection `two` in workspace `a`: its secret `api_key` cannot be opened"), "{err}");
     assert!(!err.contains(KEY_A) && !err.contains(KEY_B), "{err}");
 }
 
 #[test]
 fn workspaces_cannot_see_each_others_connections_or_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let mut admin = admin(&dir, MasterKey::generate());
+    let mut admin = admin_with(&dir, &["a", "b"]);
     admin.add_connection("a", new("openai", KEY_A)).unwrap();
     admin.add_connection("b", new("openai", KEY_B)).unwrap();
     admin.add_connection("b", new("only-b", KEY_B)).unwrap();
@@ -89,7 +100,7 @@ fn workspaces_cannot_see_each_others_connections_or_keys() {
 #[test]
 fn rotation_keeps_every_connection_usable_and_a_wrong_master_key_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut admin = admin(&dir, MasterKey::generate());
+    let mut admin = admin_with(&dir, &["a", "b"]);
     admin.add_connection("a", new("openai", KEY_A)).unwrap();
     admin.add_connection("b", new("openai", KEY_B)).unwrap();
     assert_eq!(admin.rotate_master_key(MasterKey::generate()).unwrap(), 2);
@@ -117,7 +128,7 @@ fn rotation_keeps_every_connection_usable_and_a_wrong_master_key_writes_nothing(
 #[test]
 fn every_action_leaves_its_audit_row_without_secret_values() {
     let dir = tempfile::tempdir().unwrap();
-    let mut admin = admin(&dir, MasterKey::generate());
+    let mut admin = admin_with(&dir, &["a"]);
     admin.add_connection("a", new("openai", KEY_A)).unwrap();
     let settings = StoredSettings { default_model: Some("gpt-4.1".into()), rpm: Some(60), ..Default::default() };
     let edit = Edit {
@@ -152,4 +163,17 @@ fn every_action_leaves_its_audit_row_without_secret_values() {
     assert_eq!(edit.detail["changed"], serde_json::json!(["default_model", "rpm", "secret:api_key"]));
     let text = serde_json::to_string(&entries).unwrap();
     assert!(!text.contains(KEY_A) && !text.contains(KEY_B), "a key reached the audit log");
+}
+
+#[test]
+fn an_unknown_workspace_is_refused_with_the_existing_names_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut admin = admin_with(&dir, &["default", "team-b"]);
+    let before = audit::list(admin.store.db(), &Default::default()).unwrap().len();
+    let err = admin.add_connection("team-c", new("openai", KEY_A)).unwrap_err().to_string();
+    assert_eq!(err, "workspace `team-c` not found (workspaces: `default`, `team-b`)");
+    assert!(crate::store::workspaces::find(admin.store.db(), "team-c").unwrap().is_none());
+    assert_eq!(audit::list(admin.store.db(), &Default::default()).unwrap().len(), before);
+    let err = admin.create_workspace("team-b").unwrap_err().to_string();
+    assert!(err.contains("workspace `team-b` already exists"), "{err}");
 }

@@ -2,6 +2,7 @@
 //! which role in which workspace.
 
 use super::operator::DEFAULT_WORKSPACE;
+use super::table::{Align, Table};
 use super::{Env, Failure};
 use clap::{Subcommand, ValueEnum};
 use llmnode::escape::Escaped;
@@ -20,21 +21,27 @@ pub enum UsersCommand {
 pub enum TokensCommand {
     /// Create a token; it is printed once and stored only as a hash.
     Create {
+        /// The user the token acts as (see `llmnode users add`).
         #[arg(long)]
         user: String,
+        /// The one workspace the token reaches. Default: `default`.
         #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
         workspace: String,
+        /// member: runs, stored workflows, reads; admin: also connections, routes, alerts, audit, metrics.
         #[arg(long, value_enum, default_value = "member")]
         role: RoleArg,
     },
     /// List a workspace's tokens (ids, users, roles; never the tokens).
     List {
+        /// The workspace. Default: `default`.
         #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
         workspace: String,
     },
     /// Revoke a token by id.
     Revoke {
+        /// The token's id, as `tokens list` shows it.
         id: i64,
+        /// The workspace the token belongs to. Default: `default`.
         #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
         workspace: String,
     },
@@ -68,11 +75,17 @@ pub fn tokens(env: &Env, command: TokensCommand) -> Result<(), Failure> {
         }
         TokensCommand::List { workspace } => {
             let ws = workspaces::get(admin.store.db(), &workspace).map_err(Failure::input)?;
-            println!("{:<6} {:<16} {:<7} status", "id", "user", "role");
+            let mut table = Table::new(&[
+                ("id", Align::Right),
+                ("user", Align::Left),
+                ("role", Align::Left),
+                ("status", Align::Left),
+            ]);
             for t in users::list_tokens(admin.store.db(), ws.id).map_err(Failure::input)? {
                 let status = if t.revoked_ms.is_some() { "revoked" } else { "live" };
-                println!("{:<6} {:<16} {:<7} {status}", t.id, Escaped(&t.user), t.role.as_str());
+                table.row(&[t.id.to_string(), t.user, t.role.as_str().to_string(), status.to_string()]);
             }
+            table.print();
         }
         TokensCommand::Revoke { id, workspace } => {
             admin.revoke_token(&workspace, id).map_err(Failure::input)?;

@@ -12,7 +12,7 @@ use llmnode::store::{DAY_MS, alert_rows, now_ms, workspaces};
 
 #[derive(Args)]
 pub struct AlertsArgs {
-    /// The workspace.
+    /// The workspace whose alerts to show or change.
     #[arg(long, short = 'w', global = true, default_value = DEFAULT_WORKSPACE)]
     workspace: String,
     #[command(subcommand)]
@@ -23,16 +23,19 @@ pub struct AlertsArgs {
 enum AlertsCommand {
     /// Alerts that fired, newest first, with their webhook delivery.
     List {
-        /// How many days back.
-        #[arg(long, default_value_t = 7)]
+        /// How many days back, today included.
+        #[arg(long, value_name = "DAYS", default_value_t = 7)]
         days: u32,
-        #[arg(long, default_value_t = 100)]
+        /// At most this many alerts, newest first.
+        #[arg(long, value_name = "N", default_value_t = 100)]
         limit: u32,
+        /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
     /// The workspace's thresholds and webhook.
     Show {
+        /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
@@ -42,23 +45,23 @@ enum AlertsCommand {
 
 #[derive(Args)]
 struct SetArgs {
-    /// Alert when the workspace's spend today reaches this many dollars.
-    #[arg(long, conflicts_with = "no_daily_spend")]
+    /// Alert when the workspace's spend today (UTC) reaches this many US dollars. Default: off.
+    #[arg(long, value_name = "USD", conflicts_with = "no_daily_spend")]
     daily_spend_usd: Option<f64>,
     /// Turn the daily spend alert off.
     #[arg(long)]
     no_daily_spend: bool,
-    /// Alert when a connection uses this percentage of its RPM, TPM or daily budget.
-    #[arg(long)]
+    /// Alert when a connection uses this percentage of its RPM, TPM or daily budget. Default: 80.
+    #[arg(long, value_name = "PERCENT")]
     limit_pct: Option<f64>,
-    /// Alert when this percentage of a connection's attempts fail within the window.
-    #[arg(long)]
+    /// Alert when this percentage of a connection's attempts fail within the window. Default: 5.
+    #[arg(long, value_name = "PERCENT")]
     error_rate_pct: Option<f64>,
-    /// The window (seconds) errors are counted over and within which an alert fires once.
-    #[arg(long)]
+    /// The window errors are counted over, in seconds; each condition alerts once per window. Default: 300.
+    #[arg(long, value_name = "SECONDS")]
     window_secs: Option<u64>,
-    /// Fewer attempts than this in the window never make an error-rate alert.
-    #[arg(long)]
+    /// Fewer attempts than this in the window never make an error-rate alert. Default: 20.
+    #[arg(long, value_name = "N")]
     min_requests: Option<u64>,
     /// Read the webhook URL (alerts are POSTed to it as JSON) from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "no_webhook")]

@@ -1,13 +1,13 @@
 //! `llmnode audit`: the append-only record of changes, newest first.
 
+use super::table::{Align, Table};
 use super::{Env, Failure};
 use clap::Args;
-use llmnode::escape::Escaped;
 use llmnode::store::audit::{self, AuditFilter};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// Only this workspace.
+    /// Only this workspace. Default: every workspace.
     #[arg(long, short = 'w')]
     workspace: Option<String>,
     /// Only this action, e.g. `connection.edit`.
@@ -19,9 +19,10 @@ pub struct AuditArgs {
     /// Only this actor, e.g. `cli:alice`.
     #[arg(long)]
     actor: Option<String>,
-    /// At most this many entries.
-    #[arg(long, default_value_t = 50)]
+    /// At most this many entries, newest first.
+    #[arg(long, value_name = "N", default_value_t = 50)]
     limit: u32,
+    /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -41,17 +42,24 @@ pub fn run(env: &Env, args: AuditArgs) -> Result<(), Failure> {
         super::print_json(&entries);
         return Ok(());
     }
+    let mut table = Table::new(&[
+        ("at", Align::Left),
+        ("workspace", Align::Left),
+        ("actor", Align::Left),
+        ("action", Align::Left),
+        ("target", Align::Left),
+        ("detail", Align::Left),
+    ]);
     for e in entries {
-        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms.max(0) as u64);
-        println!(
-            "{}  {:<10} {:<14} {:<20} {:<16} {}",
-            humantime::format_rfc3339_seconds(at),
-            Escaped(e.workspace.as_deref().unwrap_or("-")),
-            Escaped(&e.actor),
-            Escaped(&e.action),
-            Escaped(&e.target),
-            Escaped(&e.detail.to_string())
-        );
+        table.row(&[
+            super::report::at(e.at_ms),
+            e.workspace.clone().unwrap_or_else(|| "-".into()),
+            e.actor,
+            e.action,
+            e.target,
+            e.detail.to_string(),
+        ]);
     }
+    table.print();
     Ok(())
 }

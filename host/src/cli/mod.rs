@@ -18,8 +18,10 @@ mod recording;
 mod report;
 mod run;
 mod serve;
+mod table;
 mod usage;
 mod vault;
+mod workspaces;
 
 use clap::{Parser, Subcommand};
 use llmnode::escape::{escape_json, escape_lines};
@@ -64,8 +66,13 @@ enum Command {
     /// A self-contained tour: a simulated provider on loopback, the real OpenAI
     /// plugin, a failover, a streamed answer and a usage table. No keys, no network.
     Demo(demo::DemoArgs),
-    /// Create the data directory, the master key file and the store.
+    /// Create the data directory, the master key file, the store and the `default` workspace.
     Init,
+    /// Create or list workspaces (other commands refuse one that does not exist).
+    Workspaces {
+        #[command(subcommand)]
+        command: workspaces::WorkspacesCommand,
+    },
     /// Add, list, show, edit, test, disable, enable or delete connections.
     Connections(Box<connections::ConnectionsArgs>),
     /// The audit log of every change to connections and keys.
@@ -128,6 +135,9 @@ impl From<anyhow::Error> for Failure {
 /// Parse arguments, run, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -156,6 +166,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Plugin { command } => plugin::run(&env, command),
         Command::Demo(args) => demo::run(&env, args).await,
         Command::Init => init::run(&env),
+        Command::Workspaces { command } => workspaces::run(&env, command),
         Command::Connections(args) => connections::run(&env, *args).await,
         Command::Audit(args) => audit::run(&env, args),
         Command::Usage(args) => usage::run(&env, args),
@@ -188,6 +199,22 @@ impl Env {
             .map_err(Failure::plugin)
     }
 }
+
+/// Let a command whose output goes to a reader that stops early (`llmnode
+/// usage | head`) end quietly, as other command-line tools do, instead of
+/// panicking on the broken pipe: writing to a closed pipe ends the process.
+/// Not for the daemon, whose sockets report a closed peer as an error.
+#[cfg(unix)]
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any
+    // thread starts; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_on_closed_pipe() {}
 
 /// Print `value` as pretty JSON on standard output, with what a terminal
 /// would act on written as `\u` escapes (still the same JSON).

@@ -3,7 +3,7 @@
 
 use super::{Env, Failure};
 use llmnode::admin::Admin;
-use llmnode::store::{FILE_NAME, Store};
+use llmnode::store::{FILE_NAME, Store, StoreError, workspaces};
 use llmnode::vault::{MASTER_KEY_ENV, Vault};
 use std::path::PathBuf;
 
@@ -54,8 +54,47 @@ impl Env {
     }
 }
 
-/// Who the audit log records: `cli:` and the login name.
+/// Refuse a workspace that does not exist, naming the ones that do and how
+/// to create it: a mistyped `-w` never becomes a new, empty workspace.
+pub fn require_workspace(admin: &Admin, name: &str) -> Result<(), Failure> {
+    match workspaces::get(admin.store.db(), name) {
+        Ok(_) => Ok(()),
+        Err(e @ StoreError::NotFound { .. }) => Err(Failure::input(format!(
+            "{e}; create it with `llmnode workspaces create {}`",
+            llmnode::escape::Escaped(name)
+        ))),
+        Err(e) => Err(Failure::input(e)),
+    }
+}
+
+/// Who the audit log records: `cli:` and the name of the account the process
+/// runs as, from its uid (not `$USER`, which any caller can set), or
+/// `cli:uid:N` for a uid with no account name.
 pub fn actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
+    format!("cli:{}", os_user())
+}
+
+#[cfg(unix)]
+fn os_user() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into `pwd` and `buf`,
+    // whose sizes it is given, and `pw_name` points into `buf` while it lives.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found);
+        if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+            let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+            if !name.is_empty() {
+                return name;
+            }
+        }
+        format!("uid:{uid}")
+    }
+}
+
+#[cfg(not(unix))]
+fn os_user() -> String {
+    std::env::var("USERNAME").unwrap_or_else(|_| "unknown".into())
 }

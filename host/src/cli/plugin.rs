@@ -15,10 +15,10 @@ pub enum PluginCommand {
         /// The plugin's name (a-z, 0-9, - and _), also its crate's name.
         name: String,
         /// Where to create it (default: ./NAME); must be empty or absent.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
         /// The SDK to depend on (default: the `sdk` of the checkout llmnode was built from).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         sdk: Option<PathBuf>,
     },
     /// Build a plugin crate for wasm32-wasip2; print its sha256, size and info.
@@ -31,7 +31,7 @@ pub enum PluginCommand {
         /// The plugin's `.wasm` file.
         plugin: PathBuf,
         /// A directory of fixture files (`*.json`), or one fixture file.
-        #[arg(long)]
+        #[arg(long, value_name = "PATH")]
         fixtures: PathBuf,
     },
 }

@@ -2,6 +2,7 @@
 //! plugins (`llmnode plugin …` is the integrator's).
 
 use super::operator::actor;
+use super::table::{Align, Table};
 use super::{Env, Failure};
 use clap::Subcommand;
 use llmnode::escape::Escaped;
@@ -31,7 +32,10 @@ pub enum PluginsCommand {
         sha256: String,
     },
     /// Uninstall a plugin by provider name.
-    Remove { name: String },
+    Remove {
+        /// The plugin's provider name, as `plugins list` shows it.
+        name: String,
+    },
     /// Load a plugin file in the sandbox and show what it declares.
     Inspect {
         /// The plugin's `.wasm` file.
@@ -51,18 +55,19 @@ pub fn run(env: &Env, command: PluginsCommand) -> Result<(), Failure> {
                 let all: Vec<_> = registry.iter().map(|p| describe(p)).collect();
                 super::print_json(&all);
             } else {
-                println!("{:<12} {:<9} {:<8} {:<7} origin", "name", "version", "contract", "models");
+                let mut table = Table::new(&[
+                    ("name", Align::Left),
+                    ("version", Align::Left),
+                    ("contract", Align::Left),
+                    ("models", Align::Right),
+                    ("origin", Align::Left),
+                ]);
                 for p in registry.iter() {
                     let i = p.info();
-                    println!(
-                        "{:<12} {:<9} {:<8} {:<7} {}",
-                        Escaped(&i.name),
-                        Escaped(&i.version),
-                        Escaped(&i.contract_version),
-                        i.models.len(),
-                        Escaped(p.origin())
-                    );
+                    let models = i.models.len().to_string();
+                    table.row(&[&i.name, &i.version, &i.contract_version, &models, p.origin()]);
                 }
+                table.print();
             }
         }
         PluginsCommand::Install { file, sha256 } => {
@@ -150,8 +155,10 @@ fn describe(p: &LoadedPlugin) -> serde_json::Value {
             "output_price_per_mtok": m.output_price,
             "cached_input_price_per_mtok": m.cached_input_price,
             "cache_write_price_per_mtok": m.cache_write_price,
+            "long_cache_write_price_per_mtok": p.details().long_cache_write_price(&m.id),
             "capabilities": capability_names(m.capabilities),
         })).collect::<Vec<_>>(),
+        "default_limits": { "rpm": p.details().default_rpm, "tpm": p.details().default_tpm },
     })
 }
 
@@ -165,17 +172,31 @@ pub(super) fn print_details(p: &LoadedPlugin) {
     let egress = if i.egress_hosts.is_empty() { "(base URL only)".to_string() } else { i.egress_hosts.join(", ") };
     println!("  egress        {}", Escaped(&egress));
     println!("  capabilities  {}", capability_names(i.capabilities).join(", "));
+    let limit = |v: Option<u32>| v.map_or("none".to_string(), |n| n.to_string());
+    let d = p.details();
+    println!("  default limits  rpm {}, tpm {}", limit(d.default_rpm), limit(d.default_tpm));
     println!("  models");
-    println!("    {:<16} {:>9} {:>9} {:>9} {:>9}", "id", "context", "in $/M", "out $/M", "cached $/M");
+    let mut table = Table::new(&[
+        ("id", Align::Left),
+        ("context", Align::Right),
+        ("in $/M", Align::Right),
+        ("out $/M", Align::Right),
+        ("cached $/M", Align::Right),
+        ("cache write $/M", Align::Right),
+        ("write >5m $/M", Align::Right),
+    ])
+    .indent(4);
+    let price = |v: Option<f64>| v.map(|p| format!("{p:.3}")).unwrap_or_else(|| "-".into());
     for m in &i.models {
-        let cached = m.cached_input_price.map(|p| format!("{p:.3}")).unwrap_or_else(|| "-".into());
-        println!(
-            "    {:<16} {:>9} {:>9.3} {:>9.3} {:>9}",
-            Escaped(&m.id),
-            m.context_window,
-            m.input_price,
-            m.output_price,
-            cached
-        );
+        table.row(&[
+            m.id.clone(),
+            m.context_window.to_string(),
+            format!("{:.3}", m.input_price),
+            format!("{:.3}", m.output_price),
+            price(m.cached_input_price),
+            price(m.cache_write_price),
+            price(d.long_cache_write_price(&m.id)),
+        ]);
     }
+    table.print();
 }

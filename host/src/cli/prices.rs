@@ -3,6 +3,7 @@
 //! its workspace from the next run on.
 
 use super::operator::DEFAULT_WORKSPACE;
+use super::table::{Align, Table};
 use super::{Env, Failure};
 use clap::{Args, Subcommand};
 use llmnode::escape::Escaped;
@@ -11,7 +12,7 @@ use llmnode::usage::Prices;
 
 #[derive(Args)]
 pub struct PricesArgs {
-    /// The workspace.
+    /// The workspace whose overrides to show or change. Default: `default`.
     #[arg(long, short = 'w', global = true, default_value = DEFAULT_WORKSPACE)]
     workspace: String,
     #[command(subcommand)]
@@ -22,33 +23,47 @@ pub struct PricesArgs {
 enum PricesCommand {
     /// Every model's prices (USD per million tokens): the plugins' tables and the overrides.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Override a model's prices (USD per million tokens).
     Set {
+        /// The plugin's provider name (e.g. `openai`).
         provider: String,
+        /// The model id, as nodes name it.
         model: String,
-        #[arg(long)]
+        /// USD per million input tokens billed at the full price.
+        #[arg(long, value_name = "USD")]
         input: f64,
-        #[arg(long)]
+        /// USD per million output tokens.
+        #[arg(long, value_name = "USD")]
         output: f64,
-        /// Price of cache reads (default: the input price).
-        #[arg(long)]
+        /// USD per million tokens read from the provider's cache. Default: the input price.
+        #[arg(long, value_name = "USD")]
         cache_read: Option<f64>,
-        /// Price of cache writes (default: the input price).
-        #[arg(long)]
+        /// USD per million tokens written to the provider's cache. Default: the input price.
+        #[arg(long, value_name = "USD")]
         cache_write: Option<f64>,
+        /// USD per million cache-write tokens of entries asked to live over 5 minutes (Anthropic's
+        /// 1-hour cache). Default: the --cache-write price.
+        #[arg(long, value_name = "USD")]
+        cache_write_long: Option<f64>,
     },
     /// Drop an override and go back to the plugin's price.
-    Unset { provider: String, model: String },
+    Unset {
+        /// The plugin's provider name.
+        provider: String,
+        /// The model id.
+        model: String,
+    },
 }
 
 pub fn run(env: &Env, args: PricesArgs) -> Result<(), Failure> {
     match args.command {
         PricesCommand::List { json } => list(env, &args.workspace, json),
-        PricesCommand::Set { provider, model, input, output, cache_read, cache_write } => {
-            let prices = Prices { input, output, cache_read, cache_write };
+        PricesCommand::Set { provider, model, input, output, cache_read, cache_write, cache_write_long } => {
+            let prices = Prices { input, output, cache_read, cache_write, cache_write_long };
             env.admin()?.set_price(&args.workspace, &provider, &model, prices).map_err(Failure::input)?;
             let (provider, model, ws) = (Escaped(&provider), Escaped(&model), Escaped(&args.workspace));
             println!("{provider}/{model} now costs ${input}/M input, ${output}/M output in {ws}");
@@ -74,7 +89,8 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
         let Some(plugin) = registry.get(name) else { continue };
         for m in &plugin.info().models {
             let overridden = book.get(name, &m.id);
-            rows.push((name.to_string(), m.id.clone(), overridden.unwrap_or(Prices::of(m)), overridden.is_some()));
+            let prices = overridden.unwrap_or_else(|| Prices::of(m, plugin.details()));
+            rows.push((name.to_string(), m.id.clone(), prices, overridden.is_some()));
         }
     }
     for o in price_rows::list(store.db(), ws.id).map_err(Failure::input)? {
@@ -92,21 +108,30 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
         super::print_json(&value);
         return Ok(());
     }
-    println!(
-        "{:<10} {:<28} {:>9} {:>9} {:>11} {:>12}",
-        "provider", "model", "input", "output", "cache read", "cache write"
-    );
+    let mut table = Table::new(&[
+        ("provider", Align::Left),
+        ("model", Align::Left),
+        ("input", Align::Right),
+        ("output", Align::Right),
+        ("cache read", Align::Right),
+        ("cache write", Align::Right),
+        ("cache write >5m", Align::Right),
+        ("", Align::Left),
+    ]);
+    let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
     for (provider, model, p, overridden) in rows {
-        let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
-        let mark = if overridden { "  (override)" } else { "" };
-        let (provider, model) = (Escaped(&provider), Escaped(&model));
-        println!(
-            "{provider:<10} {model:<28} {:>9} {:>9} {:>11} {:>12}{mark}",
-            p.input,
-            p.output,
+        let mark = if overridden { "(override)" } else { "" };
+        table.row(&[
+            provider,
+            model,
+            p.input.to_string(),
+            p.output.to_string(),
             opt(p.cache_read),
-            opt(p.cache_write)
-        );
+            opt(p.cache_write),
+            opt(p.cache_write_long),
+            mark.to_string(),
+        ]);
     }
+    table.print();
     Ok(())
 }

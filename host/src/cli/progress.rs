@@ -130,6 +130,8 @@ pub struct LiveTable {
     rows: Vec<Row>,
     drawn_lines: usize,
     last_draw: Option<Instant>,
+    /// Colours on: `NO_COLOR` (https://no-color.org) is unset or empty.
+    color: bool,
 }
 
 const TAIL_CHARS: usize = 60;
@@ -147,7 +149,8 @@ impl LiveTable {
                 took: None,
             })
             .collect();
-        LiveTable { rows, drawn_lines: 0, last_draw: None }
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        LiveTable { rows, drawn_lines: 0, last_draw: None, color }
     }
 
     fn apply(&mut self, event: RunEvent) {
@@ -213,8 +216,10 @@ impl LiveTable {
                 _ => "      ".into(),
             };
             let extra = if r.status == NodeStatus::Streaming { format!("…{}", r.tail) } else { r.detail.clone() };
+            let paint = |sgr: &str| if self.color { format!("\x1b[{sgr}m") } else { String::new() };
+            let (on, dim, off) = (paint(color), paint("2"), paint("0"));
             out.push_str(&format!(
-                "\x1b[2K \x1b[{color}m{mark}\x1b[0m {:<width$}  \x1b[{color}m{:<9}\x1b[0m {time}  \x1b[2m{}\x1b[0m\n",
+                "\x1b[2K {on}{mark}{off} {:<width$}  {on}{:<9}{off} {time}  {dim}{}{off}\n",
                 r.id,
                 r.status.as_str(),
                 extra.chars().take(100).collect::<String>(),

@@ -81,3 +81,9 @@ pub fn usage_table(attempts: &[AttemptRecord]) -> String {
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A time in milliseconds since the Unix epoch as RFC 3339, to the second.
+pub fn at(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}

@@ -3,6 +3,7 @@
 //! by cost and per-connection totals. `--json` prints the same data.
 
 use super::operator::DEFAULT_WORKSPACE;
+use super::table::{Align, Table};
 use super::{Env, Failure};
 use clap::{Args, ValueEnum};
 use llmnode::escape::Escaped;
@@ -17,12 +18,13 @@ pub struct UsageArgs {
     /// The workspace to report on.
     #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
     workspace: String,
-    /// How many days back, today included.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+    /// How many days back, today included (1 to 366).
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
     days: u32,
     /// How many workflows to list by cost.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
+    /// Print JSON instead of tables and a chart.
     #[arg(long)]
     json: bool,
 }
@@ -108,28 +110,34 @@ fn print_models(r: &UsageReport) {
         println!("  no requests\n");
         return;
     }
-    println!(
-        "  {:<28} {:<10} {:>9} {:>13} {:>11} {:>13} {:>11}",
-        "model", "provider", "requests", "input tokens", "cached", "output tokens", "cost"
-    );
+    let mut table = Table::new(&[
+        ("model", Align::Left),
+        ("provider", Align::Left),
+        ("requests", Align::Right),
+        ("input tokens", Align::Right),
+        ("cached", Align::Right),
+        ("output tokens", Align::Right),
+        ("cost", Align::Right),
+    ])
+    .indent(2);
     for m in &r.by_model {
         let t = &m.line.totals;
-        println!(
-            "  {:<28} {:<10} {:>9} {:>13} {:>11} {:>13} {:>11}",
-            Escaped(&m.model),
-            Escaped(&m.provider),
-            t.requests,
-            t.prompt_tokens(),
-            t.cache_read_tokens + t.cache_write_tokens,
-            t.output_tokens,
-            format!("${:.4}{}", m.line.cost_usd, if t.unpriced > 0 { "*" } else { "" })
-        );
+        table.row(&[
+            m.model.clone(),
+            m.provider.clone(),
+            t.requests.to_string(),
+            t.prompt_tokens().to_string(),
+            (t.cache_read_tokens + t.cache_write_tokens).to_string(),
+            t.output_tokens.to_string(),
+            format!("${:.4}{}", m.line.cost_usd, if t.unpriced > 0 { "*" } else { "" }),
+        ]);
     }
+    table.print();
     let unpriced: u64 = r.by_model.iter().map(|m| m.line.totals.unpriced).sum();
     if unpriced > 0 {
         println!(
             "  * {unpriced} request(s) of models with no price were counted at $0: price them with \
-             `llmnode prices set --provider P --model M --input USD --output USD`"
+             `llmnode prices set PROVIDER MODEL --input USD --output USD`"
         );
     }
     println!();
@@ -141,22 +149,27 @@ fn print_named(title: &str, what: &str, lines: &[report::NamedLine]) {
         println!("  none\n");
         return;
     }
-    println!(
-        "  {what:<28} {:>9} {:>8} {:>13} {:>13} {:>11}",
-        "requests", "failed", "input tokens", "output tokens", "cost"
-    );
+    let mut table = Table::new(&[
+        (what, Align::Left),
+        ("requests", Align::Right),
+        ("failed", Align::Right),
+        ("input tokens", Align::Right),
+        ("output tokens", Align::Right),
+        ("cost", Align::Right),
+    ])
+    .indent(2);
     for l in lines {
         let t = &l.line.totals;
-        println!(
-            "  {:<28} {:>9} {:>8} {:>13} {:>13} {:>11}",
-            Escaped(&l.name),
-            t.requests,
-            t.errors,
-            t.prompt_tokens(),
-            t.output_tokens,
-            format!("${:.4}", l.line.cost_usd)
-        );
+        table.row(&[
+            l.name.clone(),
+            t.requests.to_string(),
+            t.errors.to_string(),
+            t.prompt_tokens().to_string(),
+            t.output_tokens.to_string(),
+            format!("${:.4}", l.line.cost_usd),
+        ]);
     }
+    table.print();
     println!();
 }
 

@@ -9,6 +9,8 @@ use super::events::{EventSink, NodeStatus, RunEvent};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
 use super::reserve;
+use crate::error_class::ErrorClass;
+use crate::escape::quoted_list;
 use crate::limits::{self, Admission, Hold, Used};
 use crate::money::nanos;
 use crate::runtime::bindings::types;
@@ -84,6 +86,8 @@ pub(crate) async fn run(
         })
         .collect();
     let prompt = PromptSize::of(&request);
+    let wants_stream = request.stream;
+    let cache_ttl = request.cache.as_ref().and_then(|c| c.ttl_seconds);
     for (i, name) in names.iter().enumerate() {
         let is_last = i + 1 == names.len();
         let skip = |skipped: &mut Vec<Skip>, reason: String| {
@@ -99,15 +103,26 @@ pub(crate) async fn run(
             continue;
         };
         if !route.connection.enabled {
-            skip(skipped, "the connection is disabled".into());
+            skip(skipped, format!("connection `{name}` is disabled"));
             continue;
         }
         let Some(model) = config.model_for(name).or(route.connection.default_model.as_deref()) else {
             skip(skipped, "no model: name one in the node's `model` or set the connection's default model".into());
             continue;
         };
+        let allowed = &route.connection.models;
+        if !allowed.is_empty() && !allowed.iter().any(|m| m == model) {
+            let reason =
+                format!("connection `{name}` does not allow model `{model}` (its models: {})", quoted_list(allowed));
+            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
+            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::InvalidRequest), reason });
+            continue;
+        }
         request.model.clear();
         request.model.push_str(model);
+        // A connection that does not stream serves a streamed node with one
+        // whole call, and the answer goes out as a single chunk.
+        request.stream = wants_stream && route.connection.streaming;
         if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0) {
             let estimate = prompt.min_tokens();
             if estimate > u64::from(window) {
@@ -119,7 +134,10 @@ pub(crate) async fn run(
             }
         }
 
-        let prices = inner.prices.resolve(&route.connection.provider, model, route.plugin.model(model));
+        let prices = inner
+            .prices
+            .resolve(&route.connection.provider, model, &route.plugin)
+            .map(|p| p.for_cache_ttl(cache_ttl.or(route.cache_ttl_secs)));
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
@@ -181,6 +199,9 @@ pub(crate) async fn run(
             };
             match result {
                 Ok(served) => {
+                    if wants_stream && !request.stream && !served.answer.text.is_empty() {
+                        on_text(&served.answer.text);
+                    }
                     record.usage = served.answer.usage;
                     record.cost_usd = prices.map_or(0.0, |p| p.cost(&served.answer.usage));
                     record.time_to_first_token = served.time_to_first_token;

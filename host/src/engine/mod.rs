@@ -15,12 +15,12 @@ mod route;
 
 pub use crate::limits::Limits;
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
-pub use attempt::{AttemptError, class_of};
+pub use attempt::{AttemptError, class_of, class_of_error};
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
 pub use report::{NodeReport, RunReport, Skip};
 pub use request::build as chat_request;
 pub use retry::RetryPolicy;
-pub use route::{ResolvedConnection, Routes};
+pub use route::{ResolvedConnection, Routes, effective_limit};
 
 use crate::connections::ConnectionSet;
 use crate::limits::{Hold, LimitsService, LocalLimits, Used};

@@ -18,6 +18,19 @@ pub struct ResolvedConnection {
     pub target: Target,
     /// Where this connection's limits and breaker are kept.
     pub key: LimitKey,
+    /// How long cache entries are asked to live, unless a node says (the
+    /// connection's `cache_ttl_secs`): which cache-write price applies.
+    pub cache_ttl_secs: Option<u32>,
+}
+
+/// A connection's RPM or TPM: the operator's value (0: no limit), else the
+/// one its plugin declares for the provider.
+pub fn effective_limit(set: Option<u32>, plugin_default: Option<u32>) -> Option<u32> {
+    match set {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => plugin_default,
+    }
 }
 
 /// A connection that cannot be used, with the reason (reported when a workflow
@@ -64,10 +77,15 @@ impl Routes {
                 headers: pairs(&c.headers),
                 options: pairs(&c.options),
             };
+            let mut connection = c.clone();
+            let declared = plugin.details();
+            connection.limits.rpm = effective_limit(c.limits.rpm, declared.default_rpm);
+            connection.limits.tpm = effective_limit(c.limits.tpm, declared.default_tpm);
             let resolved = ResolvedConnection {
                 target: c.target(&base_url, plugin.info().auth),
                 key: LimitKey { scope, connection: c.name.as_str().into() },
-                connection: c.clone(),
+                cache_ttl_secs: c.options.get("cache_ttl_secs").and_then(|v| v.trim().parse().ok()),
+                connection,
                 plugin: plugin.clone(),
                 settings,
             };

@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod bundled;
 mod config;
 pub mod contract;
+pub mod details;
 mod epoch;
 mod error;
 mod no_wait;
@@ -16,6 +17,7 @@ mod sandbox;
 pub use artifact_cache::{ArtifactCache, CacheError};
 pub use config::RuntimeConfig;
 pub use contract::ContractVersion;
+pub use details::PluginDetails;
 pub use error::PluginError;
 pub use plugin::{LoadedPlugin, PluginCall};
 pub use registry::PluginRegistry;
@@ -75,14 +77,18 @@ impl PluginRuntime {
         let started = Instant::now();
         let sha256 = hex::encode(Sha256::digest(wasm));
         let component = self.component(wasm, &sha256, &origin)?;
-        let version = contract_of(&self.engine, &component, &origin)?;
+        let exports = exports_of(&self.engine, &component);
+        let version = ContractVersion::detect(&exports)
+            .map_err(|detail| PluginError::Contract { plugin: origin.clone(), detail })?;
+        let has_details = exports.iter().any(|e| e == details::EXPORT);
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Link { plugin: origin.clone(), detail: plugin::root_cause(&e) })?;
         let pre = ProviderPre::new(version, instance_pre)
             .map_err(|e| PluginError::Contract { plugin: origin.clone(), detail: plugin::root_cause(&e) })?;
-        let loaded = LoadedPlugin::describe(origin, sha256, version, pre, self.engine.clone(), self.config.clone())?;
+        let parts = plugin::Parts { origin, sha256, contract: version, pre, has_details };
+        let loaded = LoadedPlugin::describe(parts, self.engine.clone(), self.config.clone())?;
         tracing::debug!(
             plugin = loaded.name(),
             origin = loaded.origin(),
@@ -123,10 +129,8 @@ impl PluginRuntime {
     }
 }
 
-/// The contract version the component implements; a component that exports
-/// none this host runs is refused, with the version it does target named.
-fn contract_of(engine: &wasmtime::Engine, component: &Component, origin: &str) -> Result<ContractVersion, PluginError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    ContractVersion::detect(&exports).map_err(|detail| PluginError::Contract { plugin: origin.to_string(), detail })
+/// The names a component exports: which contract version it implements, and
+/// whether it makes the optional declarations of [`details`].
+fn exports_of(engine: &wasmtime::Engine, component: &Component) -> Vec<String> {
+    component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect()
 }

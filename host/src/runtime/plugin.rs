@@ -5,6 +5,7 @@
 use super::bindings::types;
 use super::config::RuntimeConfig;
 use super::contract::{ContractVersion, Provider, ProviderPre};
+use super::details::{self, PluginDetails};
 use super::error::PluginError;
 use super::no_wait::WaitRefused;
 use super::sandbox::{MemoryLimitHit, Sandbox};
@@ -22,6 +23,7 @@ pub struct LoadedPlugin {
     sha256: String,
     contract: ContractVersion,
     info: types::PluginInfo,
+    details: PluginDetails,
     pre: ProviderPre,
     engine: wasmtime::Engine,
     config: Arc<RuntimeConfig>,
@@ -47,22 +49,32 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
+/// A linked plugin before it has described itself.
+pub(crate) struct Parts {
+    pub origin: String,
+    pub sha256: String,
+    pub contract: ContractVersion,
+    pub pre: ProviderPre,
+    /// It exports the optional [`details`] interface.
+    pub has_details: bool,
+}
+
 impl LoadedPlugin {
-    /// Finish loading: call `info` once in a sandbox and check what it says.
+    /// Finish loading: call `info` (and `describe`, if exported) once in a
+    /// sandbox and check what they say.
     pub(crate) fn describe(
-        origin: String,
-        sha256: String,
-        contract: ContractVersion,
-        pre: ProviderPre,
+        parts: Parts,
         engine: wasmtime::Engine,
         config: Arc<RuntimeConfig>,
     ) -> Result<Self, PluginError> {
+        let Parts { origin, sha256, contract, pre, has_details } = parts;
         let mut plugin = LoadedPlugin {
             name: Arc::from(origin.as_str()),
             origin,
             sha256,
             contract,
             info: empty_info(),
+            details: PluginDetails::default(),
             pre,
             engine,
             config,
@@ -72,7 +84,26 @@ impl LoadedPlugin {
         check_info(&plugin.origin, contract, &info)?;
         plugin.name = Arc::from(info.name.as_str());
         plugin.info = info;
+        if has_details {
+            plugin.details = plugin.read_details()?;
+        }
         Ok(plugin)
+    }
+
+    /// Call the plugin's `describe`, under the same bounds as every call.
+    fn read_details(&self) -> Result<PluginDetails, PluginError> {
+        let mut store = self.store();
+        let result = details::describe(self.pre.instance_pre(), &mut store);
+        let described = result.map_err(|e| classify_fault(self, "describe", &e))?;
+        described.map_err(|detail| PluginError::BadInfo { plugin: self.origin.clone(), detail })
+    }
+
+    /// A fresh store under the sandbox's CPU and memory bounds.
+    fn store(&self) -> Store<Sandbox> {
+        let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
+        store.limiter(|s| s);
+        store.set_epoch_deadline(self.config.deadline_ticks());
+        store
     }
 
     /// The provider name connections refer to.
@@ -100,6 +131,12 @@ impl LoadedPlugin {
         &self.info
     }
 
+    /// What the plugin declared beside its info (default limits, long-lived
+    /// cache prices); empty for a plugin that declares nothing.
+    pub fn details(&self) -> &PluginDetails {
+        &self.details
+    }
+
     /// The model entry for `model`, if the plugin lists it.
     pub fn model(&self, model: &str) -> Option<&types::ModelInfo> {
         self.info.models.iter().find(|m| m.id == model)
@@ -108,9 +145,7 @@ impl LoadedPlugin {
     /// A fresh, isolated instance for one llm call (a whole stream included).
     pub fn call(&self) -> Result<PluginCall<'_>, PluginError> {
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, Sandbox::new(self.name.clone(), &self.config));
-        store.limiter(|s| s);
-        store.set_epoch_deadline(self.config.deadline_ticks());
+        let mut store = self.store();
         let provider = self
             .pre
             .instantiate(&mut store)

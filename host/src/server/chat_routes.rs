@@ -62,13 +62,32 @@ pub fn parse_route(body: &Value) -> Result<ChatRoute, ApiError> {
     }
 }
 
+/// What the endpoint knows of one connection.
+#[derive(Debug, Clone, Default)]
+struct Served {
+    provider: String,
+    default_model: Option<String>,
+    /// The models it allows (empty: all).
+    models: Vec<String>,
+    enabled: bool,
+}
+
+/// Why no route serves a model name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unserved {
+    /// Nothing of that name: no route, connection or default model.
+    Unknown,
+    /// Only disabled connections would serve it.
+    Disabled(Vec<String>),
+}
+
 /// A workspace's model names, resolved once per engine build.
 #[derive(Debug, Default)]
 pub struct ChatTable {
     routes: HashMap<String, ChatRoute>,
-    /// Enabled connections: name → (provider, default model).
-    connections: BTreeMap<String, (String, Option<String>)>,
-    /// Default model → the enabled connections serving it by default.
+    /// Every connection, disabled ones included (to say why they do not serve).
+    connections: BTreeMap<String, Served>,
+    /// Default model → the connections serving it by default (enabled first).
     by_default_model: HashMap<String, Vec<String>>,
 }
 
@@ -87,35 +106,56 @@ impl ChatTable {
                 Err(e) => tracing::warn!(route = %row.name, error = %e, "stored route skipped"),
             }
         }
-        for c in set.iter().filter(|c| c.enabled) {
-            table.connections.insert(c.name.clone(), (c.provider.clone(), c.default_model.clone()));
-            if let Some(m) = &c.default_model {
-                table.by_default_model.entry(m.clone()).or_default().push(c.name.clone());
-            }
+        for c in set.iter() {
+            let served = Served {
+                provider: c.provider.clone(),
+                default_model: c.default_model.clone(),
+                models: c.models.clone(),
+                enabled: c.enabled,
+            };
+            table.insert(&c.name, served);
         }
         Ok(table)
     }
 
-    /// The route serving `model`, if any.
-    pub fn resolve(&self, model: &str) -> Option<ChatRoute> {
+    fn insert(&mut self, name: &str, served: Served) {
+        if let Some(m) = &served.default_model {
+            self.by_default_model.entry(m.clone()).or_default().push(name.to_string());
+        }
+        self.connections.insert(name.to_string(), served);
+    }
+
+    /// The route serving `model`, or why there is none.
+    pub fn resolve(&self, model: &str) -> Result<ChatRoute, Unserved> {
         if let Some(route) = self.routes.get(model) {
-            return Some(route.clone());
+            return Ok(route.clone());
         }
         if let Some((connection, model)) = model.split_once('/')
-            && self.connections.contains_key(connection)
+            && let Some(served) = self.connections.get(connection)
             && !model.is_empty()
         {
-            return Some(ChatRoute {
+            if !served.enabled {
+                return Err(Unserved::Disabled(vec![connection.to_string()]));
+            }
+            return Ok(ChatRoute {
                 routing: Routing::Primary(connection.to_string()),
                 fallbacks: Vec::new(),
                 failover_on: ErrorClass::DEFAULT_FAILOVER.to_vec(),
                 model: Some(ModelSpec::Single(model.to_string())),
             });
         }
-        let serving = self.by_default_model.get(model)?;
-        Some(ChatRoute {
+        let all = self.by_default_model.get(model).ok_or(Unserved::Unknown)?;
+        let enabled = |name: &&String| self.connections.get(*name).is_some_and(|c| c.enabled);
+        let serving: Vec<&String> = all.iter().filter(enabled).collect();
+        if serving.is_empty() {
+            return Err(Unserved::Disabled(all.clone()));
+        }
+        Ok(ChatRoute {
             routing: Routing::Balanced {
-                connections: serving.iter().map(|name| WeightedConnection { name: name.clone(), weight: 1 }).collect(),
+                connections: serving
+                    .iter()
+                    .map(|name| WeightedConnection { name: (*name).clone(), weight: 1 })
+                    .collect(),
                 policy: LoadBalancing::LeastLoaded,
             },
             fallbacks: Vec::new(),
@@ -124,18 +164,20 @@ impl ChatTable {
         })
     }
 
-    /// Every model id a client may ask for, with who serves it.
+    /// Every model id a client may ask for, with who serves it: routes,
+    /// `CONNECTION/MODEL` for each model an enabled connection allows (or its
+    /// default model), and default models.
     pub fn model_ids(&self) -> Vec<(String, String)> {
         let mut ids: Vec<(String, String)> = self.routes.keys().map(|r| (r.clone(), "llmnode-route".into())).collect();
-        for (name, (provider, default)) in &self.connections {
-            if let Some(m) = default {
-                ids.push((format!("{name}/{m}"), provider.clone()));
+        for (name, c) in self.connections.iter().filter(|(_, c)| c.enabled) {
+            for m in c.models.iter().chain(c.default_model.iter()) {
+                ids.push((format!("{name}/{m}"), c.provider.clone()));
             }
         }
         for (model, serving) in &self.by_default_model {
-            if !self.routes.contains_key(model) {
-                let owner = self.connections.get(&serving[0]).map(|c| c.0.clone()).unwrap_or_default();
-                ids.push((model.clone(), owner));
+            let owner = serving.iter().filter_map(|n| self.connections.get(n)).find(|c| c.enabled);
+            if let (false, Some(owner)) = (self.routes.contains_key(model), owner) {
+                ids.push((model.clone(), owner.provider.clone()));
             }
         }
         ids.sort();
@@ -151,9 +193,12 @@ mod tests {
     fn table() -> ChatTable {
         let mut t = ChatTable::default();
         t.routes.insert("gpt-4o-mini".into(), parse_route(&json!({ "primary_connection": "b" })).unwrap());
-        for (name, model) in [("a", "gpt-4o-mini"), ("b", "gpt-4o-mini"), ("c", "claude")] {
-            t.connections.insert(name.into(), ("openai".into(), Some(model.into())));
-            t.by_default_model.entry(model.into()).or_default().push(name.into());
+        for (name, model, enabled) in
+            [("a", "gpt-4o-mini", true), ("b", "gpt-4o-mini", true), ("c", "claude", true), ("d", "llama", false)]
+        {
+            let served =
+                Served { provider: "openai".into(), default_model: Some(model.into()), models: Vec::new(), enabled };
+            t.insert(name, served);
         }
         t
     }
@@ -172,7 +217,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(t.resolve("nope/x").is_none() && t.resolve("unknown").is_none() && t.resolve("a/").is_none());
+        for unknown in ["nope/x", "unknown", "a/"] {
+            assert_eq!(t.resolve(unknown).unwrap_err(), Unserved::Unknown);
+        }
+        assert_eq!(t.resolve("d/llama").unwrap_err(), Unserved::Disabled(vec!["d".into()]));
+        assert_eq!(t.resolve("llama").unwrap_err(), Unserved::Disabled(vec!["d".into()]));
+        assert!(!t.model_ids().iter().any(|(id, _)| id.contains("llama")));
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let admin = state.admin(caller.actor())?;
     let one = admin.overview(&caller.workspace, Some(&name))?;
-    Ok(Json(one[0].to_json()))
+    let plugins = state.plugins();
+    Ok(Json(one[0].to_json_effective(plugins.get(&one[0].row.provider).map(|p| &**p))))
 }
 
 /// `GET /api/v1/connections/{name}/used-by`: the workflows and routes that
@@ -67,6 +68,10 @@ pub struct CreateBody {
     /// Secrets by field (`api_key`, `aws_secret_access_key`, `header:NAME`, …).
     #[serde(default)]
     secrets: BTreeMap<String, String>,
+    /// The server takes no credentials (a local one): no key although the
+    /// plugin declares an auth scheme.
+    #[serde(default)]
+    no_key: bool,
 }
 
 /// The body of an edit: only what it names changes.
@@ -91,13 +96,6 @@ fn sealable(raw: BTreeMap<String, String>) -> Result<BTreeMap<String, Secret>, A
         .collect()
 }
 
-fn check_settings(s: &StoredSettings) -> Result<(), ApiError> {
-    if let Some(u) = &s.base_url {
-        url::Url::parse(u).map_err(|e| ApiError::Invalid(format!("settings.base_url is not a URL: {e}")))?;
-    }
-    Ok(())
-}
-
 /// `POST /api/v1/connections` (admin).
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -105,18 +103,19 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("adding a connection")?;
-    if state.plugins().get(&body.provider).is_none() {
+    let plugins = state.plugins();
+    let Some(plugin) = plugins.get(&body.provider) else {
         return Err(ApiError::Invalid(format!(
             "no plugin provides {:?} (loaded: {})",
             body.provider,
-            state.plugins().names().join(", ")
+            plugins.names().join(", ")
         )));
-    }
-    let settings = body.settings.unwrap_or(StoredSettings { streaming: true, ..Default::default() });
-    check_settings(&settings)?;
+    };
+    let auth = plugin.info().auth;
+    let settings = body.settings.unwrap_or_default();
     let secrets = sealable(body.secrets)?;
     let mut admin = state.admin(caller.actor())?;
-    let new = NewConnection { name: body.name, provider: body.provider, settings, secrets };
+    let new = NewConnection { name: body.name, provider: body.provider, settings, secrets, auth, no_key: body.no_key };
     let row = admin.add_connection(&caller.workspace, new)?;
     state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&row.name))?;
@@ -143,7 +142,6 @@ pub async fn edit(
             }
             let text = merged.to_string();
             let settings: StoredSettings = json_body::decode_as(text.as_bytes(), "settings")?;
-            check_settings(&settings)?;
             Some(settings)
         }
     };
@@ -250,4 +248,44 @@ pub async fn disable(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     set_enabled(&state, &caller, &name, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every public setting, each one set (a literal: a new field must be added here).
+    fn every_setting() -> StoredSettings {
+        StoredSettings {
+            base_url: Some("http://127.0.0.1:1/v1".into()),
+            organization: Some("org".into()),
+            headers: BTreeMap::from([("x-a".into(), "1".into())]),
+            options: BTreeMap::from([("api_version".into(), "1".into())]),
+            models: vec!["m".into()],
+            default_model: Some("m".into()),
+            rpm: Some(1),
+            tpm: Some(1),
+            daily_budget_usd: Some(1.0),
+            timeout_secs: Some(1.0),
+            queue_secs: Some(1.0),
+            stream_idle_timeout_secs: Some(1.0),
+            max_retries: Some(1),
+            prompt_caching: Some(true),
+            cache_ttl_secs: Some(1),
+            streaming: false,
+        }
+    }
+
+    #[test]
+    fn the_api_description_names_every_setting() {
+        let spec: Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
+        let described: Vec<&String> =
+            spec["components"]["schemas"]["ConnectionSettings"]["properties"].as_object().unwrap().keys().collect();
+        let stored = serde_json::to_value(every_setting()).unwrap();
+        let fields: Vec<&String> = stored.as_object().unwrap().keys().collect();
+        let (mut a, mut b) = (described.clone(), fields.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "openapi.json's ConnectionSettings and StoredSettings differ");
+    }
 }

@@ -197,8 +197,10 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::Store(s) => s.into(),
             AdminError::Refused(m) => ApiError::Conflict(m),
+            AdminError::Invalid(m) => ApiError::Invalid(m),
             AdminError::Name(n) => ApiError::Invalid(n.to_string()),
             AdminError::Vault(v) => ApiError::Internal(v.to_string()),
+            e @ AdminError::Secret { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! a 200 stream with an error inside.
 
 use super::caller::Caller;
-use super::chat_routes::ChatRoute;
+use super::chat_routes::{ChatRoute, Unserved};
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::openai_wire::{self, ChatRequest};
@@ -14,6 +14,7 @@ use super::run::failure;
 use super::sse;
 use super::state::AppState;
 use crate::engine::{EventSink, NoEvents, NodeStatus, RunEvent, RunReport};
+use crate::escape::quoted_list;
 use crate::workflow::{Node, NodeKind, Workflow};
 use axum::Json;
 use axum::extract::State;
@@ -47,11 +48,18 @@ pub async fn chat_completions(
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let engine = state.engine(&caller)?;
-    let route: ChatRoute = engine.chat.resolve(&request.model).ok_or_else(|| {
-        ApiError::NotFound(format!(
+    let route: ChatRoute = engine.chat.resolve(&request.model).map_err(|why| match why {
+        Unserved::Unknown => ApiError::NotFound(format!(
             "no route, connection or default model serves model {:?} in workspace `{}` (see GET /v1/models)",
             request.model, caller.workspace
-        ))
+        )),
+        Unserved::Disabled(names) => ApiError::Conflict(format!(
+            "model {:?} is served only by disabled connection(s) {} in workspace `{}`; an admin can enable one \
+             (POST /api/v1/connections/NAME/enable, or `llmnode connections enable NAME`)",
+            request.model,
+            quoted_list(&names),
+            caller.workspace
+        )),
     })?;
     let model = request.model.clone();
     let stream = request.stream;

@@ -7,8 +7,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A connection's public settings: everything an operator may see.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A connection's public settings: everything an operator may see. Each
+/// `None` (or empty) means "not set": the plugin's or the host's default
+/// applies ([`crate::admin::effective`] says which).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoredSettings {
     /// Overrides the plugin's default base URL.
@@ -30,10 +32,10 @@ pub struct StoredSettings {
     /// Model used when a node names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
-    /// Requests per minute allowed.
+    /// Requests per minute allowed; 0: no limit, even where the plugin declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpm: Option<u32>,
-    /// Tokens per minute allowed.
+    /// Tokens per minute allowed; 0: no limit, even where the plugin declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
     /// Spend allowed per UTC day.
@@ -51,19 +53,45 @@ pub struct StoredSettings {
     /// Retries of a transient failure on this connection (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
-    /// Whether to ask the provider to cache prompt prefixes.
-    #[serde(default)]
-    pub prompt_caching: bool,
+    /// `true`: mark prompt prefixes for the provider's cache on every call;
+    /// `false`: never, whatever a node asks; unset: only where a node asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_caching: Option<bool>,
     /// How long cached prefixes live, where the provider lets us choose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl_secs: Option<u32>,
-    /// Whether nodes may stream through this connection.
+    /// `false`: a node that streams is served by one whole (non-streamed)
+    /// call here, its answer delivered as a single chunk.
     #[serde(default = "yes")]
     pub streaming: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl Default for StoredSettings {
+    /// Nothing set; streaming allowed.
+    fn default() -> Self {
+        StoredSettings {
+            base_url: None,
+            organization: None,
+            headers: BTreeMap::new(),
+            options: BTreeMap::new(),
+            models: Vec::new(),
+            default_model: None,
+            rpm: None,
+            tpm: None,
+            daily_budget_usd: None,
+            timeout_secs: None,
+            queue_secs: None,
+            stream_idle_timeout_secs: None,
+            max_retries: None,
+            prompt_caching: None,
+            cache_ttl_secs: None,
+            streaming: true,
+        }
+    }
 }
 
 /// A stored connection, secrets as hints only.
@@ -109,8 +137,14 @@ fn complete(db: &Connection, (mut row, settings): (ConnectionRow, String)) -> Re
     Ok(row)
 }
 
-fn scope(workspace_id: i64) -> String {
-    format!(" in workspace #{workspace_id}")
+/// " in workspace `NAME`", for errors.
+fn scope(db: &Connection, workspace_id: i64) -> String {
+    let name: Option<String> = db
+        .query_row("SELECT name FROM workspaces WHERE id = ?1", [workspace_id], |r| r.get(0))
+        .optional()
+        .ok()
+        .flatten();
+    format!(" in workspace `{}`", crate::escape::Escaped(name.as_deref().unwrap_or("?")))
 }
 
 /// Insert a connection (without secrets; add them with [`put_secret`]).
@@ -122,7 +156,7 @@ pub fn insert(
     settings: &StoredSettings,
 ) -> Result<i64, StoreError> {
     if find(db, workspace_id, name)?.is_some() {
-        return Err(StoreError::Exists { what: "connection", name: name.into(), scope: scope(workspace_id) });
+        return Err(StoreError::Exists { what: "connection", name: name.into(), scope: scope(db, workspace_id) });
     }
     let now = now_ms();
     let json = serde_json::to_string(settings)
@@ -147,7 +181,7 @@ pub fn get(db: &Connection, workspace_id: i64, name: &str) -> Result<ConnectionR
     find(db, workspace_id, name)?.ok_or_else(|| StoreError::NotFound {
         what: "connection",
         name: name.into(),
-        scope: scope(workspace_id),
+        scope: scope(db, workspace_id),
     })
 }
 

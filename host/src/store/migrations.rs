@@ -218,6 +218,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, connection)
     );
     "#,
+    // 6: `prompt_caching` is unset unless an operator chose it (rows written
+    // while it was a plain boolean stored `false` for "not chosen"); price
+    // overrides of long-lived cache writes.
+    r#"
+    ALTER TABLE price_overrides ADD COLUMN cache_write_long REAL;
+    UPDATE connections SET settings = json_remove(settings, '$.prompt_caching')
+        WHERE json_extract(settings, '$.prompt_caching') = 0;
+    "#,
 ];
 
 /// The schema version this build writes.

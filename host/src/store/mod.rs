@@ -86,11 +86,15 @@ impl Store {
 
     /// Run `f` in one transaction: all its writes land, or none do. `f` may
     /// fail with the caller's own error type (e.g. a vault error mid-write).
+    /// The write lock is taken at the start (waiting for another process's
+    /// writer like any lock): a transaction that read first and wrote later
+    /// would fail at once with "database is locked" whenever another process
+    /// (two operators' commands, a daemon) had written in between.
     pub fn transaction<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.transaction_with(rusqlite::TransactionBehavior::Deferred, f)
+        self.transaction_with(rusqlite::TransactionBehavior::Immediate, f)
     }
 
     fn transaction_with<T, E: From<StoreError>>(

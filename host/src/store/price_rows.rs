@@ -18,11 +18,21 @@ pub struct PriceOverride {
 /// Set (or replace) the override for `provider`'s `model`.
 pub fn set(db: &Connection, workspace_id: i64, provider: &str, model: &str, p: &Prices) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO price_overrides (workspace_id, provider, model, input, output, cache_read, cache_write, updated_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO price_overrides (workspace_id, provider, model, input, output, cache_read, cache_write, \
+         cache_write_long, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (workspace_id, provider, model) DO UPDATE SET input = ?4, output = ?5, cache_read = ?6, \
-         cache_write = ?7, updated_ms = ?8",
-        params![workspace_id, provider, model, p.input, p.output, p.cache_read, p.cache_write, now_ms()],
+         cache_write = ?7, cache_write_long = ?8, updated_ms = ?9",
+        params![
+            workspace_id,
+            provider,
+            model,
+            p.input,
+            p.output,
+            p.cache_read,
+            p.cache_write,
+            p.cache_write_long,
+            now_ms()
+        ],
     )?;
     Ok(())
 }
@@ -46,15 +56,21 @@ pub fn unset(db: &Connection, workspace_id: i64, provider: &str, model: &str) ->
 /// Every override of a workspace, by provider and model.
 pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<PriceOverride>, StoreError> {
     let mut stmt = db.prepare(
-        "SELECT provider, model, input, output, cache_read, cache_write, updated_ms FROM price_overrides \
+        "SELECT provider, model, input, output, cache_read, cache_write, cache_write_long, updated_ms FROM price_overrides \
          WHERE workspace_id = ?1 ORDER BY provider, model",
     )?;
     let rows = stmt.query_map(params![workspace_id], |r| {
         Ok(PriceOverride {
             provider: r.get(0)?,
             model: r.get(1)?,
-            prices: Prices { input: r.get(2)?, output: r.get(3)?, cache_read: r.get(4)?, cache_write: r.get(5)? },
-            updated_ms: r.get(6)?,
+            prices: Prices {
+                input: r.get(2)?,
+                output: r.get(3)?,
+                cache_read: r.get(4)?,
+                cache_write: r.get(5)?,
+                cache_write_long: r.get(6)?,
+            },
+            updated_ms: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -2,6 +2,7 @@
 //! belong to exactly one; each has its own data key, wrapped by the master key.
 
 use super::{StoreError, now_ms};
+use crate::escape::quoted_list;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A workspace row.
@@ -46,9 +47,17 @@ pub fn find(db: &Connection, name: &str) -> Result<Option<Workspace>, StoreError
         .optional()?)
 }
 
-/// The workspace called `name`, or a clear error.
+/// The workspace called `name`, or an error naming the ones that exist.
 pub fn get(db: &Connection, name: &str) -> Result<Workspace, StoreError> {
-    find(db, name)?.ok_or_else(|| StoreError::NotFound { what: "workspace", name: name.into(), scope: String::new() })
+    if let Some(ws) = find(db, name)? {
+        return Ok(ws);
+    }
+    let existing: Vec<String> = list(db)?.into_iter().map(|w| w.name).collect();
+    let scope = match existing.is_empty() {
+        true => " (there are no workspaces yet)".to_string(),
+        false => format!(" (workspaces: {})", quoted_list(&existing)),
+    };
+    Err(StoreError::NotFound { what: "workspace", name: name.into(), scope })
 }
 
 /// Every workspace, by name.

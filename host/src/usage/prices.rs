@@ -2,6 +2,7 @@
 //! operator (negotiated rates, a model the plugin does not know yet).
 
 use super::TokenUsage;
+use crate::runtime::PluginDetails;
 use crate::runtime::bindings::types;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -15,16 +16,37 @@ pub struct Prices {
     pub cache_read: Option<f64>,
     /// Cache writes; falls back to `input` when not priced differently.
     pub cache_write: Option<f64>,
+    /// Cache writes of entries asked to live longer than
+    /// [`LONG_CACHE_TTL_SECS`] (Anthropic's 1-hour cache); falls back to
+    /// `cache_write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_long: Option<f64>,
 }
 
+/// A cache lifetime above this many seconds is a long one: the providers
+/// that let a request choose offer five minutes or an hour, and any wish over
+/// five minutes gets the hour (the SDK's `CachePlan::wants_hour`).
+pub const LONG_CACHE_TTL_SECS: u32 = 300;
+
 impl Prices {
-    /// The prices a plugin lists for a model.
-    pub fn of(model: &types::ModelInfo) -> Self {
+    /// The prices a plugin lists for a model, with what its details declare.
+    pub fn of(model: &types::ModelInfo, details: &PluginDetails) -> Self {
         Prices {
             input: model.input_price,
             output: model.output_price,
             cache_read: model.cached_input_price,
             cache_write: model.cache_write_price,
+            cache_write_long: details.long_cache_write_price(&model.id),
+        }
+    }
+
+    /// The prices of a call whose cache entries are asked to live `ttl_secs`
+    /// (the node's cache hint, else the connection's `cache_ttl_secs`): its
+    /// cache writes cost the long-lived rate when the lifetime is long.
+    pub fn for_cache_ttl(self, ttl_secs: Option<u32>) -> Self {
+        match (ttl_secs, self.cache_write_long) {
+            (Some(ttl), Some(long)) if ttl > LONG_CACHE_TTL_SECS => Prices { cache_write: Some(long), ..self },
+            _ => self,
         }
     }
 
@@ -66,8 +88,8 @@ impl PriceBook {
     /// The prices an attempt is charged at: the override, else the plugin's;
     /// `None` for a model nobody priced (it runs at $0, flagged, and a
     /// budgeted connection refuses it).
-    pub fn resolve(&self, provider: &str, model: &str, plugin: Option<&types::ModelInfo>) -> Option<Prices> {
-        self.get(provider, model).or_else(|| plugin.map(Prices::of))
+    pub fn resolve(&self, provider: &str, model: &str, plugin: &crate::runtime::LoadedPlugin) -> Option<Prices> {
+        self.get(provider, model).or_else(|| plugin.model(model).map(|m| Prices::of(m, plugin.details())))
     }
 }
 
@@ -77,7 +99,7 @@ mod tests {
 
     #[test]
     fn cost_prices_cache_reads_and_writes_once() {
-        let prices = Prices { input: 2.5, output: 10.0, cache_read: Some(1.25), cache_write: None };
+        let prices = Prices { input: 2.5, output: 10.0, cache_read: Some(1.25), ..Default::default() };
         let usage = TokenUsage { input: 1_000, output: 500, cache_read: 2_000, cache_write: 100, reasoning: 0 };
         // 1000×2.5 + 500×10 + 2000×1.25 + 100×2.5, per million
         let expected = (2_500.0 + 5_000.0 + 2_500.0 + 250.0) / 1_000_000.0;
@@ -85,11 +107,28 @@ mod tests {
     }
 
     #[test]
+    fn a_long_lived_cache_write_costs_the_long_rate_only_when_asked_for() {
+        let sonnet = Prices {
+            input: 3.0,
+            output: 15.0,
+            cache_read: Some(0.3),
+            cache_write: Some(3.75),
+            cache_write_long: Some(6.0),
+        };
+        let usage = TokenUsage { cache_write: 1_000_000, ..Default::default() };
+        for (ttl, dollars) in [(None, 3.75), (Some(300), 3.75), (Some(301), 6.0), (Some(3600), 6.0)] {
+            assert_eq!(sonnet.for_cache_ttl(ttl).cost(&usage), dollars, "ttl {ttl:?}");
+        }
+        let unpriced_long = Prices { cache_write_long: None, ..sonnet };
+        assert_eq!(unpriced_long.for_cache_ttl(Some(3600)).cost(&usage), 3.75);
+    }
+
+    #[test]
     fn an_override_wins_over_the_plugin_table() {
         let mut book = PriceBook::default();
         book.set("openai", "gpt-4o", Prices { input: 1.0, output: 2.0, ..Default::default() });
-        assert_eq!(book.resolve("openai", "gpt-4o", None).unwrap().input, 1.0);
-        assert_eq!(book.resolve("openai", "gpt-4o-mini", None), None);
+        assert_eq!(book.get("openai", "gpt-4o").unwrap().input, 1.0);
+        assert_eq!(book.get("openai", "gpt-4o-mini"), None);
         assert!(book.get("anthropic", "gpt-4o").is_none());
     }
 }

@@ -34,7 +34,7 @@ pub(crate) struct RawLlmConfig {
     stop: Option<StrOrSeq<RawStops>>,
     tools: Option<Vec<Obj<RawTool>>>,
     tool_choice: Option<StrOrMap<RawToolChoice>>,
-    response_format: Option<Obj<RawResponseFormat>>,
+    response_format: Option<StrOrMap<RawResponseFormat>>,
     cache: Option<BoolOrMap<RawCache>>,
     /// Not an llm field: lets the fast pass read a `template` node's config
     /// with this same struct (see `raw`). Rejected in an llm node.
@@ -108,6 +108,11 @@ struct RawResponseFormat {
     #[serde(rename = "type")]
     kind: FormatType,
     json_schema: Option<Obj<RawJsonSchema>>,
+}
+
+impl Expect for RawResponseFormat {
+    const EXPECT: &'static str =
+        "\"text\", \"json_object\", or an object such as {\"type\": \"json_schema\", \"json_schema\": …}";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -189,8 +194,13 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
     let temperature = unit_range(raw.temperature, 2.0, &loc.key("temperature"), cx);
     let top_p = unit_range(raw.top_p, 1.0, &loc.key("top_p"), cx);
     let max_tokens = positive(raw.max_tokens, &loc.key("max_tokens"), cx);
-    let response_format =
-        raw.response_format.and_then(|Obj(format)| response_format(format, &loc.key("response_format"), cx));
+    let response_format = raw.response_format.and_then(|format| {
+        let here = loc.key("response_format");
+        match format {
+            StrOrMap::Map(format) => response_format(format, &here, cx),
+            StrOrMap::Str(word) => response_format_word(&word, &here, cx),
+        }
+    });
     let cache = raw.cache.map(|cache| match cache {
         BoolOrMap::Bool(enabled) => CacheSpec { enabled, ttl_seconds: None },
         BoolOrMap::Map(RawCache { enabled, ttl_seconds }) => CacheSpec {
@@ -332,6 +342,28 @@ fn response_format(raw: RawResponseFormat, loc: &Loc<'_>, cx: &mut Checker<'_, '
                 cx.issue(&schema_loc.key("schema"), "must be a JSON Schema object");
             }
             Some(ResponseFormatSpec::JsonSchema { name: spec.name, schema, strict: spec.strict.unwrap_or(true) })
+        }
+    }
+}
+
+/// The short form `"response_format": "json_object"` (or `"text"`), as the
+/// object form with that `type`.
+fn response_format_word(word: &str, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<ResponseFormatSpec> {
+    match word {
+        "text" => Some(ResponseFormatSpec::Text),
+        "json_object" => Some(ResponseFormatSpec::JsonObject),
+        "json_schema" => {
+            cx.issue(loc, "json_schema needs the object form: {\"type\": \"json_schema\", \"json_schema\": {\"name\": …, \"schema\": {…}}}");
+            None
+        }
+        other => {
+            cx.issue(
+                loc,
+                format!(
+                    "unknown response format \"{other}\"; expected \"text\", \"json_object\" or the json_schema object"
+                ),
+            );
+            None
         }
     }
 }
@@ -608,6 +640,8 @@ pub(crate) mod tests {
         assert_eq!(text.response_format, Some(ResponseFormatSpec::Text));
         let obj = parse(with(json!({"response_format": {"type": "json_object"}}))).unwrap();
         assert_eq!(obj.response_format, Some(ResponseFormatSpec::JsonObject));
+        let word = parse(with(json!({"response_format": "json_object"}))).unwrap();
+        assert_eq!(word.response_format, Some(ResponseFormatSpec::JsonObject));
         let schema = parse(with(json!({"response_format": {"type": "json_schema", "json_schema": {
             "name": "r", "schema": {"type": "object"}}}})))
         .unwrap();

@@ -8,6 +8,7 @@ mod llm_config;
 mod llm_messages;
 mod llm_parse;
 mod llm_tools;
+mod one_node;
 mod output;
 mod path;
 mod plan;
@@ -114,7 +115,21 @@ fn is_valid_id(id: &str) -> bool {
 impl Workflow {
     /// Parses and validates a workflow. Syntax errors give line and column;
     /// everything else is collected into one [`WorkflowError::Invalid`].
+    ///
+    /// A document holding one node (`{"node_type": "llm", "config": …}`, as
+    /// the failover and load-balancing snippets show one) is that node's
+    /// one-node workflow: named for the node's id, its output the node's text.
     pub fn parse(text: &str) -> Result<Workflow, WorkflowError> {
+        match Self::parse_workflow(text) {
+            Err(WorkflowError::Invalid(issues)) => match one_node::wrap(text) {
+                Some(wrapped) => Self::parse_workflow(&wrapped).map_err(one_node::unwrap_paths),
+                None => Err(WorkflowError::Invalid(issues)),
+            },
+            other => other,
+        }
+    }
+
+    fn parse_workflow(text: &str) -> Result<Workflow, WorkflowError> {
         match shape::decode_fast::<Obj<RawWorkflow<false>>>(text) {
             Ok(Obj(raw)) if raw.nodes.iter().all(|node| node.0.fits_node_type()) => Workflow::from_raw(raw),
             Err(err) if !shape::is_shape_error(&err) => Err(shape::syntax(&err)),

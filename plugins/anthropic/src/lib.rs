@@ -56,6 +56,13 @@ impl Provider for Anthropic {
         }));
         Ok(request::prepared(&conn, body))
     }
+
+    fn details() -> PluginDetails {
+        PluginDetails {
+            default_limits: DefaultLimits { requests_per_minute: None, tokens_per_minute: None },
+            models: models::long_cache_prices(),
+        }
+    }
 }
 
 llmnode_sdk::export_plugin!(Anthropic);

@@ -17,6 +17,8 @@ struct Row {
     cache_read: f64,
     /// Cache writes with the default 5-minute lifetime: 1.25 × input.
     cache_write: f64,
+    /// Cache writes with the 1-hour lifetime: 2 × input.
+    cache_write_hour: f64,
     vision: bool,
     /// Structured outputs (`output_config.format`).
     json_schema: bool,
@@ -25,19 +27,26 @@ struct Row {
 #[rustfmt::skip]
 const MODELS: &[Row] = &[
     Row { ids: ["claude-opus-4-1", "claude-opus-4-1-20250805"], context_window: 200_000, max_output: 32_000,
-          input: 15.00, output: 75.00, cache_read: 1.50, cache_write: 18.75, vision: true, json_schema: true },
+          input: 15.00, output: 75.00, cache_read: 1.50, cache_write: 18.75,
+          cache_write_hour: 30.00, vision: true, json_schema: true },
     Row { ids: ["claude-opus-4-0", "claude-opus-4-20250514"], context_window: 200_000, max_output: 32_000,
-          input: 15.00, output: 75.00, cache_read: 1.50, cache_write: 18.75, vision: true, json_schema: false },
+          input: 15.00, output: 75.00, cache_read: 1.50, cache_write: 18.75,
+          cache_write_hour: 30.00, vision: true, json_schema: false },
     Row { ids: ["claude-sonnet-4-5", "claude-sonnet-4-5-20250929"], context_window: 200_000, max_output: 64_000,
-          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75, vision: true, json_schema: true },
+          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75,
+          cache_write_hour: 6.00, vision: true, json_schema: true },
     Row { ids: ["claude-sonnet-4-0", "claude-sonnet-4-20250514"], context_window: 200_000, max_output: 64_000,
-          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75, vision: true, json_schema: false },
+          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75,
+          cache_write_hour: 6.00, vision: true, json_schema: false },
     Row { ids: ["claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219"], context_window: 200_000, max_output: 64_000,
-          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75, vision: true, json_schema: false },
+          input: 3.00, output: 15.00, cache_read: 0.30, cache_write: 3.75,
+          cache_write_hour: 6.00, vision: true, json_schema: false },
     Row { ids: ["claude-haiku-4-5", "claude-haiku-4-5-20251001"], context_window: 200_000, max_output: 64_000,
-          input: 1.00, output: 5.00, cache_read: 0.10, cache_write: 1.25, vision: true, json_schema: true },
+          input: 1.00, output: 5.00, cache_read: 0.10, cache_write: 1.25,
+          cache_write_hour: 2.00, vision: true, json_schema: true },
     Row { ids: ["claude-3-5-haiku-latest", "claude-3-5-haiku-20241022"], context_window: 200_000, max_output: 8_192,
-          input: 0.80, output: 4.00, cache_read: 0.08, cache_write: 1.00, vision: false, json_schema: false },
+          input: 0.80, output: 4.00, cache_read: 0.08, cache_write: 1.00,
+          cache_write_hour: 1.60, vision: false, json_schema: false },
 ];
 
 /// The model list reported in the plugin's info.
@@ -62,6 +71,16 @@ pub fn catalog() -> Vec<ModelInfo> {
                 cache_write_price: Some(row.cache_write),
                 capabilities: caps,
             })
+        })
+        .collect()
+}
+
+/// What a 1-hour cache write costs per model, for the plugin's details.
+pub fn long_cache_prices() -> Vec<ModelPrices> {
+    MODELS
+        .iter()
+        .flat_map(|row| {
+            row.ids.map(|id| ModelPrices { id: id.into(), long_cache_write_price: Some(row.cache_write_hour) })
         })
         .collect()
 }

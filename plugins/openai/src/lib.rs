@@ -63,6 +63,18 @@ impl Provider for OpenAi {
         prepared.request.headers.retain(|h| h.name != "content-type");
         Ok(prepared)
     }
+
+    fn details() -> PluginDetails {
+        // The rate limit OpenAI documents for an account's keys; a connection
+        // with its own `--rpm` keeps that instead.
+        PluginDetails {
+            default_limits: DefaultLimits { requests_per_minute: Some(DEFAULT_RPM), tokens_per_minute: None },
+            models: Vec::new(),
+        }
+    }
 }
+
+/// Requests per minute a connection to OpenAI gets unless its operator sets its own.
+pub const DEFAULT_RPM: u32 = 10_000;
 
 llmnode_sdk::export_plugin!(OpenAi);

@@ -41,6 +41,7 @@ impl Setup {
             let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", url];
             s.cli(&[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"]].concat()).await;
         }
+        s.cli(&["workspaces", "create", "team-b"]).await;
         s.cli(&[
             "connections",
             "add",

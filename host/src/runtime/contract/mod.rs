@@ -100,6 +100,14 @@ impl ProviderPre {
         })
     }
 
+    /// The linked component, for the optional interfaces it may export beside the contract.
+    pub fn instance_pre(&self) -> &InstancePre<Sandbox> {
+        match self {
+            ProviderPre::V0_1(pre) => pre.instance_pre(),
+            ProviderPre::V0_2(pre) => pre.instance_pre(),
+        }
+    }
+
     /// A fresh instance in `store`.
     pub fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Provider> {
         Ok(match self {
