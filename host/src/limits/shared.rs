@@ -2,7 +2,8 @@
 //! directory: the daemon and any number of `llmnode run`s count against the
 //! same windows, budget and breakers.
 //!
-//! Each admission is one immediate (write-locked) transaction: read the
+//! Each admission is one transaction holding the write lock from its start
+//! (as every store transaction does): read the
 //! connection's windows, its day's spend and the budget held by calls in
 //! flight, decide, write back, and hold the call's worst-case cost in its own
 //! row. A usage event books its real cost in the same transaction that
@@ -63,7 +64,7 @@ impl StoreLimits {
         let day = day_of(now);
         let (ws, name) = (key.scope, &*key.connection);
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        let (decision, state) = store.transaction_immediate(|tx| -> Result<_, StoreError> {
+        let (decision, state) = store.transaction(|tx| -> Result<_, StoreError> {
             let mut state = KeyState { day, ..KeyState::default() };
             if limits.rpm.is_some() {
                 state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
@@ -105,7 +106,7 @@ impl StoreLimits {
             return Ok(());
         }
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        store.transaction_immediate(|tx| -> Result<(), StoreError> {
+        store.transaction(|tx| -> Result<(), StoreError> {
             if refund_request {
                 let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
                 w.adjust(now, grant.second, 1, 0);
@@ -133,7 +134,7 @@ impl StoreLimits {
     ) -> Result<Breaker, StoreError> {
         let now = now_ms();
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        store.transaction_immediate(|tx| -> Result<Breaker, StoreError> {
+        store.transaction(|tx| -> Result<Breaker, StoreError> {
             let mut b = read_breaker(tx, key)?;
             if b.record(now, failure) {
                 limit_rows::set_breaker(tx, key.scope, &key.connection, b.failures, b.open_until_ms)?;

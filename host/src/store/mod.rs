@@ -94,30 +94,11 @@ impl Store {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.transaction_with(rusqlite::TransactionBehavior::Immediate, f)
-    }
-
-    fn transaction_with<T, E: From<StoreError>>(
-        &mut self,
-        behavior: rusqlite::TransactionBehavior,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let tx = self.db.transaction_with_behavior(behavior).map_err(StoreError::from)?;
+        let tx =
+            self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
-    }
-}
-
-impl Store {
-    /// [`Store::transaction`] holding the write lock from the start: for a
-    /// read-modify-write that other processes race (the shared limits), so a
-    /// reader never finds its snapshot stale when it comes to write.
-    pub fn transaction_immediate<T, E: From<StoreError>>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.transaction_with(rusqlite::TransactionBehavior::Immediate, f)
     }
 }
 
