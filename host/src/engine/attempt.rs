@@ -2,6 +2,7 @@
 //! transport. Every failure comes back classified for the routing policy.
 
 use super::answer::{Answer, StreamAccumulator};
+use super::prompt_size::PromptSize;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
 use crate::runtime::PluginError;
@@ -31,17 +32,6 @@ pub struct Served {
 /// Text above which a request that exhausts a plugin's CPU bound while being
 /// built is taken to be too large, rather than the plugin to be at fault.
 pub const LARGE_REQUEST_BYTES: u64 = 1 << 20;
-
-/// Bytes of text a request hands its plugin.
-fn request_bytes(request: &types::ChatRequest) -> u64 {
-    let parts = request.messages.iter().flat_map(|m| m.content.iter()).map(|p| match p {
-        types::ContentPart::Text(t) => t.len() as u64,
-        types::ContentPart::Image(i) => i.url.len() as u64,
-    });
-    let tools =
-        request.tools.iter().map(|t| (t.parameters.len() + t.description.as_deref().map_or(0, str::len)) as u64);
-    parts.chain(tools).sum()
-}
 
 /// The class the routing policy uses for a provider's error kind.
 pub fn class_of(kind: ErrorKind) -> ErrorClass {
@@ -101,7 +91,7 @@ impl ResolvedConnection {
     /// large for the sandbox: the caller's fault, and no other connection's
     /// plugin would do better.
     fn build_fault(&self, e: PluginError, request: &types::ChatRequest) -> AttemptError {
-        let bytes = request_bytes(request);
+        let bytes = PromptSize::of(request).bytes();
         let bound = match &e {
             PluginError::MemoryLimit { limit_mib, .. } => format!("{limit_mib} MiB memory bound"),
             PluginError::CpuLimit { limit_ms, .. } if bytes > LARGE_REQUEST_BYTES => format!("{limit_ms} ms CPU bound"),
@@ -109,7 +99,7 @@ impl ResolvedConnection {
         };
         self.fail(
             ErrorClass::InvalidRequest,
-            format_args!("the request ({bytes} bytes of text) is too large for the plugin's {bound}: {e}"),
+            format_args!("the request ({bytes} bytes) is too large for the plugin's {bound}: {e}"),
         )
     }
 

@@ -159,27 +159,32 @@ pub(crate) async fn run(
                 Ok(ask) => limits::acquire(&inner.limits, &route.key, &route.connection.limits, ask).await,
                 Err(refusal) => Err(refusal),
             };
-            // A local refusal never reached the provider: not a usage event.
-            let reached_provider = limited.is_ok();
-            let result = match limited {
-                Err(refusal) => Err(AttemptError {
-                    class: refusal.class,
-                    message: format!("local limit: {}", refusal.message),
-                    retry_after: refusal.retry_after,
-                    after_content: false,
-                }),
+            let (result, hold) = match limited {
+                Err(refusal) => {
+                    let e = AttemptError {
+                        class: refusal.class,
+                        message: format!("local limit: {}", refusal.message),
+                        retry_after: refusal.retry_after,
+                        after_content: false,
+                    };
+                    (Err(e), None)
+                }
                 Ok(hold) => {
                     let in_flight = inner.balancer.start(name);
                     let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
                     drop(in_flight);
                     inner.limits.record(&route.key, result.as_ref().err().map(|e| (e.class, e.retry_after)));
-                    let usage = result.as_ref().map(|s| s.answer.usage).unwrap_or_default();
-                    let cost = prices.map_or(0.0, |p| p.cost(&usage));
-                    let tokens = usage.prompt_total() + usage.output;
-                    holds.push((hold, Used { requests: 1, tokens, cost: nanos(cost), booked: false }));
-                    result
+                    (result, Some(hold))
                 }
             };
+            let usage = result.as_ref().map(|s| s.answer.usage).unwrap_or_default();
+            let cost = prices.map_or(0.0, |p| p.cost(&usage));
+            // A local refusal never reached the provider: not a usage event.
+            let reached_provider = hold.is_some();
+            if let Some(hold) = hold {
+                let tokens = usage.prompt_total() + usage.output;
+                holds.push((hold, Used { requests: 1, tokens, cost: nanos(cost), booked: false }));
+            }
             let latency = started.elapsed();
             if result.is_ok() {
                 inner.balancer.record_latency(name, latency);
@@ -202,10 +207,9 @@ pub(crate) async fn run(
                     if wants_stream && !request.stream && !served.answer.text.is_empty() {
                         on_text(&served.answer.text);
                     }
-                    record.usage = served.answer.usage;
-                    record.cost_usd = prices.map_or(0.0, |p| p.cost(&served.answer.usage));
+                    record.usage = usage;
+                    record.cost_usd = cost;
                     record.time_to_first_token = served.time_to_first_token;
-                    let cost = record.cost_usd;
                     attempts.push(record);
                     let output = node_output(node, config, served.answer, name, model, cost)?;
                     return Ok(LlmServed { output, connection: name.to_string() });

@@ -39,6 +39,9 @@ pub struct PromptSize {
     tools: u64,
     schema: bool,
     images: u64,
+    /// Bytes of image URLs (inline `data:` images are large): what a plugin
+    /// must hold, though no provider bills them as text.
+    image_bytes: u64,
 }
 
 impl PromptSize {
@@ -50,7 +53,10 @@ impl PromptSize {
             for part in &m.content {
                 match part {
                     types::ContentPart::Text(t) => size.text_bytes += len(t),
-                    types::ContentPart::Image(_) => size.images += 1,
+                    types::ContentPart::Image(i) => {
+                        size.images += 1;
+                        size.image_bytes += len(&i.url);
+                    }
                 }
             }
             size.other_bytes += m.name.as_deref().map_or(0, len) + m.tool_call_id.as_deref().map_or(0, len);
@@ -77,6 +83,11 @@ impl PromptSize {
         self.text_bytes / 4
     }
 
+    /// Bytes the request hands its plugin: what its memory and CPU scale with.
+    pub fn bytes(self) -> u64 {
+        self.text_bytes + self.other_bytes + self.image_bytes
+    }
+
     /// Most tokens the prompt can be billed as.
     pub fn max_tokens(self) -> u64 {
         let tools = if self.tools > 0 { TOOLS_FRAMING + self.tools * TOOL_FRAMING } else { 0 };
@@ -95,58 +106,41 @@ impl PromptSize {
 mod tests {
     use super::*;
 
-    fn request(text: &str) -> types::ChatRequest {
-        types::ChatRequest {
-            model: "m".into(),
-            messages: vec![types::Message {
-                role: types::Role::User,
-                content: vec![types::ContentPart::Text(text.into())],
-                name: None,
-                tool_call_id: None,
-                tool_calls: Vec::new(),
-                cache_breakpoint: false,
-            }],
-            tools: Vec::new(),
-            tool_choice: None,
-            response_format: None,
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            stream: false,
-            cache: None,
-        }
+    use serde_json::{Value, json};
+
+    /// The request an llm node with `config` (and `content` as its one
+    /// message) hands its plugin.
+    fn request(content: &str, mut config: Value) -> types::ChatRequest {
+        config["messages"] = json!([{ "role": "user", "content": content }]);
+        crate::kit::call::chat_request(&config).unwrap()
     }
 
     #[test]
     fn a_one_character_prompt_is_bounded_above_what_providers_bill_for_it() {
         // OpenAI bills "hi" as about 8 input tokens, Anthropic about 11.
-        let size = PromptSize::of(&request("h"));
+        let size = PromptSize::of(&request("h", json!({})));
         assert!(size.max_tokens() >= 11 * 4, "{}", size.max_tokens());
         assert_eq!(size.min_tokens(), 0);
     }
 
     #[test]
     fn tools_schemas_and_images_count() {
-        let plain = PromptSize::of(&request("hello")).max_tokens();
-        let mut r = request("hello");
-        r.tools.push(types::ToolDefinition {
-            name: "get_weather".into(),
-            description: Some("Weather for a city".into()),
-            parameters: r#"{"type":"object","properties":{"city":{"type":"string"}}}"#.into(),
-            strict: None,
-        });
-        let with_tool = PromptSize::of(&r).max_tokens();
+        let plain = PromptSize::of(&request("hello", json!({}))).max_tokens();
+        let tool = json!({ "type": "function", "function": { "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": { "type": "object", "properties": { "city": { "type": "string" } } } } });
+        let with_tool = PromptSize::of(&request("hello", json!({ "tools": [tool] }))).max_tokens();
         assert!(with_tool >= plain + TOOLS_FRAMING + 60, "{with_tool}");
-        r.response_format = Some(types::ResponseFormat::JsonSchema(types::JsonSchemaFormat {
-            name: "answer".into(),
-            schema: r#"{"type":"object"}"#.into(),
-            strict: true,
-        }));
-        assert!(PromptSize::of(&r).max_tokens() >= with_tool + SCHEMA_FRAMING + 17);
-        r.messages[0]
+        let schema =
+            json!({ "type": "json_schema", "json_schema": { "name": "answer", "schema": { "type": "object" } } });
+        let with_schema = request("hello", json!({ "tools": [tool], "response_format": schema }));
+        assert!(PromptSize::of(&with_schema).max_tokens() >= with_tool + SCHEMA_FRAMING + 17);
+        let mut with_image = with_schema;
+        with_image.messages[0]
             .content
             .push(types::ContentPart::Image(types::ImagePart { url: "https://x/y.png".into(), detail: None }));
-        assert!(PromptSize::of(&r).max_tokens() >= with_tool + IMAGE_TOKENS_MAX);
+        let size = PromptSize::of(&with_image);
+        assert!(size.max_tokens() >= with_tool + IMAGE_TOKENS_MAX);
+        assert!(size.bytes() >= 5 + 15 + 60, "text, image URL and tool bytes: {}", size.bytes());
     }
 }

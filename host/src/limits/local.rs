@@ -18,17 +18,6 @@ pub struct LocalLimits {
     breakers: Mutex<HashMap<LimitKey, Breaker>>,
 }
 
-impl LocalLimits {
-    /// Start `key`'s day with `spent` already booked (a budget that must hold
-    /// across a restart of a process that has no shared store).
-    pub fn seed_spend(&self, key: LimitKey, spent: i64) {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let state = states.entry(key).or_default();
-        state.day = day_of(now_ms());
-        state.spent = spent;
-    }
-}
-
 impl LimitsService for LocalLimits {
     fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
         let now = now_ms();
@@ -126,6 +115,40 @@ mod tests {
         let more = futures_util::future::join_all((0..64).map(|_| acquire(&service, &key, &limits, ask))).await;
         assert_eq!(more.iter().filter(|h| h.is_ok()).count(), 5);
         assert!(service.headroom(&key, &limits) < 0.01);
+    }
+
+    #[tokio::test]
+    async fn tpm_holds_the_worst_case_then_counts_what_was_used() {
+        let service: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
+        let limits = Limits { tpm: Some(3_000), ..Default::default() };
+        let ask = Ask { tokens: 1_000, cost: 0 };
+        let k = key();
+        let held: Vec<_> = futures_util::future::join_all((0..5).map(|_| acquire(&service, &k, &limits, ask))).await;
+        assert_eq!(held.iter().filter(|h| h.is_ok()).count(), 3, "three worst cases fill 3 000 tokens");
+        for h in held.into_iter().flatten() {
+            h.settle(Used { requests: 1, tokens: 100, cost: 0, booked: false });
+        }
+        // 300 used: two more worst cases fit, a third does not.
+        acquire(&service, &key(), &limits, ask).await.unwrap().settle(Used {
+            requests: 1,
+            tokens: 1_000,
+            ..Used::default()
+        });
+        acquire(&service, &key(), &limits, ask).await.unwrap().settle(Used {
+            requests: 1,
+            tokens: 1_000,
+            ..Used::default()
+        });
+        let refused = acquire(&service, &key(), &limits, ask).await.err().unwrap();
+        assert!(refused.message.contains("3000 tokens per minute"), "{refused:?}");
+        // An overage is counted too: 2 300 used plus 1 200 over a 1 000 hold.
+        let over = Limits { tpm: Some(4_000), ..limits };
+        acquire(&service, &key(), &over, ask).await.unwrap().settle(Used {
+            requests: 1,
+            tokens: 1_700,
+            ..Used::default()
+        });
+        assert!(acquire(&service, &key(), &over, Ask { tokens: 1, cost: 0 }).await.is_err(), "4 000 of 4 000 used");
     }
 
     #[tokio::test]

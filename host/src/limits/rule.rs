@@ -90,9 +90,9 @@ pub fn headroom(state: &KeyState, limits: &Limits, now_ms: i64) -> f64 {
     let share = |used: u64, limit: u32| 1.0 - used as f64 / f64::from(limit.max(1));
     let rpm = limits.rpm.map(|l| share(state.rpm.used(now_ms), l));
     let tpm = limits.tpm.map(|l| share(state.tpm.used(now_ms), l));
-    let budget = limits.daily_budget_usd.filter(|b| *b > 0.0).map(|b| {
+    let budget = limits.daily_budget_usd.map(nanos_floor).filter(|cap| *cap > 0).map(|cap| {
         let spent = if state.day == day_of(now_ms) { state.spent } else { 0 };
-        1.0 - (spent + state.reserved) as f64 / (b * 1e9)
+        1.0 - (spent + state.reserved) as f64 / cap as f64
     });
     [rpm, tpm, budget].into_iter().flatten().fold(1.0, f64::min).clamp(0.0, 1.0)
 }

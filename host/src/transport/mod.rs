@@ -370,9 +370,7 @@ impl EventStream {
             if self.next < self.ready.len() {
                 let mut event =
                     std::mem::replace(&mut self.ready[self.next], SseEvent { event: None, data: String::new() });
-                if self.secrets.iter().any(|s| s.expose().len() >= 8 && event.data.contains(s.expose())) {
-                    event.data = redact::scrub(&event.data, &self.secrets);
-                }
+                redact::scrub_in_place(&mut event.data, &self.secrets);
                 self.next += 1;
                 self.last_event = Instant::now();
                 return Ok(Some(event));

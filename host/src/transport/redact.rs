@@ -5,26 +5,38 @@ use crate::secret::Secret;
 
 const MASK: &str = "[REDACTED]";
 
+/// Shorter values are not scrubbed: they would mangle ordinary text, and
+/// real keys are long.
+const MIN_SECRET_LEN: usize = 8;
+
+/// The secrets worth scrubbing for.
+fn scrubbable(secrets: &[Secret]) -> impl Iterator<Item = &str> {
+    secrets.iter().map(Secret::expose).filter(|v| v.len() >= MIN_SECRET_LEN)
+}
+
 /// Replace every occurrence of any of `secrets` in `text`.
 pub fn scrub(text: &str, secrets: &[Secret]) -> String {
     let mut out = text.to_string();
-    for s in secrets {
-        let value = s.expose();
-        // Very short values would mangle ordinary text; real keys are long.
-        if value.len() >= 8 && out.contains(value) {
-            out = out.replace(value, MASK);
+    scrub_in_place(&mut out, secrets);
+    out
+}
+
+/// [`scrub`] in place, allocating only when a secret is found (once per
+/// stream event, on the hot path).
+pub fn scrub_in_place(text: &mut String, secrets: &[Secret]) {
+    for value in scrubbable(secrets) {
+        if text.contains(value) {
+            *text = text.replace(value, MASK);
         }
     }
-    out
 }
 
 /// Replace every occurrence of any of `secrets` in an upstream's body, before
 /// a plugin parses it: an upstream that reflects the key (in an echo, a debug
 /// field, an error inside a 200) cannot hand it to the caller.
 pub fn scrub_bytes(body: &mut Vec<u8>, secrets: &[Secret]) {
-    for s in secrets {
-        let value = s.expose().as_bytes();
-        if value.len() < 8 || memchr::memmem::find(body, value).is_none() {
+    for value in scrubbable(secrets).map(str::as_bytes) {
+        if memchr::memmem::find(body, value).is_none() {
             continue;
         }
         let mut out = Vec::with_capacity(body.len());
