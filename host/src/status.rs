@@ -12,10 +12,10 @@
 use crate::alerts::{AlertSettings, conditions};
 use crate::engine::Limits;
 use crate::error_class::ErrorClass;
+use crate::store::Db;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::connection_rows::ConnectionRow;
 use crate::store::{StoreError, usage_rows};
-use rusqlite::Connection;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -51,7 +51,7 @@ pub struct ConnectionStatus {
 }
 
 /// The latest test of each connection of a workspace: (passed, when).
-pub fn last_tests(db: &Connection, workspace: &str) -> Result<BTreeMap<String, (bool, i64)>, StoreError> {
+pub fn last_tests(db: &Db, workspace: &str) -> Result<BTreeMap<String, (bool, i64)>, StoreError> {
     let filter = AuditFilter {
         workspace: Some(workspace.to_string()),
         action: Some("connection.test".into()),
@@ -69,7 +69,7 @@ pub fn last_tests(db: &Connection, workspace: &str) -> Result<BTreeMap<String, (
 
 /// The status of `row` now.
 pub fn of(
-    db: &Connection,
+    db: &Db,
     row: &ConnectionRow,
     last_test: Option<(bool, i64)>,
     settings: &AlertSettings,

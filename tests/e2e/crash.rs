@@ -77,8 +77,12 @@ async fn kill_9_under_load_loses_no_acknowledged_usage_event() {
     assert!(done.len() >= 40 && done.len() < NODES, "the kill must land mid-run ({} done)", done.len());
 
     let store = Store::open(&data.join("llmnode.db")).unwrap();
-    let mut stmt = store.db().prepare("SELECT node FROM usage_events WHERE workflow = 'load'").unwrap();
-    let recorded: BTreeSet<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let recorded: BTreeSet<String> = store
+        .db()
+        .query("SELECT node FROM usage_events WHERE workflow = 'load'", llmnode::args![], |r| r.get(0))
+        .unwrap()
+        .into_iter()
+        .collect();
     let lost: Vec<_> = done.difference(&recorded).collect();
     assert!(lost.is_empty(), "acknowledged but not in the store: {lost:?}");
     assert!(recorded.len() < NODES, "the run finished before the kill; the test proves nothing");
@@ -87,7 +91,8 @@ async fn kill_9_under_load_loses_no_acknowledged_usage_event() {
     let db = store.db();
     let ws = workspaces::get(db, "default").unwrap();
     let spent = usage_rows::spent_since(db, ws.id, day_start_ms(now_ms())).unwrap()["oa"];
-    let per_call: i64 = db.query_row("SELECT MAX(cost_nusd) FROM usage_events", [], |r| r.get(0)).unwrap();
+    let per_call: i64 =
+        db.query_one("SELECT MAX(cost_nusd) FROM usage_events", llmnode::args![], |r| r.get(0)).unwrap();
     assert!(per_call > 0, "the calls cost nothing; the budget check proves nothing");
     assert_eq!(spent, per_call * recorded.len() as i64, "spent today disagrees with the recorded calls");
     assert!(spent >= per_call * done.len() as i64, "acknowledged spend is missing from today's budget");
@@ -174,18 +179,19 @@ fn kill_9_amid_connection_changes_loses_no_acknowledged_change_or_audit_row() {
     let store = Store::open(&data.join("llmnode.db")).unwrap();
     let db = store.db();
     let strings = |sql: &str| -> BTreeSet<String> {
-        let mut stmt = db.prepare(sql).unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        db.query(sql, llmnode::args![], |r| r.get(0)).unwrap().into_iter().collect()
     };
     let connections = strings("SELECT name FROM connections");
     let created = strings("SELECT target FROM audit_log WHERE action = 'connection.create'");
     let edits: i64 = db
-        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'connection.edit' AND target = 'base'", [], |r| {
-            r.get(0)
-        })
+        .query_one(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'connection.edit' AND target = 'base'",
+            llmnode::args![],
+            |r| r.get(0),
+        )
         .unwrap();
     let settings: String =
-        db.query_row("SELECT settings FROM connections WHERE name = 'base'", [], |r| r.get(0)).unwrap();
+        db.query_one("SELECT settings FROM connections WHERE name = 'base'", llmnode::args![], |r| r.get(0)).unwrap();
     assert_eq!(connections, created, "a connection without its audit row, or the reverse: a change was half made");
     let mut last_edit = None;
     for change in &acknowledged {

@@ -92,10 +92,10 @@ impl Setup {
     fn engine(&self, policy: WebhookPolicy) -> (Engine, UsageLog, Deliveries) {
         let set = self.admin.connection_set(WS).unwrap();
         let ctx = self.admin.run_context(WS).unwrap();
-        let path = self.admin.store.path();
-        let (watch, deliveries) = AlertWatch::start(path, policy).unwrap();
-        let log = UsageLog::open(path, Some(Box::new(watch))).unwrap();
-        let options = ctx.engine_options(&log, StoreLimits::open(path).unwrap());
+        let location = self.admin.store.location();
+        let (watch, deliveries) = AlertWatch::start(location, policy).unwrap();
+        let log = UsageLog::open(location, Some(Box::new(watch))).unwrap();
+        let options = ctx.engine_options(&log, StoreLimits::open(location).unwrap());
         (Engine::with_options(&set, &support::registry(), options).unwrap(), log, deliveries)
     }
 
@@ -205,7 +205,7 @@ async fn every_attempt_is_recorded_and_the_reports_match_the_events() {
     assert_eq!(r.by_model[0].line.totals.cost_nusd, expected_cost);
 
     // The events carry what the report summarizes; no key anywhere in the file.
-    let bytes = std::fs::read(s.admin.store.path()).unwrap();
+    let bytes = std::fs::read(sqlite_file(&s.admin.store)).unwrap();
     assert!(!bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()), "the key is in the store file");
     log.close().await;
 }
@@ -287,7 +287,7 @@ async fn spend_alert_fires_once_at_its_threshold_and_posts_the_webhook() {
     assert_eq!((body["kind"].as_str(), body["workspace"].as_str()), (Some("daily_spend"), Some(WS)));
     assert!(close(body["threshold"].as_f64().unwrap(), 0.00225));
     // The webhook URL carries a token: sealed at rest, never in an alert or the audit log.
-    let bytes = std::fs::read(s.admin.store.path()).unwrap();
+    let bytes = std::fs::read(sqlite_file(&s.admin.store)).unwrap();
     let token = "T0KEN-c2VjcmV0LXdlYmhvb2s";
     assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the webhook token is in the store");
 }
@@ -350,4 +350,12 @@ async fn rpm_alert_fires_at_eighty_percent_of_the_limit() {
         assert_eq!(status().unwrap().status, expected, "after {n} requests");
     }
     log.close().await;
+}
+
+/// The store's file (these tests run on SQLite).
+fn sqlite_file(store: &llmnode::store::Store) -> std::path::PathBuf {
+    match store.location() {
+        llmnode::store::Location::Sqlite(path) => path.clone(),
+        other => panic!("expected a SQLite store, found {other}"),
+    }
 }

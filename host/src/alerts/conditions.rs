@@ -3,9 +3,9 @@
 
 use super::AlertSettings;
 use crate::engine::Limits;
+use crate::store::Db;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, day_start_ms};
-use rusqlite::Connection;
 use serde::Serialize;
 
 const MINUTE_MS: i64 = 60_000;
@@ -54,7 +54,7 @@ pub struct Condition {
 
 /// The workspace's spend today, if it reached the configured threshold.
 pub fn workspace_spend(
-    db: &Connection,
+    db: &Db,
     workspace_id: i64,
     settings: &AlertSettings,
     now_ms: i64,
@@ -93,7 +93,7 @@ pub struct ConnectionUsage {
 impl ConnectionUsage {
     /// Read from the store (what `status` shows; the alert watch keeps a tally instead).
     pub fn read(
-        db: &Connection,
+        db: &Db,
         workspace_id: i64,
         name: &str,
         settings: &AlertSettings,
@@ -115,7 +115,7 @@ pub fn window_ms(settings: &AlertSettings) -> i64 {
 
 /// Every condition that holds now for connection `name` with `limits`, read from the store.
 pub fn connection(
-    db: &Connection,
+    db: &Db,
     workspace_id: i64,
     name: &str,
     limits: &Limits,

@@ -5,17 +5,17 @@
 //!
 //! A workspace's tally is read from the store once, then advanced by each
 //! committed batch. Writes by anyone else (another process running
-//! workflows, an operator changing settings or limits) change SQLite's
-//! `data_version`; the tally is then dropped and read again, as it is when the
-//! UTC day turns.
+//! workflows, an operator changing settings or limits) change the store's
+//! [`crate::store::data_version`]; the tally is then dropped and read again,
+//! as it is when the UTC day turns.
 
 use super::AlertSettings;
 use super::conditions::{ConnectionUsage, window_ms};
 use crate::engine::Limits;
+use crate::store::Db;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, alert_rows, connection_rows, day_start_ms};
 use crate::usage::AttemptRecord;
-use rusqlite::Connection;
 use std::collections::{HashMap, VecDeque};
 
 const MINUTE_MS: i64 = 60_000;
@@ -51,8 +51,8 @@ fn horizon_ms(settings: &AlertSettings) -> i64 {
 
 impl Tally {
     /// Drop everything if another connection wrote to the store or the day turned.
-    pub fn sync(&mut self, db: &Connection, now_ms: i64) -> Result<(), StoreError> {
-        let version: i64 = db.pragma_query_value(None, "data_version", |r| r.get(0))?;
+    pub fn sync(&mut self, db: &Db, now_ms: i64) -> Result<(), StoreError> {
+        let version = crate::store::data_version(db)?;
         let day = day_start_ms(now_ms);
         if version != self.data_version || day != self.day {
             self.workspaces.clear();
@@ -84,7 +84,7 @@ impl Tally {
     }
 
     /// The workspace's tally, read from the store if it is not kept yet.
-    pub fn workspace(&mut self, db: &Connection, workspace_id: i64) -> Result<&mut WorkspaceTally, StoreError> {
+    pub fn workspace(&mut self, db: &Db, workspace_id: i64) -> Result<&mut WorkspaceTally, StoreError> {
         if !self.workspaces.contains_key(&workspace_id) {
             let settings = alert_rows::settings(db, workspace_id)?.settings;
             let limits = connection_rows::list(db, workspace_id)?
@@ -114,7 +114,7 @@ impl WorkspaceTally {
     /// A connection's usage as of `now_ms`, read from the store the first time.
     pub fn connection(
         &mut self,
-        db: &Connection,
+        db: &Db,
         workspace_id: i64,
         day: i64,
         name: &str,

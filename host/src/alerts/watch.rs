@@ -6,10 +6,9 @@
 use super::conditions::{self, Condition};
 use super::tally::Tally;
 use super::webhook::{self, Delivery, WebhookPolicy};
-use crate::store::{Store, StoreError, alert_rows, day_start_ms, now_ms};
+use crate::store::{Location, Store, StoreError, alert_rows, day_start_ms, now_ms};
 use crate::usage::log::{AfterCommit, Batch, UsageScope};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,8 +27,8 @@ pub struct Deliveries {
 impl AlertWatch {
     /// A watch over the store at `path`, posting webhooks from a task on the
     /// current tokio runtime.
-    pub fn start(path: &Path, policy: WebhookPolicy) -> Result<(Self, Deliveries), StoreError> {
-        let store = Store::open(path)?;
+    pub fn start(location: impl Into<Location>, policy: WebhookPolicy) -> Result<(Self, Deliveries), StoreError> {
+        let store = Store::open(location)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(webhook::deliver_all(rx, store, policy));
         Ok((AlertWatch { deliveries: tx, tally: Tally::default() }, Deliveries { task }))

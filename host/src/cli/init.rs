@@ -3,7 +3,7 @@
 use super::operator::{DEFAULT_WORKSPACE, actor};
 use super::{Env, Failure};
 use llmnode::admin::Admin;
-use llmnode::store::{FILE_NAME, Store};
+use llmnode::store::Store;
 use llmnode::vault::{MASTER_KEY_ENV, MasterKey, Vault, key_file_path};
 
 pub fn run(env: &Env) -> Result<(), Failure> {
@@ -28,13 +28,13 @@ pub fn run(env: &Env) -> Result<(), Failure> {
             key
         }
     };
-    let path = dir.join(FILE_NAME);
-    let store = Store::open(&path).map_err(Failure::input)?;
+    let location = env.location_named()?;
+    let store = Store::open(&location).map_err(Failure::input)?;
     let mut admin = Admin::new(store, Vault::new(master), actor());
     admin.ensure_workspace(DEFAULT_WORKSPACE).map_err(Failure::input)?;
     // A store whose data keys this master key cannot open is refused now, not at the first run.
     admin.check_master_key().map_err(Failure::input)?;
-    println!("store: {}", path.display());
+    println!("store: {location}");
     println!("workspace: {DEFAULT_WORKSPACE}");
     println!("next: llmnode connections add openai --provider openai --api-key-env OPENAI_API_KEY");
     Ok(())

@@ -37,6 +37,12 @@ pub struct Cli {
     #[arg(long, env = "LLMNODE_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// The store, when it is not the data directory's SQLite file: a
+    /// PostgreSQL URL (`postgres://user:password@host:5432/db`) that several
+    /// daemons share. The master key and plugin cache stay in the data directory.
+    #[arg(long, env = "LLMNODE_STORE_URL", global = true, value_name = "URL", hide_env_values = true)]
+    store: Option<String>,
+
     /// A directory of extra provider plugins (`*.wasm`).
     #[arg(long, env = "LLMNODE_PLUGINS_DIR", global = true, value_name = "DIR")]
     plugins_dir: Option<PathBuf>,
@@ -159,7 +165,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let env = Env { data_dir: cli.data_dir.or_else(default_data_dir), plugins_dir: cli.plugins_dir };
+    let env =
+        Env { data_dir: cli.data_dir.or_else(default_data_dir), plugins_dir: cli.plugins_dir, store_url: cli.store };
     match cli.command {
         Command::Run(args) => run::run(&env, args).await,
         Command::Plugins { command } => plugins::run(&env, command),
@@ -183,6 +190,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 pub struct Env {
     data_dir: Option<PathBuf>,
     plugins_dir: Option<PathBuf>,
+    /// `--store`: a PostgreSQL URL, if the store is not the data directory's file.
+    store_url: Option<String>,
 }
 
 impl Env {

@@ -3,9 +3,9 @@
 
 use super::{Env, Failure};
 use llmnode::admin::Admin;
-use llmnode::store::{FILE_NAME, Store, StoreError, workspaces};
+use llmnode::store::{Location, Store, StoreError, workspaces};
 use llmnode::vault::{MASTER_KEY_ENV, Vault};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace used when `--workspace` is not given.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -18,23 +18,33 @@ impl Env {
             .ok_or_else(|| Failure::input("no data directory: pass --data-dir or set LLMNODE_DATA_DIR"))
     }
 
-    /// Where the store file is, which `llmnode init` must have created.
-    pub fn store_path(&self) -> Result<PathBuf, Failure> {
-        let path = self.require_data_dir()?.join(FILE_NAME);
-        if !path.exists() {
-            return Err(Failure::input(format!("no store at {}: run `llmnode init` first", path.display())));
+    /// Where the store is: `--store` (a PostgreSQL URL) or the data
+    /// directory's SQLite file, which `llmnode init` must have created.
+    pub fn store_location(&self) -> Result<Location, Failure> {
+        let location = self.location_named()?;
+        if !location.exists() {
+            return Err(Failure::input(format!("no store at {location}: run `llmnode init` first")));
         }
-        Ok(path)
+        Ok(location)
     }
 
-    /// True once `llmnode init` has created a store in the data directory.
+    /// The store's location, whether or not it exists yet.
+    pub fn location_named(&self) -> Result<Location, Failure> {
+        match self.store_url.as_deref() {
+            Some(url) => Ok(Location::resolve(Some(url), Path::new(""))),
+            None => Ok(Location::resolve(None, &self.require_data_dir()?)),
+        }
+    }
+
+    /// True once `llmnode init` has created a store (a PostgreSQL store
+    /// always counts: it is created on first use).
     pub fn has_store(&self) -> bool {
-        self.data_dir.as_ref().is_some_and(|d| d.join(FILE_NAME).exists())
+        self.location_named().is_ok_and(|l| l.exists())
     }
 
     /// The store alone (no keys needed).
     pub fn store(&self) -> Result<Store, Failure> {
-        Store::open(&self.store_path()?).map_err(Failure::input)
+        Store::open(self.store_location()?).map_err(Failure::input)
     }
 
     /// Plugins the operator installed, if there is a store.

@@ -8,8 +8,8 @@ use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertWatch, Deliveries};
 use llmnode::engine::EngineOptions;
 use llmnode::limits::{LimitsService, StoreLimits};
+use llmnode::store::Location;
 use llmnode::usage::UsageLog;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +23,11 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Start recording into the store at `path`; returns the engine options for `context`.
-    pub fn open(path: &Path, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
-        let (watch, deliveries) = AlertWatch::start(path, WebhookPolicy::default()).map_err(Failure::input)?;
-        let log = UsageLog::open(path, Some(Box::new(watch))).map_err(Failure::input)?;
-        let limits: Arc<dyn LimitsService> = StoreLimits::open(path).map_err(Failure::input)?;
+    /// Start recording into the store at `location`; returns the engine options for `context`.
+    pub fn open(location: &Location, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
+        let (watch, deliveries) = AlertWatch::start(location, WebhookPolicy::default()).map_err(Failure::input)?;
+        let log = UsageLog::open(location, Some(Box::new(watch))).map_err(Failure::input)?;
+        let limits: Arc<dyn LimitsService> = StoreLimits::open(location).map_err(Failure::input)?;
         let options = context.engine_options(&log, limits);
         Ok((Recording { log, deliveries }, options))
     }

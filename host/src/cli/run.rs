@@ -77,7 +77,7 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let registry = env.registry(&runtime)?;
     let (recording, options) = match context {
         Some(context) => {
-            let (recording, options) = Recording::open(&env.store_path()?, context)?;
+            let (recording, options) = Recording::open(&env.store_location()?, context)?;
             (Some(recording), options)
         }
         None => (None, EngineOptions::default()),

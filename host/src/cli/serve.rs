@@ -59,10 +59,11 @@ fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
 pub async fn run(env: &Env, args: ServeArgs) -> Result<(), Failure> {
     let metrics_token = metrics_token()?;
     let data_dir = env.require_data_dir()?;
-    env.store_path()?;
+    let location = env.store_location()?;
     let runtime = env.runtime()?;
     let config = ServerConfig {
         data_dir,
+        location,
         plugins_dir: env.plugins_dir.clone(),
         master_key_env: std::env::var(MASTER_KEY_ENV).ok().map(Secret::new),
         metrics_token,

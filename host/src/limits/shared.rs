@@ -2,8 +2,9 @@
 //! directory: the daemon and any number of `llmnode run`s count against the
 //! same windows, budget and breakers.
 //!
-//! Each admission is one transaction holding the write lock from its start
-//! (as every store transaction does): read the
+//! Each admission is one transaction holding the connection's lock from its
+//! start (SQLite's write lock; on PostgreSQL an advisory lock per
+//! connection): read the
 //! connection's windows, its day's spend and the budget held by calls in
 //! flight, decide, write back, and hold the call's worst-case cost in its own
 //! row. A usage event books its real cost in the same transaction that
@@ -16,10 +17,9 @@ use super::rule::{self, KeyState, day_of};
 use super::window::Window;
 use super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
 use crate::error_class::ErrorClass;
-use crate::store::{Store, StoreError, limit_rows, now_ms};
+use crate::store::{Location, Store, StoreError, limit_rows, now_ms};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -44,12 +44,13 @@ pub struct StoreLimits {
 }
 
 impl StoreLimits {
-    /// Share limits through the store at `path`; this process starts beating.
-    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
-        let store = Store::open(path)?;
+    /// Share limits through the store at `location`; this process starts beating.
+    pub fn open(location: impl Into<Location>) -> Result<Arc<Self>, StoreError> {
+        let location = location.into();
+        let store = Store::open(&location)?;
         let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         limit_rows::beat(store.db(), &holder, now_ms())?;
-        let heart = heartbeat(Store::open(path)?, holder.clone());
+        let heart = heartbeat(Store::open(&location)?, holder.clone());
         Ok(Arc::new(StoreLimits {
             db: Mutex::new(store),
             holder,
@@ -65,6 +66,7 @@ impl StoreLimits {
         let (ws, name) = (key.scope, &*key.connection);
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
         let (decision, state) = store.transaction(|tx| -> Result<_, StoreError> {
+            limit_rows::lock(tx, ws, name)?;
             let mut state = KeyState { day, ..KeyState::default() };
             if limits.rpm.is_some() {
                 state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
@@ -107,6 +109,7 @@ impl StoreLimits {
         }
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
         store.transaction(|tx| -> Result<(), StoreError> {
+            limit_rows::lock(tx, ws, name)?;
             if refund_request {
                 let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
                 w.adjust(now, grant.second, 1, 0);
@@ -135,6 +138,7 @@ impl StoreLimits {
         let now = now_ms();
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
         store.transaction(|tx| -> Result<Breaker, StoreError> {
+            limit_rows::lock(tx, key.scope, &key.connection)?;
             let mut b = read_breaker(tx, key)?;
             if b.record(now, failure) {
                 limit_rows::set_breaker(tx, key.scope, &key.connection, b.failures, b.open_until_ms)?;
@@ -144,7 +148,7 @@ impl StoreLimits {
     }
 }
 
-fn read_breaker(db: &rusqlite::Connection, key: &LimitKey) -> Result<Breaker, StoreError> {
+fn read_breaker(db: &crate::store::Db, key: &LimitKey) -> Result<Breaker, StoreError> {
     Ok(limit_rows::breaker(db, key.scope, &key.connection)?
         .map(|(failures, open_until_ms)| Breaker { failures, open_until_ms })
         .unwrap_or_default())

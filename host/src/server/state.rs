@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::runtime::{PluginRegistry, PluginRuntime};
 use crate::secret::Secret;
 use crate::store::plugin_rows::PluginRow;
-use crate::store::{FILE_NAME, Store, plugin_rows};
+use crate::store::{Location, Store, plugin_rows};
 use crate::usage::UsageLog;
 use crate::vault::Vault;
 use sha2::{Digest, Sha256};
@@ -29,8 +29,10 @@ const DELIVERY_GRACE: Duration = Duration::from_secs(10);
 
 /// Where the daemon's state lives.
 pub struct ServerConfig {
-    /// The data directory `llmnode init` created.
+    /// The data directory `llmnode init` created (the master key file, the plugin cache).
     pub data_dir: PathBuf,
+    /// The store: the data directory's SQLite file, or a PostgreSQL server.
+    pub location: Location,
     /// Extra plugins (`*.wasm`), besides the bundled and installed ones.
     pub plugins_dir: Option<PathBuf>,
     /// The master key from the environment, if it is given there rather than in a key file.
@@ -51,7 +53,6 @@ pub struct WorkspaceEngine {
 /// The daemon's shared state.
 pub struct AppState {
     config: ServerConfig,
-    store_path: PathBuf,
     runtime: PluginRuntime,
     plugins: RwLock<Arc<PluginRegistry>>,
     engines: Mutex<HashMap<i64, Arc<WorkspaceEngine>>>,
@@ -74,24 +75,20 @@ impl AppState {
     /// Open the store (which `llmnode init` created), check the master key,
     /// load every plugin and start the usage writer.
     pub fn open(mut config: ServerConfig, runtime: PluginRuntime) -> Result<Arc<Self>, ApiError> {
-        let store_path = config.data_dir.join(FILE_NAME);
-        if !store_path.exists() {
-            return Err(ApiError::Unavailable(format!(
-                "no store at {}: run `llmnode init` first",
-                store_path.display()
-            )));
+        let location = config.location.clone();
+        if !location.exists() {
+            return Err(ApiError::Unavailable(format!("no store at {location}: run `llmnode init` first")));
         }
-        let admin = Admin::new(Store::open(&store_path)?, load_vault(&config)?, "daemon");
+        let admin = Admin::new(Store::open(&location)?, load_vault(&config)?, "daemon");
         admin.check_master_key()?;
         let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
-        let (watch, deliveries) = AlertWatch::start(&store_path, WebhookPolicy::default())?;
-        let usage = UsageLog::open(&store_path, Some(Box::new(watch)))?;
-        let limits = StoreLimits::open(&store_path)?;
+        let (watch, deliveries) = AlertWatch::start(&location, WebhookPolicy::default())?;
+        let usage = UsageLog::open(&location, Some(Box::new(watch)))?;
+        let limits = StoreLimits::open(&location)?;
         let metrics_token = config.metrics_token.take().map(|t| Sha256::digest(t.expose().as_bytes()).into());
         let slots = Slots::new(&config.capacity);
         Ok(Arc::new(AppState {
             config,
-            store_path,
             runtime,
             plugins: RwLock::new(Arc::new(plugins)),
             engines: Mutex::default(),
@@ -109,7 +106,12 @@ impl AppState {
     /// A fresh connection to the store (SQLite in WAL mode: readers and one
     /// writer at once; the hot path never needs one).
     pub fn store(&self) -> Result<Store, ApiError> {
-        Ok(Store::open(&self.store_path)?)
+        Ok(Store::open(&self.config.location)?)
+    }
+
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.config.location
     }
 
     /// The store and vault, acting as `actor` (recorded in the audit log).

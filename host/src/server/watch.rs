@@ -1,5 +1,8 @@
-//! Live configuration: the daemon polls the audit log, which every change
-//! appends to (from the API or from the CLI in another process). Only what a
+//! Live configuration: every change (from the API of any daemon, or from
+//! the CLI in another process) bumps the store's configuration version and
+//! is recorded in the audit log under it. The daemon polls the version (and
+//! on PostgreSQL wakes at once on the notification the change's commit
+//! sends), then reads what changed since the version it last applied. Only what a
 //! change touched is rebuilt: a connection or route change drops that
 //! workspace's engine (rebuilt on its next use; limits live outside engines,
 //! so nothing they count is lost), a stored workflow or a connection test
@@ -8,13 +11,14 @@
 //! within a second.
 
 use super::state::AppState;
-use crate::store::audit;
+use crate::store::{audit, config_version};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often the audit log is polled.
-pub const POLL: Duration = Duration::from_secs(1);
+/// How often the version is read (a change applies within this, or at once
+/// when the store notifies).
+pub const POLL: Duration = Duration::from_millis(250);
 
 /// What a batch of audit entries asks the daemon to rebuild.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -54,13 +58,32 @@ pub fn plan(changes: &[(i64, Option<i64>, String)]) -> Rebuild {
     r
 }
 
-/// Poll until the task is aborted.
+/// Watch until the task is aborted.
 pub async fn run(state: Arc<AppState>) {
-    let mut seen = state.store().ok().and_then(|s| audit::latest_id(s.db()).ok()).unwrap_or(0);
+    let current = |state: &AppState| state.store().ok().and_then(|s| config_version::current(s.db()).ok());
+    let mut seen = current(&state).unwrap_or(0);
+    let wakeups = match config_version::wakeups(state.location()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "no change notifications; polling only");
+            None
+        }
+    };
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        match &wakeups {
+            Some(notify) => tokio::select! {
+                _ = tick.tick() => {}
+                _ = notify.notified() => {}
+            },
+            None => {
+                tick.tick().await;
+            }
+        }
+        if current(&state).is_none_or(|v| v == seen) {
+            continue;
+        }
         let Some(changes) = state.store().ok().and_then(|s| audit::changes_since(s.db(), seen).ok()) else {
             continue;
         };

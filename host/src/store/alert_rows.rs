@@ -2,9 +2,10 @@
 //! a token) and the alerts that fired. The unique key on (workspace, kind,
 //! subject, window) is what makes a condition alert once per window.
 
+use super::sql::Db;
 use super::{StoreError, now_ms};
 use crate::alerts::{AlertSettings, Condition};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::args;
 use serde::Serialize;
 
 /// A workspace's alert settings as stored.
@@ -21,14 +22,12 @@ pub struct StoredAlertSettings {
 pub const WEBHOOK_FIELD: &str = "alerts.webhook_url";
 
 /// The settings of `workspace_id` (defaults if never set).
-pub fn settings(db: &Connection, workspace_id: i64) -> Result<StoredAlertSettings, StoreError> {
-    let row: Option<(String, Option<Vec<u8>>, Option<String>)> = db
-        .query_row(
-            "SELECT settings, webhook_sealed, webhook_hint FROM alert_settings WHERE workspace_id = ?1",
-            params![workspace_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+pub fn settings(db: &Db, workspace_id: i64) -> Result<StoredAlertSettings, StoreError> {
+    let row: Option<(String, Option<Vec<u8>>, Option<String>)> = db.query_opt(
+        "SELECT settings, webhook_sealed, webhook_hint FROM alert_settings WHERE workspace_id = ?1",
+        args![workspace_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     let Some((json, webhook_sealed, webhook_hint)) = row else { return Ok(StoredAlertSettings::default()) };
     let settings = serde_json::from_str(&json)
         .map_err(|e| StoreError::Malformed { what: "alert settings", detail: e.to_string() })?;
@@ -36,14 +35,14 @@ pub fn settings(db: &Connection, workspace_id: i64) -> Result<StoredAlertSetting
 }
 
 /// Replace the settings of `workspace_id`.
-pub fn put_settings(db: &Connection, workspace_id: i64, s: &StoredAlertSettings) -> Result<(), StoreError> {
+pub fn put_settings(db: &Db, workspace_id: i64, s: &StoredAlertSettings) -> Result<(), StoreError> {
     let json = serde_json::to_string(&s.settings)
         .map_err(|e| StoreError::Malformed { what: "alert settings", detail: e.to_string() })?;
     db.execute(
         "INSERT INTO alert_settings (workspace_id, settings, webhook_sealed, webhook_hint, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (workspace_id) DO UPDATE SET settings = ?2, \
          webhook_sealed = ?3, webhook_hint = ?4, updated_ms = ?5",
-        params![workspace_id, json, s.webhook_sealed, s.webhook_hint, now_ms()],
+        args![workspace_id, json, s.webhook_sealed, s.webhook_hint, now_ms()],
     )?;
     Ok(())
 }
@@ -66,46 +65,46 @@ pub struct AlertRow {
 }
 
 /// Record `c` unless it already alerted in its window; the new alert's id, if any.
-pub fn fire(db: &Connection, workspace_id: i64, c: &Condition, at_ms: i64) -> Result<Option<i64>, StoreError> {
-    let n = db.execute(
-        "INSERT OR IGNORE INTO alerts (workspace_id, kind, subject, window_start_ms, fired_ms, value, threshold, message) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![workspace_id, c.kind.as_str(), c.subject, c.window_start_ms, at_ms, c.value, c.threshold, c.message],
-    )?;
-    Ok((n == 1).then(|| db.last_insert_rowid()))
+pub fn fire(db: &Db, workspace_id: i64, c: &Condition, at_ms: i64) -> Result<Option<i64>, StoreError> {
+    db.query_opt(
+        "INSERT INTO alerts (workspace_id, kind, subject, window_start_ms, fired_ms, value, threshold, message) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING RETURNING id",
+        args![workspace_id, c.kind.as_str(), c.subject, c.window_start_ms, at_ms, c.value, c.threshold, c.message],
+        |r| r.get(0),
+    )
 }
 
 /// Note one delivery attempt of alert `id`.
-pub fn record_delivery(db: &Connection, id: i64, error: Option<&str>) -> Result<(), StoreError> {
+pub fn record_delivery(db: &Db, id: i64, error: Option<&str>) -> Result<(), StoreError> {
     db.execute(
         "UPDATE alerts SET delivery_attempts = delivery_attempts + 1, delivery_error = ?2, \
-         delivered_ms = CASE WHEN ?2 IS NULL THEN ?3 ELSE delivered_ms END WHERE id = ?1",
-        params![id, error, now_ms()],
+         delivered_ms = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN ?3 ELSE delivered_ms END WHERE id = ?1",
+        args![id, error, now_ms()],
     )?;
     Ok(())
 }
 
 /// Alerts of `workspace_id` fired since `since_ms`, newest first, at most `limit`.
-pub fn list(db: &Connection, workspace_id: i64, since_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
-    let mut stmt = db.prepare(
+pub fn list(db: &Db, workspace_id: i64, since_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+    db.query(
         "SELECT id, kind, subject, window_start_ms, fired_ms, value, threshold, message, delivered_ms, \
          delivery_attempts, delivery_error FROM alerts WHERE workspace_id = ?1 AND fired_ms >= ?2 \
          ORDER BY fired_ms DESC, id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![workspace_id, since_ms, limit], |r| {
-        Ok(AlertRow {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            subject: r.get(2)?,
-            window_start_ms: r.get(3)?,
-            fired_ms: r.get(4)?,
-            value: r.get(5)?,
-            threshold: r.get(6)?,
-            message: r.get(7)?,
-            delivered_ms: r.get(8)?,
-            delivery_attempts: r.get(9)?,
-            delivery_error: r.get(10)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![workspace_id, since_ms, limit],
+        |r| {
+            Ok(AlertRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                subject: r.get(2)?,
+                window_start_ms: r.get(3)?,
+                fired_ms: r.get(4)?,
+                value: r.get(5)?,
+                threshold: r.get(6)?,
+                message: r.get(7)?,
+                delivered_ms: r.get(8)?,
+                delivery_attempts: r.get(9)?,
+                delivery_error: r.get(10)?,
+            })
+        },
+    )
 }

@@ -2,8 +2,9 @@
 //! secret values). Append-only: triggers in the schema refuse updates and
 //! deletes, so not even a bug in llmnode can rewrite history.
 
-use super::{StoreError, now_ms};
-use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
+use super::sql::{Arg, Db};
+use super::{StoreError, config_version, now_ms};
+use crate::args;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -21,18 +22,21 @@ pub struct AuditEntry {
 }
 
 /// Append an entry; call inside the transaction that makes the change, so the
-/// change and its record land together.
+/// change and its record land together. The entry bumps the configuration's
+/// version in the same transaction: every daemon on the store sees the change.
 pub fn append(
-    db: &Connection,
+    db: &Db,
     workspace_id: Option<i64>,
     actor: &str,
     action: &str,
     target: &str,
     detail: &Value,
 ) -> Result<(), StoreError> {
+    let version = config_version::bump(db)?;
     db.execute(
-        "INSERT INTO audit_log (at_ms, workspace_id, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![now_ms(), workspace_id, actor, action, target, detail.to_string()],
+        "INSERT INTO audit_log (at_ms, workspace_id, actor, action, target, detail, config_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        args![now_ms(), workspace_id, actor, action, target, detail.to_string(), version],
     )?;
     Ok(())
 }
@@ -50,34 +54,33 @@ pub struct AuditFilter {
 }
 
 /// Entries matching `filter`, newest first.
-pub fn list(db: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+pub fn list<'a>(db: &Db, filter: &'a AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
     let mut sql = String::from(
         "SELECT a.id, a.at_ms, w.name, a.actor, a.action, a.target, a.detail \
          FROM audit_log a LEFT JOIN workspaces w ON w.id = a.workspace_id WHERE 1 = 1",
     );
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut narrow = |clause: &str, value: SqlValue| {
+    let mut args: Vec<Arg<'a>> = Vec::new();
+    let mut narrow = |clause: &str, value: Arg<'a>| {
         sql.push_str(clause);
         args.push(value);
     };
     if let Some(w) = &filter.workspace {
-        narrow(" AND w.name = ?", SqlValue::Text(w.clone()));
+        narrow(" AND w.name = ?", Arg::Text(w));
     }
     if let Some(a) = &filter.action {
-        narrow(" AND a.action = ?", SqlValue::Text(a.clone()));
+        narrow(" AND a.action = ?", Arg::Text(a));
     }
     if let Some(t) = &filter.target {
-        narrow(" AND a.target = ?", SqlValue::Text(t.clone()));
+        narrow(" AND a.target = ?", Arg::Text(t));
     }
     if let Some(a) = &filter.actor {
-        narrow(" AND a.actor = ?", SqlValue::Text(a.clone()));
+        narrow(" AND a.actor = ?", Arg::Text(a));
     }
     if let Some(s) = filter.since_ms {
-        narrow(" AND a.at_ms >= ?", SqlValue::Integer(s));
+        narrow(" AND a.at_ms >= ?", Arg::Int(s));
     }
-    narrow(" ORDER BY a.id DESC LIMIT ?", SqlValue::Integer(filter.limit.unwrap_or(100) as i64));
-    let mut stmt = db.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
+    narrow(" ORDER BY a.id DESC LIMIT ?", Arg::Int(filter.limit.unwrap_or(100) as i64));
+    db.query(&sql, &args, |r| {
         let detail: String = r.get(6)?;
         Ok(AuditEntry {
             id: r.get(0)?,
@@ -88,18 +91,16 @@ pub fn list(db: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, St
             target: r.get(5)?,
             detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
         })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
 }
 
-/// The id of the newest entry (0 for none): where a watcher starts.
-pub fn latest_id(db: &Connection) -> Result<i64, StoreError> {
-    Ok(db.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| r.get(0))?)
-}
-
-/// What changed after entry `since`: (id, workspace id, action), oldest first.
-pub fn changes_since(db: &Connection, since: i64) -> Result<Vec<(i64, Option<i64>, String)>, StoreError> {
-    let mut stmt = db.prepare_cached("SELECT id, workspace_id, action FROM audit_log WHERE id > ?1 ORDER BY id")?;
-    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// What changed after configuration version `since`: (version, workspace
+/// id, action), oldest first. Versions are taken under the version row's
+/// lock and committed in order, so none can appear below one already seen.
+pub fn changes_since(db: &Db, since: i64) -> Result<Vec<(i64, Option<i64>, String)>, StoreError> {
+    db.query(
+        "SELECT config_version, workspace_id, action FROM audit_log WHERE config_version > ?1 ORDER BY config_version",
+        args![since],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }

@@ -2,8 +2,9 @@
 //! own row of `connection_secrets` with a masked hint beside it. Nothing here
 //! decrypts; the vault does, at the moment a request is signed.
 
+use super::sql::{Db, Row};
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::args;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -111,7 +112,7 @@ pub struct ConnectionRow {
 
 const COLUMNS: &str = "id, workspace_id, name, provider, settings, enabled, created_ms, updated_ms";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConnectionRow, String)> {
+fn from_row(r: &Row<'_>) -> Result<(ConnectionRow, String), StoreError> {
     Ok((
         ConnectionRow {
             id: r.get(0)?,
@@ -128,28 +129,27 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ConnectionRow, String)> 
     ))
 }
 
-fn complete(db: &Connection, (mut row, settings): (ConnectionRow, String)) -> Result<ConnectionRow, StoreError> {
+fn complete(db: &Db, (mut row, settings): (ConnectionRow, String)) -> Result<ConnectionRow, StoreError> {
     row.settings = serde_json::from_str(&settings)
         .map_err(|e| StoreError::Malformed { what: "connection settings", detail: format!("`{}`: {e}", row.name) })?;
-    let mut stmt =
-        db.prepare_cached("SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
-    row.secret_hints = stmt.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    row.secret_hints = db.query(
+        "SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field",
+        args![row.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(row)
 }
 
 /// " in workspace `NAME`", for errors.
-fn scope(db: &Connection, workspace_id: i64) -> String {
-    let name: Option<String> = db
-        .query_row("SELECT name FROM workspaces WHERE id = ?1", [workspace_id], |r| r.get(0))
-        .optional()
-        .ok()
-        .flatten();
+fn scope(db: &Db, workspace_id: i64) -> String {
+    let name: Option<String> =
+        db.query_opt("SELECT name FROM workspaces WHERE id = ?1", args![workspace_id], |r| r.get(0)).ok().flatten();
     format!(" in workspace `{}`", crate::escape::Escaped(name.as_deref().unwrap_or("?")))
 }
 
 /// Insert a connection (without secrets; add them with [`put_secret`]).
 pub fn insert(
-    db: &Connection,
+    db: &Db,
     workspace_id: i64,
     name: &str,
     provider: &str,
@@ -161,23 +161,23 @@ pub fn insert(
     let now = now_ms();
     let json = serde_json::to_string(settings)
         .map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
-    db.execute(
+    db.query_one(
         "INSERT INTO connections (workspace_id, name, provider, settings, enabled, created_ms, updated_ms) \
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
-        params![workspace_id, name, provider, json, now],
-    )?;
-    Ok(db.last_insert_rowid())
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5) RETURNING id",
+        args![workspace_id, name, provider, json, now],
+        |r| r.get(0),
+    )
 }
 
 /// The connection `name` of a workspace, if any.
-pub fn find(db: &Connection, workspace_id: i64, name: &str) -> Result<Option<ConnectionRow>, StoreError> {
+pub fn find(db: &Db, workspace_id: i64, name: &str) -> Result<Option<ConnectionRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = ?1 AND name = ?2");
-    let raw = db.query_row(&sql, params![workspace_id, name], from_row).optional()?;
+    let raw = db.query_opt(&sql, args![workspace_id, name], from_row)?;
     raw.map(|raw| complete(db, raw)).transpose()
 }
 
 /// The connection `name` of a workspace, or a clear error.
-pub fn get(db: &Connection, workspace_id: i64, name: &str) -> Result<ConnectionRow, StoreError> {
+pub fn get(db: &Db, workspace_id: i64, name: &str) -> Result<ConnectionRow, StoreError> {
     find(db, workspace_id, name)?.ok_or_else(|| StoreError::NotFound {
         what: "connection",
         name: name.into(),
@@ -186,63 +186,54 @@ pub fn get(db: &Connection, workspace_id: i64, name: &str) -> Result<ConnectionR
 }
 
 /// Every connection of a workspace, by name.
-pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<ConnectionRow>, StoreError> {
+pub fn list(db: &Db, workspace_id: i64) -> Result<Vec<ConnectionRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = ?1 ORDER BY name");
-    let mut stmt = db.prepare(&sql)?;
-    let raws = stmt.query_map([workspace_id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+    let raws = db.query(&sql, args![workspace_id], from_row)?;
     raws.into_iter().map(|raw| complete(db, raw)).collect()
 }
 
 /// Replace a connection's public settings.
-pub fn update_settings(db: &Connection, id: i64, settings: &StoredSettings) -> Result<(), StoreError> {
+pub fn update_settings(db: &Db, id: i64, settings: &StoredSettings) -> Result<(), StoreError> {
     let json = serde_json::to_string(settings)
         .map_err(|e| StoreError::Malformed { what: "settings", detail: e.to_string() })?;
-    db.execute("UPDATE connections SET settings = ?1, updated_ms = ?2 WHERE id = ?3", params![json, now_ms(), id])?;
+    db.execute("UPDATE connections SET settings = ?1, updated_ms = ?2 WHERE id = ?3", args![json, now_ms(), id])?;
     Ok(())
 }
 
 /// Enable or disable a connection.
-pub fn set_enabled(db: &Connection, id: i64, enabled: bool) -> Result<(), StoreError> {
-    db.execute("UPDATE connections SET enabled = ?1, updated_ms = ?2 WHERE id = ?3", params![enabled, now_ms(), id])?;
+pub fn set_enabled(db: &Db, id: i64, enabled: bool) -> Result<(), StoreError> {
+    db.execute("UPDATE connections SET enabled = ?1, updated_ms = ?2 WHERE id = ?3", args![enabled, now_ms(), id])?;
     Ok(())
 }
 
 /// Delete a connection and its sealed secrets.
-pub fn delete(db: &Connection, id: i64) -> Result<(), StoreError> {
-    db.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+pub fn delete(db: &Db, id: i64) -> Result<(), StoreError> {
+    db.execute("DELETE FROM connections WHERE id = ?1", args![id])?;
     Ok(())
 }
 
 /// Store (or replace) one sealed secret with its masked hint.
-pub fn put_secret(
-    db: &Connection,
-    connection_id: i64,
-    field: &str,
-    sealed: &[u8],
-    hint: &str,
-) -> Result<(), StoreError> {
+pub fn put_secret(db: &Db, connection_id: i64, field: &str, sealed: &[u8], hint: &str) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO connection_secrets (connection_id, field, sealed, hint) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (connection_id, field) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint",
-        params![connection_id, field, sealed, hint],
+        args![connection_id, field, sealed, hint],
     )?;
-    db.execute("UPDATE connections SET updated_ms = ?1 WHERE id = ?2", params![now_ms(), connection_id])?;
+    db.execute("UPDATE connections SET updated_ms = ?1 WHERE id = ?2", args![now_ms(), connection_id])?;
     Ok(())
 }
 
 /// Remove one secret.
-pub fn remove_secret(db: &Connection, connection_id: i64, field: &str) -> Result<(), StoreError> {
-    db.execute(
-        "DELETE FROM connection_secrets WHERE connection_id = ?1 AND field = ?2",
-        params![connection_id, field],
-    )?;
+pub fn remove_secret(db: &Db, connection_id: i64, field: &str) -> Result<(), StoreError> {
+    db.execute("DELETE FROM connection_secrets WHERE connection_id = ?1 AND field = ?2", args![connection_id, field])?;
     Ok(())
 }
 
 /// The sealed secrets of a connection: (field, sealed bytes).
-pub fn sealed_secrets(db: &Connection, connection_id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let mut stmt =
-        db.prepare_cached("SELECT field, sealed FROM connection_secrets WHERE connection_id = ?1 ORDER BY field")?;
-    let rows = stmt.query_map([connection_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    Ok(rows)
+pub fn sealed_secrets(db: &Db, connection_id: i64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    db.query(
+        "SELECT field, sealed FROM connection_secrets WHERE connection_id = ?1 ORDER BY field",
+        args![connection_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }

@@ -3,8 +3,9 @@
 //! mapped to connections, failover and balancing). Both are validated before
 //! they are stored; each row remembers the connections it names.
 
+use super::sql::{Backend, Db, Row};
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::args;
 use serde::Serialize;
 
 /// What a definition is.
@@ -47,7 +48,7 @@ pub struct DefinitionRow {
 
 /// Create or replace `name`; true when it was new.
 pub fn put(
-    db: &Connection,
+    db: &Db,
     workspace_id: i64,
     kind: Kind,
     name: &str,
@@ -61,12 +62,12 @@ pub fn put(
         "INSERT INTO definitions (workspace_id, kind, name, body, connections, created_ms, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
          ON CONFLICT (workspace_id, kind, name) DO UPDATE SET body = ?4, connections = ?5, updated_ms = ?6",
-        params![workspace_id, kind.as_str(), name, body, names, now],
+        args![workspace_id, kind.as_str(), name, body, names, now],
     )?;
     Ok(!existed)
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64, i64)> {
+fn row(r: &Row<'_>) -> Result<(String, String, String, i64, i64), StoreError> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -82,45 +83,49 @@ fn decode((name, body, connections, created_ms, updated_ms): (String, String, St
 }
 
 /// The definition `name`, if stored.
-pub fn get(db: &Connection, workspace_id: i64, kind: Kind, name: &str) -> Result<Option<DefinitionRow>, StoreError> {
-    let found = db
-        .query_row(
-            "SELECT name, body, connections, created_ms, updated_ms FROM definitions \
-             WHERE workspace_id = ?1 AND kind = ?2 AND name = ?3",
-            params![workspace_id, kind.as_str(), name],
-            row,
-        )
-        .optional()?;
+pub fn get(db: &Db, workspace_id: i64, kind: Kind, name: &str) -> Result<Option<DefinitionRow>, StoreError> {
+    let found = db.query_opt(
+        "SELECT name, body, connections, created_ms, updated_ms FROM definitions \
+         WHERE workspace_id = ?1 AND kind = ?2 AND name = ?3",
+        args![workspace_id, kind.as_str(), name],
+        row,
+    )?;
     Ok(found.map(decode))
 }
 
 /// Every definition of `kind`, by name.
-pub fn list(db: &Connection, workspace_id: i64, kind: Kind) -> Result<Vec<DefinitionRow>, StoreError> {
-    let mut stmt = db.prepare(
+pub fn list(db: &Db, workspace_id: i64, kind: Kind) -> Result<Vec<DefinitionRow>, StoreError> {
+    let rows = db.query(
         "SELECT name, body, connections, created_ms, updated_ms FROM definitions \
          WHERE workspace_id = ?1 AND kind = ?2 ORDER BY name",
+        args![workspace_id, kind.as_str()],
+        row,
     )?;
-    let rows = stmt.query_map(params![workspace_id, kind.as_str()], row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows.into_iter().map(decode).collect())
 }
 
 /// Delete `name`; false if it was not stored.
-pub fn delete(db: &Connection, workspace_id: i64, kind: Kind, name: &str) -> Result<bool, StoreError> {
+pub fn delete(db: &Db, workspace_id: i64, kind: Kind, name: &str) -> Result<bool, StoreError> {
     let n = db.execute(
         "DELETE FROM definitions WHERE workspace_id = ?1 AND kind = ?2 AND name = ?3",
-        params![workspace_id, kind.as_str(), name],
+        args![workspace_id, kind.as_str(), name],
     )?;
     Ok(n == 1)
 }
 
 /// Names of the stored workflows and routes that name `connection`.
-pub fn naming_connection(db: &Connection, workspace_id: i64, connection: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = db.prepare(
-        "SELECT d.kind, d.name FROM definitions d, json_each(d.connections) c \
-         WHERE d.workspace_id = ?1 AND c.value = ?2 ORDER BY d.kind DESC, d.name",
-    )?;
-    let rows = stmt
-        .query_map(params![workspace_id, connection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn naming_connection(db: &Db, workspace_id: i64, connection: &str) -> Result<Vec<String>, StoreError> {
+    // The one statement whose JSON functions differ between the backends.
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "SELECT d.kind, d.name FROM definitions d, json_each(d.connections) c \
+             WHERE d.workspace_id = ?1 AND c.value = ?2 ORDER BY d.kind DESC, d.name"
+        }
+        Backend::Postgres => {
+            "SELECT d.kind, d.name FROM definitions d, json_array_elements_text(d.connections::json) c(value) \
+             WHERE d.workspace_id = ?1 AND c.value = ?2 ORDER BY d.kind DESC, d.name"
+        }
+    };
+    let rows = db.query(sql, args![workspace_id, connection], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))?;
     Ok(rows.into_iter().map(|(kind, name)| if kind == "route" { format!("{name} (route)") } else { name }).collect())
 }

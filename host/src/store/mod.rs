@@ -1,25 +1,34 @@
-//! The operator's state in one SQLite file: workspaces, users and API tokens,
-//! connections (secrets sealed by the [`crate::vault`]), the plugin registry,
-//! the append-only audit log, usage events, price overrides and alerts.
+//! The operator's state: workspaces, users and API tokens, connections
+//! (secrets sealed by the [`crate::vault`]), the plugin registry, the
+//! append-only audit log, usage events, price overrides and alerts.
 //!
-//! The file is opened in WAL mode with foreign keys on; its schema is versioned
-//! in code ([`migrations`]) and upgraded in one transaction when opened.
+//! It lives in one SQLite file by default (WAL mode, foreign keys on) or on a
+//! PostgreSQL server that several daemons share ([`Location`]); the modules
+//! below write each statement once for both ([`sql`]). The schema is
+//! versioned in code ([`migrations`]) and upgraded in one transaction when a
+//! store is first opened.
 
 pub mod alert_rows;
 pub mod audit;
+pub mod config_version;
 pub mod connection_rows;
 pub mod definition_rows;
 pub mod limit_rows;
+mod location;
 mod migrations;
 pub mod plugin_rows;
 pub mod price_rows;
+pub mod sql;
 pub mod usage_rows;
 pub mod users;
 pub mod workspaces;
 
+pub use location::{Location, STORE_URL_ENV};
+pub use sql::Db;
+
 use crate::escape::Escaped;
-use rusqlite::Connection as Db;
-use std::path::{Path, PathBuf};
+use sql::postgres::PgConn;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The store's file name inside the data directory.
@@ -31,11 +40,13 @@ pub enum StoreError {
     #[error("cannot open the store {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
     #[error(
-        "the store {path} has schema version {found}, newer than this llmnode understands ({supported}); upgrade llmnode"
+        "the store {location} has schema version {found}, newer than this llmnode understands ({supported}); upgrade llmnode"
     )]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    TooNew { location: String, found: i64, supported: i64 },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(String),
     #[error("{what} `{}` not found{scope}", Escaped(name))]
     NotFound { what: &'static str, name: String, scope: String },
     #[error("{what} `{}` already exists{scope}", Escaped(name))]
@@ -45,60 +56,109 @@ pub enum StoreError {
 }
 
 /// An open store. Not `Sync`: each thread or task opens its own (SQLite's WAL
-/// lets readers and one writer work at once).
+/// lets readers and one writer work at once; PostgreSQL connections come
+/// from a pool and go back to it when the store is dropped).
 pub struct Store {
     db: Db,
-    path: PathBuf,
+    location: Location,
 }
 
 impl Store {
-    /// Open (creating if needed) the store at `path` and bring its schema up to date.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
-        let created = !path.exists();
-        let mut db = Db::open(path).map_err(open_err)?;
-        #[cfg(unix)]
-        if created {
-            // Sealed secrets are safe at rest, but names, settings and the audit
-            // log are the operator's business only.
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    /// Open (creating if needed) the store at `location` and bring its schema
+    /// up to date.
+    pub fn open(location: impl Into<Location>) -> Result<Self, StoreError> {
+        let location = location.into();
+        let db = match &location {
+            Location::Sqlite(path) => Db::sqlite(open_sqlite(path)?),
+            Location::Postgres(url) => {
+                let conn = PgConn::checkout(url)?;
+                let pool = conn.pool().clone();
+                let db = Db::postgres(conn);
+                let mut migrated = pool.migrated.lock().unwrap_or_else(|e| e.into_inner());
+                if !*migrated {
+                    migrations::apply(&db, &location)?;
+                    *migrated = true;
+                }
+                db
+            }
+        };
+        if let Location::Sqlite(_) = location {
+            migrations::apply(&db, &location)?;
         }
-        db.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        db.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
-        db.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
-        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
-        migrations::apply(&mut db, path)?;
-        Ok(Store { db, path: path.to_path_buf() })
+        Ok(Store { db, location })
     }
 
     /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    /// The SQLite connection, for the query functions of this module's
-    /// submodules (which take `&rusqlite::Connection` so they also run inside
-    /// transactions).
+    /// The connection, for the query functions of this module's submodules
+    /// (which take `&Db` so they also run inside transactions).
     pub fn db(&self) -> &Db {
         &self.db
     }
 
     /// Run `f` in one transaction: all its writes land, or none do. `f` may
     /// fail with the caller's own error type (e.g. a vault error mid-write).
-    /// The write lock is taken at the start (waiting for another process's
-    /// writer like any lock): a transaction that read first and wrote later
-    /// would fail at once with "database is locked" whenever another process
-    /// (two operators' commands, a daemon) had written in between.
-    pub fn transaction<T, E: From<StoreError>>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let tx =
-            self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
+    /// On SQLite the write lock is taken at the start (waiting for another
+    /// process's writer like any lock): a transaction that read first and
+    /// wrote later would fail at once with "database is locked" whenever
+    /// another process had written in between.
+    pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&Db) -> Result<T, E>) -> Result<T, E> {
+        self.db.batch("BEGIN IMMEDIATE")?;
+        let open = Open(&self.db);
+        let value = f(open.0)?;
+        std::mem::forget(open);
+        self.db.batch("COMMIT")?;
         Ok(value)
+    }
+}
+
+/// A transaction that has begun: rolled back unless it was committed (an
+/// error or a panic in the middle leaves nothing behind).
+struct Open<'a>(&'a Db);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.batch("ROLLBACK") {
+            tracing::warn!(error = %e, "store: rollback failed");
+        }
+    }
+}
+
+fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let created = !path.exists();
+    let db = rusqlite::Connection::open(path).map_err(open_err)?;
+    #[cfg(unix)]
+    if created {
+        // Sealed secrets are safe at rest, but names, settings and the audit
+        // log are the operator's business only.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    db.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+    db.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+    db.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    db.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+    Ok(db)
+}
+
+/// A number that changes when another connection writes to the store: what
+/// in-process caches of stored data compare to know they are stale. SQLite
+/// counts commits by others; on PostgreSQL the configuration's version and
+/// the newest usage event stand in (a later commit of an earlier usage id is
+/// noticed with the next one).
+pub fn data_version(db: &Db) -> Result<i64, StoreError> {
+    match db.as_sqlite() {
+        Some(lite) => Ok(lite.pragma_query_value(None, "data_version", |r| r.get(0))?),
+        None => db.query_one(
+            "SELECT (SELECT version FROM config_version WHERE id = 1) * 1000000007 \
+             + COALESCE((SELECT MAX(id) FROM usage_events), 0)",
+            crate::args![],
+            |r| r.get(0),
+        ),
     }
 }
 
@@ -115,5 +175,7 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+#[cfg(test)]
+pub(crate) mod test_postgres;
 #[cfg(test)]
 mod tests;

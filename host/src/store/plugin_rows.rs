@@ -2,8 +2,9 @@
 //! file the operator approved, and where the copy lives. A file whose hash no longer matches is
 //! refused at load time.
 
+use super::sql::Db;
 use super::{StoreError, now_ms};
-use rusqlite::{Connection, params};
+use crate::args;
 use serde::Serialize;
 
 /// One installed plugin.
@@ -31,23 +32,22 @@ pub struct NewPlugin<'a> {
 }
 
 /// Record a plugin, replacing the same name and version.
-pub fn upsert(db: &Connection, p: NewPlugin<'_>) -> Result<(), StoreError> {
+pub fn upsert(db: &Db, p: NewPlugin<'_>) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO plugins (name, version, sha256, file, added_ms, contract_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, file = excluded.file, \
          added_ms = excluded.added_ms, contract_version = excluded.contract_version",
-        params![p.name, p.version, p.sha256, p.file, now_ms(), p.contract_version],
+        args![p.name, p.version, p.sha256, p.file, now_ms(), p.contract_version],
     )?;
     Ok(())
 }
 
 /// Every installed plugin, by name then version.
-pub fn list(db: &Connection) -> Result<Vec<PluginRow>, StoreError> {
-    let mut stmt = db.prepare(
+pub fn list(db: &Db) -> Result<Vec<PluginRow>, StoreError> {
+    db.query(
         "SELECT name, version, sha256, file, added_ms, contract_version FROM plugins ORDER BY name, version",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
+        args![],
+        |r| {
             Ok(PluginRow {
                 name: r.get(0)?,
                 version: r.get(1)?,
@@ -56,17 +56,16 @@ pub fn list(db: &Connection) -> Result<Vec<PluginRow>, StoreError> {
                 added_ms: r.get(4)?,
                 contract_version: r.get(5)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+        },
+    )
 }
 
 /// Remove every version of `name`; returns the removed rows.
-pub fn remove(db: &Connection, name: &str) -> Result<Vec<PluginRow>, StoreError> {
+pub fn remove(db: &Db, name: &str) -> Result<Vec<PluginRow>, StoreError> {
     let removed: Vec<PluginRow> = list(db)?.into_iter().filter(|p| p.name == name).collect();
     if removed.is_empty() {
         return Err(StoreError::NotFound { what: "plugin", name: name.into(), scope: String::new() });
     }
-    db.execute("DELETE FROM plugins WHERE name = ?1", [name])?;
+    db.execute("DELETE FROM plugins WHERE name = ?1", args![name])?;
     Ok(removed)
 }

@@ -1,9 +1,10 @@
 //! Per-workspace price overrides: the operator's word on what a model costs,
 //! over the plugin's table.
 
+use super::sql::Db;
 use super::{StoreError, now_ms};
+use crate::args;
 use crate::usage::{PriceBook, Prices};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 /// One override.
@@ -16,13 +17,13 @@ pub struct PriceOverride {
 }
 
 /// Set (or replace) the override for `provider`'s `model`.
-pub fn set(db: &Connection, workspace_id: i64, provider: &str, model: &str, p: &Prices) -> Result<(), StoreError> {
+pub fn set(db: &Db, workspace_id: i64, provider: &str, model: &str, p: &Prices) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO price_overrides (workspace_id, provider, model, input, output, cache_read, cache_write, \
          cache_write_long, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (workspace_id, provider, model) DO UPDATE SET input = ?4, output = ?5, cache_read = ?6, \
          cache_write = ?7, cache_write_long = ?8, updated_ms = ?9",
-        params![
+        args![
             workspace_id,
             provider,
             model,
@@ -38,10 +39,10 @@ pub fn set(db: &Connection, workspace_id: i64, provider: &str, model: &str, p: &
 }
 
 /// Remove an override; `NotFound` if there was none.
-pub fn unset(db: &Connection, workspace_id: i64, provider: &str, model: &str) -> Result<(), StoreError> {
+pub fn unset(db: &Db, workspace_id: i64, provider: &str, model: &str) -> Result<(), StoreError> {
     let n = db.execute(
         "DELETE FROM price_overrides WHERE workspace_id = ?1 AND provider = ?2 AND model = ?3",
-        params![workspace_id, provider, model],
+        args![workspace_id, provider, model],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound {
@@ -54,12 +55,12 @@ pub fn unset(db: &Connection, workspace_id: i64, provider: &str, model: &str) ->
 }
 
 /// Every override of a workspace, by provider and model.
-pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<PriceOverride>, StoreError> {
-    let mut stmt = db.prepare(
+pub fn list(db: &Db, workspace_id: i64) -> Result<Vec<PriceOverride>, StoreError> {
+    db.query(
         "SELECT provider, model, input, output, cache_read, cache_write, cache_write_long, updated_ms FROM price_overrides \
          WHERE workspace_id = ?1 ORDER BY provider, model",
-    )?;
-    let rows = stmt.query_map(params![workspace_id], |r| {
+        args![workspace_id],
+        |r| {
         Ok(PriceOverride {
             provider: r.get(0)?,
             model: r.get(1)?,
@@ -72,12 +73,12 @@ pub fn list(db: &Connection, workspace_id: i64) -> Result<Vec<PriceOverride>, St
             },
             updated_ms: r.get(7)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        },
+    )
 }
 
 /// A workspace's overrides as the engine uses them.
-pub fn book(db: &Connection, workspace_id: i64) -> Result<PriceBook, StoreError> {
+pub fn book(db: &Db, workspace_id: i64) -> Result<PriceBook, StoreError> {
     let mut book = PriceBook::default();
     for o in list(db, workspace_id)? {
         book.set(&o.provider, &o.model, o.prices);

@@ -1,108 +1,144 @@
-//! Store tests against real SQLite files.
+//! Store tests: every domain operation against a real SQLite file and a real
+//! PostgreSQL database (a private server this test process starts).
 
 use super::*;
+use crate::alerts::{Condition, Kind as AlertKind};
+use crate::usage::{AttemptRecord, Prices, TokenUsage};
 use serde_json::json;
+
+/// A fresh store of each backend (the temp dir keeps the SQLite file alive).
+fn each_backend(mut test: impl FnMut(Store, &Location)) {
+    let dir = tempfile::tempdir().unwrap();
+    let locations =
+        [Location::Sqlite(dir.path().join(FILE_NAME)), Location::Postgres(super::test_postgres::shared().database())];
+    for location in &locations {
+        let store = Store::open(location).unwrap_or_else(|e| panic!("{location}: {e}"));
+        test(store, location);
+    }
+}
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join(FILE_NAME)).unwrap();
+    let store = Store::open(dir.path().join(FILE_NAME)).unwrap();
     (dir, store)
 }
 
 #[test]
 fn opening_twice_keeps_the_schema_and_data() {
-    let (dir, store) = open();
-    workspaces::create(store.db(), "acme", |_| Ok::<_, StoreError>(vec![1, 2, 3])).unwrap();
-    drop(store);
-    let store = Store::open(&dir.path().join(FILE_NAME)).unwrap();
-    assert_eq!(workspaces::get(store.db(), "acme").unwrap().wrapped_data_key, vec![1, 2, 3]);
-    let mode: String = store.db().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-    assert_eq!(mode, "wal");
+    each_backend(|store, location| {
+        workspaces::create(store.db(), "acme", |_| Ok::<_, StoreError>(vec![1, 2, 3])).unwrap();
+        drop(store);
+        let store = Store::open(location).unwrap();
+        assert_eq!(workspaces::get(store.db(), "acme").unwrap().wrapped_data_key, vec![1, 2, 3]);
+        if let Some(lite) = store.db().as_sqlite() {
+            let mode: String = lite.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+        }
+    });
 }
 
 #[test]
 fn a_store_from_a_newer_llmnode_is_refused_untouched() {
     let (dir, store) = open();
-    store.db().pragma_update(None, "user_version", migrations::CURRENT + 1).unwrap();
+    store.db().as_sqlite().unwrap().pragma_update(None, "user_version", migrations::CURRENT + 1).unwrap();
     drop(store);
-    let err = Store::open(&dir.path().join(FILE_NAME)).err().unwrap();
+    let err = Store::open(dir.path().join(FILE_NAME)).err().unwrap();
     assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
     assert!(err.to_string().contains("upgrade llmnode"), "{err}");
+
+    // On PostgreSQL, from a fresh process's point of view (the pool of this
+    // URL has migrated once already, so a second URL to the same database).
+    let url = super::test_postgres::shared().database();
+    let store = Store::open(Location::Postgres(url.clone())).unwrap();
+    store.db().execute("UPDATE llmnode_schema SET version = ?1", crate::args![migrations::CURRENT + 1]).unwrap();
+    drop(store);
+    let err = Store::open(Location::Postgres(format!("{url}?application_name=newer"))).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
 }
 
 #[test]
 fn the_audit_log_is_append_only() {
-    let (_dir, store) = open();
-    audit::append(store.db(), None, "alice", "connection.create", "openai", &json!({"fields": ["api_key"]})).unwrap();
-    let update = store.db().execute("UPDATE audit_log SET actor = 'mallory'", []);
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = store.db().execute("DELETE FROM audit_log", []);
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
-    let entries = audit::list(store.db(), &audit::AuditFilter::default()).unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].actor, "alice");
-    assert_eq!(entries[0].detail["fields"][0], "api_key");
+    each_backend(|store, _| {
+        audit::append(store.db(), None, "alice", "connection.create", "openai", &json!({"fields": ["api_key"]}))
+            .unwrap();
+        let update = store.db().execute("UPDATE audit_log SET actor = 'mallory'", crate::args![]);
+        assert!(update.unwrap_err().to_string().contains("append-only"));
+        let delete = store.db().execute("DELETE FROM audit_log", crate::args![]);
+        assert!(delete.unwrap_err().to_string().contains("append-only"));
+        let entries = audit::list(store.db(), &audit::AuditFilter::default()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].actor, "alice");
+        assert_eq!(entries[0].detail["fields"][0], "api_key");
+    });
 }
 
 #[test]
 fn audit_filters_narrow_and_newest_come_first() {
-    let (_dir, store) = open();
-    let a = workspaces::create(store.db(), "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
-    let b = workspaces::create(store.db(), "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
-    for (ws, action) in [(a.id, "connection.create"), (b.id, "connection.create"), (a.id, "connection.disable")] {
-        audit::append(store.db(), Some(ws), "op", action, "c", &json!({})).unwrap();
-    }
-    let only_a = audit::AuditFilter { workspace: Some("a".into()), ..Default::default() };
-    let listed = audit::list(store.db(), &only_a).unwrap();
-    assert_eq!(
-        listed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
-        ["connection.disable", "connection.create"]
-    );
-    let creates = audit::AuditFilter { action: Some("connection.create".into()), limit: Some(1), ..Default::default() };
-    let listed = audit::list(store.db(), &creates).unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].workspace.as_deref(), Some("b"));
+    each_backend(|store, _| {
+        let a = workspaces::create(store.db(), "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+        let b = workspaces::create(store.db(), "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+        for (ws, action) in [(a.id, "connection.create"), (b.id, "connection.create"), (a.id, "connection.disable")] {
+            audit::append(store.db(), Some(ws), "op", action, "c", &json!({})).unwrap();
+        }
+        let only_a = audit::AuditFilter { workspace: Some("a".into()), ..Default::default() };
+        let listed = audit::list(store.db(), &only_a).unwrap();
+        assert_eq!(
+            listed.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["connection.disable", "connection.create"]
+        );
+        let creates =
+            audit::AuditFilter { action: Some("connection.create".into()), limit: Some(1), ..Default::default() };
+        let listed = audit::list(store.db(), &creates).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].workspace.as_deref(), Some("b"));
+    });
 }
 
 #[test]
 fn connections_are_per_workspace_and_secrets_replace() {
-    let (_dir, store) = open();
-    let db = store.db();
-    let a = workspaces::create(db, "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
-    let b = workspaces::create(db, "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
-    let settings = connection_rows::StoredSettings { default_model: Some("gpt-4o-mini".into()), ..Default::default() };
-    let id = connection_rows::insert(db, a.id, "openai", "openai", &settings).unwrap();
-    // The same name in another workspace is a different connection; in the same one, a conflict.
-    connection_rows::insert(db, b.id, "openai", "openai", &settings).unwrap();
-    let again = connection_rows::insert(db, a.id, "openai", "openai", &settings).unwrap_err();
-    assert!(again.to_string().contains("already exists"), "{again}");
-    assert!(connection_rows::find(db, b.id, "missing").unwrap().is_none());
+    each_backend(|store, _| {
+        let db = store.db();
+        let a = workspaces::create(db, "a", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+        let b = workspaces::create(db, "b", |_| Ok::<_, StoreError>(vec![0])).unwrap();
+        let settings =
+            connection_rows::StoredSettings { default_model: Some("gpt-4o-mini".into()), ..Default::default() };
+        let id = connection_rows::insert(db, a.id, "openai", "openai", &settings).unwrap();
+        // The same name in another workspace is a different connection; in the same one, a conflict.
+        connection_rows::insert(db, b.id, "openai", "openai", &settings).unwrap();
+        let again = connection_rows::insert(db, a.id, "openai", "openai", &settings).unwrap_err();
+        assert!(again.to_string().contains("already exists"), "{again}");
+        assert!(connection_rows::find(db, b.id, "missing").unwrap().is_none());
 
-    connection_rows::put_secret(db, id, "api_key", b"sealed-1", "sk-…0001").unwrap();
-    connection_rows::put_secret(db, id, "api_key", b"sealed-2", "sk-…0002").unwrap();
-    assert_eq!(connection_rows::sealed_secrets(db, id).unwrap(), vec![("api_key".to_string(), b"sealed-2".to_vec())]);
-    let row = connection_rows::get(db, a.id, "openai").unwrap();
-    assert_eq!(row.secret_hints, vec![("api_key".to_string(), "sk-…0002".to_string())]);
-    assert_eq!(row.settings, settings);
-    assert!(row.enabled);
+        connection_rows::put_secret(db, id, "api_key", b"sealed-1", "sk-…0001").unwrap();
+        connection_rows::put_secret(db, id, "api_key", b"sealed-2", "sk-…0002").unwrap();
+        assert_eq!(
+            connection_rows::sealed_secrets(db, id).unwrap(),
+            vec![("api_key".to_string(), b"sealed-2".to_vec())]
+        );
+        let row = connection_rows::get(db, a.id, "openai").unwrap();
+        assert_eq!(row.secret_hints, vec![("api_key".to_string(), "sk-…0002".to_string())]);
+        assert_eq!(row.settings, settings);
+        assert!(row.enabled);
 
-    connection_rows::set_enabled(db, id, false).unwrap();
-    assert!(!connection_rows::get(db, a.id, "openai").unwrap().enabled);
-    connection_rows::delete(db, id).unwrap();
-    assert!(connection_rows::find(db, a.id, "openai").unwrap().is_none());
-    assert!(connection_rows::sealed_secrets(db, id).unwrap().is_empty(), "secrets go with their connection");
-    assert_eq!(connection_rows::list(db, b.id).unwrap().len(), 1);
+        connection_rows::set_enabled(db, id, false).unwrap();
+        assert!(!connection_rows::get(db, a.id, "openai").unwrap().enabled);
+        connection_rows::delete(db, id).unwrap();
+        assert!(connection_rows::find(db, a.id, "openai").unwrap().is_none());
+        assert!(connection_rows::sealed_secrets(db, id).unwrap().is_empty(), "secrets go with their connection");
+        assert_eq!(connection_rows::list(db, b.id).unwrap().len(), 1);
+    });
 }
 
 #[test]
 fn a_failed_transaction_writes_nothing() {
-    let (_dir, mut store) = open();
-    let result: Result<(), StoreError> = store.transaction(|tx| {
-        workspaces::create(tx, "half", |_| Ok::<_, StoreError>(vec![0]))?;
-        Err(StoreError::Malformed { what: "test", detail: "abort".into() })
+    each_backend(|mut store, _| {
+        let result: Result<(), StoreError> = store.transaction(|tx| {
+            workspaces::create(tx, "half", |_| Ok::<_, StoreError>(vec![0]))?;
+            Err(StoreError::Malformed { what: "test", detail: "abort".into() })
+        });
+        assert!(result.is_err());
+        assert!(workspaces::find(store.db(), "half").unwrap().is_none());
     });
-    assert!(result.is_err());
-    assert!(workspaces::find(store.db(), "half").unwrap().is_none());
 }
 
 #[test]
@@ -130,4 +166,126 @@ fn tokens_are_stored_hashed_scoped_and_revocable() {
         .flat_map(|e| std::fs::read(e.path()).unwrap())
         .collect::<Vec<u8>>();
     assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "a token is stored in plaintext");
+}
+
+fn attempt(connection: &str, cost_usd: f64, error: bool) -> AttemptRecord {
+    AttemptRecord {
+        node: "n".into(),
+        connection: connection.into(),
+        provider: "openai".into(),
+        model: "gpt-4o".into(),
+        error: error.then_some(crate::error_class::ErrorClass::ServerError),
+        usage: TokenUsage { input: 100, output: 20, cache_read: 5, ..Default::default() },
+        cost_usd,
+        latency: std::time::Duration::from_millis(12),
+        time_to_first_token: Some(std::time::Duration::from_millis(3)),
+        streamed: true,
+        unpriced: false,
+    }
+}
+
+/// Every query of every module once, on both backends: the SQL they share
+/// must mean the same on each (types, aggregates, upserts, `RETURNING`).
+#[test]
+fn every_module_works_on_both_backends() {
+    each_backend(|mut store, location| {
+        let ws = store.transaction(|tx| workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![7]))).unwrap();
+        let db = store.db();
+        let at = day_start_ms(now_ms()) + 1_000;
+        // Usage: totals, groupings, the day's booked spend.
+        usage_rows::insert(db, ws.id, "wf-a", at, &attempt("c1", 0.25, false)).unwrap();
+        usage_rows::insert(db, ws.id, "wf-b", at + 1, &attempt("c1", 0.5, true)).unwrap();
+        usage_rows::insert(db, ws.id, "wf-a", at + 2, &attempt("c2", 1.0, false)).unwrap();
+        let all = usage_rows::Scope { workspace_id: ws.id, since_ms: 0, connection: None };
+        let t = usage_rows::totals(db, all).unwrap();
+        assert_eq!((t.requests, t.errors, t.input_tokens, t.cache_read_tokens), (3, 1, 300, 15), "{location}");
+        assert_eq!(t.cost_nusd, 1_750_000_000, "{location}");
+        let c1 = usage_rows::Scope { connection: Some("c1"), ..all };
+        assert_eq!(usage_rows::totals(db, c1).unwrap().requests, 2);
+        let by_day = usage_rows::by_day(db, all).unwrap();
+        assert_eq!(by_day, vec![(at / DAY_MS, t)], "{location}");
+        let by_model = usage_rows::by_model(db, all).unwrap();
+        assert_eq!((by_model[0].0.as_str(), by_model[0].1.as_str()), ("openai", "gpt-4o"));
+        let by_wf: Vec<String> = usage_rows::by_workflow(db, all).unwrap().into_iter().map(|(w, _)| w).collect();
+        assert_eq!(by_wf, ["wf-a", "wf-b"], "largest cost first");
+        assert_eq!(usage_rows::by_connection(db, all).unwrap().len(), 2);
+        assert_eq!(usage_rows::by_second(db, all).unwrap()[0].0, at / 1000);
+        assert_eq!(usage_rows::last_outcomes(db, ws.id, "c1", 5).unwrap(), vec![Some("server_error".into()), None]);
+        assert_eq!(usage_rows::last_success_ms(db, ws.id, "c1").unwrap(), Some(at));
+        assert_eq!(usage_rows::workflows_using(db, ws.id, "c1").unwrap(), ["wf-a", "wf-b"]);
+        assert_eq!(usage_rows::spent_since(db, ws.id, 0).unwrap()["c2"], 1_000_000_000);
+        let day = at / DAY_MS;
+        assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap(), (750_000_000, 0), "booked with the events");
+
+        // Limits: windows, holds and their reaping, breakers.
+        limit_rows::set_window(db, ws.id, "c1", "rpm", &[1, 2, 3]).unwrap();
+        limit_rows::set_window(db, ws.id, "c1", "rpm", &[4, 5]).unwrap();
+        assert_eq!(limit_rows::window(db, ws.id, "c1", "rpm").unwrap(), vec![4, 5]);
+        assert!(limit_rows::window(db, ws.id, "c1", "tpm").unwrap().is_empty());
+        limit_rows::beat(db, "alive", now_ms()).unwrap();
+        let kept = limit_rows::hold(db, "alive", ws.id, "c1", day, 10).unwrap();
+        limit_rows::hold(db, "dead", ws.id, "c1", day, 5).unwrap();
+        assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap().1, 15);
+        assert_eq!(limit_rows::reap(db, now_ms() - 10_000).unwrap(), 1, "the holder that never beat");
+        limit_rows::release(db, kept).unwrap();
+        assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap().1, 0);
+        limit_rows::set_breaker(db, ws.id, "c1", 3, Some(42)).unwrap();
+        assert_eq!(limit_rows::breaker(db, ws.id, "c1").unwrap(), Some((3, Some(42))));
+        store.transaction(|tx| limit_rows::lock(tx, ws.id, "c1")).unwrap();
+
+        // Definitions name connections (a JSON array, searched per backend).
+        let db = store.db();
+        use definition_rows::Kind;
+        assert!(definition_rows::put(db, ws.id, Kind::Route, "r", "{}", &["c1".into(), "c2".into()]).unwrap());
+        assert!(!definition_rows::put(db, ws.id, Kind::Route, "r", "{\"a\":1}", &["c2".into()]).unwrap());
+        definition_rows::put(db, ws.id, Kind::Workflow, "wf", "{}", &["c2".into()]).unwrap();
+        assert_eq!(definition_rows::naming_connection(db, ws.id, "c2").unwrap(), ["wf", "r (route)"], "{location}");
+        assert!(definition_rows::naming_connection(db, ws.id, "c1").unwrap().is_empty());
+        assert_eq!(definition_rows::get(db, ws.id, Kind::Route, "r").unwrap().unwrap().body, json!({"a": 1}));
+        assert!(definition_rows::delete(db, ws.id, Kind::Route, "r").unwrap());
+
+        // Alerts fire once per condition and window.
+        let c = Condition {
+            kind: AlertKind::ErrorRate,
+            subject: "c1".into(),
+            value: 0.5,
+            threshold: 0.1,
+            window_start_ms: at,
+            message: "m".into(),
+        };
+        let id = alert_rows::fire(db, ws.id, &c, at).unwrap().expect("fires");
+        assert_eq!(alert_rows::fire(db, ws.id, &c, at + 5).unwrap(), None, "once per window");
+        alert_rows::record_delivery(db, id, None).unwrap();
+        let listed = alert_rows::list(db, ws.id, 0, 10).unwrap();
+        assert_eq!((listed.len(), listed[0].delivery_attempts), (1, 1));
+        assert!(listed[0].delivered_ms.is_some());
+
+        // Prices and plugins.
+        let p = Prices { input: 1.5, output: 2.0, cache_read: Some(0.1), cache_write: None, cache_write_long: None };
+        price_rows::set(db, ws.id, "openai", "m", &p).unwrap();
+        price_rows::set(db, ws.id, "openai", "m", &Prices { input: 3.0, ..p }).unwrap();
+        assert_eq!(price_rows::list(db, ws.id).unwrap()[0].prices.input, 3.0);
+        price_rows::unset(db, ws.id, "openai", "m").unwrap();
+        assert!(price_rows::unset(db, ws.id, "openai", "m").is_err());
+        let plugin = plugin_rows::NewPlugin {
+            name: "x",
+            version: "1.0.0",
+            contract_version: "0.2.0",
+            sha256: "ab",
+            file: "x.wasm",
+        };
+        plugin_rows::upsert(db, plugin).unwrap();
+        plugin_rows::upsert(db, plugin_rows::NewPlugin { sha256: "cd", ..plugin }).unwrap();
+        assert_eq!(plugin_rows::list(db).unwrap()[0].sha256, "cd");
+        assert_eq!(plugin_rows::remove(db, "x").unwrap().len(), 1);
+
+        // The configuration's version moves with every audited change.
+        let before = config_version::current(db).unwrap();
+        store.transaction(|tx| audit::append(tx, Some(ws.id), "op", "connection.edit", "c1", &json!({}))).unwrap();
+        let db = store.db();
+        assert_eq!(config_version::current(db).unwrap(), before + 1);
+        let changes = audit::changes_since(db, before).unwrap();
+        assert_eq!(changes, vec![(before + 1, Some(ws.id), "connection.edit".to_string())]);
+        assert!(data_version(db).is_ok());
+    });
 }

@@ -3,48 +3,43 @@
 //! status are computed from these rows, so they always agree.
 
 use super::StoreError;
+use super::sql::{Db, Row};
+use crate::args;
 use crate::usage::AttemptRecord;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use std::collections::HashMap;
 
 pub use crate::money::{nanos as to_nusd, usd};
 
 /// Append one attempt of `workflow` at `at_ms`.
-pub fn insert(
-    db: &Connection,
-    workspace_id: i64,
-    workflow: &str,
-    at_ms: i64,
-    r: &AttemptRecord,
-) -> Result<(), StoreError> {
-    let mut stmt = db.prepare_cached(
+pub fn insert(db: &Db, workspace_id: i64, workflow: &str, at_ms: i64, r: &AttemptRecord) -> Result<(), StoreError> {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    db.execute(
         "INSERT INTO usage_events (at_ms, workspace_id, workflow, node, connection, provider, model, \
          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nusd, \
          latency_ms, ttft_ms, error_class, streamed, unpriced) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        args![
+            at_ms,
+            workspace_id,
+            workflow,
+            r.node,
+            r.connection,
+            r.provider,
+            r.model,
+            r.usage.input as i64,
+            r.usage.output as i64,
+            r.usage.cache_read as i64,
+            r.usage.cache_write as i64,
+            r.usage.reasoning as i64,
+            to_nusd(r.cost_usd),
+            ms(r.latency),
+            r.time_to_first_token.map(ms),
+            r.error.map(|c| c.as_str()),
+            r.streamed,
+            r.unpriced,
+        ],
     )?;
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    stmt.execute(params![
-        at_ms,
-        workspace_id,
-        workflow,
-        r.node,
-        r.connection,
-        r.provider,
-        r.model,
-        r.usage.input as i64,
-        r.usage.output as i64,
-        r.usage.cache_read as i64,
-        r.usage.cache_write as i64,
-        r.usage.reasoning as i64,
-        to_nusd(r.cost_usd),
-        ms(r.latency),
-        r.time_to_first_token.map(ms),
-        r.error.map(|c| c.as_str()),
-        r.streamed,
-        r.unpriced,
-    ])?;
     // The day's spend that budgets admit against, in the same transaction:
     // an acknowledged call's cost is never missing from its budget.
     let cost = to_nusd(r.cost_usd);
@@ -55,12 +50,13 @@ pub fn insert(
 }
 
 /// Spend per connection since `since_ms`, in nano-dollars (for budgets after a restart).
-pub fn spent_since(db: &Connection, workspace_id: i64, since_ms: i64) -> Result<HashMap<String, i64>, StoreError> {
-    let mut stmt = db.prepare_cached(
+pub fn spent_since(db: &Db, workspace_id: i64, since_ms: i64) -> Result<HashMap<String, i64>, StoreError> {
+    let rows = db.query(
         "SELECT connection, SUM(cost_nusd) FROM usage_events WHERE workspace_id = ?1 AND at_ms >= ?2 GROUP BY connection",
+        args![workspace_id, since_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let rows = stmt.query_map(params![workspace_id, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.into_iter().collect())
 }
 
 /// Totals over a set of events.
@@ -122,8 +118,8 @@ impl Totals {
 const TOTALS: &str = "COUNT(*), COUNT(error_class), SUM(input_tokens), SUM(output_tokens), \
                       SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_nusd), SUM(unpriced)";
 
-fn totals_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Totals> {
-    let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0));
+fn totals_at(r: &Row<'_>, first: usize) -> Result<Totals, StoreError> {
+    let n = |i: usize| r.get::<Option<i64>>(first + i).map(|v| v.unwrap_or(0));
     Ok(Totals {
         requests: n(0)? as u64,
         errors: n(1)? as u64,
@@ -145,31 +141,26 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    const WHERE: &'static str = "workspace_id = ?1 AND at_ms >= ?2 AND (?3 IS NULL OR connection = ?3)";
+    const WHERE: &'static str = "workspace_id = ?1 AND at_ms >= ?2 AND (CAST(?3 AS TEXT) IS NULL OR connection = ?3)";
 }
 
 /// Totals over `scope`.
-pub fn totals(db: &Connection, scope: Scope<'_>) -> Result<Totals, StoreError> {
+pub fn totals(db: &Db, scope: Scope<'_>) -> Result<Totals, StoreError> {
     let sql = format!("SELECT {TOTALS} FROM usage_events WHERE {}", Scope::WHERE);
-    let mut stmt = db.prepare_cached(&sql)?;
-    Ok(stmt.query_row(params![scope.workspace_id, scope.since_ms, scope.connection], |r| totals_at(r, 0))?)
+    db.query_one(&sql, args![scope.workspace_id, scope.since_ms, scope.connection], |r| totals_at(r, 0))
 }
 
 /// Totals grouped by `key` (an SQL expression over `usage_events`), largest cost first.
-fn grouped(db: &Connection, scope: Scope<'_>, key: &str, order: &str) -> Result<Vec<(String, Totals)>, StoreError> {
+fn grouped(db: &Db, scope: Scope<'_>, key: &str, order: &str) -> Result<Vec<(String, Totals)>, StoreError> {
     let sql = format!(
         "SELECT CAST({key} AS TEXT), {TOTALS} FROM usage_events WHERE {} GROUP BY {key} ORDER BY {order}",
         Scope::WHERE
     );
-    let mut stmt = db.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![scope.workspace_id, scope.since_ms, scope.connection], |r| {
-        Ok((r.get(0)?, totals_at(r, 1)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    db.query(&sql, args![scope.workspace_id, scope.since_ms, scope.connection], |r| Ok((r.get(0)?, totals_at(r, 1)?)))
 }
 
 /// Totals per UTC day (days since the epoch), oldest first.
-pub fn by_day(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
+pub fn by_day(db: &Db, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
     grouped(db, scope, "at_ms / 86400000", "1")?
         .into_iter()
         .map(|(day, t)| {
@@ -179,7 +170,7 @@ pub fn by_day(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, S
 }
 
 /// Totals per second (seconds since the epoch), oldest first.
-pub fn by_second(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
+pub fn by_second(db: &Db, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>, StoreError> {
     grouped(db, scope, "at_ms / 1000", "1")?
         .into_iter()
         .map(|(s, t)| s.parse().map(|s| (s, t)).map_err(|_| StoreError::Malformed { what: "usage second", detail: s }))
@@ -187,7 +178,7 @@ pub fn by_second(db: &Connection, scope: Scope<'_>) -> Result<Vec<(i64, Totals)>
 }
 
 /// Totals per (provider, model), largest cost first.
-pub fn by_model(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, String, Totals)>, StoreError> {
+pub fn by_model(db: &Db, scope: Scope<'_>) -> Result<Vec<(String, String, Totals)>, StoreError> {
     let rows = grouped(db, scope, "provider || '/' || model", "SUM(cost_nusd) DESC, COUNT(*) DESC")?;
     Ok(rows
         .into_iter()
@@ -199,43 +190,39 @@ pub fn by_model(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, String
 }
 
 /// Totals per workflow, largest cost first.
-pub fn by_workflow(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+pub fn by_workflow(db: &Db, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
     grouped(db, scope, "workflow", "SUM(cost_nusd) DESC, COUNT(*) DESC")
 }
 
 /// Totals per connection, by name.
-pub fn by_connection(db: &Connection, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+pub fn by_connection(db: &Db, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
     grouped(db, scope, "connection", "1")
 }
 
 /// The error classes of the most recent `n` attempts on a connection, newest
 /// first (`None` for a served attempt).
-pub fn last_outcomes(
-    db: &Connection,
-    workspace_id: i64,
-    connection: &str,
-    n: u32,
-) -> Result<Vec<Option<String>>, StoreError> {
-    let mut stmt = db.prepare_cached(
+pub fn last_outcomes(db: &Db, workspace_id: i64, connection: &str, n: u32) -> Result<Vec<Option<String>>, StoreError> {
+    db.query(
         "SELECT error_class FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 ORDER BY at_ms DESC, id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![workspace_id, connection, n], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![workspace_id, connection, n],
+        |r| r.get(0),
+    )
 }
 
 /// Time of the newest successful attempt on a connection, if any.
-pub fn last_success_ms(db: &Connection, workspace_id: i64, connection: &str) -> Result<Option<i64>, StoreError> {
-    let mut stmt = db.prepare_cached(
+pub fn last_success_ms(db: &Db, workspace_id: i64, connection: &str) -> Result<Option<i64>, StoreError> {
+    db.query_one(
         "SELECT MAX(at_ms) FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 AND error_class IS NULL",
-    )?;
-    Ok(stmt.query_row(params![workspace_id, connection], |r| r.get(0))?)
+        args![workspace_id, connection],
+        |r| r.get(0),
+    )
 }
 
 /// Workflows that have run against a connection, by name.
-pub fn workflows_using(db: &Connection, workspace_id: i64, connection: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = db.prepare_cached(
+pub fn workflows_using(db: &Db, workspace_id: i64, connection: &str) -> Result<Vec<String>, StoreError> {
+    db.query(
         "SELECT DISTINCT workflow FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 ORDER BY workflow",
-    )?;
-    let rows = stmt.query_map(params![workspace_id, connection], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![workspace_id, connection],
+        |r| r.get(0),
+    )
 }

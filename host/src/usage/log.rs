@@ -13,9 +13,8 @@
 //! was written, off the hot path.
 
 use super::AttemptRecord;
-use crate::store::{Store, StoreError, now_ms, usage_rows};
+use crate::store::{Location, Store, StoreError, now_ms, usage_rows};
 use crate::vault::SealedSecret;
-use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,9 +78,9 @@ pub struct UsageSink {
 }
 
 impl UsageLog {
-    /// Start the writer on its own connection to the store at `path`.
-    pub fn open(path: &Path, after_commit: Option<Box<dyn AfterCommit>>) -> Result<Self, StoreError> {
-        let store = Store::open(path)?;
+    /// Start the writer on its own connection to the store at `location`.
+    pub fn open(location: impl Into<Location>, after_commit: Option<Box<dyn AfterCommit>>) -> Result<Self, StoreError> {
+        let store = Store::open(location)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("llmnode-usage".into())

@@ -2,9 +2,9 @@
 //! model, top workflows by cost, and per-connection totals. Data first (the
 //! CLI prints it, `--json` and the daemon serve it as is).
 
+use crate::store::Db;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{DAY_MS, StoreError, now_ms};
-use rusqlite::Connection;
 use serde::Serialize;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -78,13 +78,7 @@ pub fn date_of(day: i64) -> String {
 }
 
 /// Build every report for `workspace` over the last `days` days, keeping the `top` costliest workflows.
-pub fn build(
-    db: &Connection,
-    workspace_id: i64,
-    workspace: &str,
-    days: u32,
-    top: usize,
-) -> Result<UsageReport, StoreError> {
+pub fn build(db: &Db, workspace_id: i64, workspace: &str, days: u32, top: usize) -> Result<UsageReport, StoreError> {
     let since_ms = range_start(days, now_ms());
     let scope = Scope { workspace_id, since_ms, connection: None };
     let mut recorded = usage_rows::by_day(db, scope)?.into_iter().peekable();
