@@ -76,7 +76,7 @@ async fn kill_9_under_load_loses_no_acknowledged_usage_event() {
     .unwrap();
     assert!(done.len() >= 40 && done.len() < NODES, "the kill must land mid-run ({} done)", done.len());
 
-    let store = Store::open(&data.join("llmnode.db")).unwrap();
+    let store = Store::open(data.join("llmnode.db")).unwrap();
     let recorded: BTreeSet<String> = store
         .db()
         .query("SELECT node FROM usage_events WHERE workflow = 'load'", llmnode::args![], |r| r.get(0))
@@ -176,7 +176,7 @@ fn kill_9_amid_connection_changes_loses_no_acknowledged_change_or_audit_row() {
         acknowledged.len()
     );
 
-    let store = Store::open(&data.join("llmnode.db")).unwrap();
+    let store = Store::open(data.join("llmnode.db")).unwrap();
     let db = store.db();
     let strings = |sql: &str| -> BTreeSet<String> {
         db.query(sql, llmnode::args![], |r| r.get(0)).unwrap().into_iter().collect()

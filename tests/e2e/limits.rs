@@ -16,7 +16,7 @@ use std::time::Duration;
 /// prompt of 346 tokens, as Anthropic adds); the answer is as long as
 /// `max_tokens` allows. An estimator that is not an upper bound of this
 /// overspends.
-fn billed(seen: &Seen) -> (u64, u64) {
+pub(crate) fn billed(seen: &Seen) -> (u64, u64) {
     let body = seen.json();
     let text: u64 = body["messages"].as_array().map_or(0, |m| m.iter().map(|m| m.to_string().len() as u64).sum());
     let tools = body.get("tools").map_or(0, |t| t.to_string().len() as u64 + 346);
@@ -26,7 +26,7 @@ fn billed(seen: &Seen) -> (u64, u64) {
 }
 
 /// An OpenAI-style upstream answering every chat call with the usage `billed` gives.
-async fn billing_upstream() -> Upstream {
+pub(crate) async fn billing_upstream() -> Upstream {
     Upstream::start(|seen| {
         let (prompt, completion) = billed(seen);
         let mut body = support::fixture_json("openai/spec-examples/default.response.json");

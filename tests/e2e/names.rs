@@ -205,7 +205,7 @@ async fn every_api_entry_point_refuses_hostile_names_and_stores_nothing() {
 
 /// Rows written before names were checked, straight through the store layer.
 fn store_legacy_rows(data: &Path) -> Vec<(&'static str, String)> {
-    let store = Store::open(&data.join(llmnode::store::FILE_NAME)).unwrap();
+    let store = Store::open(data.join(llmnode::store::FILE_NAME)).unwrap();
     let mut rows = Vec::new();
     for workspace in ["default", "team-b"] {
         let ws = workspaces::get(store.db(), workspace).unwrap();

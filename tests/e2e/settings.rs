@@ -426,7 +426,7 @@ fn add_args(name: &str, provider: &str, url: &str, flags: &[&str]) -> Vec<String
 
 /// Seed the connection's RPM window with one request 50 s old.
 fn seed_rpm_window(s: &Setup, connection: &str) {
-    let store = llmnode::store::Store::open(&s.data().join(llmnode::store::FILE_NAME)).unwrap();
+    let store = llmnode::store::Store::open(s.data().join(llmnode::store::FILE_NAME)).unwrap();
     let ws = llmnode::store::workspaces::get(store.db(), "default").unwrap();
     let mut window = llmnode::limits::window::Window::default();
     let now = llmnode::store::now_ms();
@@ -475,7 +475,7 @@ async fn stored(d: &Daemon, token: &str, name: &str) -> (Value, Vec<String>) {
 
 /// The long flags `connections add` accepts, but the global ones.
 fn add_flags(help: &str) -> BTreeSet<String> {
-    let global = ["--data-dir", "--plugins-dir", "--log", "--workspace", "--help", "--version"];
+    let global = ["--data-dir", "--store", "--plugins-dir", "--log", "--workspace", "--help", "--version"];
     help.lines()
         .filter_map(|l| l.trim_start().split([' ', ',']).find(|w| w.starts_with("--")))
         .map(str::to_string)

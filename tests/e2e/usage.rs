@@ -57,7 +57,7 @@ impl Drop for Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("llmnode.db")).unwrap();
+        let store = Store::open(dir.path().join("llmnode.db")).unwrap();
         let mut admin = Admin::new(store, Vault::new(MasterKey::generate()), "test");
         admin.ensure_workspace(WS).unwrap();
         Setup { _dir: dir, admin }

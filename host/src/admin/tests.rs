@@ -12,7 +12,7 @@ const KEY_A: &str = "fake-workspace-a-key-for-tests-3f2e1d0c9b8a7f6e5d4c";
 const KEY_B: &str = "fake-workspace-b-key-for-tests-0a9b8c7d6e5f4a3b2c1d";
 
 fn admin(dir: &tempfile::TempDir, master: MasterKey) -> Admin {
-    let store = Store::open(&dir.path().join(FILE_NAME)).unwrap();
+    let store = Store::open(dir.path().join(FILE_NAME)).unwrap();
     Admin::new(store, Vault::new(master), "alice")
 }
 

@@ -4,7 +4,7 @@
 use super::{Env, Failure};
 use llmnode::admin::Admin;
 use llmnode::store::{Location, Store, StoreError, workspaces};
-use llmnode::vault::{MASTER_KEY_ENV, Vault};
+use llmnode::vault::{MASTER_KEY_ENV, NEXT_MASTER_KEY_ENV, Vault};
 use std::path::{Path, PathBuf};
 
 /// The workspace used when `--workspace` is not given.
@@ -59,7 +59,10 @@ impl Env {
     pub fn admin(&self) -> Result<Admin, Failure> {
         let dir = self.require_data_dir()?;
         let env_key = std::env::var(MASTER_KEY_ENV).ok();
-        let vault = Vault::load(env_key.as_deref(), &dir).map_err(Failure::input)?;
+        let next_key = std::env::var(NEXT_MASTER_KEY_ENV).ok();
+        let vault = Vault::load(env_key.as_deref(), &dir)
+            .and_then(|v| v.with_next(next_key.as_deref()))
+            .map_err(Failure::input)?;
         Ok(Admin::new(self.store()?, vault, actor()))
     }
 }

@@ -5,7 +5,7 @@ use super::{Env, Failure};
 use clap::Args;
 use llmnode::secret::Secret;
 use llmnode::server::{AppState, Capacity, METRICS_TOKEN_ENV, ServerConfig};
-use llmnode::vault::MASTER_KEY_ENV;
+use llmnode::vault::{MASTER_KEY_ENV, NEXT_MASTER_KEY_ENV};
 use std::net::SocketAddr;
 
 /// The shortest operator metrics token accepted.
@@ -66,6 +66,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<(), Failure> {
         location,
         plugins_dir: env.plugins_dir.clone(),
         master_key_env: std::env::var(MASTER_KEY_ENV).ok().map(Secret::new),
+        next_master_key_env: std::env::var(NEXT_MASTER_KEY_ENV).ok().map(Secret::new),
         metrics_token,
         capacity: Capacity {
             header_read_timeout: args.header_read_timeout.into(),

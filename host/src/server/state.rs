@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub plugins_dir: Option<PathBuf>,
     /// The master key from the environment, if it is given there rather than in a key file.
     pub master_key_env: Option<Secret>,
+    /// The master key the fleet is rolling to, during a rotation (`LLMNODE_MASTER_KEY_NEXT`).
+    pub next_master_key_env: Option<Secret>,
     /// The operator's token for every series of `/metrics` (only its digest
     /// is kept once the daemon is open).
     pub metrics_token: Option<Secret>,
@@ -231,7 +233,8 @@ impl AppState {
 }
 
 fn load_vault(config: &ServerConfig) -> Result<Vault, ApiError> {
-    Ok(Vault::load(config.master_key_env.as_ref().map(|s| s.expose()), &config.data_dir)?)
+    let vault = Vault::load(config.master_key_env.as_ref().map(|s| s.expose()), &config.data_dir)?;
+    Ok(vault.with_next(config.next_master_key_env.as_ref().map(|s| s.expose()))?)
 }
 
 fn load_plugins(

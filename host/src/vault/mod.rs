@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use envelope::{DataKey, SEALED_VERSION, data_key_aad, open, seal, secret_aad, unwrap_data_key, wrap_data_key};
 pub use master_key::{KEY_FILE_NAME, MASTER_KEY_ENV, MasterKey, key_file_path};
+
 pub use sealed::SealedSecret;
 
 use crate::secret::Secret;
@@ -101,18 +102,44 @@ pub type Result<T, E = VaultError> = std::result::Result<T, E>;
 /// the rest of the host needs.
 pub struct Vault {
     master: MasterKey,
+    /// The key a fleet is rolling to ([`NEXT_MASTER_KEY_ENV`]): data keys
+    /// that the master key does not open are tried with it, so a daemon keeps
+    /// working when another machine rotates the store before it restarts.
+    next: Option<MasterKey>,
 }
+
+/// Environment variable holding the master key a fleet of daemons is rolling
+/// to (standard base64 of 32 bytes), during a rotation only.
+pub const NEXT_MASTER_KEY_ENV: &str = "LLMNODE_MASTER_KEY_NEXT";
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("master", &self.master).finish()
+        let mut d = f.debug_struct("Vault");
+        d.field("master", &self.master);
+        if let Some(next) = &self.next {
+            d.field("next", next);
+        }
+        d.finish()
     }
 }
 
 impl Vault {
     /// A vault over an already loaded master key.
     pub fn new(master: MasterKey) -> Self {
-        Vault { master }
+        Vault { master, next: None }
+    }
+
+    /// The same vault, also opening data keys wrapped by `next` (the value
+    /// of [`NEXT_MASTER_KEY_ENV`], if set).
+    pub fn with_next(mut self, next: Option<&str>) -> Result<Self> {
+        self.next = next
+            .map(|value| {
+                MasterKey::load(Some(value), Path::new("")).map_err(|_| VaultError::MalformedMasterKey {
+                    origin: format!("environment variable {NEXT_MASTER_KEY_ENV}"),
+                })
+            })
+            .transpose()?;
+        Ok(self)
     }
 
     /// Load the master key as [`MasterKey::load`] does (pass `std::env::var(MASTER_KEY_ENV).ok()`).
@@ -129,7 +156,11 @@ impl Vault {
 
     /// Unwrap a workspace's stored data key.
     pub fn data_key(&self, workspace_id: i64, wrapped: &[u8]) -> Result<DataKey> {
-        unwrap_data_key(&self.master, wrapped, &data_key_aad(workspace_id))
+        let aad = data_key_aad(workspace_id);
+        match (unwrap_data_key(&self.master, wrapped, &aad), &self.next) {
+            (Err(e), Some(next)) => unwrap_data_key(next, wrapped, &aad).map_err(|_| e),
+            (opened, _) => opened,
+        }
     }
 
     /// Seal one secret field of a connection, bound to that workspace, connection and field.
@@ -230,6 +261,27 @@ mod tests {
         assert_eq!(Vault::open_with(&key, 5, 9, "api_key", &sealed).unwrap().expose(), "sk-rotate-me");
         assert!(matches!(old.data_key(5, &rewrapped), Err(VaultError::WrongMasterKey)));
         assert!(matches!(new.rewrap(&MasterKey::generate(), 5, &wrapped), Err(VaultError::WrongMasterKey)));
+    }
+
+    /// A daemon still on the old key, told the next one, keeps opening data
+    /// keys after another machine rotated the store; a malformed next key is
+    /// refused naming the variable, never echoing it.
+    #[test]
+    fn a_vault_rolling_to_the_next_key_opens_both() {
+        use base64::Engine as _;
+        let old_text = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        let new_text = base64::engine::general_purpose::STANDARD.encode([2u8; 32]);
+        let old = Vault::new(MasterKey::load(Some(&old_text), Path::new("")).unwrap());
+        let (_, wrapped) = old.new_data_key(5).unwrap();
+        let rewrapped = old.rewrap(&MasterKey::load(Some(&new_text), Path::new("")).unwrap(), 5, &wrapped).unwrap();
+        assert!(old.data_key(5, &rewrapped).is_err());
+        let rolling =
+            Vault::new(MasterKey::load(Some(&old_text), Path::new("")).unwrap()).with_next(Some(&new_text)).unwrap();
+        assert!(rolling.data_key(5, &wrapped).is_ok(), "keys not yet rotated still open");
+        assert!(rolling.data_key(5, &rewrapped).is_ok(), "rotated keys open with the next key");
+        assert!(matches!(rolling.data_key(6, &rewrapped), Err(VaultError::WrongMasterKey)));
+        let err = Vault::new(MasterKey::generate()).with_next(Some("sk-not-a-key")).unwrap_err().to_string();
+        assert!(err.contains(NEXT_MASTER_KEY_ENV) && !err.contains("sk-not-a-key"), "{err}");
     }
 
     #[test]

@@ -111,7 +111,14 @@ pub struct Daemon {
 
 impl Daemon {
     async fn start(data: &Path, log: &Path, flags: &[&str]) -> Daemon {
+        Daemon::start_with_env(data, log, flags, &[]).await
+    }
+
+    /// Start a daemon over `data` with more environment (a shared store's
+    /// URL, the fleet's master key).
+    pub async fn start_with_env(data: &Path, log: &Path, flags: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = llmnode_command(data);
+        cmd.envs(env.iter().copied());
         let log_file = std::fs::File::create(log).unwrap();
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .args(flags)

@@ -7,6 +7,9 @@ pub mod chat;
 pub mod daemon;
 pub mod leak;
 pub mod logs;
+/// A private PostgreSQL server, shared with the library's store tests.
+#[path = "../../../host/src/store/test_postgres.rs"]
+pub mod postgres;
 pub mod raw;
 
 use axum::Router;

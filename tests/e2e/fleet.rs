@@ -1,0 +1,293 @@
+//! Several daemons, one PostgreSQL store: three real `llmnode serve`
+//! processes, each with its own data directory (as on three machines),
+//! sharing a private PostgreSQL server and the master key (given in the
+//! environment). Limits hold across the fleet, a change through one daemon
+//! reaches the others within a second, a killed daemon's reservation is
+//! released, alerts fire once, and daemons starting together migrate once.
+
+use crate::limits::{billed, billing_upstream};
+use crate::support::daemon::{Daemon, KEY, METRICS_TOKEN};
+use crate::support::{self, Upstream, leak, postgres};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Three data directories, one store URL, one master key.
+struct Fleet {
+    dir: tempfile::TempDir,
+    url: String,
+    master_key: String,
+    admin: String,
+}
+
+impl Fleet {
+    /// A fresh database, initialised once through the CLI of the first machine.
+    async fn new() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let url = postgres::shared().database();
+        let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let mut f = Fleet { dir, url, master_key, admin: String::new() };
+        f.cli(0, &["init"]).await;
+        f.cli(0, &["users", "add", "alice"]).await;
+        f.admin = f.cli(0, &["tokens", "create", "--user", "alice", "--role", "admin"]).await.trim().to_string();
+        f
+    }
+
+    fn data(&self, machine: usize) -> PathBuf {
+        self.dir.path().join(format!("machine-{machine}"))
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [("LLMNODE_STORE_URL", self.url.as_str()), ("LLMNODE_MASTER_KEY", self.master_key.as_str())]
+    }
+
+    /// Run the CLI on `machine`; panics on failure; returns stdout.
+    async fn cli(&self, machine: usize, args: &[&str]) -> String {
+        let mut cmd = support::llmnode_command(&self.data(machine));
+        cmd.args(args).envs(self.env()).env("K", KEY).env("LLMNODE_LOG", "warn");
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "llmnode {args:?}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        leak::assert_clean("CLI output", &stdout);
+        stdout
+    }
+
+    /// Add an OpenAI connection to `upstream` with `extra` flags.
+    async fn add(&self, name: &str, base_url: &str, extra: &[&str]) {
+        let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", base_url];
+        self.cli(0, &[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"], extra].concat()).await;
+    }
+
+    /// Start the daemon of `machine`.
+    async fn serve(&self, machine: usize) -> Daemon {
+        let log = self.dir.path().join(format!("daemon-{machine}.log"));
+        Daemon::start_with_env(&self.data(machine), &log, &[], &self.env()).await
+    }
+
+    /// Start `n` daemons at once.
+    async fn serve_all(&self, n: usize) -> Vec<Daemon> {
+        futures_util::future::join_all((0..n).map(|m| self.serve(m))).await
+    }
+}
+
+fn chat(model: &str) -> Value {
+    json!({ "model": model, "max_tokens": 50, "messages": [{ "role": "user", "content": "hi" }] })
+}
+
+/// Every daemon log clean of keys and of the store's URL password-free form
+/// aside, and no stray error.
+fn assert_logs_clean(daemons: &[Daemon]) {
+    for d in daemons {
+        d.assert_log_clean();
+        leak::assert_clean("a fleet daemon's log", &d.log_text());
+    }
+    let _ = METRICS_TOKEN;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_admit_exactly_one_rpm_and_never_pass_one_budget() {
+    let f = Fleet::new().await;
+    let upstream = billing_upstream().await;
+    f.add("capped", &upstream.url("/rpm/v1"), &["--rpm", "7"]).await;
+    // gpt-4o-mini: $0.15 in, $0.60 out per million; a call with max_tokens
+    // 1000 may cost about $0.0006, so the budget fits about ten.
+    let budget = 0.0062;
+    f.add("budgeted", &upstream.url("/budget/v1"), &["--daily-budget-usd", &budget.to_string()]).await;
+    let daemons = f.serve_all(3).await;
+
+    // Round-robin bursts, each call of a burst at once: exactly seven in all
+    // reach the upstream.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let calls = (0..6)
+            .map(|i| daemons[i % 3].call("POST", "/v1/chat/completions", &f.admin, Some(chat("capped/gpt-4o-mini"))));
+        for (status, body) in futures_util::future::join_all(calls).await {
+            assert!(status == 200 || status == 429, "{status} {body}");
+            statuses.push(status);
+        }
+    }
+    let rpm_seen = upstream.seen().iter().filter(|s| s.uri.starts_with("/rpm/")).count();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 7, "{statuses:?}");
+    assert_eq!(rpm_seen, 7, "rpm 7 across three daemons reached the upstream {rpm_seen} times");
+
+    // 64 calls at once, spread over the three daemons.
+    let body = || json!({ "model": "budgeted/gpt-4o-mini", "max_tokens": 1000, "messages": [{ "role": "user", "content": "h" }] });
+    let calls = (0..64).map(|i| daemons[i % 3].call("POST", "/v1/chat/completions", &f.admin, Some(body())));
+    let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|(s, _)| s).collect();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let spent: f64 = upstream
+        .seen()
+        .iter()
+        .filter(|s| s.uri.starts_with("/budget/"))
+        .map(|seen| {
+            let (p, c) = billed(seen);
+            (p as f64 * 0.15 + c as f64 * 0.60) / 1e6
+        })
+        .sum();
+    assert!(ok >= 5, "only {ok} calls admitted");
+    assert!(spent <= budget, "{ok} calls over three daemons spent ${spent:.6} of a ${budget} budget");
+    assert_logs_clean(&daemons);
+}
+
+/// Poll `probe` until it is true; how long that took (panics past `limit`).
+async fn within(limit: Duration, what: &str, mut probe: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if probe().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_through_one_daemon_reaches_the_others_within_a_second() {
+    let f = Fleet::new().await;
+    let upstream = Upstream::start(|_| {
+        support::Reply::json(200, support::fixture_json("openai/spec-examples/default.response.json").to_string())
+    })
+    .await;
+    f.add("main", &upstream.url("/v1"), &[]).await;
+    f.cli(0, &["users", "add", "bob"]).await;
+    let bob = f.cli(0, &["tokens", "create", "--user", "bob", "--role", "member"]).await.trim().to_string();
+    let daemons = f.serve_all(3).await;
+    for d in &daemons {
+        let (status, body) = d.call("POST", "/v1/chat/completions", &bob, Some(chat("main/gpt-4o-mini"))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Disabled through daemon 0's API: daemons 1 and 2 refuse it within a second.
+    let (status, body) = daemons[0].call("POST", "/api/v1/connections/main/disable", &f.admin, None).await;
+    assert!(status < 300, "{status} {body}");
+    for d in &daemons[1..] {
+        let took = within(Duration::from_secs(3), "the disable to reach another daemon", async || {
+            d.call("POST", "/v1/chat/completions", &bob, Some(chat("main/gpt-4o-mini"))).await.0 != 200
+        })
+        .await;
+        assert!(took < Duration::from_secs(1), "a disabled connection served for {took:?} on another daemon");
+    }
+    let (status, _) = daemons[0].call("POST", "/api/v1/connections/main/enable", &f.admin, None).await;
+    assert!(status < 300);
+
+    // Revoked through the CLI of another machine: every daemon refuses bob within a second.
+    let listed = f.cli(1, &["tokens", "list"]).await;
+    let id = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("bob"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("bob's token is not listed: {listed}"))
+        .to_string();
+    f.cli(1, &["tokens", "revoke", &id]).await;
+    for d in &daemons {
+        let took = within(Duration::from_secs(3), "the revocation to reach a daemon", async || {
+            d.call("GET", "/api/v1/me", &bob, None).await.0 == 401
+        })
+        .await;
+        assert!(took < Duration::from_secs(1), "a revoked token worked for {took:?}");
+    }
+    assert_logs_clean(&daemons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_starting_together_migrate_once_and_a_condition_alerts_once() {
+    // A fresh database: the three daemons find no schema and race to create it.
+    let dir = tempfile::tempdir().unwrap();
+    let url = postgres::shared().database();
+    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let f = Fleet { dir, url, master_key, admin: String::new() };
+    let daemons = f.serve_all(3).await;
+    let upgraded: usize = daemons.iter().map(|d| d.log_text().matches("store schema upgraded").count()).sum();
+    assert_eq!(upgraded, 1, "the schema was created {upgraded} times");
+    drop(daemons);
+
+    // One spend condition, seen by three daemons' alert watches: one alert.
+    let mut f = f;
+    f.cli(0, &["init"]).await;
+    f.cli(0, &["users", "add", "alice"]).await;
+    f.admin = f.cli(0, &["tokens", "create", "--user", "alice", "--role", "admin"]).await.trim().to_string();
+    let upstream = billing_upstream().await;
+    f.add("spender", &upstream.url("/v1"), &[]).await;
+    f.cli(0, &["alerts", "set", "--daily-spend-usd", "0.000001"]).await;
+    let daemons = f.serve_all(3).await;
+    for round in 0..3 {
+        for d in &daemons {
+            let (status, body) =
+                d.call("POST", "/v1/chat/completions", &f.admin, Some(chat("spender/gpt-4o-mini"))).await;
+            assert_eq!(status, 200, "round {round}: {body}");
+        }
+    }
+    let listed = within(Duration::from_secs(5), "the alert to fire", async || {
+        let (_, body) = daemons[2].call("GET", "/api/v1/alerts", &f.admin, None).await;
+        body["alerts"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_000).saturating_sub(listed)).await;
+    let (_, body) = daemons[1].call("GET", "/api/v1/alerts", &f.admin, None).await;
+    let spend: Vec<&Value> = body["alerts"].as_array().unwrap().iter().filter(|a| a["kind"] == "daily_spend").collect();
+    assert_eq!(spend.len(), 1, "{body}");
+    assert_logs_clean(&daemons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_stream_loses_no_acknowledged_usage_and_its_hold_expires() {
+    let f = Fleet::new().await;
+    // Streams a word every 100 ms: the daemon is killed while one is read.
+    let upstream = llmnode::demo::SimulatedUpstream::start(KEY, Duration::from_millis(100)).await.unwrap();
+    // A budget that fits one worst-case reservation (max_tokens 20000 at
+    // $0.60 per million out is $0.012) and little more.
+    f.add("held", &upstream.base_url(), &["--daily-budget-usd", "0.015"]).await;
+    let mut daemons = f.serve_all(2).await;
+    let small =
+        || json!({ "model": "held/gpt-4o-mini", "max_tokens": 10, "messages": [{ "role": "user", "content": "a" }] });
+    for _ in 0..3 {
+        let (status, body) = daemons[0].call("POST", "/v1/chat/completions", &f.admin, Some(small())).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Daemon 0 holds the worst case of a stream it never finishes.
+    let big = |stream: bool| {
+        json!({ "model": "held/gpt-4o-mini", "max_tokens": 20000, "stream": stream,
+            "messages": [{ "role": "user", "content": "tell me a long story about many things" }] })
+    };
+    let url = format!("{}/v1/chat/completions", daemons[0].base);
+    let mut stream = daemons[0]
+        .http
+        .post(url)
+        .bearer_auth(&f.admin)
+        .header("content-type", "application/json")
+        .body(big(true).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().expect("the stream starts");
+    assert!(!first.is_empty());
+    // Meanwhile the other daemon cannot reserve the same worst case again.
+    let (status, body) = daemons[1].call("POST", "/v1/chat/completions", &f.admin, Some(big(false))).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.to_string().contains("budget"), "{body}");
+    let killed = daemons.remove(0);
+    assert!(
+        std::process::Command::new("kill").args(["-KILL", &killed.child.id().to_string()]).status().unwrap().success()
+    );
+    drop(stream);
+    drop(killed);
+
+    // The three acknowledged calls are in the store, with their cost.
+    let store = llmnode::store::Store::open(llmnode::store::Location::Postgres(f.url.clone())).unwrap();
+    let ws = llmnode::store::workspaces::get(store.db(), "default").unwrap();
+    let scope = llmnode::store::usage_rows::Scope { workspace_id: ws.id, since_ms: 0, connection: Some("held") };
+    let totals = llmnode::store::usage_rows::totals(store.db(), scope).unwrap();
+    assert!(totals.requests >= 3 && totals.cost_nusd > 0, "{totals:?}");
+
+    // The dead daemon's hold is released: the worst case fits again.
+    let took = within(Duration::from_secs(30), "the dead daemon's hold to expire", async || {
+        daemons[0].call("POST", "/v1/chat/completions", &f.admin, Some(big(false))).await.0 == 200
+    })
+    .await;
+    assert!(took <= Duration::from_secs(25), "the hold of a killed daemon lasted {took:?}");
+    assert_logs_clean(&daemons);
+}
