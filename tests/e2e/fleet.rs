@@ -5,7 +5,7 @@
 //! reaches the others within a second, a killed daemon's reservation is
 //! released, alerts fire once, and daemons starting together migrate once.
 
-use crate::limits::{billed, billing_upstream};
+use crate::limits::{billing_upstream, spent_usd};
 use crate::support::daemon::{Daemon, KEY, METRICS_TOKEN};
 use crate::support::{self, Upstream, leak, postgres};
 use base64::Engine as _;
@@ -117,15 +117,7 @@ async fn three_daemons_admit_exactly_one_rpm_and_never_pass_one_budget() {
     let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|(s, _)| s).collect();
     assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
     let ok = statuses.iter().filter(|s| **s == 200).count();
-    let spent: f64 = upstream
-        .seen()
-        .iter()
-        .filter(|s| s.uri.starts_with("/budget/"))
-        .map(|seen| {
-            let (p, c) = billed(seen);
-            (p as f64 * 0.15 + c as f64 * 0.60) / 1e6
-        })
-        .sum();
+    let spent = spent_usd(&upstream, "/budget/");
     assert!(ok >= 5, "only {ok} calls admitted");
     assert!(spent <= budget, "{ok} calls over three daemons spent ${spent:.6} of a ${budget} budget");
     assert_logs_clean(&daemons);

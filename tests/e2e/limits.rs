@@ -25,6 +25,20 @@ pub(crate) fn billed(seen: &Seen) -> (u64, u64) {
     (text + tools + schema + 11, answer)
 }
 
+/// What the calls under `prefix` cost at gpt-4o-mini's prices ($0.15 in,
+/// $0.60 out per million), as the upstream billed them.
+pub(crate) fn spent_usd(upstream: &Upstream, prefix: &str) -> f64 {
+    upstream
+        .seen()
+        .iter()
+        .filter(|seen| seen.uri.starts_with(prefix))
+        .map(|seen| {
+            let (p, c) = billed(seen);
+            (p as f64 * 0.15 + c as f64 * 0.60) / 1e6
+        })
+        .sum()
+}
+
 /// An OpenAI-style upstream answering every chat call with the usage `billed` gives.
 pub(crate) async fn billing_upstream() -> Upstream {
     Upstream::start(|seen| {
@@ -180,15 +194,7 @@ async fn a_64_way_burst_never_spends_past_a_budget_whatever_the_request_carries(
         let statuses = burst(&d, &s.admin, 64, body).await;
         let ok = statuses.iter().filter(|s| **s == 200).count();
         assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{name}: {statuses:?}");
-        let spent: f64 = upstream
-            .seen()
-            .iter()
-            .filter(|seen| seen.uri.starts_with(&format!("/{name}/")))
-            .map(|seen| {
-                let (p, c) = billed(seen);
-                (p as f64 * 0.15 + c as f64 * 0.60) / 1e6
-            })
-            .sum();
+        let spent = spent_usd(&upstream, &format!("/{name}/"));
         assert!(ok >= 5, "{name}: only {ok} calls admitted");
         assert!(spent <= budget, "{name}: {ok} calls spent ${spent:.6} of a ${budget} budget");
     }

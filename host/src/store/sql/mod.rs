@@ -78,6 +78,28 @@ impl Db {
         }
     }
 
+    /// Hand each row of a query to `f`, at most `limit` of them.
+    fn visit(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        limit: usize,
+        mut f: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match &self.0 {
+            Inner::Lite(db) => {
+                let mut stmt = db.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                for _ in 0..limit {
+                    let Some(r) = rows.next()? else { break };
+                    f(&Row(RowRef::Lite(r)))?;
+                }
+                Ok(())
+            }
+            Inner::Pg(conn) => conn.query(sql, args)?.iter().take(limit).try_for_each(|r| f(&Row(RowRef::Pg(r)))),
+        }
+    }
+
     /// Every row of a query, each turned into a `T` by `f`.
     pub fn query<T>(
         &self,
@@ -85,18 +107,12 @@ impl Db {
         args: &[Arg<'_>],
         mut f: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        match &self.0 {
-            Inner::Lite(db) => {
-                let mut stmt = db.prepare_cached(sql)?;
-                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    out.push(f(&Row(RowRef::Lite(r)))?);
-                }
-                Ok(out)
-            }
-            Inner::Pg(conn) => conn.query(sql, args)?.iter().map(|r| f(&Row(RowRef::Pg(r)))).collect(),
-        }
+        let mut out = Vec::new();
+        self.visit(sql, args, usize::MAX, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// The first row of a query, if any.
@@ -106,14 +122,12 @@ impl Db {
         args: &[Arg<'_>],
         f: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        match &self.0 {
-            Inner::Lite(db) => {
-                let mut stmt = db.prepare_cached(sql)?;
-                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-                rows.next()?.map(|r| f(&Row(RowRef::Lite(r)))).transpose()
-            }
-            Inner::Pg(conn) => conn.query(sql, args)?.first().map(|r| f(&Row(RowRef::Pg(r)))).transpose(),
-        }
+        let (mut f, mut out) = (Some(f), None);
+        self.visit(sql, args, 1, |r| {
+            out = f.take().map(|f| f(r)).transpose()?;
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// The one row a query always returns (an aggregate, a `RETURNING`).

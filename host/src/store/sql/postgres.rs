@@ -84,7 +84,9 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 pub(crate) fn connect(url: &str) -> Result<Client, StoreError> {
     let mut config: tokio_postgres::Config =
         url.parse().map_err(|e: tokio_postgres::Error| StoreError::Postgres(format!("{e} ({})", redacted(url))))?;
-    config.connect_timeout(CONNECT_TIMEOUT).application_name("llmnode");
+    // A server gone silent (no reset) is noticed by TCP keepalives, not
+    // after the kernel's two hours.
+    config.connect_timeout(CONNECT_TIMEOUT).keepalives_idle(Duration::from_secs(30)).application_name("llmnode");
     let owned = url.to_string();
     let client = on_io(async move {
         let (client, connection) = config.connect(NoTls).await?;
