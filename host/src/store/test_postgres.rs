@@ -16,6 +16,7 @@ pub struct PgServer {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    opts: String,
 }
 
 fn bin_dir() -> PathBuf {
@@ -93,15 +94,22 @@ impl PgServer {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
             dir.to_str().unwrap()
         );
-        let log = dir.join("log");
+        let server = PgServer { port, dir, bin, opts };
+        server.resume();
+        server
+    }
+
+    /// Start the cluster (again, after [`PgServer::stop`]: same port, same data).
+    pub fn resume(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
         run(
             as_server_user(
-                &bin.join("pg_ctl"),
-                &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &opts, "-w", "start"],
+                &self.bin.join("pg_ctl"),
+                &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &self.opts, "-w", "start"],
             ),
             "pg_ctl start",
         );
-        PgServer { port, dir, bin }
     }
 
     /// A URL for database `name` on this cluster.

@@ -9,7 +9,7 @@
 
 use super::super::StoreError;
 use super::value::Arg;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -154,12 +154,20 @@ async fn listen_once(
     }
 }
 
-/// One connection with its prepared statements.
+/// A connected client and the statements prepared on it.
+struct Live {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// One connection with its prepared statements. A connection the server
+/// dropped (a restart, a failover) is replaced on next use, so long-lived
+/// holders (the usage writer, the limits service) recover by themselves; a
+/// transaction it was in is lost, and says so.
 pub struct PgConn {
-    /// Always `Some` until dropped (taken back into the pool then).
-    client: Option<Client>,
+    /// `None` once dropped into the pool or found closed.
+    live: RefCell<Option<Live>>,
     url: Arc<str>,
-    statements: RefCell<HashMap<String, Statement>>,
     in_transaction: Cell<bool>,
     pool: Arc<Pool>,
 }
@@ -167,7 +175,7 @@ pub struct PgConn {
 /// Idle connections of one URL.
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: Mutex<Vec<(Client, HashMap<String, Statement>)>>,
+    idle: Mutex<Vec<Live>>,
     /// True once this process brought the schema up to date.
     pub(crate) migrated: Mutex<bool>,
 }
@@ -184,17 +192,11 @@ impl PgConn {
     pub(crate) fn checkout(url: &str) -> Result<PgConn, StoreError> {
         let pool = pool(url);
         let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let (client, statements) = match idle {
-            Some((client, statements)) if !client.is_closed() => (client, statements),
-            _ => (connect(url)?, HashMap::new()),
+        let live = match idle {
+            Some(live) if !live.client.is_closed() => live,
+            _ => Live { client: connect(url)?, statements: HashMap::new() },
         };
-        Ok(PgConn {
-            client: Some(client),
-            url: url.into(),
-            statements: RefCell::new(statements),
-            in_transaction: Cell::new(false),
-            pool,
-        })
+        Ok(PgConn { live: RefCell::new(Some(live)), url: url.into(), in_transaction: Cell::new(false), pool })
     }
 
     /// The pool this connection returns to.
@@ -202,8 +204,20 @@ impl PgConn {
         &self.pool
     }
 
-    fn client(&self) -> &Client {
-        self.client.as_ref().expect("a live connection has its client")
+    /// The connected client, reconnecting if the server dropped it.
+    fn live(&self) -> Result<RefMut<'_, Live>, StoreError> {
+        let mut slot = self.live.borrow_mut();
+        if slot.as_ref().is_none_or(|l| l.client.is_closed()) {
+            *slot = None;
+            if self.in_transaction.replace(false) {
+                return Err(StoreError::Postgres(format!(
+                    "the connection to {} was lost in the middle of a transaction; nothing of it was written",
+                    redacted(&self.url)
+                )));
+            }
+            *slot = Some(Live { client: connect(&self.url)?, statements: HashMap::new() });
+        }
+        Ok(RefMut::map(slot, |s| s.as_mut().expect("connected above")))
     }
 
     fn error(&self, e: tokio_postgres::Error) -> StoreError {
@@ -212,12 +226,12 @@ impl PgConn {
 
     /// The statement for `sql` (written with SQLite's `?N` placeholders),
     /// prepared once per connection.
-    fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
-        if let Some(s) = self.statements.borrow().get(sql) {
+    fn statement(&self, live: &mut Live, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = live.statements.get(sql) {
             return Ok(s.clone());
         }
-        let prepared = wait(self.client().prepare(&dollar_placeholders(sql))).map_err(|e| self.error(e))?;
-        self.statements.borrow_mut().insert(sql.to_string(), prepared.clone());
+        let prepared = wait(live.client.prepare(&dollar_placeholders(sql))).map_err(|e| self.error(e))?;
+        live.statements.insert(sql.to_string(), prepared.clone());
         Ok(prepared)
     }
 
@@ -227,39 +241,53 @@ impl PgConn {
 
     /// Run a statement; the rows it changed.
     pub(crate) fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let statement = self.statement(sql)?;
-        wait(self.client().execute(&statement, &Self::params(args))).map_err(|e| self.error(e))
+        let mut live = self.live()?;
+        let statement = self.statement(&mut live, sql)?;
+        wait(live.client.execute(&statement, &Self::params(args))).map_err(|e| self.error(e))
     }
 
     /// Run a query; its rows.
     pub(crate) fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let statement = self.statement(sql)?;
-        wait(self.client().query(&statement, &Self::params(args))).map_err(|e| self.error(e))
+        let mut live = self.live()?;
+        let statement = self.statement(&mut live, sql)?;
+        wait(live.client.query(&statement, &Self::params(args))).map_err(|e| self.error(e))
     }
 
-    /// Run several statements with no arguments (schema changes).
+    /// Run several statements with no arguments (schema changes, and
+    /// transaction control: SQLite's `BEGIN IMMEDIATE` is a plain `BEGIN` here).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        match sql.trim() {
-            "BEGIN" | "BEGIN IMMEDIATE" => self.in_transaction.set(true),
-            "COMMIT" | "ROLLBACK" => self.in_transaction.set(false),
-            _ => {}
-        }
-        let sql = if sql.trim() == "BEGIN IMMEDIATE" { "BEGIN" } else { sql };
-        wait(self.client().batch_execute(sql)).map_err(|e| self.error(e))
+        let sql = match sql.trim() {
+            "BEGIN" | "BEGIN IMMEDIATE" => {
+                let live = self.live()?;
+                self.in_transaction.set(true);
+                return wait(live.client.batch_execute("BEGIN")).map_err(|e| self.error(e));
+            }
+            "COMMIT" | "ROLLBACK" => {
+                self.in_transaction.set(false);
+                match self.live.borrow().as_ref() {
+                    Some(live) if !live.client.is_closed() => {
+                        return wait(live.client.batch_execute(sql)).map_err(|e| self.error(e));
+                    }
+                    _ => return Err(StoreError::Postgres(format!("{sql}: the connection was lost"))),
+                }
+            }
+            other => other,
+        };
+        let live = self.live()?;
+        wait(live.client.batch_execute(sql)).map_err(|e| self.error(e))
     }
 }
 
 impl Drop for PgConn {
     fn drop(&mut self) {
-        if self.in_transaction.get() || self.client().is_closed() {
+        let Some(live) = self.live.get_mut().take() else { return };
+        if self.in_transaction.get() || live.client.is_closed() {
             return;
         }
         let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < POOL_KEEP {
             // Prepared statements belong to the connection: they go back with it.
-            if let Some(client) = self.client.take() {
-                idle.push((client, self.statements.take()));
-            }
+            idle.push(live);
         }
     }
 }
