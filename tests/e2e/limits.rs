@@ -26,7 +26,7 @@ fn billed(seen: &Seen) -> (u64, u64) {
 }
 
 /// An OpenAI-style upstream answering every chat call with the usage `billed` gives.
-async fn billing_upstream() -> Upstream {
+pub(crate) async fn billing_upstream() -> Upstream {
     Upstream::start(|seen| {
         let (prompt, completion) = billed(seen);
         let mut body = support::fixture_json("openai/spec-examples/default.response.json");
@@ -40,12 +40,12 @@ async fn billing_upstream() -> Upstream {
     .await
 }
 
-async fn add(s: &Setup, name: &str, base_url: &str, extra: &[&str]) {
+pub(crate) async fn add(s: &Setup, name: &str, base_url: &str, extra: &[&str]) {
     let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", base_url];
     s.cli(&[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"], extra].concat()).await;
 }
 
-fn chat(model: &str) -> Value {
+pub(crate) fn chat(model: &str) -> Value {
     json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] })
 }
 

@@ -7,10 +7,9 @@ use llmnode::admin::run_context::RunContext;
 use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertWatch, Deliveries};
 use llmnode::engine::EngineOptions;
-use llmnode::limits::{LimitsService, StoreLimits};
+use llmnode::limits::RedisUrl;
 use llmnode::usage::UsageLog;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an exiting command waits for alert webhooks still retrying.
@@ -23,11 +22,12 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Start recording into the store at `path`; returns the engine options for `context`.
-    pub fn open(path: &Path, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
+    /// Start recording into the store at `path`, with limits shared through
+    /// Redis at `redis` or else the store; returns the engine options for `context`.
+    pub fn open(path: &Path, context: RunContext, redis: Option<&RedisUrl>) -> Result<(Self, EngineOptions), Failure> {
         let (watch, deliveries) = AlertWatch::start(path, WebhookPolicy::default()).map_err(Failure::input)?;
         let log = UsageLog::open(path, Some(Box::new(watch))).map_err(Failure::input)?;
-        let limits: Arc<dyn LimitsService> = StoreLimits::open(path).map_err(Failure::input)?;
+        let limits = llmnode::limits::open_shared(path, redis).map_err(Failure::input)?;
         let options = context.engine_options(&log, limits);
         Ok((Recording { log, deliveries }, options))
     }

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod leak;
 pub mod logs;
 pub mod raw;
+pub mod redis_server;
 
 use axum::Router;
 use axum::body::{Body, Bytes};

@@ -3,6 +3,9 @@
 //! started again on the same port (an outage and a recovery). Shared by the
 //! library's tests and the end-to-end tests.
 
+// Each test binary uses a part of it.
+#![allow(dead_code)]
+
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

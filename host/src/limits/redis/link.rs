@@ -66,7 +66,7 @@ impl Link {
                 true
             }
             Err(e) => {
-                self.lost(&e);
+                self.down(&e);
                 false
             }
         }
@@ -80,9 +80,13 @@ impl Link {
             || e.is_connection_dropped()
             || e.is_connection_refusal()
             || e.is_unrecoverable_error();
-        if !connection_level {
-            return;
+        if connection_level {
+            self.down(e);
         }
+    }
+
+    /// Drop the connection; log the outage's start, once.
+    fn down(&self, e: &RedisError) {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
         if self.up.swap(false, Ordering::AcqRel) {
             tracing::warn!(
