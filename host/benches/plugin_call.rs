@@ -7,6 +7,9 @@
 //! A plain binary rather than a harness: the numbers are distributions
 //! (median, p99) of real calls, printed as a table.
 
+#[path = "../../tests/e2e/support/redis_server.rs"]
+mod redis_server;
+
 use axum::Router;
 use axum::routing::post;
 use llmnode::connections::{Connection, ConnectionSet};
@@ -62,8 +65,10 @@ fn main() {
     }
 }
 
-/// One admission and its settlement (rpm + tpm + budget), in process and
-/// shared through a real SQLite store: what shared limits cost per call.
+/// One admission and its settlement (rpm + tpm + budget), in process,
+/// shared through a real SQLite store, and shared through a real Redis on
+/// loopback (its settle is queued to a background worker, so the time is the
+/// admission's round trip): what shared limits cost per call.
 async fn limits_admission(n: usize) {
     use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, StoreLimits, Used, acquire};
     let limits = Limits {
@@ -81,9 +86,23 @@ async fn limits_admission(n: usize) {
     let key = LimitKey { scope: ws.id, connection: "bench".into() };
     let local: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
     let shared: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
-    for (what, service) in
-        [("limits: admit + settle, in process", &local), ("limits: admit + settle, shared store", &shared)]
-    {
+    // A private redis-server on loopback, when one is installed.
+    let redis_server = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok()
+        .then(redis_server::RedisServer::start);
+    let redis: Option<Arc<dyn LimitsService>> = redis_server.as_ref().map(|r| {
+        let url = llmnode::limits::RedisUrl::parse(&r.url()).unwrap();
+        llmnode::limits::RedisLimits::open(&url, &path).unwrap() as Arc<dyn LimitsService>
+    });
+    let mut services =
+        vec![("limits: admit + settle, in process", &local), ("limits: admit + settle, shared store", &shared)];
+    match &redis {
+        Some(redis) => services.push(("limits: admit + settle (queued), Redis", redis)),
+        None => println!("(no redis-server installed: the Redis limits are not measured)"),
+    }
+    for (what, service) in services {
         let v = sample_async(n, || async {
             let t = Instant::now();
             acquire(service, &key, &limits, ask).await.unwrap().settle(used);

@@ -87,8 +87,7 @@ async fn without_redis_budgets_refuse_rpm_runs_at_its_share_and_it_recovers_and_
     // password shows in its log.
     let wrong = format!("redis://:fake-wrong-key-for-tests-0d1e@127.0.0.1:{}", redis.port);
     let w = s.serve_with(&["--limits", &wrong]).await;
-    let (status, body) =
-        w.call("POST", "/v1/chat/completions", &s.admin, Some(chat("budgeted/gpt-4o-mini"))).await;
+    let (status, body) = w.call("POST", "/v1/chat/completions", &s.admin, Some(chat("budgeted/gpt-4o-mini"))).await;
     assert_eq!(status, 429, "{body}");
     assert!(w.log_text().contains("Redis is unreachable"), "{}", w.log_text());
     w.assert_log_clean();

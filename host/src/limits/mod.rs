@@ -180,7 +180,10 @@ pub enum OpenError {
 
 /// The limits every process on the store at `store_path` shares: through
 /// Redis at `redis` if given, else through the store itself.
-pub fn open_shared(store_path: &std::path::Path, redis: Option<&RedisUrl>) -> Result<Arc<dyn LimitsService>, OpenError> {
+pub fn open_shared(
+    store_path: &std::path::Path,
+    redis: Option<&RedisUrl>,
+) -> Result<Arc<dyn LimitsService>, OpenError> {
     Ok(match redis {
         Some(url) => RedisLimits::open(url, store_path)?,
         None => StoreLimits::open(store_path)?,

@@ -3,10 +3,10 @@
 
 use super::scripts::{AdmitReply, BadReply, SCRIPTS, Seen};
 use super::{LinkError, Shared, lock};
+use crate::error_class::ErrorClass;
 use crate::limits::rule::{self, KeyState, day_of};
 use crate::limits::window::Window;
 use crate::limits::{Ask, Grant, LimitKey, Limits, Refusal};
-use crate::error_class::ErrorClass;
 use crate::money::nanos_floor;
 use crate::store::StoreError;
 use redis::aio::MultiplexedConnection;
@@ -90,7 +90,8 @@ async fn decide(
                 (seen, state)
             }
             AdmitReply::Refused { seen, rpm, tpm } => {
-                let state = KeyState { rpm: Window::from_buckets(rpm), tpm: Window::from_buckets(tpm), ..state_of(&seen) };
+                let state =
+                    KeyState { rpm: Window::from_buckets(rpm), tpm: Window::from_buckets(tpm), ..state_of(&seen) };
                 (seen, state)
             }
         };

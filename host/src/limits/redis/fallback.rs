@@ -33,11 +33,7 @@ impl Fallback {
             });
         }
         let live = live.max(1);
-        let share = Limits {
-            rpm: limits.rpm.map(|l| l / live),
-            tpm: limits.tpm.map(|l| l / live),
-            ..*limits
-        };
+        let share = Limits { rpm: limits.rpm.map(|l| l / live), tpm: limits.tpm.map(|l| l / live), ..*limits };
         match self.local.admit(key, &share, ask).await {
             Ok(grant) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);

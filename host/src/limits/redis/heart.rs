@@ -12,7 +12,6 @@ use super::{RedisLimitsError, Shared, lock};
 use crate::limits::breaker::Breaker;
 use crate::store::now_ms;
 use redis::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -139,27 +138,31 @@ async fn handle(shared: Arc<Shared>, job: Job) {
 async fn beat(shared: &Shared, leaving: bool) {
     let Some(mut conn) = shared.link.conn() else { return };
     let mut script = SCRIPTS.beat.prepare_invoke();
-    script
-        .key(DAEMONS)
-        .arg(&shared.daemon)
-        .arg(shared.timing.daemon_ttl.as_millis() as i64)
-        .arg(u8::from(leaving));
+    script.key(DAEMONS).arg(&shared.daemon).arg(shared.timing.daemon_ttl.as_millis() as i64).arg(u8::from(leaving));
     match shared.link.run(&mut conn, &script).await {
-        Ok(Value::Int(n)) if !leaving => shared.live.store(u32::try_from(n.max(1)).unwrap_or(u32::MAX), Ordering::Relaxed),
+        Ok(Value::Int(n)) if !leaving => {
+            shared.live.store(u32::try_from(n.max(1)).unwrap_or(u32::MAX), Ordering::Relaxed)
+        }
         Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "the limits heartbeat could not reach Redis"),
     }
 }
 
+/// One connection's keys and its holds here: (hold id, cost).
+type KeyHolds = (Arc<Keys>, Vec<(i64, i64)>);
+
 /// Keep the holds of calls in flight here alive.
 async fn refresh_holds(shared: &Shared) {
-    let mut by_key: HashMap<*const Keys, (Arc<Keys>, Vec<(i64, i64)>)> = HashMap::new();
+    let mut by_key: Vec<KeyHolds> = Vec::new();
     for (id, (keys, cost)) in lock(&shared.holds).iter() {
-        by_key.entry(Arc::as_ptr(keys)).or_insert_with(|| (keys.clone(), Vec::new())).1.push((*id, *cost));
+        match by_key.iter_mut().find(|(k, _)| Arc::ptr_eq(k, keys)) {
+            Some((_, holds)) => holds.push((*id, *cost)),
+            None => by_key.push((keys.clone(), vec![(*id, *cost)])),
+        }
     }
     let Some(mut conn) = shared.link.conn() else { return };
     let ttl = shared.timing.hold_ttl.as_millis() as i64;
-    for (keys, holds) in by_key.into_values() {
+    for (keys, holds) in by_key {
         let mut script = SCRIPTS.refresh.prepare_invoke();
         script.key(&keys.holds).key(&keys.expiry).key(&keys.settled).arg(ttl);
         for (id, cost) in holds {

@@ -31,13 +31,10 @@ pub struct Link {
 impl Link {
     /// A link to `url` (not connected yet); `timeout` bounds connecting and every reply.
     pub fn new(url: &RedisUrl, timeout: Duration) -> Result<Self, LinkError> {
-        let client = redis::Client::open(url.expose()).map_err(|e| LinkError::Failed {
-            url: url.to_string(),
-            message: url.scrub(&e.to_string()),
-        })?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
+        let client = redis::Client::open(url.expose())
+            .map_err(|e| LinkError::Failed { url: url.to_string(), message: url.scrub(&e.to_string()) })?;
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
         Ok(Link { url: url.clone(), client, config, conn: Mutex::new(None), up: AtomicBool::new(true) })
     }
 
@@ -99,12 +96,20 @@ impl Link {
     }
 
     /// Run `script` on `conn`, noting a connection failure.
-    pub async fn run(&self, conn: &mut MultiplexedConnection, script: &ScriptInvocation<'_>) -> Result<Value, LinkError> {
+    pub async fn run(
+        &self,
+        conn: &mut MultiplexedConnection,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<Value, LinkError> {
         script.invoke_async::<Value>(conn).await.map_err(|e| self.error(&e))
     }
 
     /// Run a pipeline (one round trip), noting a connection failure.
-    pub async fn pipeline(&self, conn: &mut MultiplexedConnection, p: &redis::Pipeline) -> Result<Vec<Value>, LinkError> {
+    pub async fn pipeline(
+        &self,
+        conn: &mut MultiplexedConnection,
+        p: &redis::Pipeline,
+    ) -> Result<Vec<Value>, LinkError> {
         p.query_async::<Vec<Value>>(conn).await.map_err(|e| self.error(&e))
     }
 

@@ -40,8 +40,8 @@ pub(crate) mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use url::{RedisUrl, RedisUrlError};
 pub use link::LinkError;
+pub use url::{RedisUrl, RedisUrlError};
 
 use super::breaker::{Admission, Breaker};
 use super::rule::{self, KeyState};

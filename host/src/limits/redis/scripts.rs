@@ -43,9 +43,15 @@ pub struct BadReply(pub String);
 pub enum AdmitReply {
     Admitted(Seen),
     /// Refused, with the windows' live buckets to say why and until when.
-    Refused { seen: Seen, rpm: Vec<(i64, u64)>, tpm: Vec<(i64, u64)> },
+    Refused {
+        seen: Seen,
+        rpm: Vec<(i64, u64)>,
+        tpm: Vec<(i64, u64)>,
+    },
     /// Today's spend is missing: call again with the store's spend for `day`.
-    NeedSeed { day: i64 },
+    NeedSeed {
+        day: i64,
+    },
 }
 
 /// The state the script saw.
@@ -69,8 +75,12 @@ pub struct Seen {
 #[derive(Debug)]
 pub enum SettleReply {
     /// Settled (now or before); whether this call seeded today's spend.
-    Done { seeded: bool },
-    NeedSeed { day: i64 },
+    Done {
+        seeded: bool,
+    },
+    NeedSeed {
+        day: i64,
+    },
 }
 
 fn int(v: &Value) -> Result<i64, BadReply> {

@@ -36,8 +36,8 @@ impl SettleJob {
     /// The settle of `grant`, unless there is nothing to do.
     pub fn new(grant: &Grant, used: &Used, keys: Arc<Keys>) -> Option<Self> {
         let refund = grant.limits.rpm.is_some() && used.requests == 0;
-        let tokens = (grant.limits.tpm.is_some() && used.tokens != grant.ask.tokens)
-            .then_some((grant.ask.tokens, used.tokens));
+        let tokens =
+            (grant.limits.tpm.is_some() && used.tokens != grant.ask.tokens).then_some((grant.ask.tokens, used.tokens));
         let held = grant.limits.daily_budget_usd.is_some() && grant.ask.cost > 0;
         if !refund && tokens.is_none() && used.cost == 0 && !held {
             return None;

@@ -37,7 +37,9 @@ impl Fleet {
         let url = RedisUrl::parse(&redis.url()).unwrap();
         let daemons: Vec<_> = (0..n).map(|_| RedisLimits::open_with(&url, &path, timing()).unwrap()).collect();
         let fleet = Fleet { redis, _dir: dir, path, ws, daemons };
-        fleet.until("every daemon counts them all", || fleet.daemons.iter().all(|d| d.live_daemons() == n as u32)).await;
+        fleet
+            .until("every daemon counts them all", || fleet.daemons.iter().all(|d| d.live_daemons() == n as u32))
+            .await;
         fleet
     }
 
@@ -89,7 +91,12 @@ async fn rpm_is_exact_across_three_daemons() {
     for hold in results.into_iter().flatten() {
         hold.settle(Used { requests: 0, ..Used::default() });
     }
-    fleet.until("the requests are given back", || fleet.redis.cli(&["HVALS", &Keys::of(&key).rpm]) == "0" || fleet.redis.cli(&["HLEN", &Keys::of(&key).rpm]) == "0").await;
+    fleet
+        .until("the requests are given back", || {
+            fleet.redis.cli(&["HVALS", &Keys::of(&key).rpm]) == "0"
+                || fleet.redis.cli(&["HLEN", &Keys::of(&key).rpm]) == "0"
+        })
+        .await;
     assert!(acquire(&fleet.service(1), &key, &limits, Ask::default()).await.is_ok());
 }
 
@@ -207,7 +214,9 @@ async fn a_429_on_one_daemon_rests_the_connection_on_the_others() {
     let started = Instant::now();
     fleet
         .until("the others rest it too", || {
-            fleet.daemons[1..].iter().all(|d| matches!(d.breaker(&key), Admission::Open(w) if w > Duration::from_secs(15)))
+            fleet.daemons[1..]
+                .iter()
+                .all(|d| matches!(d.breaker(&key), Admission::Open(w) if w > Duration::from_secs(15)))
         })
         .await;
     assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
@@ -256,7 +265,12 @@ async fn without_redis_budgets_refuse_and_rpm_is_shared_out_then_recovers() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    fleet.until("the fallback's 9 are merged", || fleet.redis.cli(&["HVALS", &Keys::of(&key).rpm]).lines().map(|n| n.parse::<u64>().unwrap()).sum::<u64>() == 9).await;
+    fleet
+        .until("the fallback's 9 are merged", || {
+            fleet.redis.cli(&["HVALS", &Keys::of(&key).rpm]).lines().map(|n| n.parse::<u64>().unwrap()).sum::<u64>()
+                == 9
+        })
+        .await;
     let services: Vec<_> = (0..3).map(|i| fleet.service(i)).collect();
     let after = join_all(services.iter().map(|s| acquire(s, &key, &rpm, ask))).await;
     assert_eq!(after.iter().filter(|h| h.is_ok()).count(), 1, "9 of 10 were used during the outage");
