@@ -7,6 +7,13 @@
 //! A plain binary rather than a harness: the numbers are distributions
 //! (median, p99) of real calls, printed as a table.
 
+#[path = "../../tests/e2e/support/redis_server.rs"]
+mod redis_server;
+// Only its server starter is used here.
+#[allow(dead_code)]
+#[path = "../src/store/test_postgres.rs"]
+mod test_postgres;
+
 use axum::Router;
 use axum::routing::post;
 use llmnode::connections::{Connection, ConnectionSet};
@@ -62,8 +69,10 @@ fn main() {
     }
 }
 
-/// One admission and its settlement (rpm + tpm + budget), in process and
-/// shared through a real SQLite store: what shared limits cost per call.
+/// One admission and its settlement (rpm + tpm + budget), in process,
+/// shared through a real SQLite store, and shared through a real Redis on
+/// loopback (its settle is queued to a background worker, so the time is the
+/// admission's round trip): what shared limits cost per call.
 async fn limits_admission(n: usize) {
     use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, StoreLimits, Used, acquire};
     let limits = Limits {
@@ -81,9 +90,37 @@ async fn limits_admission(n: usize) {
     let key = LimitKey { scope: ws.id, connection: "bench".into() };
     let local: Arc<dyn LimitsService> = Arc::new(LocalLimits::default());
     let shared: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
-    for (what, service) in
-        [("limits: admit + settle, in process", &local), ("limits: admit + settle, shared store", &shared)]
-    {
+    // A private redis-server on loopback, when one is installed.
+    let redis_server = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok()
+        .then(redis_server::RedisServer::start);
+    let redis: Option<Arc<dyn LimitsService>> = redis_server.as_ref().map(|r| {
+        let url = llmnode::limits::RedisUrl::parse(&r.url()).unwrap();
+        llmnode::limits::RedisLimits::open(&url, &llmnode::store::Location::from(&path)).unwrap()
+            as Arc<dyn LimitsService>
+    });
+    // The same store-shared limits on a private PostgreSQL server, when one is installed.
+    let pg_server = std::path::Path::new("/usr/lib/postgresql").exists().then(test_postgres::PgServer::start);
+    let on_postgres: Option<Arc<dyn LimitsService>> = pg_server.as_ref().map(|pg| {
+        let location = llmnode::store::Location::Postgres(pg.database());
+        let mut store = Store::open(&location).unwrap();
+        let ws = store.transaction(|tx| workspaces::create(tx, "bench", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
+        assert_eq!(ws.id, key.scope, "the same workspace id on both stores");
+        StoreLimits::open(&location).unwrap() as Arc<dyn LimitsService>
+    });
+    let mut services =
+        vec![("limits: admit + settle, in process", &local), ("limits: admit + settle, shared store", &shared)];
+    match &redis {
+        Some(redis) => services.push(("limits: admit + settle (queued), Redis", redis)),
+        None => println!("(no redis-server installed: the Redis limits are not measured)"),
+    }
+    match &on_postgres {
+        Some(pg) => services.push(("limits: admit + settle, shared PostgreSQL store", pg)),
+        None => println!("(no PostgreSQL installed: the PostgreSQL store's limits are not measured)"),
+    }
+    for (what, service) in services {
         let v = sample_async(n, || async {
             let t = Instant::now();
             acquire(service, &key, &limits, ask).await.unwrap().settle(used);

@@ -86,11 +86,13 @@ struct WaitLabels {
     wait: &'static str,
 }
 
-/// The daemon's load at scrape time, read from its caps.
+/// The daemon's load at scrape time, read from its caps and its limits.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Load {
     pub connections: usize,
     pub requests_in_flight: usize,
+    /// Calls admitted by the limits' in-process fallback (Redis unreachable), since the start.
+    pub limits_fallback_admissions: u64,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -118,6 +120,7 @@ pub struct Metrics {
     plugin_busy_seconds: Family<PluginLabels, Gauge<f64, AtomicU64>>,
     connections: Gauge,
     requests_in_flight: Gauge,
+    limits_fallback_admissions: Gauge,
     cap_refusals: Family<CapLabels, Counter>,
     timeouts: Family<WaitLabels, Counter>,
 }
@@ -141,6 +144,7 @@ impl Default for Metrics {
             plugin_busy_seconds: Family::default(),
             connections: Gauge::default(),
             requests_in_flight: Gauge::default(),
+            limits_fallback_admissions: Gauge::default(),
             cap_refusals: Family::default(),
             timeouts: Family::default(),
             // Replaced below, once every family is registered in them.
@@ -177,6 +181,11 @@ impl Default for Metrics {
             "daemon_requests_in_flight",
             "Requests whose answer is not finished (a stream counts until it ends)",
             m.requests_in_flight.clone(),
+        );
+        process.register(
+            "limits_fallback_admissions",
+            "Calls admitted at this daemon's share of RPM/TPM while the shared limits (Redis) were unreachable",
+            m.limits_fallback_admissions.clone(),
         );
         process.register(
             "daemon_cap_refusals",
@@ -275,6 +284,7 @@ impl Metrics {
         }
         self.connections.set(i64::try_from(load.connections).unwrap_or(i64::MAX));
         self.requests_in_flight.set(i64::try_from(load.requests_in_flight).unwrap_or(i64::MAX));
+        self.limits_fallback_admissions.set(i64::try_from(load.limits_fallback_admissions).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = text::encode_registry(&mut out, &self.process);
@@ -375,11 +385,13 @@ mod tests {
         for line in samples(&scoped) {
             assert_eq!(scope::workspace_of(line), Some("default"), "a scoped series without its workspace: {line}");
         }
-        let all = m.render_all(&PluginRegistry::default(), Load { connections: 3, requests_in_flight: 2 });
+        let load = Load { connections: 3, requests_in_flight: 2, limits_fallback_admissions: 4 };
+        let all = m.render_all(&PluginRegistry::default(), load);
         for needle in [
             "llmnode_http_requests_total{",
             "llmnode_daemon_connections 3",
             "llmnode_daemon_requests_in_flight 2",
+            "llmnode_limits_fallback_admissions 4",
             "llmnode_daemon_cap_refusals_total{cap=\"in_flight\"} 1",
             "llmnode_daemon_timeouts_total{wait=\"idle\"} 1",
             "llmnode_llm_tokens_total{workspace=\"default\"",

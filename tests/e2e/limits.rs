@@ -54,12 +54,12 @@ pub(crate) async fn billing_upstream() -> Upstream {
     .await
 }
 
-async fn add(s: &Setup, name: &str, base_url: &str, extra: &[&str]) {
+pub(crate) async fn add(s: &Setup, name: &str, base_url: &str, extra: &[&str]) {
     let add = ["connections", "add", name, "--provider", "openai", "--api-key-env", "K", "--base-url", base_url];
     s.cli(&[&add[..], &["--default-model", "gpt-4o-mini", "--max-retries", "0"], extra].concat()).await;
 }
 
-fn chat(model: &str) -> Value {
+pub(crate) fn chat(model: &str) -> Value {
     json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] })
 }
 

@@ -24,6 +24,7 @@ mod operator;
 mod operator_surface;
 mod plugin_kit;
 mod qwen;
+mod redis_limits;
 mod routing;
 mod sandbox;
 mod settings;

@@ -7,10 +7,9 @@ use llmnode::admin::run_context::RunContext;
 use llmnode::alerts::webhook::WebhookPolicy;
 use llmnode::alerts::{AlertWatch, Deliveries};
 use llmnode::engine::EngineOptions;
-use llmnode::limits::{LimitsService, StoreLimits};
+use llmnode::limits::RedisUrl;
 use llmnode::store::Location;
 use llmnode::usage::UsageLog;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an exiting command waits for alert webhooks still retrying.
@@ -23,11 +22,16 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Start recording into the store at `location`; returns the engine options for `context`.
-    pub fn open(location: &Location, context: RunContext) -> Result<(Self, EngineOptions), Failure> {
+    /// Start recording into the store at `location`, with limits shared
+    /// through Redis at `redis` or else the store; returns the engine options for `context`.
+    pub fn open(
+        location: &Location,
+        context: RunContext,
+        redis: Option<&RedisUrl>,
+    ) -> Result<(Self, EngineOptions), Failure> {
         let (watch, deliveries) = AlertWatch::start(location, WebhookPolicy::default()).map_err(Failure::input)?;
         let log = UsageLog::open(location, Some(Box::new(watch))).map_err(Failure::input)?;
-        let limits: Arc<dyn LimitsService> = StoreLimits::open(location).map_err(Failure::input)?;
+        let limits = llmnode::limits::open_shared(location, redis).map_err(Failure::input)?;
         let options = context.engine_options(&log, limits);
         Ok((Recording { log, deliveries }, options))
     }

@@ -8,6 +8,7 @@ use clap::Args;
 use llmnode::connections::ConnectionSet;
 use llmnode::engine::{Engine, EngineOptions, EventSink, NoEvents, RunReport};
 use llmnode::escape::{Escaped, escape};
+use llmnode::limits::RedisUrl;
 use llmnode::workflow::Workflow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,11 @@ pub struct RunArgs {
     /// Print the whole result as JSON on stdout (no progress display).
     #[arg(long)]
     json: bool,
+
+    /// Count against limits shared through Redis (as `llmnode serve --limits`)
+    /// rather than through the store.
+    #[arg(long, env = "LLMNODE_LIMITS_URL", value_name = "URL", hide_env_values = true)]
+    limits: Option<RedisUrl>,
 }
 
 /// Read and validate a workflow file; errors name the file and the JSON path.
@@ -77,7 +83,7 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let registry = env.registry(&runtime)?;
     let (recording, options) = match context {
         Some(context) => {
-            let (recording, options) = Recording::open(&env.store_location()?, context)?;
+            let (recording, options) = Recording::open(&env.store_location()?, context, args.limits.as_ref())?;
             (Some(recording), options)
         }
         None => (None, EngineOptions::default()),

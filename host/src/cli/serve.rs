@@ -3,6 +3,7 @@
 
 use super::{Env, Failure};
 use clap::Args;
+use llmnode::limits::RedisUrl;
 use llmnode::secret::Secret;
 use llmnode::server::{AppState, Capacity, METRICS_TOKEN_ENV, ServerConfig};
 use llmnode::vault::{MASTER_KEY_ENV, NEXT_MASTER_KEY_ENV};
@@ -45,6 +46,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000),
         default_value_t = Capacity::default().max_in_flight)]
     max_in_flight: u32,
+    /// Share RPM/TPM windows, budgets and breakers with every daemon of a
+    /// fleet through Redis: `redis://[:PASSWORD@]HOST:PORT[/DB]` (a password
+    /// is better given in the environment variable than in `ps`). Without it,
+    /// limits are shared through the store.
+    #[arg(long, env = "LLMNODE_LIMITS_URL", value_name = "URL", hide_env_values = true)]
+    limits: Option<RedisUrl>,
 }
 
 /// A duration such as `10s` or `500ms`, more than zero.
@@ -76,6 +83,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<(), Failure> {
             max_connections: args.max_connections,
             max_in_flight: args.max_in_flight,
         },
+        limits: args.limits,
     };
     let state = AppState::open(config, runtime).map_err(Failure::input)?;
     let listener = tokio::net::TcpListener::bind(args.bind)

@@ -18,6 +18,14 @@ pub struct LocalLimits {
     breakers: Mutex<HashMap<LimitKey, Breaker>>,
 }
 
+impl LocalLimits {
+    /// Take every key's state, leaving none: what a fallback admitted on its
+    /// own, to be shared once the shared limits are back.
+    pub(crate) fn take_all(&self) -> Vec<(LimitKey, KeyState)> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner()).drain().collect()
+    }
+}
+
 impl LimitsService for LocalLimits {
     fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
         let now = now_ms();

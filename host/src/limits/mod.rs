@@ -5,9 +5,11 @@
 //! changed limit applies to the use already counted (lowering RPM bites at
 //! once, raising it forgives nothing).
 //!
-//! Two backends: [`LocalLimits`] in one process (a connections file with no
-//! store), and [`StoreLimits`], shared through the store by every process
-//! that opens the same data directory (the daemon and CLI runs alike).
+//! Three backends: [`LocalLimits`] in one process (a connections file with no
+//! store), [`StoreLimits`], shared through the store by every process that
+//! opens the same data directory (the daemon and CLI runs alike), and
+//! [`RedisLimits`], shared by a fleet of daemons through Redis
+//! (`--limits redis://…`).
 //!
 //! Each call asks for its worst case up front ([`Ask`]: one request, the most
 //! tokens it can use, the most it can cost) and is admitted only if all of it
@@ -16,10 +18,12 @@
 
 pub mod breaker;
 mod local;
+pub mod redis;
 mod rule;
 mod shared;
 pub mod window;
 
+pub use self::redis::{RedisLimits, RedisUrl};
 pub use breaker::{Admission, Breaker};
 pub use local::LocalLimits;
 pub use shared::StoreLimits;
@@ -108,7 +112,8 @@ pub struct Grant {
     /// The second the reservation was counted in (RPM/TPM windows).
     pub(crate) second: i64,
     pub(crate) ask: Ask,
-    /// The store's hold row, for a budget reserved in the store.
+    /// The backend's hold: the store's hold row, or the Redis hold id
+    /// (`None` for a call the Redis backend's fallback admitted).
     pub(crate) row: Option<i64>,
 }
 
@@ -156,6 +161,33 @@ pub trait LimitsService: Send + Sync {
 
     /// Record an attempt's outcome for the breaker (`None`: success).
     fn record(&self, key: &LimitKey, failure: Option<(ErrorClass, Option<Duration>)>);
+
+    /// Calls admitted by an in-process fallback because the shared limits
+    /// were unreachable, since the start (for `/metrics`).
+    fn fallback_admissions(&self) -> u64 {
+        0
+    }
+}
+
+/// Why the shared limits could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Redis(#[from] self::redis::RedisLimitsError),
+}
+
+/// The limits every process on the store at `location` shares: through
+/// Redis at `redis` if given, else through the store itself.
+pub fn open_shared(
+    location: &crate::store::Location,
+    redis: Option<&RedisUrl>,
+) -> Result<Arc<dyn LimitsService>, OpenError> {
+    Ok(match redis {
+        Some(url) => RedisLimits::open(url, location)?,
+        None => StoreLimits::open(location)?,
+    })
 }
 
 /// Admit through `service`, waiting up to `limits.queue_for` for RPM/TPM

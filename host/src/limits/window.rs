@@ -73,6 +73,17 @@ impl Window {
         Some(std::time::Duration::ZERO)
     }
 
+    /// The buckets (second, units), oldest first.
+    pub fn buckets(&self) -> &[(i64, u64)] {
+        &self.buckets
+    }
+
+    /// A window of `buckets` (second, units), in any order.
+    pub fn from_buckets(mut buckets: Vec<(i64, u64)>) -> Self {
+        buckets.sort_unstable();
+        Window { buckets }
+    }
+
     /// The window as bytes: 16 per non-empty bucket (second, units; little
     /// endian), at most 61 buckets.
     pub fn to_bytes(&self) -> Vec<u8> {

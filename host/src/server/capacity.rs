@@ -78,6 +78,7 @@ impl Slots {
         Load {
             connections: self.max_connections - self.connections.available_permits(),
             requests_in_flight: self.max_in_flight - self.in_flight.available_permits(),
+            limits_fallback_admissions: 0,
         }
     }
 }

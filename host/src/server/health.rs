@@ -3,6 +3,7 @@
 use super::caller::MetricsReader;
 use super::error::ApiError;
 use super::state::AppState;
+use crate::metrics::Load;
 use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
@@ -34,7 +35,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, 
 /// operator, a workspace's own series for its admins.
 pub async fn metrics(State(state): State<Arc<AppState>>, reader: MetricsReader) -> impl IntoResponse {
     let text = match reader {
-        MetricsReader::Operator => state.metrics.render_all(&state.plugins(), state.slots().load()),
+        MetricsReader::Operator => {
+            let load = Load { limits_fallback_admissions: state.limits_fallback_admissions(), ..state.slots().load() };
+            state.metrics.render_all(&state.plugins(), load)
+        }
         MetricsReader::Admin(caller) => state.metrics.render_workspace(&caller.workspace),
     };
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)

@@ -9,7 +9,7 @@ use crate::admin::Admin;
 use crate::alerts::webhook::WebhookPolicy;
 use crate::alerts::{AlertWatch, Deliveries};
 use crate::engine::Engine;
-use crate::limits::{LimitsService, StoreLimits};
+use crate::limits::{LimitsService, OpenError, RedisUrl};
 use crate::metrics::Metrics;
 use crate::runtime::{PluginRegistry, PluginRuntime};
 use crate::secret::Secret;
@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub metrics_token: Option<Secret>,
     /// Caps and timeouts for client connections.
     pub capacity: Capacity,
+    /// Where RPM/TPM windows, budgets and breakers are shared: Redis
+    /// (`--limits redis://…`, a fleet of daemons), or else the store.
+    pub limits: Option<RedisUrl>,
 }
 
 /// One workspace's engine and what chat requests resolve model names against.
@@ -65,7 +68,8 @@ pub struct AppState {
     deliveries: Mutex<Option<Deliveries>>,
     ready: AtomicBool,
     /// RPM/TPM windows, budgets and breakers, shared through the store with
-    /// every other process on it; engines come and go, these stay.
+    /// every other process on it (or through Redis with every daemon of the
+    /// fleet); engines come and go, these stay.
     limits: Arc<dyn LimitsService>,
     /// The SHA-256 of the operator's metrics token (the token itself is not kept).
     metrics_token: Option<[u8; 32]>,
@@ -86,7 +90,10 @@ impl AppState {
         let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
         let (watch, deliveries) = AlertWatch::start(&location, WebhookPolicy::default())?;
         let usage = UsageLog::open(&location, Some(Box::new(watch)))?;
-        let limits = StoreLimits::open(&location)?;
+        let limits = crate::limits::open_shared(&location, config.limits.as_ref()).map_err(|e| match e {
+            OpenError::Store(e) => ApiError::from(e),
+            OpenError::Redis(e) => ApiError::Unavailable(format!("the shared limits could not start: {e}")),
+        })?;
         let metrics_token = config.metrics_token.take().map(|t| Sha256::digest(t.expose().as_bytes()).into());
         let slots = Slots::new(&config.capacity);
         Ok(Arc::new(AppState {
@@ -114,6 +121,11 @@ impl AppState {
     /// Where the store is.
     pub fn location(&self) -> &Location {
         &self.config.location
+    }
+
+    /// Calls the limits' in-process fallback admitted while Redis was unreachable.
+    pub fn limits_fallback_admissions(&self) -> u64 {
+        self.limits.fallback_admissions()
     }
 
     /// The store and vault, acting as `actor` (recorded in the audit log).

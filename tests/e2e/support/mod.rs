@@ -11,6 +11,7 @@ pub mod logs;
 #[path = "../../../host/src/store/test_postgres.rs"]
 pub mod postgres;
 pub mod raw;
+pub mod redis_server;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
