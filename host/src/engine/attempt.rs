@@ -5,9 +5,9 @@ use super::answer::{Answer, StreamAccumulator};
 use super::prompt_size::PromptSize;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
-use crate::runtime::PluginError;
+use crate::runtime::{PluginCall, PluginError};
 use crate::runtime::bindings::types::{self, ErrorKind};
-use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, redact};
+use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, UpstreamResponse, redact};
 use std::time::{Duration, Instant};
 
 /// Why an attempt failed.
@@ -90,8 +90,7 @@ impl ResolvedConnection {
     /// request of more than [`LARGE_REQUEST_BYTES`], means the request is too
     /// large for the sandbox: the caller's fault, and no other connection's
     /// plugin would do better.
-    fn build_fault(&self, e: PluginError, request: &types::ChatRequest) -> AttemptError {
-        let bytes = PromptSize::of(request).bytes();
+    fn build_fault(&self, e: PluginError, bytes: u64) -> AttemptError {
         let bound = match &e {
             PluginError::MemoryLimit { limit_mib, .. } => format!("{limit_mib} MiB memory bound"),
             PluginError::CpuLimit { limit_ms, .. } if bytes > LARGE_REQUEST_BYTES => format!("{limit_ms} ms CPU bound"),
@@ -130,21 +129,16 @@ impl ResolvedConnection {
         let prepared = {
             let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
             call.build_request(request, &self.settings)
-                .map_err(|e| self.build_fault(e, request))?
+                .map_err(|e| self.build_fault(e, PromptSize::of(request).bytes()))?
                 .map_err(|e| self.provider_error(e, None))?
         };
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
 
         if !response.is_success() || !request.stream {
-            let (status, headers, body) =
-                response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
-            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-            if !(200..300).contains(&status) {
-                let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
-                return Err(self.provider_error(e, Some(status)));
-            }
+            let (mut call, whole) = self.whole(response).await?;
+            let status = whole.status;
             let parsed = call
-                .parse_response(&types::HttpResponse { status, headers, body })
+                .parse_response(&whole)
                 .map_err(|e| self.plugin_fault(e))?
                 .map_err(|e| self.provider_error(e, Some(status)))?;
             return Ok(Served { answer: Answer::from_response(parsed), time_to_first_token: None });
@@ -186,5 +180,49 @@ impl ResolvedConnection {
             return Err(after(e, first_token));
         }
         Ok(Served { answer: acc.finish(), time_to_first_token: first_token })
+    }
+
+    /// Read a whole answer; a non-2xx one is classified by the plugin and
+    /// returned as the attempt's error. The plugin instance is handed back to
+    /// parse a success.
+    async fn whole(&self, response: UpstreamResponse) -> Result<(PluginCall<'_>, types::HttpResponse), AttemptError> {
+        let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
+        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+        if !(200..300).contains(&status) {
+            let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
+            return Err(self.provider_error(e, Some(status)));
+        }
+        Ok((call, types::HttpResponse { status, headers, body }))
+    }
+
+    /// Embed `request.inputs` through this connection: one vector per input,
+    /// in order, or an error classified like a chat attempt's.
+    pub async fn embed(
+        &self,
+        transport: &Transport,
+        request: &types::EmbeddingRequest,
+    ) -> Result<types::EmbeddingResponse, AttemptError> {
+        let prepared = {
+            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+            let bytes = request.inputs.iter().map(|t| t.len() as u64).sum();
+            call.build_embedding_request(request, &self.settings)
+                .map_err(|e| self.build_fault(e, bytes))?
+                .map_err(|e| self.provider_error(e, None))?
+        };
+        let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
+        let (mut call, whole) = self.whole(response).await?;
+        let status = whole.status;
+        let parsed = call
+            .parse_embedding_response(&whole)
+            .map_err(|e| self.plugin_fault(e))?
+            .map_err(|e| self.provider_error(e, Some(status)))?;
+        if parsed.vectors.len() != request.inputs.len() {
+            let (got, asked) = (parsed.vectors.len(), request.inputs.len());
+            return Err(self.fail(
+                ErrorClass::ServerError,
+                format_args!("the provider answered {got} vector(s) for {asked} input(s)"),
+            ));
+        }
+        Ok(parsed)
     }
 }
