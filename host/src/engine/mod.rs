@@ -226,9 +226,11 @@ impl Lookup for RunState {
     fn node_output(&self, id: &str) -> Option<&Value> {
         match self.index.get(id).and_then(|&i| self.outputs[i].get())? {
             NodeOutput::Json(value) => Some(value),
-            NodeOutput::Embeddings(typed, json) => {
-                Some(json.get_or_init(|| serde_json::to_value(&**typed).unwrap_or(Value::Null)))
-            }
+            // Through text, so each number keeps its shortest `f32` spelling
+            // (0.31374088, not the widened 0.31374087929725647).
+            NodeOutput::Embeddings(typed, json) => Some(json.get_or_init(|| {
+                serde_json::to_string(&**typed).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+            })),
         }
     }
 }
