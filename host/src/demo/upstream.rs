@@ -206,7 +206,12 @@ const DEMO_DIMENSIONS: (usize, usize) = (8, 64);
 async fn openai_embeddings(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
     let dialect = Dialect::OpenAi;
     if !dialect.authorized(&headers, &cfg.key) {
-        return dialect.error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.");
+        return dialect.error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        );
     }
     let req = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
     let texts: Vec<&str> = match &req["input"] {

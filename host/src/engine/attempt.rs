@@ -5,8 +5,8 @@ use super::answer::{Answer, StreamAccumulator};
 use super::prompt_size::PromptSize;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
-use crate::runtime::{PluginCall, PluginError};
 use crate::runtime::bindings::types::{self, ErrorKind};
+use crate::runtime::{PluginCall, PluginError};
 use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, UpstreamResponse, redact};
 use std::time::{Duration, Instant};
 

@@ -261,11 +261,9 @@ async fn run_node(
         },
         NodeKind::Embedding(config) => match embedding_node::inputs(config, state) {
             Err(e) => Err(e.to_string()),
-            Ok(texts) => {
-                embedding_node::run(inner, &id, config, texts, sink, &mut attempts, &mut skipped, &mut holds)
-                    .await
-                    .map(|(out, connection)| (NodeOutput::Embeddings(Arc::new(out), OnceLock::new()), Some(connection)))
-            }
+            Ok(texts) => embedding_node::run(inner, &id, config, texts, sink, &mut attempts, &mut skipped, &mut holds)
+                .await
+                .map(|(out, connection)| (NodeOutput::Embeddings(Arc::new(out), OnceLock::new()), Some(connection))),
         },
     };
     // The node is reported only once its attempts are durable usage events;

@@ -142,7 +142,10 @@ pub(crate) async fn run<C: Call>(
         if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0)
             && min_tokens > u64::from(window)
         {
-            skip(skipped, format!("the input (about {min_tokens} tokens) does not fit {model}'s context window of {window}"));
+            skip(
+                skipped,
+                format!("the input (about {min_tokens} tokens) does not fit {model}'s context window of {window}"),
+            );
             continue;
         }
 

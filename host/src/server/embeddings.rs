@@ -96,7 +96,11 @@ pub async fn embeddings(
         name: EMBEDDINGS_WORKFLOW.into(),
         description: None,
         inputs: Vec::new(),
-        nodes: vec![Node { id: "embeddings".into(), depends_on: Vec::new(), kind: NodeKind::Embedding(Box::new(config)) }],
+        nodes: vec![Node {
+            id: "embeddings".into(),
+            depends_on: Vec::new(),
+            kind: NodeKind::Embedding(Box::new(config)),
+        }],
         output: None,
     });
     let report = engine.engine.run(workflow, Default::default(), Arc::new(NoEvents)).await;
@@ -184,7 +188,8 @@ mod tests {
         assert!(e.contains("`input[1]`"), "{e}");
         let e = req(serde_json::json!({ "model": "m", "input": "a", "encoding_format": "int8" })).unwrap_err();
         assert!(e.to_string().contains("`encoding_format`"), "{e}");
-        let (texts, encoding, ..) = req(serde_json::json!({ "model": "m", "input": "a", "encoding_format": "base64" })).unwrap();
+        let (texts, encoding, ..) =
+            req(serde_json::json!({ "model": "m", "input": "a", "encoding_format": "base64" })).unwrap();
         assert_eq!((texts, encoding), (vec!["a".to_string()], Encoding::Base64));
     }
 }

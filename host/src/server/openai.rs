@@ -14,7 +14,7 @@ use super::run::failure;
 use super::sse;
 use super::state::AppState;
 use super::state::WorkspaceEngine;
-use crate::engine::{EventSink, NodeReport, NoEvents, NodeStatus, RunEvent, RunReport};
+use crate::engine::{EventSink, NoEvents, NodeReport, NodeStatus, RunEvent, RunReport};
 use crate::escape::quoted_list;
 use crate::workflow::{Node, NodeKind, Workflow};
 use axum::Json;

@@ -4,11 +4,11 @@
 //! tools have their own files.
 
 use super::llm_config::{CacheSpec, LlmConfig, ResponseFormatSpec};
-use super::route_parse::{self, RawModelMap, RawRoute, RawWeighted};
-use super::route_spec::LoadBalancing;
 use super::llm_messages::{RawMessage, messages};
 use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
+use super::route_parse::{self, RawModelMap, RawRoute, RawWeighted};
+use super::route_spec::LoadBalancing;
 use super::shape::{BoolOrMap, Expect, Obj, StrOrMap, StrOrSeq, StrictValue};
 use super::validate::Checker;
 use crate::error_class::ErrorClass;

@@ -21,15 +21,16 @@ mod shape;
 mod template;
 mod validate;
 
+pub use embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS};
 pub use error::{InputIssue, Issue, WorkflowError};
 pub use inputs::{InputSpec, InputType};
-pub use embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS};
 pub use llm_config::{
-    CacheSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, ToolCallSpec, ToolChoiceSpec, ToolSpec,
+    CacheSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, ToolCallSpec, ToolChoiceSpec,
+    ToolSpec,
 };
-pub use route_spec::{LoadBalancing, ModelSpec, RouteSpec, Routing, WeightedConnection};
 pub use output::OutputSpec;
 pub use plan::Plan;
+pub use route_spec::{LoadBalancing, ModelSpec, RouteSpec, Routing, WeightedConnection};
 pub use template::{Lookup, Reference, Target, Template, TemplateError};
 
 use crate::names::{self, NameKind};

@@ -178,4 +178,3 @@ fn check_connections(config: &RouteSpec, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         _ => {}
     }
 }
-
