@@ -91,6 +91,36 @@ async fn each_openai_dialect_plugin_embeds_on_its_providers_route() {
     }
 }
 
+/// Gemini's `batchEmbedContents` (https://ai.google.dev/api/embeddings):
+/// one request per text, the key in `x-goog-api-key`; the answer counts no
+/// tokens, so the call is booked at the upper bound its hold reserved, never
+/// at zero.
+#[tokio::test]
+async fn gemini_embeds_in_one_batch_and_an_uncounted_answer_is_booked_at_its_bound() {
+    let upstream =
+        Upstream::start(|_| Reply::json(200, r#"{"embeddings": [{"values": [0.5, 0.5]}, {"values": [1, 0]}]}"#)).await;
+    let engine = support::engine(vec![support::connection("g", "gemini", &upstream.url(""), KEY)]);
+    let wf =
+        embedding_node("g", &[], json!({ "model": "gemini-embedding-001", "input": ["one", "two"], "dimensions": 2 }));
+    let report = support::run(&engine, &wf, json!({})).await;
+    assert!(report.ok, "{report:#?}");
+    let seen = upstream.seen();
+    assert_eq!(seen[0].uri, "/v1beta/models/gemini-embedding-001:batchEmbedContents");
+    assert_eq!(seen[0].headers["x-goog-api-key"], KEY);
+    let request = |text: &str| {
+        json!({ "model": "models/gemini-embedding-001",
+        "content": { "parts": [{ "text": text }] }, "outputDimensionality": 2 })
+    };
+    assert_eq!(seen[0].json(), json!({ "requests": [request("one"), request("two")] }));
+    let out = report.nodes[0].embeddings.as_ref().unwrap();
+    assert_eq!(out.vectors, vec![vec![0.5, 0.5], vec![1.0, 0.0]]);
+    // "one" and "two": 6 bytes, 2 texts framed at 16, the request at 64.
+    assert_eq!(out.usage.input, 6 + 2 * 16 + 64);
+    assert!((out.cost_usd - 102.0 * 0.15 / 1e6).abs() < 1e-15, "{}", out.cost_usd);
+    assert!(!seen[0].uri.contains(KEY));
+    support::assert_no_leak("the report", &serde_json::to_string(&report).unwrap(), KEY);
+}
+
 /// Errors come back classified (the OpenAI error envelope of
 /// https://platform.openai.com/docs/guides/error-codes) and fail over as a
 /// chat call's would; an answer with the wrong number of vectors is the

@@ -84,8 +84,13 @@ impl Call for EmbedCall {
         route.embed(transport, &self.request)
     }
 
-    fn usage(out: &Self::Out) -> TokenUsage {
-        out.usage.as_ref().map(TokenUsage::from_wire).unwrap_or_default()
+    /// A provider that counts no tokens (the Gemini API's embeddings) is
+    /// booked at the upper bound its hold reserved: spend is never understated.
+    fn usage(&self, out: &Self::Out) -> TokenUsage {
+        match &out.usage {
+            Some(u) => TokenUsage::from_wire(u),
+            None => TokenUsage { input: self.size.max_tokens(), ..TokenUsage::default() },
+        }
     }
 }
 
@@ -109,7 +114,7 @@ pub(crate) async fn run(
     let served = routed::run(inner, node, &config.route, &mut call, sink, attempts, skipped, holds)
         .await
         .map_err(|e| e.message)?;
-    let usage = EmbedCall::usage(&served.out);
+    let usage = call.usage(&served.out);
     let output = EmbeddingOutput {
         vectors: served.out.vectors,
         model: served.out.model.unwrap_or(served.model),

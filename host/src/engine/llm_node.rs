@@ -78,7 +78,7 @@ impl Call for ChatCall {
         route.attempt(transport, &self.request, on_text)
     }
 
-    fn usage(out: &Served) -> TokenUsage {
+    fn usage(&self, out: &Served) -> TokenUsage {
         out.answer.usage
     }
 

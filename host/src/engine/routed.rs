@@ -66,7 +66,7 @@ pub(crate) trait Call {
     ) -> impl Future<Output = Result<Self::Out, AttemptError>> + Send + 'a;
 
     /// What a served attempt used.
-    fn usage(out: &Self::Out) -> TokenUsage;
+    fn usage(&self, out: &Self::Out) -> TokenUsage;
 
     /// When a streamed attempt's first content arrived.
     fn time_to_first_token(out: &Self::Out) -> Option<Duration> {
@@ -192,7 +192,7 @@ pub(crate) async fn run<C: Call>(
                     (result, Some(hold))
                 }
             };
-            let usage = result.as_ref().map(C::usage).unwrap_or_default();
+            let usage = result.as_ref().map(|out| call.usage(out)).unwrap_or_default();
             let cost = prices.map_or(0.0, |p| p.cost(&usage));
             // A local refusal never reached the provider: not a usage event.
             let reached_provider = hold.is_some();
