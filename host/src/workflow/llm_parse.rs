@@ -257,6 +257,7 @@ fn positive(value: Option<u64>, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Opti
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::llm_config::*;
+    use super::super::route_spec::*;
     use super::super::{NodeKind, Workflow, WorkflowError};
     use crate::error_class::ErrorClass;
     use serde_json::{Value, json};
@@ -307,12 +308,12 @@ pub(crate) mod tests {
     #[test]
     fn primary_form_with_defaults() {
         let config = parse(with(json!({"fallback_connections": ["b1", "b2"]}))).unwrap();
-        assert_eq!(config.routing, Routing::Primary("p".into()));
-        assert_eq!(config.fallbacks, ["b1", "b2"]);
-        assert_eq!(config.failover_on, ErrorClass::DEFAULT_FAILOVER);
-        assert_eq!(config.connection_names().collect::<Vec<_>>(), ["p", "b1", "b2"]);
+        assert_eq!(config.route.routing, Routing::Primary("p".into()));
+        assert_eq!(config.route.fallbacks, ["b1", "b2"]);
+        assert_eq!(config.route.failover_on, ErrorClass::DEFAULT_FAILOVER);
+        assert_eq!(config.route.connection_names().collect::<Vec<_>>(), ["p", "b1", "b2"]);
         assert!(!config.stream);
-        assert_eq!(config.model, None);
+        assert_eq!(config.route.model, None);
         assert_eq!(config.messages.len(), 1);
         assert_eq!(config.messages[0].role, MessageRole::User);
         assert!(!config.messages[0].cache);
@@ -335,7 +336,7 @@ pub(crate) mod tests {
         }))
         .unwrap();
         assert_eq!(
-            config.routing,
+            config.route.routing,
             Routing::Balanced {
                 connections: vec![
                     WeightedConnection { name: "a".into(), weight: 1 },
@@ -344,17 +345,17 @@ pub(crate) mod tests {
                 policy: LoadBalancing::Weighted,
             }
         );
-        assert_eq!(config.failover_on, [ErrorClass::Overloaded, ErrorClass::Auth]);
-        assert_eq!(config.model_for("a"), Some("gpt-4o"));
-        assert_eq!(config.model_for("b"), None);
-        assert_eq!(config.model_for("c"), Some("llama3"));
+        assert_eq!(config.route.failover_on, [ErrorClass::Overloaded, ErrorClass::Auth]);
+        assert_eq!(config.route.model_for("a"), Some("gpt-4o"));
+        assert_eq!(config.route.model_for("b"), None);
+        assert_eq!(config.route.model_for("c"), Some("llama3"));
         assert!(config.stream);
         let default_policy = parse(json!({
             "connections": ["a"],
             "messages": [{"role": "user", "content": "x"}],
         }))
         .unwrap();
-        assert!(matches!(default_policy.routing, Routing::Balanced { policy: LoadBalancing::RoundRobin, .. }));
+        assert!(matches!(default_policy.route.routing, Routing::Balanced { policy: LoadBalancing::RoundRobin, .. }));
     }
 
     #[test]
@@ -451,7 +452,7 @@ pub(crate) mod tests {
         assert_issue(with(json!({"model": ["m"]})), &format!("{C}.model"), "expected a model name or an object");
         assert_issue(with(json!({"model": ""})), &format!("{C}.model"), "must not be empty");
         let config = parse(with(json!({"model": "m"}))).unwrap();
-        assert_eq!(config.model, Some(ModelSpec::Single("m".into())));
+        assert_eq!(config.route.model, Some(ModelSpec::Single("m".into())));
     }
 
     #[test]
