@@ -10,6 +10,9 @@ use crate::runtime::{PluginCall, PluginError};
 use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, UpstreamResponse, redact};
 use std::time::{Duration, Instant};
 
+/// What a plugin call returns: the call's own fault, or the provider's answer.
+type Plugged<T> = Result<Result<T, types::ProviderError>, PluginError>;
+
 /// Why an attempt failed.
 #[derive(Debug, Clone)]
 pub struct AttemptError {
@@ -124,23 +127,12 @@ impl ResolvedConnection {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Served, AttemptError> {
         let started = Instant::now();
-        // The instance used to build the request is dropped before any network
-        // wait, so pool slots are held only while the plugin computes.
-        let prepared = {
-            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-            call.build_request(request, &self.settings)
-                .map_err(|e| self.build_fault(e, PromptSize::of(request).bytes()))?
-                .map_err(|e| self.provider_error(e, None))?
-        };
+        let prepared =
+            self.prepare(|| PromptSize::of(request).bytes(), |call, settings| call.build_request(request, settings))?;
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
 
         if !response.is_success() || !request.stream {
-            let (mut call, whole) = self.whole(response).await?;
-            let status = whole.status;
-            let parsed = call
-                .parse_response(&whole)
-                .map_err(|e| self.plugin_fault(e))?
-                .map_err(|e| self.provider_error(e, Some(status)))?;
+            let parsed = self.whole(response, |call, whole| call.parse_response(whole)).await?;
             return Ok(Served { answer: Answer::from_response(parsed), time_to_first_token: None });
         }
 
@@ -182,17 +174,36 @@ impl ResolvedConnection {
         Ok(Served { answer: acc.finish(), time_to_first_token: first_token })
     }
 
-    /// Read a whole answer; a non-2xx one is classified by the plugin and
-    /// returned as the attempt's error. The plugin instance is handed back to
-    /// parse a success.
-    async fn whole(&self, response: UpstreamResponse) -> Result<(PluginCall<'_>, types::HttpResponse), AttemptError> {
+    /// Build the request in a fresh plugin instance, dropped before any
+    /// network wait so pool slots are held only while the plugin computes.
+    /// `bytes` measures the request, should building it exhaust a bound.
+    fn prepare(
+        &self,
+        bytes: impl FnOnce() -> u64,
+        build: impl FnOnce(&mut PluginCall<'_>, &types::ConnectionSettings) -> Plugged<types::PreparedRequest>,
+    ) -> Result<types::PreparedRequest, AttemptError> {
+        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+        build(&mut call, &self.settings)
+            .map_err(|e| self.build_fault(e, bytes()))?
+            .map_err(|e| self.provider_error(e, None))
+    }
+
+    /// Read a whole answer and `parse` a success; a non-2xx answer is
+    /// classified by the plugin and returned as the attempt's error.
+    async fn whole<T>(
+        &self,
+        response: UpstreamResponse,
+        parse: impl FnOnce(&mut PluginCall<'_>, &types::HttpResponse) -> Plugged<T>,
+    ) -> Result<T, AttemptError> {
         let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
         let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
         if !(200..300).contains(&status) {
             let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
             return Err(self.provider_error(e, Some(status)));
         }
-        Ok((call, types::HttpResponse { status, headers, body }))
+        parse(&mut call, &types::HttpResponse { status, headers, body })
+            .map_err(|e| self.plugin_fault(e))?
+            .map_err(|e| self.provider_error(e, Some(status)))
     }
 
     /// Embed `request.inputs` through this connection: one vector per input,
@@ -202,20 +213,12 @@ impl ResolvedConnection {
         transport: &Transport,
         request: &types::EmbeddingRequest,
     ) -> Result<types::EmbeddingResponse, AttemptError> {
-        let prepared = {
-            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-            let bytes = request.inputs.iter().map(|t| t.len() as u64).sum();
-            call.build_embedding_request(request, &self.settings)
-                .map_err(|e| self.build_fault(e, bytes))?
-                .map_err(|e| self.provider_error(e, None))?
-        };
+        let prepared = self.prepare(
+            || request.inputs.iter().map(|t| t.len() as u64).sum(),
+            |call, settings| call.build_embedding_request(request, settings),
+        )?;
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
-        let (mut call, whole) = self.whole(response).await?;
-        let status = whole.status;
-        let parsed = call
-            .parse_embedding_response(&whole)
-            .map_err(|e| self.plugin_fault(e))?
-            .map_err(|e| self.provider_error(e, Some(status)))?;
+        let parsed = self.whole(response, |call, whole| call.parse_embedding_response(whole)).await?;
         if parsed.vectors.len() != request.inputs.len() {
             let (got, asked) = (parsed.vectors.len(), request.inputs.len());
             return Err(self.fail(

@@ -3,25 +3,19 @@
 
 use super::embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS};
 use super::path::Loc;
-use super::route_parse::{self, RawModelMap, RawRoute, RawWeighted};
-use super::route_spec::LoadBalancing;
-use super::shape::{Expect, StrOrMap, StrOrSeq};
+use super::route_parse::{self, raw_config_with_route, take_route};
+use super::shape::{Expect, StrOrSeq};
 use super::validate::Checker;
-use crate::error_class::ErrorClass;
 use serde::Deserialize;
 
-/// The `config` of an `embedding` node as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawEmbeddingConfig {
-    primary_connection: Option<String>,
-    fallback_connections: Option<Vec<String>>,
-    connections: Option<Vec<StrOrMap<RawWeighted>>>,
-    load_balancing: Option<LoadBalancing>,
-    failover_on: Option<Vec<ErrorClass>>,
-    model: Option<StrOrMap<RawModelMap>>,
-    input: Option<StrOrSeq<RawTexts>>,
-    dimensions: Option<u64>,
+raw_config_with_route! {
+    /// The `config` of an `embedding` node as written.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct RawEmbeddingConfig {
+        input: Option<StrOrSeq<RawTexts>>,
+        dimensions: Option<u64>,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,18 +29,7 @@ impl Expect for RawTexts {
 /// Checks a raw config and builds the typed one; `None` when anything was reported.
 pub(crate) fn convert(raw: RawEmbeddingConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<EmbeddingConfig> {
     let before = cx.issue_count();
-    let route = route_parse::convert(
-        RawRoute {
-            primary_connection: raw.primary_connection,
-            fallback_connections: raw.fallback_connections,
-            connections: raw.connections,
-            load_balancing: raw.load_balancing,
-            failover_on: raw.failover_on,
-            model: raw.model,
-        },
-        loc,
-        cx,
-    );
+    let route = route_parse::convert(take_route!(raw), loc, cx);
     let input_loc = loc.key("input");
     let input = match raw.input {
         None => {

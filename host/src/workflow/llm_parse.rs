@@ -7,36 +7,30 @@ use super::llm_config::{CacheSpec, LlmConfig, ResponseFormatSpec};
 use super::llm_messages::{RawMessage, messages};
 use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
-use super::route_parse::{self, RawModelMap, RawRoute, RawWeighted};
-use super::route_spec::LoadBalancing;
+use super::route_parse::{self, raw_config_with_route, take_route};
 use super::shape::{BoolOrMap, Expect, Obj, StrOrMap, StrOrSeq, StrictValue};
 use super::validate::Checker;
-use crate::error_class::ErrorClass;
 use serde::Deserialize;
 
-/// The `config` of an `llm` node as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLlmConfig {
-    primary_connection: Option<String>,
-    fallback_connections: Option<Vec<String>>,
-    connections: Option<Vec<StrOrMap<RawWeighted>>>,
-    load_balancing: Option<LoadBalancing>,
-    failover_on: Option<Vec<ErrorClass>>,
-    model: Option<StrOrMap<RawModelMap>>,
-    messages: Option<Vec<Obj<RawMessage>>>,
-    stream: Option<bool>,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    max_tokens: Option<u64>,
-    stop: Option<StrOrSeq<RawStops>>,
-    tools: Option<Vec<Obj<RawTool>>>,
-    tool_choice: Option<StrOrMap<RawToolChoice>>,
-    response_format: Option<StrOrMap<RawResponseFormat>>,
-    cache: Option<BoolOrMap<RawCache>>,
-    /// Not an llm field: lets the fast pass read a `template` node's config
-    /// with this same struct (see `raw`). Rejected in an llm node.
-    template: Option<String>,
+raw_config_with_route! {
+    /// The `config` of an `llm` node as written.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct RawLlmConfig {
+        messages: Option<Vec<Obj<RawMessage>>>,
+        stream: Option<bool>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        max_tokens: Option<u64>,
+        stop: Option<StrOrSeq<RawStops>>,
+        tools: Option<Vec<Obj<RawTool>>>,
+        tool_choice: Option<StrOrMap<RawToolChoice>>,
+        response_format: Option<StrOrMap<RawResponseFormat>>,
+        cache: Option<BoolOrMap<RawCache>>,
+        /// Not an llm field: lets the fast pass read a `template` node's config
+        /// with this same struct (see `raw`). Rejected in an llm node.
+        template: Option<String>,
+    }
 }
 
 impl RawLlmConfig {
@@ -127,18 +121,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
     if raw.template.is_some() {
         cx.issue(&loc.key("template"), "unknown field `template` in an llm node's config");
     }
-    let route = route_parse::convert(
-        RawRoute {
-            primary_connection: raw.primary_connection,
-            fallback_connections: raw.fallback_connections,
-            connections: raw.connections,
-            load_balancing: raw.load_balancing,
-            failover_on: raw.failover_on,
-            model: raw.model,
-        },
-        loc,
-        cx,
-    );
+    let route = route_parse::convert(take_route!(raw), loc, cx);
     let messages = messages(raw.messages, loc, cx);
     let tools = tools(raw.tools.unwrap_or_default(), &loc.key("tools"), cx);
     let tool_choice = raw.tool_choice.and_then(|choice| tool_choice(choice, &tools, &loc.key("tool_choice"), cx));

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// The routing fields of a config as written (each node type's raw config
-/// declares them itself, so unknown fields are still reported precisely).
+/// declares them itself, so unknown fields are still reported precisely;
+/// [`take_route!`] moves them out of it).
 #[derive(Debug)]
 pub(crate) struct RawRoute {
     pub primary_connection: Option<String>,
@@ -73,6 +74,40 @@ pub(crate) fn connection_sites(config: &RouteSpec) -> impl Iterator<Item = (&str
     let fallbacks = config.fallbacks.iter().enumerate().map(|(i, name)| (name.as_str(), ConnectionSite::Fallback(i)));
     primary.into_iter().chain(pool).chain(fallbacks)
 }
+
+/// Declare a raw node config with the routing fields first, then `$body`'s
+/// own (serde's `flatten` would lose `deny_unknown_fields`, so the fields are
+/// written into each struct).
+macro_rules! raw_config_with_route {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        $vis struct $name {
+            primary_connection: Option<String>,
+            fallback_connections: Option<Vec<String>>,
+            connections: Option<Vec<$crate::workflow::shape::StrOrMap<$crate::workflow::route_parse::RawWeighted>>>,
+            load_balancing: Option<$crate::workflow::LoadBalancing>,
+            failover_on: Option<Vec<$crate::error_class::ErrorClass>>,
+            model: Option<$crate::workflow::shape::StrOrMap<$crate::workflow::route_parse::RawModelMap>>,
+            $($body)*
+        }
+    };
+}
+pub(crate) use raw_config_with_route;
+
+/// Move the routing fields out of a raw node config into a [`RawRoute`].
+macro_rules! take_route {
+    ($raw:ident) => {
+        $crate::workflow::route_parse::RawRoute {
+            primary_connection: $raw.primary_connection,
+            fallback_connections: $raw.fallback_connections,
+            connections: $raw.connections,
+            load_balancing: $raw.load_balancing,
+            failover_on: $raw.failover_on,
+            model: $raw.model,
+        }
+    };
+}
+pub(crate) use take_route;
 
 /// Checks the routing fields and builds the route; `None` when anything was reported.
 pub(crate) fn convert(raw: RawRoute, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<RouteSpec> {
