@@ -371,7 +371,7 @@ mod tests {
             (
                 json!({"name": "w", "nodes": [{"id": "a", "node_type": "python", "config": {}}]}),
                 "$.nodes[0].node_type",
-                "unknown variant `python`, expected `llm` or `template`",
+                "unknown variant `python`, expected one of `llm`, `embedding`, `template`",
             ),
             (
                 json!({"name": "w", "nodes": [{"id": "a", "node_type": "template"}]}),
