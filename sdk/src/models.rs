@@ -34,3 +34,24 @@ pub fn catalog(rows: &[Row], caps: Capabilities) -> Vec<ModelInfo> {
         })
         .collect()
 }
+
+/// One embedding model: id, most tokens one input may hold, and USD per
+/// million input tokens (embeddings bill nothing else).
+pub struct EmbedRow(pub &'static str, pub u32, pub f64);
+
+/// Embedding `rows` as the contract's model list: each embeds text, has no
+/// output to bound (its maximum output is 0 tokens) and is priced by input.
+pub fn embedding_catalog(rows: &[EmbedRow]) -> Vec<ModelInfo> {
+    rows.iter()
+        .map(|EmbedRow(id, max_input, input)| ModelInfo {
+            id: (*id).into(),
+            context_window: *max_input,
+            max_output_tokens: Some(0),
+            input_price: *input,
+            output_price: 0.0,
+            cached_input_price: None,
+            cache_write_price: None,
+            capabilities: Capabilities::EMBEDDINGS,
+        })
+        .collect()
+}

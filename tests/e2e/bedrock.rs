@@ -874,3 +874,60 @@ async fn the_binary_ships_the_plugin_and_tests_a_stored_connection() {
     let probe = json!({ "messages": [{ "role": "user", "content": [{ "text": "ping" }] }], "inferenceConfig": { "maxTokens": 1 } });
     assert_eq!(seen[0].json(), probe);
 }
+
+/// Embeddings through InvokeModel, signed like chat: Titan's one text with
+/// its dimensions and token count, Cohere's batch counted by InvokeModel's
+/// header (the documented bodies: see the plugin's `embeddings`), Titan
+/// refusing a batch before anything is sent, and prices from the table.
+#[tokio::test]
+async fn titan_and_cohere_embed_through_invoke_model() {
+    let upstream = Upstream::start(|seen| {
+        if seen.uri.contains("titan") {
+            Reply::json(200, r#"{"embedding": [0.5, -0.25, 0.125], "inputTextTokenCount": 4, "embeddingsByType": {"float": [0.5, -0.25, 0.125]}}"#)
+        } else {
+            Reply::json(200, r#"{"embeddings": [[1, 2], [3, 4]], "id": "e-1", "response_type": "embeddings_floats", "texts": ["a", "b"]}"#)
+                .header("x-amzn-bedrock-input-token-count", "10")
+        }
+    })
+    .await;
+    let engine = support::engine(vec![connection("b", &upstream, KEYS)]);
+    let node = |model: &str, input: Value, extra: Value| {
+        let mut config = json!({ "primary_connection": "b", "model": model, "input": input });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        json!({ "name": "e", "nodes": [{ "id": "e", "node_type": "embedding", "config": config }] }).to_string()
+    };
+
+    let report = support::run(
+        &engine,
+        &node("amazon.titan-embed-text-v2:0", json!("hello"), json!({ "dimensions": 256 })),
+        json!({}),
+    )
+    .await;
+    assert!(report.ok, "{report:#?}");
+    let seen = upstream.seen();
+    assert_eq!(seen[0].uri, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+    assert_eq!(seen[0].json(), json!({ "inputText": "hello", "dimensions": 256 }));
+    assert_signed(&seen[0], KEYS, REGION);
+    let out = report.nodes[0].embeddings.as_ref().unwrap();
+    assert_eq!((out.vectors.clone(), out.usage.input), (vec![vec![0.5, -0.25, 0.125]], 4));
+    assert!((out.cost_usd - 4.0 * 0.02 / 1e6).abs() < 1e-15, "{}", out.cost_usd);
+
+    let report = support::run(&engine, &node("cohere.embed-english-v3", json!(["a", "b"]), json!({})), json!({})).await;
+    assert!(report.ok, "{report:#?}");
+    let seen = upstream.seen();
+    assert_eq!(seen[1].uri, "/model/cohere.embed-english-v3/invoke");
+    assert_eq!(seen[1].json(), json!({ "texts": ["a", "b"], "input_type": "search_document" }));
+    assert_signed(&seen[1], KEYS, REGION);
+    let out = report.nodes[0].embeddings.as_ref().unwrap();
+    assert_eq!((out.vectors.clone(), out.usage.input), (vec![vec![1.0, 2.0], vec![3.0, 4.0]], 10));
+
+    let report =
+        support::run(&engine, &node("amazon.titan-embed-text-v2:0", json!(["a", "b"]), json!({})), json!({})).await;
+    assert!(!report.ok && upstream.seen().len() == 2, "{report:#?}");
+    assert!(report.nodes[0].error.as_deref().unwrap().contains("one text per request"), "{report:#?}");
+    let text = serde_json::to_string(&report).unwrap() + &support::logs::text();
+    support::assert_no_leak("the report and logs", &text, KEYS.secret);
+    support::assert_no_leak("the report and logs", &text, KEYS.token.unwrap());
+}

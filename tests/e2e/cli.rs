@@ -40,13 +40,14 @@ async fn the_demo_runs_offline_fails_over_and_streams() {
     assert!(stderr.contains("answer: streaming"), "{stderr}");
     assert!(stderr.contains("rate_limit") && stderr.contains("total"), "{stderr}");
     assert!(stdout.contains("\"category\": \"billing\""), "{stdout}");
+    assert!(stderr.contains("vectors: done (via openai)"), "{stderr}");
     assert_clean(&out, key);
 
     let out = llmnode(&["demo", "--json", "--word-delay-ms", "0", "--key", key], &[]).await;
     assert!(out.status.success());
     let (stdout, _) = text(&out);
     let reports: Vec<Value> = serde_json::Deserializer::from_str(&stdout).into_iter().map(Result::unwrap).collect();
-    assert_eq!(reports.len(), 2);
+    assert_eq!(reports.len(), 3);
     assert!(reports.iter().all(|r| r["ok"] == json!(true)));
     assert_eq!(reports[0]["nodes"][0]["connection"], "backup");
     // The failover crosses providers: OpenAI's 429, then the Anthropic plugin serves.
@@ -54,6 +55,11 @@ async fn the_demo_runs_offline_fails_over_and_streams() {
     assert_eq!((served["provider"].as_str(), served["model"].as_str()), (Some("anthropic"), Some("claude-haiku-4-5")));
     assert_eq!(reports[0]["nodes"][0]["skipped"][0]["class"], "rate_limit");
     assert_eq!(reports[0]["output"]["category"], "billing");
+    // The embedding node: a question and two passages, one vector each.
+    let embedded = &reports[2]["nodes"][0]["output"];
+    assert_eq!(embedded["vectors"].as_array().map(Vec::len), Some(3), "{embedded}");
+    assert_eq!(reports[2]["output"]["passages"].as_array().map(Vec::len), Some(2));
+    assert!(embedded["cost_usd"].as_f64().unwrap() > 0.0, "{embedded}");
     assert_clean(&out, key);
 }
 

@@ -12,6 +12,7 @@ mod daemon_connections;
 mod daemon_errors;
 mod dashboard;
 mod egress;
+mod embeddings;
 mod fleet;
 mod gemini;
 mod google_auth;

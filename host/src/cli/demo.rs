@@ -2,7 +2,8 @@
 //! provider runs on loopback speaking both the OpenAI and the Anthropic wire
 //! formats; the example workflows run through the real, sandboxed OpenAI and
 //! Anthropic plugins over real HTTP, including a failover from a rate-limited
-//! OpenAI connection to an Anthropic one and a streamed answer.
+//! OpenAI connection to an Anthropic one, a streamed answer, and an
+//! embedding node turning three texts into vectors in one call.
 
 use super::{Env, Failure, report, run};
 use clap::Args;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 const TRIAGE: &str = include_str!("../../../examples/workflows/support-triage.json");
 const ASK: &str = include_str!("../../../examples/workflows/ask.json");
+const EMBED: &str = include_str!("../../../examples/workflows/embed.json");
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -71,6 +73,7 @@ pub async fn run(env: &Env, args: DemoArgs) -> Result<(), Failure> {
             json!({ "ticket": "Hi, I was charged twice for my subscription this month. Please refund one of the charges." }),
         ),
         (ASK, json!({ "question": "What does llmnode do?" })),
+        (EMBED, json!({ "question": "What does llmnode do?" })),
     ];
     for (text, inputs) in runs {
         let workflow = Workflow::parse(text).map_err(|e| Failure::run(format!("bundled example is invalid: {e}")))?;

@@ -5,7 +5,10 @@
 //!
 //! It answers deterministically from the prompt, streams word by word, and
 //! offers an OpenAI route that always answers 429 so a fallback to the
-//! Anthropic route can be seen taking over.
+//! Anthropic route can be seen taking over. It also embeds text in the
+//! OpenAI format (`/v1/embeddings`): a deterministic unit vector per text,
+//! 8 numbers long unless `dimensions` asks for another length (at most 64),
+//! and that route too has a twin that always answers 429.
 
 use super::LoopbackServer;
 use axum::Router;
@@ -36,6 +39,8 @@ impl SimulatedUpstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(openai_chat))
             .route("/rate-limited/v1/chat/completions", post(rate_limited))
+            .route("/v1/embeddings", post(openai_embeddings))
+            .route("/rate-limited/v1/embeddings", post(rate_limited))
             .route("/anthropic/v1/messages", post(anthropic_messages))
             .with_state(state);
         Ok(SimulatedUpstream { server: LoopbackServer::start(app).await? })
@@ -193,6 +198,60 @@ async fn openai_chat(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: S
 
 async fn anthropic_messages(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
     chat(Dialect::Anthropic, &cfg, &headers, &body)
+}
+
+/// Vector length when a request names none, and the longest one served.
+const DEMO_DIMENSIONS: (usize, usize) = (8, 64);
+
+async fn openai_embeddings(State(cfg): State<Arc<Config>>, headers: HeaderMap, body: String) -> Response {
+    let dialect = Dialect::OpenAi;
+    if !dialect.authorized(&headers, &cfg.key) {
+        return dialect.error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided.",
+        );
+    }
+    let req = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+    let texts: Vec<&str> = match &req["input"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let dimensions = req["dimensions"].as_u64().map_or(DEMO_DIMENSIONS.0, |d| d as usize);
+    if texts.is_empty() || !(1..=DEMO_DIMENSIONS.1).contains(&dimensions) {
+        return dialect.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_value",
+            "`input` must be a text or a list of texts, and `dimensions` from 1 to 64.",
+        );
+    }
+    let data: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({ "object": "embedding", "index": i, "embedding": embed(t, dimensions) }))
+        .collect();
+    let tokens: u64 = texts.iter().map(|t| count_tokens(t)).sum();
+    let body = json!({
+        "object": "list", "data": data, "model": req["model"].as_str().unwrap_or("demo"),
+        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
+    });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// A deterministic unit vector for `text`: byte sums folded over `dimensions` slots.
+fn embed(text: &str, dimensions: usize) -> Vec<f32> {
+    let mut v = vec![0f32; dimensions];
+    for (i, b) in text.bytes().enumerate() {
+        v[i % dimensions] += f32::from(b) * if i % 2 == 0 { 1.0 } else { -1.0 };
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
 }
 
 fn chat(dialect: Dialect, cfg: &Config, headers: &HeaderMap, body: &str) -> Response {

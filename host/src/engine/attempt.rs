@@ -5,10 +5,13 @@ use super::answer::{Answer, StreamAccumulator};
 use super::prompt_size::PromptSize;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
-use crate::runtime::PluginError;
 use crate::runtime::bindings::types::{self, ErrorKind};
-use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, redact};
+use crate::runtime::{PluginCall, PluginError};
+use crate::transport::{MAX_RESPONSE_BODY, Transport, TransportError, UpstreamResponse, redact};
 use std::time::{Duration, Instant};
+
+/// What a plugin call returns: the call's own fault, or the provider's answer.
+type Plugged<T> = Result<Result<T, types::ProviderError>, PluginError>;
 
 /// Why an attempt failed.
 #[derive(Debug, Clone)]
@@ -90,8 +93,7 @@ impl ResolvedConnection {
     /// request of more than [`LARGE_REQUEST_BYTES`], means the request is too
     /// large for the sandbox: the caller's fault, and no other connection's
     /// plugin would do better.
-    fn build_fault(&self, e: PluginError, request: &types::ChatRequest) -> AttemptError {
-        let bytes = PromptSize::of(request).bytes();
+    fn build_fault(&self, e: PluginError, bytes: u64) -> AttemptError {
         let bound = match &e {
             PluginError::MemoryLimit { limit_mib, .. } => format!("{limit_mib} MiB memory bound"),
             PluginError::CpuLimit { limit_ms, .. } if bytes > LARGE_REQUEST_BYTES => format!("{limit_ms} ms CPU bound"),
@@ -125,28 +127,12 @@ impl ResolvedConnection {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Served, AttemptError> {
         let started = Instant::now();
-        // The instance used to build the request is dropped before any network
-        // wait, so pool slots are held only while the plugin computes.
-        let prepared = {
-            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-            call.build_request(request, &self.settings)
-                .map_err(|e| self.build_fault(e, request))?
-                .map_err(|e| self.provider_error(e, None))?
-        };
+        let prepared =
+            self.prepare(|| PromptSize::of(request).bytes(), |call, settings| call.build_request(request, settings))?;
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
 
         if !response.is_success() || !request.stream {
-            let (status, headers, body) =
-                response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
-            let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-            if !(200..300).contains(&status) {
-                let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
-                return Err(self.provider_error(e, Some(status)));
-            }
-            let parsed = call
-                .parse_response(&types::HttpResponse { status, headers, body })
-                .map_err(|e| self.plugin_fault(e))?
-                .map_err(|e| self.provider_error(e, Some(status)))?;
+            let parsed = self.whole(response, |call, whole| call.parse_response(whole)).await?;
             return Ok(Served { answer: Answer::from_response(parsed), time_to_first_token: None });
         }
 
@@ -186,5 +172,60 @@ impl ResolvedConnection {
             return Err(after(e, first_token));
         }
         Ok(Served { answer: acc.finish(), time_to_first_token: first_token })
+    }
+
+    /// Build the request in a fresh plugin instance, dropped before any
+    /// network wait so pool slots are held only while the plugin computes.
+    /// `bytes` measures the request, should building it exhaust a bound.
+    fn prepare(
+        &self,
+        bytes: impl FnOnce() -> u64,
+        build: impl FnOnce(&mut PluginCall<'_>, &types::ConnectionSettings) -> Plugged<types::PreparedRequest>,
+    ) -> Result<types::PreparedRequest, AttemptError> {
+        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+        build(&mut call, &self.settings)
+            .map_err(|e| self.build_fault(e, bytes()))?
+            .map_err(|e| self.provider_error(e, None))
+    }
+
+    /// Read a whole answer and `parse` a success; a non-2xx answer is
+    /// classified by the plugin and returned as the attempt's error.
+    async fn whole<T>(
+        &self,
+        response: UpstreamResponse,
+        parse: impl FnOnce(&mut PluginCall<'_>, &types::HttpResponse) -> Plugged<T>,
+    ) -> Result<T, AttemptError> {
+        let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
+        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
+        if !(200..300).contains(&status) {
+            let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
+            return Err(self.provider_error(e, Some(status)));
+        }
+        parse(&mut call, &types::HttpResponse { status, headers, body })
+            .map_err(|e| self.plugin_fault(e))?
+            .map_err(|e| self.provider_error(e, Some(status)))
+    }
+
+    /// Embed `request.inputs` through this connection: one vector per input,
+    /// in order, or an error classified like a chat attempt's.
+    pub async fn embed(
+        &self,
+        transport: &Transport,
+        request: &types::EmbeddingRequest,
+    ) -> Result<types::EmbeddingResponse, AttemptError> {
+        let prepared = self.prepare(
+            || request.inputs.iter().map(|t| t.len() as u64).sum(),
+            |call, settings| call.build_embedding_request(request, settings),
+        )?;
+        let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
+        let parsed = self.whole(response, |call, whole| call.parse_embedding_response(whole)).await?;
+        if parsed.vectors.len() != request.inputs.len() {
+            let (got, asked) = (parsed.vectors.len(), request.inputs.len());
+            return Err(self.fail(
+                ErrorClass::ServerError,
+                format_args!("the provider answered {got} vector(s) for {asked} input(s)"),
+            ));
+        }
+        Ok(parsed)
     }
 }

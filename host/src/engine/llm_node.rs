@@ -1,25 +1,24 @@
-//! One llm node: try its connections in order until one serves it, failing over
-//! only on the error classes the node allows, and never after a stream has
-//! started delivering content.
+//! One llm node: its chat request served through the node's route (see
+//! `routed`), streamed text passed on as it arrives, and the answer made the
+//! node's output.
 
 use super::Inner;
 use super::answer::Answer;
-use super::attempt::AttemptError;
+use super::attempt::{AttemptError, Served};
 use super::events::{EventSink, NodeStatus, RunEvent};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
-use super::reserve;
-use crate::error_class::ErrorClass;
-use crate::escape::quoted_list;
-use crate::limits::{self, Admission, Hold, Used};
-use crate::money::nanos;
+use super::route::ResolvedConnection;
+use super::routed::{self, Call};
+use crate::limits::{Hold, Used};
 use crate::runtime::bindings::types;
-use crate::usage::AttemptRecord;
-use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
+use crate::transport::Transport;
+use crate::usage::{AttemptRecord, TokenUsage};
+use crate::workflow::{LlmConfig, ResponseFormatSpec};
 use serde_json::{Value, json};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 /// A served node.
 pub(crate) struct LlmServed {
@@ -32,6 +31,62 @@ pub(crate) struct LlmFailed {
     pub message: String,
 }
 
+/// A chat request on its way through a route.
+struct ChatCall {
+    request: types::ChatRequest,
+    prompt: PromptSize,
+    wants_stream: bool,
+}
+
+impl Call for ChatCall {
+    type Out = Served;
+
+    fn target(&mut self, model: &str, route: &ResolvedConnection) {
+        self.request.model.clear();
+        self.request.model.push_str(model);
+        // A connection that does not stream serves a streamed node with one
+        // whole call, and the answer goes out as a single chunk.
+        self.request.stream = self.wants_stream && route.connection.streaming;
+    }
+
+    fn size(&self) -> PromptSize {
+        self.prompt
+    }
+
+    fn min_tokens(&self) -> u64 {
+        self.prompt.min_tokens()
+    }
+
+    fn max_tokens(&self) -> Option<u32> {
+        self.request.max_tokens
+    }
+
+    fn cache_ttl(&self) -> Option<u32> {
+        self.request.cache.as_ref().and_then(|c| c.ttl_seconds)
+    }
+
+    fn streamed(&self) -> bool {
+        self.request.stream
+    }
+
+    fn attempt<'a>(
+        &'a self,
+        route: &'a ResolvedConnection,
+        transport: &'a Transport,
+        on_text: &'a mut (dyn FnMut(&str) + Send),
+    ) -> impl Future<Output = Result<Served, AttemptError>> + Send + 'a {
+        route.attempt(transport, &self.request, on_text)
+    }
+
+    fn usage(&self, out: &Served) -> TokenUsage {
+        out.answer.usage
+    }
+
+    fn time_to_first_token(out: &Served) -> Option<Duration> {
+        out.time_to_first_token
+    }
+}
+
 /// Run an llm node whose request is already rendered. Each attempt that was
 /// admitted leaves its hold and what it used in `holds`, settled by the
 /// caller once the attempts are durable usage events.
@@ -40,233 +95,29 @@ pub(crate) async fn run(
     inner: &Inner,
     node: &Arc<str>,
     config: &LlmConfig,
-    mut request: types::ChatRequest,
+    request: types::ChatRequest,
     sink: &dyn EventSink,
     attempts: &mut Vec<AttemptRecord>,
     skipped: &mut Vec<Skip>,
     holds: &mut Vec<(Hold, Used)>,
 ) -> Result<LlmServed, LlmFailed> {
-    let headroom =
-        |name: &str| inner.routes.ready.get(name).map_or(1.0, |r| inner.limits.headroom(&r.key, &r.connection.limits));
-    let names: Vec<&str> = match &config.routing {
-        Routing::Primary(primary) => std::iter::once(primary.as_str()).collect(),
-        Routing::Balanced { connections, policy } => inner.balancer.order(connections, *policy, headroom),
-    }
-    .into_iter()
-    .chain(config.fallbacks.iter().map(String::as_str))
-    .collect();
-    // Connections whose breaker is open are passed over; if that is all of
-    // them, the one closest to reopening is tried anyway.
-    let open: Vec<Option<Duration>> = names
-        .iter()
-        .map(|n| match inner.routes.ready.get(*n).map_or(Admission::Allowed, |r| inner.limits.breaker(&r.key)) {
-            Admission::Open(left) => Some(left),
-            Admission::Allowed => None,
-        })
-        .collect();
-    let least_bad = if open.iter().all(Option::is_some) { (0..names.len()).min_by_key(|&i| open[i]) } else { None };
-    let names: Vec<&str> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| match (open[i], least_bad) {
-            (None, _) => Some(*n),
-            (Some(_), Some(pick)) if pick == i => Some(*n),
-            (Some(left), _) => {
-                tracing::info!(node = %node, connection = n, "connection skipped: circuit open");
-                skipped.push(Skip {
-                    connection: n.to_string(),
-                    class: None,
-                    reason: format!(
-                        "connection `{n}` is resting after repeated failures ({:.0} s left)",
-                        left.as_secs_f64()
-                    ),
-                });
-                None
-            }
-        })
-        .collect();
     let prompt = PromptSize::of(&request);
     let wants_stream = request.stream;
-    let cache_ttl = request.cache.as_ref().and_then(|c| c.ttl_seconds);
-    for (i, name) in names.iter().enumerate() {
-        let is_last = i + 1 == names.len();
-        let skip = |skipped: &mut Vec<Skip>, reason: String| {
-            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
-            skipped.push(Skip { connection: name.to_string(), class: None, reason });
-        };
-        let Some(route) = inner.routes.ready.get(*name) else {
-            let reason = match inner.routes.unusable.get(*name) {
-                Some(u) => u.reason.clone(),
-                None => "no such connection".to_string(),
-            };
-            skip(skipped, reason);
-            continue;
-        };
-        if !route.connection.enabled {
-            skip(skipped, format!("connection `{name}` is disabled"));
-            continue;
-        }
-        let Some(model) = config.model_for(name).or(route.connection.default_model.as_deref()) else {
-            skip(skipped, "no model: name one in the node's `model` or set the connection's default model".into());
-            continue;
-        };
-        let allowed = &route.connection.models;
-        if !allowed.is_empty() && !allowed.iter().any(|m| m == model) {
-            let reason =
-                format!("connection `{name}` does not allow model `{model}` (its models: {})", quoted_list(allowed));
-            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
-            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::InvalidRequest), reason });
-            continue;
-        }
-        request.model.clear();
-        request.model.push_str(model);
-        // A connection that does not stream serves a streamed node with one
-        // whole call, and the answer goes out as a single chunk.
-        request.stream = wants_stream && route.connection.streaming;
-        if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0) {
-            let estimate = prompt.min_tokens();
-            if estimate > u64::from(window) {
-                skip(
-                    skipped,
-                    format!("the prompt (about {estimate} tokens) does not fit {model}'s context window of {window}"),
-                );
-                continue;
-            }
-        }
-
-        let prices = inner
-            .prices
-            .resolve(&route.connection.provider, model, &route.plugin)
-            .map(|p| p.for_cache_ttl(cache_ttl.or(route.cache_ttl_secs)));
-        let retry_started = Instant::now();
-        let mut retries = 0u32;
-        loop {
-            let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
-            let started = Instant::now();
-            let mut streaming = false;
-            let mut on_text = |text: &str| {
-                if !streaming {
-                    streaming = true;
-                    sink.emit(RunEvent::Status {
-                        node: node.clone(),
-                        status: NodeStatus::Streaming,
-                        detail: Some(name.to_string()),
-                    });
-                }
-                sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
-            };
-            let limited = match reserve::ask(route, model, prompt, request.max_tokens, prices.as_ref()) {
-                Ok(ask) => limits::acquire(&inner.limits, &route.key, &route.connection.limits, ask).await,
-                Err(refusal) => Err(refusal),
-            };
-            let (result, hold) = match limited {
-                Err(refusal) => {
-                    let e = AttemptError {
-                        class: refusal.class,
-                        message: format!("local limit: {}", refusal.message),
-                        retry_after: refusal.retry_after,
-                        after_content: false,
-                    };
-                    (Err(e), None)
-                }
-                Ok(hold) => {
-                    let in_flight = inner.balancer.start(name);
-                    let result = route.attempt(&inner.transport, &request, &mut on_text).instrument(span).await;
-                    drop(in_flight);
-                    inner.limits.record(&route.key, result.as_ref().err().map(|e| (e.class, e.retry_after)));
-                    (result, Some(hold))
-                }
-            };
-            let usage = result.as_ref().map(|s| s.answer.usage).unwrap_or_default();
-            let cost = prices.map_or(0.0, |p| p.cost(&usage));
-            // A local refusal never reached the provider: not a usage event.
-            let reached_provider = hold.is_some();
-            if let Some(hold) = hold {
-                let tokens = usage.prompt_total() + usage.output;
-                holds.push((hold, Used { requests: 1, tokens, cost: nanos(cost), booked: false }));
-            }
-            let latency = started.elapsed();
-            if result.is_ok() {
-                inner.balancer.record_latency(name, latency);
-            }
-            let mut record = AttemptRecord {
-                node: node.to_string(),
-                connection: name.to_string(),
-                provider: route.connection.provider.clone(),
-                model: model.to_string(),
-                error: None,
-                usage: Default::default(),
-                cost_usd: 0.0,
-                latency,
-                time_to_first_token: None,
-                streamed: request.stream,
-                unpriced: prices.is_none(),
-            };
-            match result {
-                Ok(served) => {
-                    if wants_stream && !request.stream && !served.answer.text.is_empty() {
-                        on_text(&served.answer.text);
-                    }
-                    record.usage = usage;
-                    record.cost_usd = cost;
-                    record.time_to_first_token = served.time_to_first_token;
-                    attempts.push(record);
-                    let output = node_output(node, config, served.answer, name, model, cost)?;
-                    return Ok(LlmServed { output, connection: name.to_string() });
-                }
-                Err(e) => {
-                    record.error = Some(e.class);
-                    if reached_provider {
-                        attempts.push(record);
-                    }
-                    tracing::info!(node = %node, connection = name, class = %e.class, error = %e.message, "attempt failed");
-                    if e.after_content {
-                        return Err(LlmFailed {
-                            message: format!(
-                                "{} (the stream had already started, so no other connection was tried)",
-                                e.message
-                            ),
-                        });
-                    }
-                    let fails_over = config.failover_on.iter().any(|listed| listed.covers(e.class));
-                    // Retry here only where failing over is not an option.
-                    let policy = route.connection.retry;
-                    if let Some(wait) = (is_last || !fails_over)
-                        .then(|| policy.delay(retries, e.class, e.retry_after, retry_started.elapsed()))
-                        .flatten()
-                    {
-                        tracing::info!(node = %node, connection = name, class = %e.class, wait_ms = wait.as_millis() as u64, "retrying");
-                        tokio::time::sleep(wait).await;
-                        retries += 1;
-                        continue;
-                    }
-                    skipped.push(Skip {
-                        connection: name.to_string(),
-                        class: Some(e.class),
-                        reason: e.message.clone(),
-                    });
-                    if !fails_over || is_last {
-                        let why = if is_last { "" } else { "; this error class does not fail over" };
-                        return Err(LlmFailed { message: format!("{}{why}", summary(skipped)) });
-                    }
-                    sink.emit(RunEvent::Failover {
-                        node: node.clone(),
-                        from: name.to_string(),
-                        reason: e.class.to_string(),
-                    });
-                }
-            }
-            break;
-        }
+    let mut call = ChatCall { request, prompt, wants_stream };
+    let served = routed::run(inner, node, &config.route, &mut call, sink, attempts, skipped, holds)
+        .await
+        .map_err(|e| LlmFailed { message: e.message })?;
+    let answer = served.out.answer;
+    if wants_stream && !call.request.stream && !answer.text.is_empty() {
+        sink.emit(RunEvent::Status {
+            node: node.clone(),
+            status: NodeStatus::Streaming,
+            detail: Some(served.connection.clone()),
+        });
+        sink.emit(RunEvent::Text { node: node.clone(), text: answer.text.clone() });
     }
-    Err(LlmFailed { message: format!("no connection could serve the node: {}", summary(skipped)) })
-}
-
-fn summary(skipped: &[Skip]) -> String {
-    if skipped.len() == 1 {
-        return skipped[0].reason.clone();
-    }
-    skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>().join("; then ")
+    let output = node_output(node, config, answer, &served.connection, &served.model, served.cost)?;
+    Ok(LlmServed { output, connection: served.connection })
 }
 
 /// The node's output value: what templates and the workflow output read.

@@ -4,6 +4,7 @@
 mod answer;
 mod attempt;
 mod balance;
+mod embedding_node;
 mod events;
 mod llm_node;
 mod prompt_size;
@@ -12,10 +13,12 @@ mod request;
 mod reserve;
 mod retry;
 mod route;
+mod routed;
 
 pub use crate::limits::Limits;
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
 pub use attempt::{AttemptError, class_of, class_of_error};
+pub use embedding_node::EmbeddingOutput;
 pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
 pub use report::{NodeReport, RunReport, Skip};
 pub use request::build as chat_request;
@@ -183,7 +186,11 @@ impl Engine {
         };
         // Outputs move into the report now that nothing reads them any more.
         for (report, output) in nodes.iter_mut().zip(state.outputs) {
-            report.output = output.into_inner();
+            match output.into_inner() {
+                Some(NodeOutput::Json(value)) => report.output = Some(value),
+                Some(NodeOutput::Embeddings(typed, _)) => report.embeddings = Some(typed),
+                None => {}
+            }
         }
         RunReport {
             workflow: workflow.name.clone(),
@@ -200,8 +207,15 @@ impl Engine {
 /// What the nodes of one run share: inputs, finished outputs (each written once).
 struct RunState {
     inputs: Map<String, Value>,
-    outputs: Vec<OnceLock<Value>>,
+    outputs: Vec<OnceLock<NodeOutput>>,
     index: HashMap<String, usize>,
+}
+
+/// A finished node's output: JSON, or an embedding node's typed vectors
+/// with the JSON made of them only if a template reads them.
+enum NodeOutput {
+    Json(Value),
+    Embeddings(Arc<EmbeddingOutput>, OnceLock<Value>),
 }
 
 impl Lookup for RunState {
@@ -210,7 +224,14 @@ impl Lookup for RunState {
     }
 
     fn node_output(&self, id: &str) -> Option<&Value> {
-        self.index.get(id).and_then(|&i| self.outputs[i].get())
+        match self.index.get(id).and_then(|&i| self.outputs[i].get())? {
+            NodeOutput::Json(value) => Some(value),
+            // Through text, so each number keeps its shortest `f32` spelling
+            // (0.31374088, not the widened 0.31374087929725647).
+            NodeOutput::Embeddings(typed, json) => Some(json.get_or_init(|| {
+                serde_json::to_string(&**typed).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+            })),
+        }
     }
 }
 
@@ -227,14 +248,22 @@ async fn run_node(
     let mut attempts = Vec::new();
     let mut skipped = Vec::new();
     let mut holds: Vec<(Hold, Used)> = Vec::new();
-    let result: Result<(Value, Option<String>), String> = match &wf.nodes[i].kind {
-        NodeKind::Template(t) => t.render(state).map(|text| (json!({ "text": text }), None)).map_err(|e| e.to_string()),
+    let result: Result<(NodeOutput, Option<String>), String> = match &wf.nodes[i].kind {
+        NodeKind::Template(t) => {
+            t.render(state).map(|text| (NodeOutput::Json(json!({ "text": text })), None)).map_err(|e| e.to_string())
+        }
         NodeKind::Llm(config) => match request::build(config, state) {
             Err(e) => Err(e.to_string()),
             Ok(request) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
                 .await
-                .map(|s| (s.output, Some(s.connection)))
+                .map(|s| (NodeOutput::Json(s.output), Some(s.connection)))
                 .map_err(|f| f.message),
+        },
+        NodeKind::Embedding(config) => match embedding_node::inputs(config, state) {
+            Err(e) => Err(e.to_string()),
+            Ok(texts) => embedding_node::run(inner, &id, config, texts, sink, &mut attempts, &mut skipped, &mut holds)
+                .await
+                .map(|(out, connection)| (NodeOutput::Embeddings(Arc::new(out), OnceLock::new()), Some(connection))),
         },
     };
     // The node is reported only once its attempts are durable usage events;

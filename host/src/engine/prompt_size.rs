@@ -78,9 +78,23 @@ impl PromptSize {
         size
     }
 
+    /// Measure texts to embed: each is billed as input, framed like a message.
+    pub fn of_texts(texts: &[String]) -> Self {
+        PromptSize {
+            text_bytes: texts.iter().map(|t| t.len() as u64).sum(),
+            messages: texts.len() as u64,
+            ..Default::default()
+        }
+    }
+
     /// Fewest tokens the prompt can be: a token rarely covers more than 4 bytes.
     pub fn min_tokens(self) -> u64 {
-        self.text_bytes / 4
+        Self::min_tokens_of(self.text_bytes)
+    }
+
+    /// Fewest tokens `bytes` of text can be.
+    pub fn min_tokens_of(bytes: u64) -> u64 {
+        bytes / 4
     }
 
     /// Bytes the request hands its plugin: what its memory and CPU scale with.

@@ -1,10 +1,12 @@
 //! The result of a run, as data: for `--json`, for tables, and for the daemon.
 
+use super::embedding_node::EmbeddingOutput;
 use super::events::NodeStatus;
 use crate::error_class::ErrorClass;
 use crate::usage::AttemptRecord;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 impl NodeReport {
     /// A node that completed; its output is filled in when the run ends.
@@ -13,6 +15,7 @@ impl NodeReport {
             id: id.to_string(),
             status: NodeStatus::Done,
             output: None,
+            embeddings: None,
             error: None,
             connection: None,
             skipped: Vec::new(),
@@ -26,6 +29,7 @@ impl NodeReport {
             id: id.to_string(),
             status: NodeStatus::Failed,
             output: None,
+            embeddings: None,
             error: Some(message),
             connection: None,
             skipped,
@@ -60,9 +64,13 @@ pub struct NodeReport {
     pub status: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// An embedding node's output, typed: serialized as its `output` (a node
+    /// has one or the other).
+    #[serde(rename = "output", skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<Arc<EmbeddingOutput>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The connection that served an llm node.
+    /// The connection that served an llm or embedding node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
     /// Connections tried or passed over before the one that served (or all, on failure).

@@ -75,7 +75,7 @@ pub fn chat_request(call: &Value) -> Result<types::ChatRequest, String> {
         return Err("at $.call: not an llm call".into());
     };
     let mut request = crate::engine::chat_request(&config, &NoValues).map_err(|e| format!("at $.call: {e}"))?;
-    request.model = config.model_for(CONNECTION).unwrap_or_default().to_string();
+    request.model = config.route.model_for(CONNECTION).unwrap_or_default().to_string();
     Ok(request)
 }
 

@@ -9,7 +9,7 @@ use crate::connections::ConnectionSet;
 use crate::error_class::ErrorClass;
 use crate::store::definition_rows::{self, Kind};
 use crate::store::workspaces;
-use crate::workflow::{LoadBalancing, ModelSpec, NodeKind, Routing, WeightedConnection, Workflow};
+use crate::workflow::{LoadBalancing, ModelSpec, NodeKind, RouteSpec, Routing, WeightedConnection, Workflow};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,26 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 pub const ROUTE_FIELDS: &[&str] =
     &["primary_connection", "fallback_connections", "connections", "load_balancing", "failover_on", "model"];
 
-/// Where a chat request goes and what it asks each connection for.
-#[derive(Debug, Clone)]
-pub struct ChatRoute {
-    pub routing: Routing,
-    pub fallbacks: Vec<String>,
-    pub failover_on: Vec<ErrorClass>,
-    /// `None`: each connection's default model.
-    pub model: Option<ModelSpec>,
-}
-
-impl ChatRoute {
-    /// Every connection the route names.
-    pub fn connection_names(&self) -> Vec<String> {
-        let pool: Vec<&str> = match &self.routing {
-            Routing::Primary(name) => vec![name.as_str()],
-            Routing::Balanced { connections, .. } => connections.iter().map(|c| c.name.as_str()).collect(),
-        };
-        pool.into_iter().chain(self.fallbacks.iter().map(String::as_str)).map(str::to_string).collect()
-    }
-}
+/// Where a request on the OpenAI-compatible endpoint goes: an llm node's routing.
+pub type ChatRoute = RouteSpec;
 
 /// Validate a route body with the workflow parser: it becomes the routing of
 /// a one-node workflow, so a route accepts exactly what an llm node does.
@@ -55,9 +37,7 @@ pub fn parse_route(body: &Value) -> Result<ChatRoute, ApiError> {
         ApiError::Invalid(format!("invalid route: {}", e.to_string().replace("$.nodes[0].config.", "")))
     })?;
     match parsed.nodes.into_iter().next().map(|n| n.kind) {
-        Some(NodeKind::Llm(c)) => {
-            Ok(ChatRoute { routing: c.routing, fallbacks: c.fallbacks, failover_on: c.failover_on, model: c.model })
-        }
+        Some(NodeKind::Llm(c)) => Ok(c.route),
         _ => Err(ApiError::Internal("a route did not parse as an llm node".into())),
     }
 }
@@ -236,6 +216,6 @@ mod tests {
         let ok = parse_route(
             &json!({ "connections": ["a", "b"], "load_balancing": "weighted", "fallback_connections": ["c"] }),
         );
-        assert_eq!(ok.unwrap().connection_names(), ["a", "b", "c"]);
+        assert_eq!(ok.unwrap().connection_names().collect::<Vec<_>>(), ["a", "b", "c"]);
     }
 }

@@ -139,7 +139,7 @@ pub async fn put_route(
     caller.require_admin("storing a route")?;
     let value: Value = super::json_body::decode(&body)?;
     let route = chat_routes::parse_route(&value)?;
-    let connections = route.connection_names();
+    let connections: Vec<String> = route.connection_names().map(str::to_string).collect();
     let known = known_connections(&state, &caller)?;
     if let Some(unknown) = connections.iter().find(|c| !known.contains(c)) {
         return Err(ApiError::Invalid(format!(

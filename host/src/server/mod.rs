@@ -20,6 +20,7 @@ mod connection;
 mod connections;
 mod dashboard;
 mod definitions;
+mod embeddings;
 mod error;
 mod health;
 mod json_body;
@@ -79,6 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route(health::HEALTHZ, get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -13,7 +13,8 @@ use super::openai_wire::{self, ChatRequest};
 use super::run::failure;
 use super::sse;
 use super::state::AppState;
-use crate::engine::{EventSink, NoEvents, NodeStatus, RunEvent, RunReport};
+use super::state::WorkspaceEngine;
+use crate::engine::{EventSink, NoEvents, NodeReport, NodeStatus, RunEvent, RunReport};
 use crate::escape::quoted_list;
 use crate::workflow::{Node, NodeKind, Workflow};
 use axum::Json;
@@ -27,7 +28,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 /// The workflow name chat requests are recorded under in usage.
 pub const CHAT_WORKFLOW: &str = "chat.completions";
 /// The response header naming the connection that served.
-const SERVED_BY: &str = "x-llmnode-connection";
+pub(super) const SERVED_BY: &str = "x-llmnode-connection";
 
 /// `GET /v1/models`.
 pub async fn models(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -48,19 +49,7 @@ pub async fn chat_completions(
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let engine = state.engine(&caller)?;
-    let route: ChatRoute = engine.chat.resolve(&request.model).map_err(|why| match why {
-        Unserved::Unknown => ApiError::NotFound(format!(
-            "no route, connection or default model serves model {:?} in workspace `{}` (see GET /v1/models)",
-            request.model, caller.workspace
-        )),
-        Unserved::Disabled(names) => ApiError::Conflict(format!(
-            "model {:?} is served only by disabled connection(s) {} in workspace `{}`; an admin can enable one \
-             (POST /api/v1/connections/NAME/enable, or `llmnode connections enable NAME`)",
-            request.model,
-            quoted_list(&names),
-            caller.workspace
-        )),
-    })?;
+    let route = resolve(&engine, &caller, &request.model)?;
     let model = request.model.clone();
     let stream = request.stream;
     let include_usage = request.stream_options.as_ref().is_some_and(|o| o.include_usage);
@@ -119,6 +108,23 @@ pub async fn chat_completions(
     Ok(sse::response(out_rx, move |item, buf| stream.encode(item, buf), vec![(SERVED_BY, connection)]))
 }
 
+/// The route serving `model` in the caller's workspace, or the HTTP error
+/// saying why none does.
+pub(super) fn resolve(engine: &WorkspaceEngine, caller: &Caller, model: &str) -> Result<ChatRoute, ApiError> {
+    engine.chat.resolve(model).map_err(|why| match why {
+        Unserved::Unknown => ApiError::NotFound(format!(
+            "no route, connection or default model serves model {model:?} in workspace `{}` (see GET /v1/models)",
+            caller.workspace
+        )),
+        Unserved::Disabled(names) => ApiError::Conflict(format!(
+            "model {model:?} is served only by disabled connection(s) {} in workspace `{}`; an admin can enable one \
+             (POST /api/v1/connections/NAME/enable, or `llmnode connections enable NAME`)",
+            quoted_list(&names),
+            caller.workspace
+        )),
+    })
+}
+
 /// Pass the run's items on until its report.
 async fn forward(mut rx: UnboundedReceiver<Out>, tx: UnboundedSender<Out>) {
     while let Some(item) = rx.recv().await {
@@ -131,11 +137,15 @@ async fn forward(mut rx: UnboundedReceiver<Out>, tx: UnboundedSender<Out>) {
 
 /// The node's output and connection, or the HTTP error its failure deserves.
 fn served(report: RunReport) -> Result<(Value, String), ApiError> {
-    let node = report.nodes.into_iter().next();
-    match node {
-        Some(n) if n.status == NodeStatus::Done => {
-            Ok((n.output.unwrap_or(Value::Null), n.connection.unwrap_or_default()))
-        }
+    let n = served_node(report)?;
+    Ok((n.output.unwrap_or(Value::Null), n.connection.unwrap_or_default()))
+}
+
+/// The one node of a request's run, if it was served; else the HTTP error
+/// its failure deserves (by the class of its last error).
+pub(super) fn served_node(report: RunReport) -> Result<NodeReport, ApiError> {
+    match report.nodes.into_iter().next() {
+        Some(n) if n.status == NodeStatus::Done => Ok(n),
         Some(n) => {
             let class = n.skipped.iter().rev().find_map(|s| s.class);
             Err(failure(class, n.error.unwrap_or_else(|| "the request failed".into())))

@@ -159,10 +159,7 @@ impl ChatRequest {
         let tool_choice = self.tool_choice.map(|c| tool_choice(&c, &tools)).transpose()?;
         let response_format = self.response_format.map(|f| response_format(&f)).transpose()?;
         Ok(LlmConfig {
-            routing: route.routing,
-            failover_on: route.failover_on,
-            fallbacks: route.fallbacks,
-            model: route.model,
+            route,
             messages,
             stream: self.stream,
             temperature: self.temperature,

@@ -3,42 +3,34 @@
 //! need several fields at once, then the typed [`LlmConfig`]. Messages and
 //! tools have their own files.
 
-use super::llm_config::{
-    CacheSpec, LlmConfig, LoadBalancing, ModelSpec, ResponseFormatSpec, Routing, WeightedConnection,
-};
+use super::llm_config::{CacheSpec, LlmConfig, ResponseFormatSpec};
 use super::llm_messages::{RawMessage, messages};
 use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
+use super::route_parse::{self, raw_config_with_route, take_route};
 use super::shape::{BoolOrMap, Expect, Obj, StrOrMap, StrOrSeq, StrictValue};
 use super::validate::Checker;
-use crate::error_class::ErrorClass;
-use crate::names::{self, NameKind};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
 
-/// The `config` of an `llm` node as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLlmConfig {
-    primary_connection: Option<String>,
-    fallback_connections: Option<Vec<String>>,
-    connections: Option<Vec<StrOrMap<RawWeighted>>>,
-    load_balancing: Option<LoadBalancing>,
-    failover_on: Option<Vec<ErrorClass>>,
-    model: Option<StrOrMap<RawModelMap>>,
-    messages: Option<Vec<Obj<RawMessage>>>,
-    stream: Option<bool>,
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    max_tokens: Option<u64>,
-    stop: Option<StrOrSeq<RawStops>>,
-    tools: Option<Vec<Obj<RawTool>>>,
-    tool_choice: Option<StrOrMap<RawToolChoice>>,
-    response_format: Option<StrOrMap<RawResponseFormat>>,
-    cache: Option<BoolOrMap<RawCache>>,
-    /// Not an llm field: lets the fast pass read a `template` node's config
-    /// with this same struct (see `raw`). Rejected in an llm node.
-    template: Option<String>,
+raw_config_with_route! {
+    /// The `config` of an `llm` node as written.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct RawLlmConfig {
+        messages: Option<Vec<Obj<RawMessage>>>,
+        stream: Option<bool>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        max_tokens: Option<u64>,
+        stop: Option<StrOrSeq<RawStops>>,
+        tools: Option<Vec<Obj<RawTool>>>,
+        tool_choice: Option<StrOrMap<RawToolChoice>>,
+        response_format: Option<StrOrMap<RawResponseFormat>>,
+        cache: Option<BoolOrMap<RawCache>>,
+        /// Not an llm field: lets the fast pass read a `template` node's config
+        /// with this same struct (see `raw`). Rejected in an llm node.
+        template: Option<String>,
+    }
 }
 
 impl RawLlmConfig {
@@ -73,25 +65,6 @@ impl RawLlmConfig {
     pub(crate) fn into_template_only(self) -> Option<String> {
         if self.is_template_only() { self.template } else { None }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWeighted {
-    name: String,
-    weight: Option<u64>,
-}
-
-impl Expect for RawWeighted {
-    const EXPECT: &'static str = "a connection name or {\"name\": …, \"weight\": …}";
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-struct RawModelMap(BTreeMap<String, String>);
-
-impl Expect for RawModelMap {
-    const EXPECT: &'static str = "a model name or an object mapping connection names to model names";
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,44 +115,13 @@ impl Expect for RawCache {
     const EXPECT: &'static str = "a boolean or {\"enabled\": …, \"ttl_seconds\": …}";
 }
 
-/// Where in a node's config a connection is named, for precise error paths.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum ConnectionSite {
-    Primary,
-    Pool(usize),
-    Fallback(usize),
-}
-
-impl ConnectionSite {
-    /// The JSON path of this site below the node's `config`.
-    pub(crate) fn path(self, config: &Loc<'_>) -> String {
-        match self {
-            ConnectionSite::Primary => config.key("primary_connection").to_string(),
-            ConnectionSite::Pool(i) => config.key("connections").index(i).to_string(),
-            ConnectionSite::Fallback(i) => config.key("fallback_connections").index(i).to_string(),
-        }
-    }
-}
-
-/// Every connection a config names, with where it is named, in routing order.
-pub(crate) fn connection_sites(config: &LlmConfig) -> impl Iterator<Item = (&str, ConnectionSite)> {
-    let (primary, pool) = match &config.routing {
-        Routing::Primary(name) => (Some(name.as_str()), &[][..]),
-        Routing::Balanced { connections, .. } => (None, connections.as_slice()),
-    };
-    let primary = primary.map(|name| (name, ConnectionSite::Primary));
-    let pool = pool.iter().enumerate().map(|(i, c)| (c.name.as_str(), ConnectionSite::Pool(i)));
-    let fallbacks = config.fallbacks.iter().enumerate().map(|(i, name)| (name.as_str(), ConnectionSite::Fallback(i)));
-    primary.into_iter().chain(pool).chain(fallbacks)
-}
-
 /// Checks a raw config and builds the typed one; `None` when anything was reported.
 pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<LlmConfig> {
     let before = cx.issue_count();
     if raw.template.is_some() {
         cx.issue(&loc.key("template"), "unknown field `template` in an llm node's config");
     }
-    let routing = routing(raw.primary_connection, raw.connections, raw.load_balancing, loc, cx);
+    let route = route_parse::convert(take_route!(raw), loc, cx);
     let messages = messages(raw.messages, loc, cx);
     let tools = tools(raw.tools.unwrap_or_default(), &loc.key("tools"), cx);
     let tool_choice = raw.tool_choice.and_then(|choice| tool_choice(choice, &tools, &loc.key("tool_choice"), cx));
@@ -210,13 +152,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
     });
     // Everything above is checked before bailing out, so one pass reports every problem.
     let config = LlmConfig {
-        routing: routing?,
-        failover_on: raw.failover_on.unwrap_or_else(|| ErrorClass::DEFAULT_FAILOVER.to_vec()),
-        fallbacks: raw.fallback_connections.unwrap_or_default(),
-        model: raw.model.map(|model| match model {
-            StrOrMap::Str(name) => ModelSpec::Single(name),
-            StrOrMap::Map(RawModelMap(map)) => ModelSpec::PerConnection(map),
-        }),
+        route: route?,
         messages: messages?,
         stream: raw.stream.unwrap_or(false),
         temperature,
@@ -228,96 +164,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         response_format,
         cache,
     };
-    check_connections(&config, loc, cx);
     (cx.issue_count() == before).then_some(config)
-}
-
-fn routing(
-    primary: Option<String>,
-    pool: Option<Vec<StrOrMap<RawWeighted>>>,
-    policy: Option<LoadBalancing>,
-    loc: &Loc<'_>,
-    cx: &mut Checker<'_, '_>,
-) -> Option<Routing> {
-    match (primary, pool) {
-        (Some(name), None) => {
-            if policy.is_some() {
-                cx.issue(
-                    &loc.key("load_balancing"),
-                    "load_balancing only applies to `connections`, not `primary_connection`",
-                );
-            }
-            Some(Routing::Primary(name))
-        }
-        (None, Some(pool)) => {
-            let pool_loc = loc.key("connections");
-            if pool.is_empty() {
-                cx.issue(&pool_loc, "must list at least one connection");
-            }
-            let mut connections = Vec::with_capacity(pool.len());
-            for (i, item) in pool.into_iter().enumerate() {
-                let (name, weight) = match item {
-                    StrOrMap::Str(name) => (name, 1),
-                    StrOrMap::Map(RawWeighted { name, weight }) => {
-                        let weight_loc = pool_loc.index(i);
-                        let weight_loc = weight_loc.key("weight");
-                        let weight = match weight.map(u32::try_from) {
-                            None => 1,
-                            Some(Ok(w)) if w > 0 => w,
-                            Some(_) => {
-                                cx.issue(&weight_loc, "must be an integer from 1 to 4294967295");
-                                1
-                            }
-                        };
-                        (name, weight)
-                    }
-                };
-                connections.push(WeightedConnection { name, weight });
-            }
-            Some(Routing::Balanced { connections, policy: policy.unwrap_or_default() })
-        }
-        (Some(_), Some(_)) => {
-            cx.issue(loc, "give either `primary_connection` or `connections`, not both");
-            None
-        }
-        (None, None) => {
-            cx.issue(loc, "no connection: give `primary_connection` or `connections`");
-            None
-        }
-    }
-}
-
-/// Names must be non-empty and used once per node; a model map may only name used connections.
-fn check_connections(config: &LlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) {
-    let mut seen = HashSet::new();
-    for (name, site) in connection_sites(config) {
-        if let Some(problem) = names::problem(NameKind::Connection, name) {
-            cx.issue_at(site.path(loc), format!("a connection name {problem}"));
-        } else if !seen.insert(name) {
-            cx.issue_at(site.path(loc), format!("connection \"{name}\" is named more than once in this node"));
-        }
-    }
-    let model_loc = loc.key("model");
-    match &config.model {
-        Some(ModelSpec::Single(model)) if model.is_empty() => {
-            cx.issue(&model_loc, "must not be empty");
-        }
-        Some(ModelSpec::PerConnection(models)) => {
-            for (connection, model) in models {
-                let here = model_loc.key(connection);
-                if !seen.contains(connection.as_str()) {
-                    let used: Vec<&str> = config.connection_names().collect();
-                    cx.issue(
-                        &here,
-                        format!("connection \"{connection}\" is not used by this node (it uses {})", used.join(", ")),
-                    );
-                } else if model.is_empty() {
-                    cx.issue(&here, "must not be empty");
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 fn response_format(raw: RawResponseFormat, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<ResponseFormatSpec> {
@@ -393,6 +240,7 @@ fn positive(value: Option<u64>, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Opti
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::llm_config::*;
+    use super::super::route_spec::*;
     use super::super::{NodeKind, Workflow, WorkflowError};
     use crate::error_class::ErrorClass;
     use serde_json::{Value, json};
@@ -443,12 +291,12 @@ pub(crate) mod tests {
     #[test]
     fn primary_form_with_defaults() {
         let config = parse(with(json!({"fallback_connections": ["b1", "b2"]}))).unwrap();
-        assert_eq!(config.routing, Routing::Primary("p".into()));
-        assert_eq!(config.fallbacks, ["b1", "b2"]);
-        assert_eq!(config.failover_on, ErrorClass::DEFAULT_FAILOVER);
-        assert_eq!(config.connection_names().collect::<Vec<_>>(), ["p", "b1", "b2"]);
+        assert_eq!(config.route.routing, Routing::Primary("p".into()));
+        assert_eq!(config.route.fallbacks, ["b1", "b2"]);
+        assert_eq!(config.route.failover_on, ErrorClass::DEFAULT_FAILOVER);
+        assert_eq!(config.route.connection_names().collect::<Vec<_>>(), ["p", "b1", "b2"]);
         assert!(!config.stream);
-        assert_eq!(config.model, None);
+        assert_eq!(config.route.model, None);
         assert_eq!(config.messages.len(), 1);
         assert_eq!(config.messages[0].role, MessageRole::User);
         assert!(!config.messages[0].cache);
@@ -471,7 +319,7 @@ pub(crate) mod tests {
         }))
         .unwrap();
         assert_eq!(
-            config.routing,
+            config.route.routing,
             Routing::Balanced {
                 connections: vec![
                     WeightedConnection { name: "a".into(), weight: 1 },
@@ -480,17 +328,17 @@ pub(crate) mod tests {
                 policy: LoadBalancing::Weighted,
             }
         );
-        assert_eq!(config.failover_on, [ErrorClass::Overloaded, ErrorClass::Auth]);
-        assert_eq!(config.model_for("a"), Some("gpt-4o"));
-        assert_eq!(config.model_for("b"), None);
-        assert_eq!(config.model_for("c"), Some("llama3"));
+        assert_eq!(config.route.failover_on, [ErrorClass::Overloaded, ErrorClass::Auth]);
+        assert_eq!(config.route.model_for("a"), Some("gpt-4o"));
+        assert_eq!(config.route.model_for("b"), None);
+        assert_eq!(config.route.model_for("c"), Some("llama3"));
         assert!(config.stream);
         let default_policy = parse(json!({
             "connections": ["a"],
             "messages": [{"role": "user", "content": "x"}],
         }))
         .unwrap();
-        assert!(matches!(default_policy.routing, Routing::Balanced { policy: LoadBalancing::RoundRobin, .. }));
+        assert!(matches!(default_policy.route.routing, Routing::Balanced { policy: LoadBalancing::RoundRobin, .. }));
     }
 
     #[test]
@@ -587,7 +435,7 @@ pub(crate) mod tests {
         assert_issue(with(json!({"model": ["m"]})), &format!("{C}.model"), "expected a model name or an object");
         assert_issue(with(json!({"model": ""})), &format!("{C}.model"), "must not be empty");
         let config = parse(with(json!({"model": "m"}))).unwrap();
-        assert_eq!(config.model, Some(ModelSpec::Single("m".into())));
+        assert_eq!(config.route.model, Some(ModelSpec::Single("m".into())));
     }
 
     #[test]

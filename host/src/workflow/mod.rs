@@ -2,6 +2,8 @@
 //! templates parsed once, inputs resolved and the node graph planned. Nothing
 //! here runs a node; the executor consumes these types.
 
+mod embedding_config;
+mod embedding_parse;
 mod error;
 mod inputs;
 mod llm_config;
@@ -13,18 +15,22 @@ mod output;
 mod path;
 mod plan;
 mod raw;
+mod route_parse;
+mod route_spec;
 mod shape;
 mod template;
 mod validate;
 
+pub use embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS};
 pub use error::{InputIssue, Issue, WorkflowError};
 pub use inputs::{InputSpec, InputType};
 pub use llm_config::{
-    CacheSpec, LlmConfig, LoadBalancing, MessageRole, MessageSpec, ModelSpec, PartSpec, ResponseFormatSpec, Routing,
-    ToolCallSpec, ToolChoiceSpec, ToolSpec, WeightedConnection,
+    CacheSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, ToolCallSpec, ToolChoiceSpec,
+    ToolSpec,
 };
 pub use output::OutputSpec;
 pub use plan::Plan;
+pub use route_spec::{LoadBalancing, ModelSpec, RouteSpec, Routing, WeightedConnection};
 pub use template::{Lookup, Reference, Target, Template, TemplateError};
 
 use crate::names::{self, NameKind};
@@ -64,6 +70,8 @@ pub struct Node {
 pub enum NodeKind {
     /// Calls an LLM (boxed: much larger than a template).
     Llm(Box<LlmConfig>),
+    /// Turns text into vectors (boxed, like an llm node's config).
+    Embedding(Box<EmbeddingConfig>),
     /// Renders a template; the executor decides how the text becomes the node output.
     Template(Template),
 }
@@ -89,6 +97,16 @@ fn node_kind(
             shape::decode_value::<Obj<llm_parse::RawLlmConfig>>(config, config_loc, cx.issues_mut())
                 .and_then(|Obj(raw)| llm_parse::convert(raw, config_loc, cx))
                 .map(llm_kind)
+        }
+        (RawNodeType::Embedding, RawBody::Deferred(config)) => {
+            shape::decode_value::<Obj<embedding_parse::RawEmbeddingConfig>>(config, config_loc, cx.issues_mut())
+                .and_then(|Obj(raw)| embedding_parse::convert(raw, config_loc, cx))
+                .map(|config| NodeKind::Embedding(Box::new(config)))
+        }
+        // `parse` re-reads files with an embedding node in deferred mode; this only guards that.
+        (RawNodeType::Embedding, RawBody::Config(_)) => {
+            cx.issue(config_loc, "an embedding node's config could not be read");
+            None
         }
         (RawNodeType::Template, RawBody::Deferred(config)) => {
             shape::decode_value::<Obj<raw::RawTemplateConfig>>(config, config_loc, cx.issues_mut())
@@ -202,9 +220,9 @@ impl Workflow {
         }
     }
 
-    /// Every connection any `llm` node may use, for checking against the configured ones.
+    /// Every connection any `llm` or `embedding` node may use, for checking against the configured ones.
     pub fn connection_names(&self) -> BTreeSet<&str> {
-        self.llm_configs().flat_map(|(_, config)| config.connection_names()).collect()
+        self.routes().flat_map(|(_, route)| route.connection_names()).collect()
     }
 
     /// Reports every connection name `known` rejects, at the exact path naming it.
@@ -212,10 +230,10 @@ impl Workflow {
         let root = Loc::Root;
         let nodes = root.key("nodes");
         let mut issues = Vec::new();
-        for (i, config) in self.llm_configs() {
+        for (i, route) in self.routes() {
             let node = nodes.index(i);
             let config_loc = node.key("config");
-            for (name, site) in llm_parse::connection_sites(config) {
+            for (name, site) in route_parse::connection_sites(route) {
                 if !known(name) {
                     issues.push(Issue {
                         path: site.path(&config_loc),
@@ -227,9 +245,11 @@ impl Workflow {
         if issues.is_empty() { Ok(()) } else { Err(WorkflowError::Invalid(issues)) }
     }
 
-    fn llm_configs(&self) -> impl Iterator<Item = (usize, &LlmConfig)> {
+    /// The route of every node that calls a provider, by node index.
+    fn routes(&self) -> impl Iterator<Item = (usize, &RouteSpec)> {
         self.nodes.iter().enumerate().filter_map(|(i, node)| match &node.kind {
-            NodeKind::Llm(config) => Some((i, &**config)),
+            NodeKind::Llm(config) => Some((i, &config.route)),
+            NodeKind::Embedding(config) => Some((i, &config.route)),
             NodeKind::Template(_) => None,
         })
     }
@@ -295,8 +315,8 @@ mod tests {
         let ids: Vec<&str> = w.nodes.iter().map(|n| n.id.as_str()).collect();
         assert_eq!(ids, ["classify", "reply", "summary"]);
         let NodeKind::Llm(classify) = &w.nodes[0].kind else { panic!("classify is an llm node") };
-        assert_eq!(classify.routing, Routing::Primary("openai-main".into()));
-        assert_eq!(classify.model_for("openai-backup"), Some("gpt-4o-mini"));
+        assert_eq!(classify.route.routing, Routing::Primary("openai-main".into()));
+        assert_eq!(classify.route.model_for("openai-backup"), Some("gpt-4o-mini"));
         assert_eq!(classify.response_format, Some(ResponseFormatSpec::JsonObject));
         assert_eq!(classify.temperature, Some(0.0));
         assert!(classify.messages[0].cache);
@@ -351,7 +371,7 @@ mod tests {
             (
                 json!({"name": "w", "nodes": [{"id": "a", "node_type": "python", "config": {}}]}),
                 "$.nodes[0].node_type",
-                "unknown variant `python`, expected `llm` or `template`",
+                "unknown variant `python`, expected one of `llm`, `embedding`, `template`",
             ),
             (
                 json!({"name": "w", "nodes": [{"id": "a", "node_type": "template"}]}),

@@ -28,7 +28,9 @@ pub(super) fn wrap(text: &str) -> Option<String> {
     let mut workflow = Map::new();
     workflow.insert("name".into(), json!(name));
     workflow.insert("nodes".into(), json!([node]));
-    workflow.insert("output".into(), json!(format!("{{{{nodes.{id}.output.text}}}}")));
+    // An llm node's answer is its text; an embedding node's is its whole output (the vectors).
+    let field = if node.get("node_type") == Some(&json!("embedding")) { "" } else { ".text" };
+    workflow.insert("output".into(), json!(format!("{{{{nodes.{id}.output{field}}}}}")));
     Some(Value::Object(workflow).to_string())
 }
 

@@ -43,6 +43,9 @@ impl RawNode {
     pub(crate) fn fits_node_type(&self) -> bool {
         match (&self.body, self.node_type) {
             (RawBody::Config(config), RawNodeType::Template) => config.is_template_only(),
+            // The fast pass's shape is the llm node's: an embedding node is
+            // always read again against its own.
+            (RawBody::Config(_), RawNodeType::Embedding) => false,
             _ => true,
         }
     }
@@ -62,6 +65,7 @@ pub(crate) enum RawBody {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RawNodeType {
     Llm,
+    Embedding,
     Template,
 }
 

@@ -1,6 +1,7 @@
-//! Azure OpenAI chat completions:
+//! Azure OpenAI chat completions and embeddings:
 //! `POST {base}/openai/deployments/{deployment}/chat/completions?api-version={version}`
-//! with the key in the `api-key` header.
+//! (`…/{deployment}/embeddings?…` for embeddings, the same body as OpenAI's:
+//! the inference spec's `embeddings_create`) with the key in the `api-key` header.
 //!
 //! - The base URL is the resource's endpoint, `https://{resource}.openai.azure.com`
 //!   (the connection must set it; the default is the spec's placeholder).
@@ -30,8 +31,9 @@ pub const DEFAULT_API_VERSION: &str = "2024-10-21";
 /// The Azure OpenAI provider.
 pub struct AzureOpenAi;
 
-/// The chat completions URL of `deployment`, with the connection's api-version.
-fn url(conn: &ConnectionSettings, deployment: &str) -> Result<String, ProviderError> {
+/// The URL of `operation` (`chat/completions`, `embeddings`) on `deployment`,
+/// with the connection's api-version.
+fn url(conn: &ConnectionSettings, deployment: &str, operation: &str) -> Result<String, ProviderError> {
     if deployment.is_empty() {
         return Err(ProviderError::invalid("name the Azure deployment as the node's model"));
     }
@@ -39,7 +41,7 @@ fn url(conn: &ConnectionSettings, deployment: &str) -> Result<String, ProviderEr
     let version = conn.option("api_version").or_else(|| conn.option("api-version")).unwrap_or(DEFAULT_API_VERSION);
     // Tolerate a base URL given with the `/openai` prefix already on it.
     let base = conn.base_url.trim_end_matches('/').trim_end_matches("/openai");
-    let path = format!("openai/deployments/{}/chat/completions", http::encode(deployment));
+    let path = format!("openai/deployments/{}/{operation}", http::encode(deployment));
     Ok(format!("{}?api-version={}", http::join(base, &path), http::encode(version)))
 }
 
@@ -53,13 +55,13 @@ impl Provider for AzureOpenAi {
             auth: AuthScheme::ApiKey,
             default_base_url: "https://your-resource-name.openai.azure.com".into(),
             egress_hosts: Vec::new(),
-            models: models::catalog(models::OPENAI),
+            models: models::catalog_with_embeddings(models::OPENAI, models::OPENAI_EMBEDDINGS),
             capabilities: Capabilities::all(),
         }
     }
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
-        let url = url(&conn, &req.model)?;
+        let url = url(&conn, &req.model, "chat/completions")?;
         Ok(openai_compat::prepared(url, &openai_compat::body(&req)?, &conn, AuthDirective::Header("api-key".into())))
     }
 
@@ -80,6 +82,19 @@ impl Provider for AzureOpenAi {
         // one-token completion proves the key, the route and the deployment
         // (an unknown deployment answers 404).
         Self::build_request(openai_compat::probe(&model), conn)
+    }
+
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
+        let url = url(&conn, &req.model, "embeddings")?;
+        let body = openai_compat::embedding_body(&req)?;
+        Ok(openai_compat::prepared(url, &body, &conn, AuthDirective::Header("api-key".into())))
+    }
+
+    fn parse_embedding_response(resp: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+        openai_compat::embeddings(&resp.body)
     }
 }
 

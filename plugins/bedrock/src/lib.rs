@@ -2,10 +2,14 @@
 //! ConverseStream (`…/converse-stream`, an AWS event stream the host frames).
 //! Reference: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html
 //!
+//! Embeddings (Amazon Titan Text Embeddings, Cohere Embed) go through
+//! InvokeModel (`…/model/{modelId}/invoke`; see `embeddings`).
+//!
 //! Requests are signed by the host with SigV4 (service `bedrock`) using the
 //! connection's AWS keys; this plugin only names the region (see
 //! `request::Endpoint` for how the region and the endpoint are chosen).
 
+mod embeddings;
 mod models;
 mod request;
 mod response;
@@ -34,7 +38,7 @@ impl Provider for Bedrock {
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
         let body = request::body(&req, &conn)?;
-        request::prepared(&conn, &req.model, req.stream, body)
+        request::prepared(&conn, &req.model, if req.stream { "converse-stream" } else { "converse" }, body)
     }
 
     fn parse_response(resp: HttpResponse) -> Result<ChatResponse, ProviderError> {
@@ -56,7 +60,19 @@ impl Provider for Bedrock {
             "messages": [{ "role": "user", "content": [{ "text": "ping" }] }],
             "inferenceConfig": { "maxTokens": 1 },
         }));
-        request::prepared(&conn, &model, false, body)
+        request::prepared(&conn, &model, "converse", body)
+    }
+
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
+        let body = embeddings::body(&req, &conn)?;
+        request::prepared(&conn, &req.model, "invoke", body)
+    }
+
+    fn parse_embedding_response(resp: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+        embeddings::parse(&resp)
     }
 }
 

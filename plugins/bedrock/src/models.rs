@@ -10,6 +10,7 @@
 //! `global.` profile. Nova reads its cache at a 75 % discount and charges writes
 //! at the input price (no write price listed, so the host uses the input price).
 
+use llmnode_sdk::models::EmbedRow;
 use llmnode_sdk::prelude::*;
 
 /// Where a model accepts `cachePoint` blocks.
@@ -38,6 +39,15 @@ struct Row {
 }
 
 use Caching::{Everywhere, No, NoTools};
+
+/// Embedding models (on-demand, us-east-1, per million input tokens), with
+/// the most tokens one input may hold: Titan Text Embeddings V2 $0.02, 8 192;
+/// Cohere Embed v3 $0.10, 512 (https://aws.amazon.com/bedrock/pricing/).
+const EMBEDDING_MODELS: &[EmbedRow] = &[
+    EmbedRow("amazon.titan-embed-text-v2:0", 8_192, 0.02),
+    EmbedRow("cohere.embed-english-v3", 512, 0.10),
+    EmbedRow("cohere.embed-multilingual-v3", 512, 0.10),
+];
 
 #[rustfmt::skip]
 const MODELS: &[Row] = &[
@@ -87,7 +97,7 @@ const MODELS: &[Row] = &[
 
 /// The model list reported in the plugin's info.
 pub fn catalog() -> Vec<ModelInfo> {
-    MODELS
+    let mut models: Vec<ModelInfo> = MODELS
         .iter()
         .flat_map(|row| {
             let mut caps = Capabilities::STREAMING;
@@ -111,7 +121,9 @@ pub fn catalog() -> Vec<ModelInfo> {
                 capabilities: caps,
             })
         })
-        .collect()
+        .collect();
+    models.extend(llmnode_sdk::models::embedding_catalog(EMBEDDING_MODELS));
+    models
 }
 
 /// Where `model` takes cache points. A model this table does not know is

@@ -67,20 +67,19 @@ fn region_in(base_url: &str) -> Option<&str> {
     domain.starts_with("amazonaws.com").then_some(region)
 }
 
-/// The request template: the model's Converse (or ConverseStream) URL, JSON
-/// headers and the operator's custom headers; the host signs it with SigV4
-/// for `bedrock` in the connection's region.
+/// The request template: the model's `action` URL (`converse`,
+/// `converse-stream`, `invoke`), JSON headers and the operator's custom
+/// headers; the host signs it with SigV4 for `bedrock` in the connection's region.
 pub fn prepared(
     conn: &ConnectionSettings,
     model: &str,
-    stream: bool,
+    action: &str,
     body: Vec<u8>,
 ) -> Result<PreparedRequest, ProviderError> {
     if model.is_empty() {
         return Err(ProviderError::invalid("Bedrock needs a model id"));
     }
     let endpoint = Endpoint::of(conn)?;
-    let action = if stream { "converse-stream" } else { "converse" };
     let url = http::join(&endpoint.base_url, &format!("model/{}/{action}", path_segment(model)));
     let mut request = http::post(url, body);
     request.headers.extend(conn.headers.iter().cloned());

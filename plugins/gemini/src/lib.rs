@@ -2,6 +2,8 @@
 //! API key in `x-goog-api-key`) and, when the connection's options name a
 //! `vertex_project`, Vertex AI (`…/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`,
 //! a service account's OAuth token). Both speak the same request and response format.
+//! Embeddings go to `:batchEmbedContents` on the Gemini API and `:predict` on
+//! Vertex AI (see `embeddings`).
 //!
 //! Connection options: `vertex_project`, `vertex_location` (default `us-central1`;
 //! `global` for the global endpoint), and `include_thoughts`, `thinking_budget`,
@@ -11,6 +13,7 @@
 //! but the host only lets it through if the operator allows its host.
 
 mod calls;
+mod embeddings;
 mod models;
 mod request;
 mod response;
@@ -55,6 +58,17 @@ impl Provider for Gemini {
 
     fn test_request(conn: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
         request::probe(&conn, &model)
+    }
+
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
+        embeddings::prepared(&req, &conn)
+    }
+
+    fn parse_embedding_response(resp: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+        embeddings::parse(&resp.body)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use llmnode_sdk::prelude::*;
 
-use llmnode_sdk::models::Row;
+use llmnode_sdk::models::{EmbedRow, Row};
 
 /// Every model listed has a 1,048,576-token input window.
 const WINDOW: u32 = 1_048_576;
@@ -32,8 +32,15 @@ const MODELS: &[Row] = &[
 /// themselves (implicit caching) or through explicit cached contents; either
 /// way they are billed at the cached price, so priced rows list prompt caching.
 pub fn catalog() -> Vec<ModelInfo> {
-    llmnode_sdk::models::catalog(
+    let mut models = llmnode_sdk::models::catalog(
         MODELS,
         Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA,
-    )
+    );
+    models.extend(llmnode_sdk::models::embedding_catalog(EMBEDDING_MODELS));
+    models
 }
+
+/// Embedding models: gemini-embedding-001, $0.15 per million input tokens,
+/// 2 048 tokens per input (https://ai.google.dev/gemini-api/docs/pricing,
+/// https://ai.google.dev/gemini-api/docs/embeddings).
+const EMBEDDING_MODELS: &[EmbedRow] = &[EmbedRow("gemini-embedding-001", 2_048, 0.15)];

@@ -1,4 +1,5 @@
-//! OpenAI Chat Completions (`POST {base}/chat/completions`), and any endpoint that
+//! OpenAI Chat Completions (`POST {base}/chat/completions`) and embeddings
+//! (`POST {base}/embeddings`), and any endpoint that
 //! speaks the same dialect (vLLM, Ollama, OpenRouter, …) through a custom base URL.
 //! The dialect itself lives in the SDK's `openai_compat`, shared with the other
 //! OpenAI-shaped plugins; this crate adds only what is OpenAI's own.
@@ -33,7 +34,7 @@ impl Provider for OpenAi {
             auth: AuthScheme::ApiKey,
             default_base_url: "https://api.openai.com/v1".into(),
             egress_hosts: Vec::new(),
-            models: models::catalog(models::OPENAI),
+            models: models::catalog_with_embeddings(models::OPENAI, models::OPENAI_EMBEDDINGS),
             capabilities: Capabilities::all(),
         }
     }
@@ -62,6 +63,17 @@ impl Provider for OpenAi {
         prepared.request.body.clear();
         prepared.request.headers.retain(|h| h.name != "content-type");
         Ok(prepared)
+    }
+
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
+        Ok(prepared(&conn, "embeddings", &openai_compat::embedding_body(&req)?))
+    }
+
+    fn parse_embedding_response(resp: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+        openai_compat::embeddings(&resp.body)
     }
 
     fn details() -> PluginDetails {

@@ -13,12 +13,16 @@
 //! cache reads, kept out of the input count). Streams report usage only when
 //! asked with `stream_options.include_usage`, which the shared body always sets.
 //!
+//! Embeddings (`text-embedding-v4`, `-v3`) go to `POST {base}/embeddings` in
+//! the same dialect, at most ten texts a request
+//! (alibabacloud.com/help/en/model-studio/embedding-interfaces-compatible-with-openai).
+//!
 //! What is DashScope's own is `enable_thinking`, for hybrid thinking models
 //! (see `thinking`). Reference: Model Studio "OpenAI compatibility" docs.
 
 mod models;
 
-use llmnode_sdk::openai_compat::{self, models::catalog};
+use llmnode_sdk::openai_compat::{self, models::catalog_with_embeddings};
 use llmnode_sdk::prelude::*;
 
 /// The Qwen (DashScope) provider.
@@ -66,7 +70,7 @@ impl Provider for Qwen {
             auth: AuthScheme::ApiKey,
             default_base_url: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1".into(),
             egress_hosts: Vec::new(),
-            models: catalog(models::QWEN),
+            models: catalog_with_embeddings(models::QWEN, models::QWEN_EMBEDDINGS),
             capabilities: Capabilities::all(),
         }
     }
@@ -97,6 +101,27 @@ impl Provider for Qwen {
         // model, for a fraction of a cent.
         Self::build_request(openai_compat::probe(&model), conn)
     }
+
+    fn build_embedding_request(
+        req: EmbeddingRequest,
+        conn: ConnectionSettings,
+    ) -> Result<PreparedRequest, ProviderError> {
+        if req.inputs.len() > MAX_EMBEDDING_INPUTS {
+            return Err(ProviderError::invalid(format!(
+                "DashScope embeds at most {MAX_EMBEDDING_INPUTS} texts per request, got {}",
+                req.inputs.len()
+            )));
+        }
+        let url = http::join(&conn.base_url, "embeddings");
+        Ok(openai_compat::prepared(url, &openai_compat::embedding_body(&req)?, &conn, AuthDirective::Bearer))
+    }
+
+    fn parse_embedding_response(resp: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+        openai_compat::embeddings(&resp.body)
+    }
 }
+
+/// Texts one DashScope embeddings request may carry (text-embedding-v3 and v4).
+pub const MAX_EMBEDDING_INPUTS: usize = 10;
 
 llmnode_sdk::export_plugin!(Qwen);

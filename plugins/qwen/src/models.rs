@@ -9,7 +9,7 @@
 //! price (…/model-studio/context-cache). Operators with other rates (mainland
 //! China, longer prompts, thinking mode) set them with `llmnode prices set`.
 
-use llmnode_sdk::openai_compat::models::Row;
+use llmnode_sdk::openai_compat::models::{EmbedRow, Row};
 
 /// The table the plugin reports.
 pub const QWEN: &[Row] = &[
@@ -23,4 +23,13 @@ pub const QWEN: &[Row] = &[
     Row("qwen3-coder-flash", 1_000_000, 65_536, 0.30, 1.50, Some(0.06), false),
     // Thinking only, streaming only, no context cache.
     Row("qwq-plus", 131_072, 8_192, 0.80, 2.40, None, false),
+];
+
+/// Embedding models, International (Singapore) list prices
+/// (alibabacloud.com/help/en/model-studio/embedding-interfaces-compatible-with-openai):
+/// 8 192 tokens per input.
+pub const QWEN_EMBEDDINGS: &[EmbedRow] = &[
+    // id, max tokens per input, input
+    EmbedRow("text-embedding-v4", 8_192, 0.07),
+    EmbedRow("text-embedding-v3", 8_192, 0.07),
 ];

@@ -8,11 +8,13 @@
 //! here means a fix to it reaches every such plugin, and no plugin carries a
 //! copy. A plugin builds its URL, calls [`body`], adds its own fields, and
 //! hands the result to [`prepared`]; it parses with [`completion`], [`chunk`]
-//! and [`error`].
+//! and [`error`]. Embeddings are [`embedding_body`] and [`embeddings`].
 
+mod embedding;
 pub mod models;
 mod request;
 mod response;
 
+pub use embedding::{embedding_body, embeddings};
 pub use request::{body, prepared, probe};
 pub use response::{chunk, completion, error};

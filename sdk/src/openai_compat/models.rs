@@ -6,7 +6,7 @@
 
 use crate::prelude::*;
 
-pub use crate::models::Row;
+pub use crate::models::{EmbedRow, Row};
 
 /// OpenAI's list prices (platform.openai.com/docs/pricing, standard tier).
 pub const OPENAI: &[Row] = &[
@@ -21,6 +21,15 @@ pub const OPENAI: &[Row] = &[
     Row("gpt-3.5-turbo", 16_385, 4_096, 0.50, 1.50, Some(0.50), false),
 ];
 
+/// OpenAI's embedding models (platform.openai.com/docs/pricing, "Embeddings";
+/// 8 191 tokens per input: platform.openai.com/docs/guides/embeddings).
+pub const OPENAI_EMBEDDINGS: &[EmbedRow] = &[
+    // id, max tokens per input, input
+    EmbedRow("text-embedding-3-small", 8_191, 0.02),
+    EmbedRow("text-embedding-3-large", 8_191, 0.13),
+    EmbedRow("text-embedding-ada-002", 8_191, 0.10),
+];
+
 /// A table as the contract's model list. Every model of this dialect streams,
 /// calls tools and answers in JSON.
 pub fn catalog(rows: &[Row]) -> Vec<ModelInfo> {
@@ -28,4 +37,11 @@ pub fn catalog(rows: &[Row]) -> Vec<ModelInfo> {
         rows,
         Capabilities::STREAMING | Capabilities::TOOLS | Capabilities::JSON_MODE | Capabilities::JSON_SCHEMA,
     )
+}
+
+/// Chat `rows` and embedding `embed` rows as one model list.
+pub fn catalog_with_embeddings(rows: &[Row], embed: &[EmbedRow]) -> Vec<ModelInfo> {
+    let mut models = catalog(rows);
+    models.extend(crate::models::embedding_catalog(embed));
+    models
 }
