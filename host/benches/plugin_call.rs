@@ -367,7 +367,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let path = dir.path().join("llmnode.db");
     let mut store = Store::open(&path).unwrap();
     let ws = store.transaction(|tx| workspaces::create(tx, "bench", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
-    let log = UsageLog::open(&path, None).unwrap();
+    let log = UsageLog::open(&path, None, None).unwrap();
     let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_webhook: None };
     let options = EngineOptions { usage: Some(log.sink(scope)), ..Default::default() };
     let recorded_engine = Engine::with_options(&connections, &registry, options).unwrap();

@@ -283,3 +283,65 @@ async fn a_daemon_killed_mid_stream_loses_no_acknowledged_usage_and_its_hold_exp
     assert!(took <= Duration::from_secs(25), "the hold of a killed daemon lasted {took:?}");
     assert_logs_clean(&daemons);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_refuses_what_needs_the_store_and_recovers_by_itself() {
+    // A cluster of this test's own, to stop and start again.
+    let server = postgres::PgServer::start();
+    let url = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let mut f = Fleet { dir, url, master_key, admin: String::new() };
+    f.cli(0, &["init"]).await;
+    f.cli(0, &["users", "add", "alice"]).await;
+    f.admin = f.cli(0, &["tokens", "create", "--user", "alice", "--role", "admin"]).await.trim().to_string();
+    let upstream = billing_upstream().await;
+    // `--rpm 0`: no limit at all, not even the plugin's declared default.
+    f.add("free", &upstream.url("/free/v1"), &["--rpm", "0", "--tpm", "0"]).await;
+    f.add("capped", &upstream.url("/capped/v1"), &["--rpm", "100"]).await;
+    let d = f.serve(0).await;
+    for model in ["free/gpt-4o-mini", "capped/gpt-4o-mini"] {
+        let (status, body) = d.call("POST", "/v1/chat/completions", &f.admin, Some(chat(model))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let before = upstream.seen().len();
+
+    server.stop();
+    let (status, _) = d.call("GET", "/healthz", "", None).await;
+    assert_eq!(status, 200, "the daemon stays up without its store");
+    // A limited call is never admitted unlimited.
+    let (status, body) = d.call("POST", "/v1/chat/completions", &f.admin, Some(chat("capped/gpt-4o-mini"))).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.to_string().contains("the shared limits could not be read"), "{body}");
+    assert!(!upstream.seen().iter().skip(before).any(|s| s.uri.starts_with("/capped/")), "admitted without its limits");
+    // An unlimited call is served, and its usage is spooled on the daemon's
+    // disk (synced before the answer) until the store takes it.
+    let (status, body) = d.call("POST", "/v1/chat/completions", &f.admin, Some(chat("free/gpt-4o-mini"))).await;
+    assert_eq!(status, 200, "{body}");
+    let spool = f.data(0).join("usage-spool.jsonl");
+    assert!(spool.exists(), "the outage's usage is not spooled");
+    leak::assert_clean("the usage spool", &std::fs::read_to_string(&spool).unwrap());
+    let (status, body) = d.call("POST", "/api/v1/connections/free/disable", &f.admin, None).await;
+    assert!(status >= 500, "{status} {body}");
+
+    // Back: everything works again without a restart.
+    server.resume();
+    let took = within(Duration::from_secs(20), "the daemon to use its store again", async || {
+        d.call("POST", "/v1/chat/completions", &f.admin, Some(chat("capped/gpt-4o-mini"))).await.0 == 200
+    })
+    .await;
+    let (status, body) = d.call("POST", "/v1/chat/completions", &f.admin, Some(chat("free/gpt-4o-mini"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = d.call("POST", "/api/v1/connections/free/disable", &f.admin, None).await;
+    assert!(status < 300, "{status} {body}");
+    assert!(took < Duration::from_secs(15), "recovery took {took:?}");
+    // The spooled call is in the store now, once.
+    assert!(!spool.exists(), "the spool was not replayed");
+    let store = llmnode::store::Store::open(llmnode::store::Location::Postgres(f.url.clone())).unwrap();
+    let ws = llmnode::store::workspaces::get(store.db(), "default").unwrap();
+    let scope = llmnode::store::usage_rows::Scope { workspace_id: ws.id, since_ms: 0, connection: Some("free") };
+    assert_eq!(llmnode::store::usage_rows::totals(store.db(), scope).unwrap().requests, 3);
+    let log = d.log_text();
+    assert!(!log.contains(&f.master_key), "the master key is in the log");
+    d.assert_log_clean();
+}

@@ -94,7 +94,7 @@ impl Setup {
         let ctx = self.admin.run_context(WS).unwrap();
         let location = self.admin.store.location();
         let (watch, deliveries) = AlertWatch::start(location, policy).unwrap();
-        let log = UsageLog::open(location, Some(Box::new(watch))).unwrap();
+        let log = UsageLog::open(location, Some(Box::new(watch)), None).unwrap();
         let options = ctx.engine_options(&log, StoreLimits::open(location).unwrap());
         (Engine::with_options(&set, &support::registry(), options).unwrap(), log, deliveries)
     }

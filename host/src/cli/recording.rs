@@ -22,15 +22,18 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Start recording into the store at `location`, with limits shared
-    /// through Redis at `redis` or else the store; returns the engine options for `context`.
+    /// Start recording into the store at `location` (spooling in
+    /// `data_dir` what it cannot take), with limits shared through Redis at
+    /// `redis` or else the store; returns the engine options for `context`.
     pub fn open(
         location: &Location,
+        data_dir: Option<&std::path::Path>,
         context: RunContext,
         redis: Option<&RedisUrl>,
     ) -> Result<(Self, EngineOptions), Failure> {
         let (watch, deliveries) = AlertWatch::start(location, WebhookPolicy::default()).map_err(Failure::input)?;
-        let log = UsageLog::open(location, Some(Box::new(watch))).map_err(Failure::input)?;
+        let spool = data_dir.map(llmnode::usage::spool::Spool::in_dir);
+        let log = UsageLog::open(location, Some(Box::new(watch)), spool).map_err(Failure::input)?;
         let limits = llmnode::limits::open_shared(location, redis).map_err(Failure::input)?;
         let options = context.engine_options(&log, limits);
         Ok((Recording { log, deliveries }, options))

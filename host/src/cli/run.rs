@@ -83,7 +83,9 @@ pub async fn run(env: &Env, args: RunArgs) -> Result<(), Failure> {
     let registry = env.registry(&runtime)?;
     let (recording, options) = match context {
         Some(context) => {
-            let (recording, options) = Recording::open(&env.store_location()?, context, args.limits.as_ref())?;
+            let location = env.store_location()?;
+            let (recording, options) =
+                Recording::open(&location, env.data_dir.as_deref(), context, args.limits.as_ref())?;
             (Some(recording), options)
         }
         None => (None, EngineOptions::default()),

@@ -89,7 +89,8 @@ impl AppState {
         admin.check_master_key()?;
         let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
         let (watch, deliveries) = AlertWatch::start(&location, WebhookPolicy::default())?;
-        let usage = UsageLog::open(&location, Some(Box::new(watch)))?;
+        let spool = crate::usage::spool::Spool::in_dir(&config.data_dir);
+        let usage = UsageLog::open(&location, Some(Box::new(watch)), Some(spool))?;
         let limits = crate::limits::open_shared(&location, config.limits.as_ref()).map_err(|e| match e {
             OpenError::Store(e) => ApiError::from(e),
             OpenError::Redis(e) => ApiError::Unavailable(format!("the shared limits could not start: {e}")),

@@ -11,8 +11,13 @@
 //!
 //! After each commit an optional [`AfterCommit`] hook (alerts) looks at what
 //! was written, off the hot path.
+//!
+//! A group the store refuses (an outage) goes to the data directory's
+//! [`Spool`] instead, synced before it is acknowledged, and is replayed into
+//! the store by the next commit that succeeds.
 
 use super::AttemptRecord;
+use super::spool::{Spool, Spooled};
 use crate::store::{Location, Store, StoreError, now_ms, usage_rows};
 use crate::vault::SealedSecret;
 use std::sync::Arc;
@@ -78,13 +83,21 @@ pub struct UsageSink {
 }
 
 impl UsageLog {
-    /// Start the writer on its own connection to the store at `location`.
-    pub fn open(location: impl Into<Location>, after_commit: Option<Box<dyn AfterCommit>>) -> Result<Self, StoreError> {
-        let store = Store::open(location)?;
+    /// Start the writer on its own connection to the store at `location`,
+    /// spooling to `spool` what the store cannot take (replayed first).
+    pub fn open(
+        location: impl Into<Location>,
+        after_commit: Option<Box<dyn AfterCommit>>,
+        spool: Option<Spool>,
+    ) -> Result<Self, StoreError> {
+        let mut store = Store::open(location)?;
+        if let Some(spool) = &spool {
+            replay(&mut store, spool);
+        }
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("llmnode-usage".into())
-            .spawn(move || writer(store, rx, after_commit))
+            .spawn(move || writer(store, rx, after_commit, spool))
             .map_err(|e| StoreError::Malformed { what: "usage writer", detail: e.to_string() })?;
         Ok(UsageLog { tx })
     }
@@ -137,7 +150,12 @@ impl UsageSink {
     }
 }
 
-fn writer(mut store: Store, mut rx: mpsc::Receiver<Message>, mut after_commit: Option<Box<dyn AfterCommit>>) {
+fn writer(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Message>,
+    mut after_commit: Option<Box<dyn AfterCommit>>,
+    spool: Option<Spool>,
+) {
     let mut closing = None;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else { break };
@@ -162,7 +180,7 @@ fn writer(mut store: Store, mut rx: mpsc::Receiver<Message>, mut after_commit: O
                 next = rx.try_recv().ok();
             }
         }
-        write_group(&mut store, &mut group, after_commit.as_deref_mut());
+        write_group(&mut store, &mut group, after_commit.as_deref_mut(), spool.as_ref());
         for done in flushed {
             let _ = done.send(());
         }
@@ -174,24 +192,61 @@ fn writer(mut store: Store, mut rx: mpsc::Receiver<Message>, mut after_commit: O
     }
 }
 
-/// Write `group` in one transaction, acknowledge each batch, then run the hook.
-fn write_group(store: &mut Store, group: &mut [Batch], after_commit: Option<&mut (dyn AfterCommit + 'static)>) {
+/// Insert each (workspace, workflow, time, attempts) in the caller's transaction.
+fn insert_all<'a>(
+    tx: &crate::store::Db,
+    groups: impl IntoIterator<Item = (i64, &'a str, i64, &'a [AttemptRecord])>,
+) -> Result<(), StoreError> {
+    for (workspace_id, workflow, at_ms, records) in groups {
+        for r in records {
+            usage_rows::insert(tx, workspace_id, workflow, at_ms, r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write `group` in one transaction (or, if the store refuses it, to the
+/// spool), acknowledge each batch, then run the hook.
+fn write_group(
+    store: &mut Store,
+    group: &mut [Batch],
+    after_commit: Option<&mut (dyn AfterCommit + 'static)>,
+    spool: Option<&Spool>,
+) {
     if group.is_empty() {
         return;
     }
-    let written = store.transaction(|tx| -> Result<(), StoreError> {
-        for b in group.iter() {
-            for r in &b.records {
-                usage_rows::insert(tx, b.scope.workspace_id, &b.workflow, b.at_ms, r)?;
+    if let Some(spool) = spool.filter(|s| s.pending()) {
+        replay(store, spool);
+    }
+    let rows = group.iter().map(|b| (b.scope.workspace_id, b.workflow.as_str(), b.at_ms, b.records.as_slice()));
+    let written = store.transaction(|tx| insert_all(tx, rows));
+    let events = group.iter().map(|b| b.records.len()).sum::<usize>();
+    let result = match (written, spool) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), Some(spool)) => {
+            let spooled = group.iter().map(|b| Spooled {
+                workspace_id: b.scope.workspace_id,
+                workflow: b.workflow.clone(),
+                at_ms: b.at_ms,
+                records: b.records.clone(),
+            });
+            match spool.append(spooled) {
+                Ok(()) => {
+                    tracing::warn!(error = %e, events, spool = %spool.path().display(), "usage spooled until the store takes it");
+                    Ok(())
+                }
+                Err(io) => {
+                    tracing::error!(error = %e, spool_error = %io, events, "usage events could not be written or spooled");
+                    Err(UsageError::Write(e.to_string().into()))
+                }
             }
         }
-        Ok(())
-    });
-    let result = written.map_err(|e| {
-        let events = group.iter().map(|b| b.records.len()).sum::<usize>();
-        tracing::error!(error = %e, events, "usage events could not be written");
-        UsageError::Write(e.to_string().into())
-    });
+        (Err(e), None) => {
+            tracing::error!(error = %e, events, "usage events could not be written");
+            Err(UsageError::Write(e.to_string().into()))
+        }
+    };
     for b in group.iter_mut() {
         if let Some(ack) = b.ack.take() {
             let _ = ack.send(result.clone());
@@ -199,6 +254,28 @@ fn write_group(store: &mut Store, group: &mut [Batch], after_commit: Option<&mut
     }
     if let (Ok(()), Some(hook)) = (&result, after_commit) {
         hook.committed(store, group);
+    }
+}
+
+/// Move what the spool holds into the store, in one transaction.
+fn replay(store: &mut Store, spool: &Spool) {
+    let spooled = match spool.read() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, spool = %spool.path().display(), "the usage spool could not be read");
+            return;
+        }
+    };
+    let rows = spooled.iter().map(|s| (s.workspace_id, s.workflow.as_str(), s.at_ms, s.records.as_slice()));
+    match store.transaction(|tx| insert_all(tx, rows)) {
+        Ok(()) => {
+            if let Err(e) = spool.clear() {
+                tracing::error!(error = %e, spool = %spool.path().display(), "a replayed usage spool could not be removed");
+            }
+            let events = spooled.iter().map(|s| s.records.len()).sum::<usize>();
+            tracing::info!(events, "spooled usage written to the store");
+        }
+        Err(e) => tracing::debug!(error = %e, "the store still refuses the spooled usage"),
     }
 }
 
@@ -232,7 +309,7 @@ mod tests {
         let ws = store
             .transaction(|tx| crate::store::workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![1])))
             .unwrap();
-        let log = UsageLog::open(&path, None).unwrap();
+        let log = UsageLog::open(&path, None, None).unwrap();
         let sink = log.sink(UsageScope { workspace_id: ws.id, workspace: "w".into(), alert_webhook: None });
         let tasks: Vec<_> = (0..200)
             .map(|i| {

@@ -6,18 +6,19 @@
 pub mod log;
 pub mod prices;
 pub mod report;
+pub mod spool;
 
 pub use log::{UsageError, UsageLog, UsageSink};
 pub use prices::{PriceBook, Prices};
 
 use crate::error_class::ErrorClass;
 use crate::runtime::bindings::types;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Token counts of one attempt. Cache reads and writes are separate from
 /// `input` so each is priced once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Prompt tokens at the full input price.
     pub input: u64,
@@ -56,7 +57,7 @@ impl TokenUsage {
 }
 
 /// One attempt of one llm node against one connection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub node: String,
     pub connection: String,
@@ -66,14 +67,25 @@ pub struct AttemptRecord {
     pub error: Option<ErrorClass>,
     pub usage: TokenUsage,
     pub cost_usd: f64,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(serialize_with = "as_millis", deserialize_with = "from_millis")]
     pub latency: Duration,
-    #[serde(serialize_with = "opt_as_millis")]
+    #[serde(serialize_with = "opt_as_millis", deserialize_with = "opt_from_millis")]
     pub time_to_first_token: Option<Duration>,
     pub streamed: bool,
     /// No price was known for the model: recorded at $0 and flagged in
     /// reports (a budgeted connection refuses such a call instead).
     pub unpriced: bool,
+}
+
+fn from_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
+}
+
+fn opt_from_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Option::<f64>::deserialize(d)?
+        .map(|ms| Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
