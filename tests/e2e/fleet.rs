@@ -7,6 +7,7 @@
 
 use crate::limits::{billing_upstream, spent_usd};
 use crate::support::daemon::{Daemon, KEY, METRICS_TOKEN};
+use crate::support::redis_server::RedisServer;
 use crate::support::{self, Upstream, leak, postgres};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -61,8 +62,13 @@ impl Fleet {
 
     /// Start the daemon of `machine`.
     async fn serve(&self, machine: usize) -> Daemon {
+        self.serve_with(machine, &[]).await
+    }
+
+    /// Start the daemon of `machine` with more `llmnode serve` flags.
+    async fn serve_with(&self, machine: usize, flags: &[&str]) -> Daemon {
         let log = self.dir.path().join(format!("daemon-{machine}.log"));
-        Daemon::start_with_env(&self.data(machine), &log, &[], &self.env()).await
+        Daemon::start_with_env(&self.data(machine), &log, flags, &self.env()).await
     }
 
     /// Start `n` daemons at once.
@@ -344,4 +350,60 @@ async fn a_store_outage_refuses_what_needs_the_store_and_recovers_by_itself() {
     let log = d.log_text();
     assert!(!log.contains(&f.master_key), "the master key is in the log");
     d.assert_log_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_on_postgres_and_redis_hold_exact_limits_and_fall_back_at_their_share() {
+    let f = Fleet::new().await;
+    let mut redis = RedisServer::start();
+    let upstream = billing_upstream().await;
+    f.add("capped", &upstream.url("/rpm/v1"), &["--rpm", "7"]).await;
+    let budget = 0.0062;
+    f.add("budgeted", &upstream.url("/budget/v1"), &["--daily-budget-usd", &budget.to_string()]).await;
+    f.add("paced", &upstream.url("/paced/v1"), &["--rpm", "9"]).await;
+    f.add("roomy", &upstream.url("/roomy/v1"), &["--daily-budget-usd", "100"]).await;
+    let url = redis.url();
+    let flags = ["--limits", url.as_str()];
+    let daemons = futures_util::future::join_all((0..3).map(|m| f.serve_with(m, &flags))).await;
+    let call = |m: usize, body: Value| daemons[m].call("POST", "/v1/chat/completions", &f.admin, Some(body));
+
+    // Bursts round-robin over the three: exactly seven reach the upstream.
+    let calls = (0..18).map(|i| call(i % 3, chat("capped/gpt-4o-mini")));
+    let statuses: Vec<u16> = futures_util::future::join_all(calls).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 7, "{statuses:?}");
+    assert_eq!(upstream.seen().iter().filter(|s| s.uri.starts_with("/rpm/")).count(), 7);
+    // 64 at once never pass the budget.
+    let body = || json!({ "model": "budgeted/gpt-4o-mini", "max_tokens": 1000, "messages": [{ "role": "user", "content": "h" }] });
+    let calls = (0..64).map(|i| call(i % 3, body()));
+    let ok = futures_util::future::join_all(calls).await.into_iter().filter(|(s, _)| *s == 200).count();
+    let spent = spent_usd(&upstream, "/budget/");
+    assert!(ok >= 5 && spent <= budget, "{ok} calls spent ${spent:.6} of ${budget}");
+
+    // Redis gone: budgets refuse on every daemon; RPM goes on at each
+    // daemon's share, floor(9 / 3) = 3, so the fleet stays under 9.
+    tokio::time::sleep(Duration::from_secs(2)).await; // every daemon has beaten
+    redis.kill();
+    let roomy =
+        || json!({ "model": "roomy/gpt-4o-mini", "max_tokens": 10, "messages": [{ "role": "user", "content": "h" }] });
+    for m in 0..3 {
+        let (status, body) = call(m, roomy()).await;
+        assert_eq!(status, 429, "{body}");
+        assert!(body.to_string().contains("budget store (Redis) is unreachable"), "{body}");
+    }
+    for m in 0..3 {
+        let served = futures_util::future::join_all((0..5).map(|_| call(m, chat("paced/gpt-4o-mini"))))
+            .await
+            .into_iter()
+            .filter(|(s, _)| *s == 200)
+            .count();
+        assert_eq!(served, 3, "daemon {m} admitted {served} of rpm 9 on its own");
+    }
+    assert_eq!(upstream.seen().iter().filter(|s| s.uri.starts_with("/paced/")).count(), 9);
+
+    // Back: budgets admit again everywhere, without a restart.
+    redis.restart();
+    for m in 0..3 {
+        within(Duration::from_secs(15), "a daemon to use Redis again", async || call(m, roomy()).await.0 == 200).await;
+    }
+    assert_logs_clean(&daemons);
 }

@@ -76,7 +76,10 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             hold_ttl: Duration::from_secs(30),
-            beat: Duration::from_secs(5),
+            // Often, so the live count a fallback divides by is at most a
+            // second old (a daemon that started first must not go on
+            // believing it is alone).
+            beat: Duration::from_secs(1),
             daemon_ttl: Duration::from_secs(15),
             tick: Duration::from_millis(250),
             timeout: Duration::from_millis(200),
