@@ -4,12 +4,16 @@
 # durable usage recording on), JSON and streamed, at concurrency 1, 16 and 64.
 # Prints added latency (p50, p99), requests per second and the daemon's RSS.
 #
-#   bench/load.sh [SECONDS]     (default 5 per run; needs wrk and taskset)
+#   bench/load.sh [SECONDS] [redis]   (default 5 per run; needs wrk and taskset)
+#
+# With `redis`, the daemon's limits live on a private redis-server (on core
+# 1 with the mock) instead of in the store: `llmnode serve --limits redis://`.
 #
 # The daemon is pinned to core 0; wrk and the mock share core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}
+LIMITS=${2:-store}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
 
 cargo build --release -q --bin llmnode --example mock-upstream
@@ -30,7 +34,16 @@ $BIN connections add mock --provider openai --api-key-env K --base-url "$UPSTREA
 $BIN users add bench >/dev/null
 TOKEN=$($BIN tokens create --user bench --role member 2>/dev/null)
 
-taskset -c 0 $BIN serve --bind 127.0.0.1:0 > "$WORK/daemon.out" 2> "$WORK/daemon.err" &
+SERVE_FLAGS=()
+if [ "$LIMITS" = redis ]; then
+    command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 2; }
+    RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    taskset -c 1 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >/dev/null &
+    for _ in $(seq 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    SERVE_FLAGS=(--limits "redis://127.0.0.1:$RPORT/0")
+fi
+echo "limits: $LIMITS"
+taskset -c 0 $BIN serve --bind 127.0.0.1:0 "${SERVE_FLAGS[@]}" > "$WORK/daemon.out" 2> "$WORK/daemon.err" &
 DAEMON=$!
 for _ in $(seq 100); do [ -s "$WORK/daemon.out" ] && break; sleep 0.1; done
 DAEMON_URL=$(head -1 "$WORK/daemon.out" | sed 's/^llmnode listening on //')
