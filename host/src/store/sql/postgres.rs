@@ -74,9 +74,11 @@ fn pg_error(url: &str, e: tokio_postgres::Error) -> StoreError {
 /// The server's own message where there is one (it names the table or
 /// constraint), else the driver's.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{}: {}", db.code().code(), db.message()),
+        // "error connecting to server: Connection refused (os error 111)".
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
