@@ -170,22 +170,39 @@ async fn a_change_through_one_daemon_reaches_the_others_within_a_second() {
     let (status, _) = daemons[0].call("POST", "/api/v1/connections/main/enable", &f.admin, None).await;
     assert!(status < 300);
 
-    // Revoked through the CLI of another machine: every daemon refuses bob within a second.
-    let listed = f.cli(1, &["tokens", "list"]).await;
-    let id = listed
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("bob"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("bob's token is not listed: {listed}"))
-        .to_string();
-    f.cli(1, &["tokens", "revoke", &id]).await;
+    // Revoked through daemon 0's API (tokens are an admin's business): every
+    // daemon refuses bob within a second.
+    let (status, body) = daemons[0].call("GET", "/api/v1/tokens", &bob, None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = daemons[0].call("GET", "/api/v1/tokens", &f.admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["tokens"].as_array().unwrap().iter().find(|t| t["user"] == "bob").expect("bob's token")["id"].clone();
+    let (status, body) = daemons[0].call("DELETE", &format!("/api/v1/tokens/{id}"), &f.admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    let refused = |token: String| {
+        let daemons = &daemons;
+        async move {
+            for d in daemons {
+                let took = within(Duration::from_secs(3), "the revocation to reach a daemon", async || {
+                    d.call("GET", "/api/v1/me", &token, None).await.0 == 401
+                })
+                .await;
+                assert!(took < Duration::from_secs(1), "a revoked token worked for {took:?}");
+            }
+        }
+    };
+    refused(bob).await;
+
+    // Created through daemon 1's API, revoked through the CLI of another machine.
+    let (status, body) =
+        daemons[1].call("POST", "/api/v1/tokens", &f.admin, Some(json!({ "user": "bob", "role": "member" }))).await;
+    assert_eq!(status, 201, "{body}");
+    let again = body["token"].as_str().unwrap().to_string();
     for d in &daemons {
-        let took = within(Duration::from_secs(3), "the revocation to reach a daemon", async || {
-            d.call("GET", "/api/v1/me", &bob, None).await.0 == 401
-        })
-        .await;
-        assert!(took < Duration::from_secs(1), "a revoked token worked for {took:?}");
+        assert_eq!(d.call("GET", "/api/v1/me", &again, None).await.0, 200);
     }
+    f.cli(2, &["tokens", "revoke", &body["id"].to_string()]).await;
+    refused(again).await;
     assert_logs_clean(&daemons);
 }
 

@@ -30,6 +30,7 @@ mod reports;
 mod run;
 mod sse;
 mod state;
+mod tokens;
 mod watch;
 
 pub use capacity::Capacity;
@@ -75,7 +76,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit", get(reports::audit))
         .route("/alerts", get(reports::alerts))
         .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))
-        .route("/plugins", get(reports::plugins));
+        .route("/plugins", get(reports::plugins))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke));
     Router::new()
         .nest("/api/v1", api)
         .route("/v1/chat/completions", post(openai::chat_completions))

@@ -26,7 +26,8 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    /// The role a stored (or requested) name stands for.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
