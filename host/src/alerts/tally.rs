@@ -180,12 +180,13 @@ mod tests {
         let ws = store.transaction(|tx| workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![1]))).unwrap();
         let mut tally = Tally::default();
         let now = crate::store::now_ms();
+        let by = crate::principal::Principal::cli("cli:test");
         for i in 0..5 {
             let batch = vec![record("a", i % 2 == 0), record("b", false)];
             store
                 .transaction(|tx| -> Result<(), StoreError> {
                     for r in &batch {
-                        usage_rows::insert(tx, ws.id, "wf", now, r)?;
+                        usage_rows::insert(tx, ws.id, "wf", &by, now, r)?;
                     }
                     Ok(())
                 })
@@ -200,7 +201,7 @@ mod tests {
             assert_eq!(kept, read, "after batch {i}");
         }
         let other = Store::open(&path).unwrap();
-        usage_rows::insert(other.db(), ws.id, "wf", now, &record("a", true)).unwrap();
+        usage_rows::insert(other.db(), ws.id, "wf", &by, now, &record("a", true)).unwrap();
         tally.sync(store.db(), now).unwrap();
         assert!(tally.workspaces.is_empty(), "a write by another connection went unnoticed");
         let day = tally.day;

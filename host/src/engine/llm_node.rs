@@ -11,8 +11,9 @@ use super::report::Skip;
 use super::reserve;
 use crate::error_class::ErrorClass;
 use crate::escape::quoted_list;
-use crate::limits::{self, Admission, Hold, Used};
+use crate::limits::{self, Admission, Hold, Scoped, Used};
 use crate::money::nanos;
+use crate::principal::Principal;
 use crate::runtime::bindings::types;
 use crate::usage::AttemptRecord;
 use crate::workflow::{LlmConfig, ResponseFormatSpec, Routing};
@@ -38,6 +39,7 @@ pub(crate) struct LlmFailed {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     inner: &Inner,
+    by: &Principal,
     node: &Arc<str>,
     config: &LlmConfig,
     mut request: types::ChatRequest,
@@ -118,6 +120,11 @@ pub(crate) async fn run(
             skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::InvalidRequest), reason });
             continue;
         }
+        if let Some(Err(reason)) = by.token.as_ref().map(|t| t.check_model(model)) {
+            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
+            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::Forbidden), reason });
+            continue;
+        }
         request.model.clear();
         request.model.push_str(model);
         // A connection that does not stream serves a streamed node with one
@@ -138,6 +145,17 @@ pub(crate) async fn run(
             .prices
             .resolve(&route.connection.provider, model, &route.plugin)
             .map(|p| p.for_cache_ttl(cache_ttl.or(route.cache_ttl_secs)));
+        // The connection's limits and the caller's token's, held together.
+        let connection_key = Scoped { key: &route.key, limits: &route.connection.limits };
+        let token_limits = by.token.as_ref().filter(|t| t.limits.any()).map(|t| (&t.key, &t.limits));
+        let both;
+        let keys: &[Scoped<'_>] = match token_limits {
+            Some((key, limits)) => {
+                both = [connection_key, Scoped { key, limits }];
+                &both
+            }
+            None => std::slice::from_ref(&connection_key),
+        };
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
@@ -155,8 +173,8 @@ pub(crate) async fn run(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let limited = match reserve::ask(route, model, prompt, request.max_tokens, prices.as_ref()) {
-                Ok(ask) => limits::acquire(&inner.limits, &route.key, &route.connection.limits, ask).await,
+            let limited = match reserve::ask(route, token_limits, model, prompt, request.max_tokens, prices.as_ref()) {
+                Ok(ask) => limits::acquire(&inner.limits, keys, ask).await,
                 Err(refusal) => Err(refusal),
             };
             let (result, hold) = match limited {

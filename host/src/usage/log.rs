@@ -13,6 +13,7 @@
 //! was written, off the hot path.
 
 use super::AttemptRecord;
+use crate::principal::Principal;
 use crate::store::{Location, Store, StoreError, now_ms, usage_rows};
 use crate::vault::SealedSecret;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct UsageScope {
 /// Attempts of one node, as handed to the writer.
 pub struct Batch {
     pub scope: Arc<UsageScope>,
+    /// Who caused them.
+    pub by: Arc<Principal>,
     pub workflow: String,
     pub at_ms: i64,
     pub records: Vec<AttemptRecord>,
@@ -119,14 +122,20 @@ impl UsageSink {
         &self.scope
     }
 
-    /// Record `records` of `workflow` and wait until they are durable.
-    pub async fn record(&self, workflow: &str, records: Vec<AttemptRecord>) -> Result<(), UsageError> {
+    /// Record `records` of `workflow`, caused by `by`, and wait until they are durable.
+    pub async fn record(
+        &self,
+        workflow: &str,
+        by: &Arc<Principal>,
+        records: Vec<AttemptRecord>,
+    ) -> Result<(), UsageError> {
         if records.is_empty() {
             return Ok(());
         }
         let (ack, acked) = oneshot::channel();
         let batch = Batch {
             scope: self.scope.clone(),
+            by: by.clone(),
             workflow: workflow.to_string(),
             at_ms: now_ms(),
             records,
@@ -182,7 +191,7 @@ fn write_group(store: &mut Store, group: &mut [Batch], after_commit: Option<&mut
     let written = store.transaction(|tx| -> Result<(), StoreError> {
         for b in group.iter() {
             for r in &b.records {
-                usage_rows::insert(tx, b.scope.workspace_id, &b.workflow, b.at_ms, r)?;
+                usage_rows::insert(tx, b.scope.workspace_id, &b.workflow, &b.by, b.at_ms, r)?;
             }
         }
         Ok(())
@@ -236,8 +245,8 @@ mod tests {
         let sink = log.sink(UsageScope { workspace_id: ws.id, workspace: "w".into(), alert_webhook: None });
         let tasks: Vec<_> = (0..200)
             .map(|i| {
-                let sink = sink.clone();
-                tokio::spawn(async move { sink.record("wf", vec![record(&format!("n{i}"), 0.001)]).await })
+                let (sink, by) = (sink.clone(), Principal::cli("cli:test"));
+                tokio::spawn(async move { sink.record("wf", &by, vec![record(&format!("n{i}"), 0.001)]).await })
             })
             .collect();
         for t in tasks {
@@ -249,6 +258,7 @@ mod tests {
         assert_eq!(totals.requests, 200);
         assert_eq!(totals.cost_nusd, 200 * 1_000_000);
         log.close().await;
-        assert!(matches!(sink.record("wf", vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
+        let by = Principal::cli("cli:test");
+        assert!(matches!(sink.record("wf", &by, vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
     }
 }
