@@ -13,6 +13,7 @@ use super::AlertSettings;
 use super::conditions::{ConnectionUsage, window_ms};
 use crate::engine::Limits;
 use crate::store::Db;
+use crate::store::connection_rows::SecretHint;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, alert_rows, connection_rows, day_start_ms};
 use crate::usage::AttemptRecord;
@@ -32,6 +33,8 @@ struct ConnectionTally {
 pub struct WorkspaceTally {
     pub settings: AlertSettings,
     pub limits: HashMap<String, Limits>,
+    /// Each connection's secrets, with when they were set.
+    pub keys: HashMap<String, Vec<SecretHint>>,
     today_nusd: i64,
     connections: HashMap<String, ConnectionTally>,
 }
@@ -87,18 +90,17 @@ impl Tally {
     pub fn workspace(&mut self, db: &Db, workspace_id: i64) -> Result<&mut WorkspaceTally, StoreError> {
         if !self.workspaces.contains_key(&workspace_id) {
             let settings = alert_rows::settings(db, workspace_id)?.settings;
-            let limits = connection_rows::list(db, workspace_id)?
-                .into_iter()
-                .map(|row| {
-                    let s = row.settings;
-                    let l =
-                        Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() };
-                    (row.name, l)
-                })
-                .collect();
+            let mut limits = HashMap::new();
+            let mut keys = HashMap::new();
+            for row in connection_rows::list(db, workspace_id)? {
+                let s = row.settings;
+                let l = Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() };
+                limits.insert(row.name.clone(), l);
+                keys.insert(row.name, row.secret_hints);
+            }
             let today = Scope { workspace_id, since_ms: self.day, connection: None };
             let today_nusd = usage_rows::totals(db, today)?.cost_nusd;
-            let ws = WorkspaceTally { settings, limits, today_nusd, connections: HashMap::new() };
+            let ws = WorkspaceTally { settings, limits, keys, today_nusd, connections: HashMap::new() };
             self.workspaces.insert(workspace_id, ws);
         }
         Ok(self.workspaces.get_mut(&workspace_id).expect("inserted above"))
