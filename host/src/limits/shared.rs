@@ -341,6 +341,32 @@ mod tests {
         acquire(&service, &keys, Ask { tokens: 1, cost: 5_500_000 }).await.unwrap().settle(Used::default());
     }
 
+    #[tokio::test]
+    async fn a_call_holds_its_connection_and_its_token_together_or_neither() {
+        let (_dir, path, ws) = store_with_workspace();
+        let a: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let b: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let (conn, token) = (LimitKey { scope: ws, connection: "c".into() }, LimitKey::token(ws, 9));
+        let roomy = Limits { daily_budget_usd: Some(1.0), ..Default::default() };
+        let tight = Limits { daily_budget_usd: Some(0.005), rpm: Some(5), ..Default::default() };
+        let both = [Scoped { key: &conn, limits: &roomy }, Scoped { key: &token, limits: &tight }];
+        let ask = Ask { tokens: 10, cost: 3_000_000 };
+        let held = acquire(&a, &both, ask).await.unwrap();
+        let day = day_of(now_ms());
+        let store = Store::open(&path).unwrap();
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 3_000_000));
+        assert_eq!(limit_rows::budget(store.db(), ws, "token/9", day).unwrap(), (0, 3_000_000));
+        // Another process: the token's budget has no room, so the connection is not touched.
+        let refused = acquire(&b, &both, ask).await.err().unwrap();
+        assert!(refused.message.starts_with("token 9 would exceed its daily budget"), "{refused:?}");
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 3_000_000));
+        held.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (1_000_000, 0), "settled on both");
+        assert_eq!(limit_rows::budget(store.db(), ws, "token/9", day).unwrap(), (1_000_000, 0));
+        let rpm = Window::from_bytes(&limit_rows::window(store.db(), ws, "token/9", "rpm").unwrap());
+        assert_eq!(rpm.used(now_ms()), 1, "the refused call took no request slot");
+    }
+
     #[test]
     fn a_breaker_opened_by_one_process_rests_the_connection_for_another() {
         let (_dir, path, ws) = store_with_workspace();
