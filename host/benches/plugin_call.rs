@@ -65,7 +65,7 @@ fn main() {
 /// One admission and its settlement (rpm + tpm + budget), in process and
 /// shared through a real SQLite store: what shared limits cost per call.
 async fn limits_admission(n: usize) {
-    use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, StoreLimits, Used, acquire};
+    use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, Scoped, StoreLimits, Used, acquire};
     let limits = Limits {
         rpm: Some(1_000_000_000),
         tpm: Some(2_000_000_000),
@@ -86,7 +86,7 @@ async fn limits_admission(n: usize) {
     {
         let v = sample_async(n, || async {
             let t = Instant::now();
-            acquire(service, &key, &limits, ask).await.unwrap().settle(used);
+            acquire(service, &[Scoped { key: &key, limits: &limits }], ask).await.unwrap().settle(used);
             t.elapsed()
         })
         .await;
@@ -299,9 +299,10 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     );
     engine.check(&workflow).unwrap();
     let sink = Arc::new(NoEvents);
+    let by = llmnode::principal::Principal::cli("cli:bench");
     let full = sample_async(n, || async {
         let t = Instant::now();
-        let report = engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         black_box(report);
         t.elapsed()
@@ -317,7 +318,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let limited_engine = Engine::new(&limited, &registry).unwrap();
     let with_limits = sample_async(n, || async {
         let t = Instant::now();
-        let report = limited_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = limited_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -336,7 +337,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let recorded_engine = Engine::with_options(&connections, &registry, options).unwrap();
     let recorded = sample_async(n, || async {
         let t = Instant::now();
-        let report = recorded_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = recorded_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -352,7 +353,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let shared_engine = Engine::with_options(&limited, &registry, options).unwrap();
     let shared_limits = sample_async(n, || async {
         let t = Instant::now();
-        let report = shared_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = shared_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -367,7 +368,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     );
     let engine_only = sample_async(n, || async {
         let t = Instant::now();
-        black_box(engine.run(template.clone(), Default::default(), sink.clone()).await);
+        black_box(engine.run(template.clone(), Default::default(), &by, sink.clone()).await);
         t.elapsed()
     })
     .await;
