@@ -74,7 +74,7 @@ fn main() {
 /// loopback (its settle is queued to a background worker, so the time is the
 /// admission's round trip): what shared limits cost per call.
 async fn limits_admission(n: usize) {
-    use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, StoreLimits, Used, acquire};
+    use llmnode::limits::{Ask, LimitKey, LimitsService, LocalLimits, Scoped, StoreLimits, Used, acquire};
     let limits = Limits {
         rpm: Some(1_000_000_000),
         tpm: Some(2_000_000_000),
@@ -123,7 +123,7 @@ async fn limits_admission(n: usize) {
     for (what, service) in services {
         let v = sample_async(n, || async {
             let t = Instant::now();
-            acquire(service, &key, &limits, ask).await.unwrap().settle(used);
+            acquire(service, &[Scoped { key: &key, limits: &limits }], ask).await.unwrap().settle(used);
             t.elapsed()
         })
         .await;
@@ -336,9 +336,10 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     );
     engine.check(&workflow).unwrap();
     let sink = Arc::new(NoEvents);
+    let by = llmnode::principal::Principal::cli("cli:bench");
     let full = sample_async(n, || async {
         let t = Instant::now();
-        let report = engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         black_box(report);
         t.elapsed()
@@ -354,7 +355,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let limited_engine = Engine::new(&limited, &registry).unwrap();
     let with_limits = sample_async(n, || async {
         let t = Instant::now();
-        let report = limited_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = limited_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -373,7 +374,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let recorded_engine = Engine::with_options(&connections, &registry, options).unwrap();
     let recorded = sample_async(n, || async {
         let t = Instant::now();
-        let report = recorded_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = recorded_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -389,7 +390,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let shared_engine = Engine::with_options(&limited, &registry, options).unwrap();
     let shared_limits = sample_async(n, || async {
         let t = Instant::now();
-        let report = shared_engine.run(workflow.clone(), Default::default(), sink.clone()).await;
+        let report = shared_engine.run(workflow.clone(), Default::default(), &by, sink.clone()).await;
         assert!(report.ok, "{:?}", report.error);
         t.elapsed()
     })
@@ -404,7 +405,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     );
     let engine_only = sample_async(n, || async {
         let t = Instant::now();
-        black_box(engine.run(template.clone(), Default::default(), sink.clone()).await);
+        black_box(engine.run(template.clone(), Default::default(), &by, sink.clone()).await);
         t.elapsed()
     })
     .await;

@@ -29,11 +29,14 @@ pub enum ErrorClass {
     ContentFilter,
     /// Anything else: network failures, garbage answers, plugin faults.
     Other,
+    /// The caller's API token does not allow it (a model outside the
+    /// token's allow-list); nothing was sent.
+    Forbidden,
 }
 
 impl ErrorClass {
     /// Every class, in declaration order.
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::RateLimit,
         ErrorClass::QuotaExceeded,
         ErrorClass::Timeout,
@@ -44,6 +47,7 @@ impl ErrorClass {
         ErrorClass::ContextLength,
         ErrorClass::ContentFilter,
         ErrorClass::Other,
+        ErrorClass::Forbidden,
     ];
 
     /// The classes that trigger failover when a node does not say otherwise
@@ -63,6 +67,7 @@ impl ErrorClass {
             ErrorClass::ContextLength => "context_length",
             ErrorClass::ContentFilter => "content_filter",
             ErrorClass::Other => "other",
+            ErrorClass::Forbidden => "forbidden",
         }
     }
 }

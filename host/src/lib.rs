@@ -2,7 +2,8 @@
 //!
 //! Each provider is a sandboxed WebAssembly plugin ([`runtime`]); the host keeps
 //! what must be trusted: secrets ([`secret`]), egress and auth ([`transport`]),
-//! the workflow engine ([`engine`]), usage records ([`usage`]), [`alerts`] and
+//! the workflow engine ([`engine`]), usage records ([`usage`]) and who caused them
+//! ([`principal`]), [`alerts`] and
 //! the operator's state ([`store`], [`vault`], [`admin`]) and the daemon
 //! ([`server`], [`metrics`]). Every name follows one rule ([`names`]); every
 //! value shown to a person is [`escape`]d.
@@ -20,6 +21,7 @@ pub mod limits;
 pub mod metrics;
 pub mod money;
 pub mod names;
+pub mod principal;
 pub mod runtime;
 pub mod secret;
 pub mod server;

@@ -96,8 +96,9 @@ pub fn of(
     }
     let s = &row.settings;
     let limits = Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() };
-    let warnings: Vec<String> =
-        conditions::connection(db, ws, &row.name, &limits, settings, now_ms)?.into_iter().map(|c| c.message).collect();
+    let mut found = conditions::connection(db, ws, &row.name, &limits, settings, now_ms)?;
+    found.extend(conditions::key_age_conditions(&row.name, &row.secret_hints, settings, now_ms));
+    let warnings: Vec<String> = found.into_iter().map(|c| c.message).collect();
     let status = if warnings.is_empty() { Status::Active } else { Status::Warning };
     Ok(ConnectionStatus { status, reasons: warnings })
 }

@@ -16,6 +16,7 @@ mod embeddings;
 mod fleet;
 mod gemini;
 mod google_auth;
+mod governance;
 mod hostile_plugins;
 mod hostile_upstreams;
 mod limits;

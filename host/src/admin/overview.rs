@@ -24,6 +24,7 @@ impl Overview {
     /// The JSON every surface shows: settings and secret hints, never a key.
     pub fn to_json(&self) -> Value {
         let row = &self.row;
+        let now = now_ms();
         json!({
             "name": row.name,
             "provider": row.provider,
@@ -32,7 +33,9 @@ impl Overview {
             "status_reasons": self.status.reasons,
             "usage_30d": { "requests": self.usage.requests, "errors": self.usage.errors, "cost_usd": self.usage.cost_usd() },
             "settings": row.settings,
-            "secrets": row.secret_hints.iter().map(|(f, h)| json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
+            "secrets": row.secret_hints.iter().map(|s| json!({
+                "field": s.field, "hint": s.hint, "set_ms": s.set_ms, "age_days": s.age_days(now),
+            })).collect::<Vec<_>>(),
         })
     }
 

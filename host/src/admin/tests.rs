@@ -54,7 +54,8 @@ fn keys_are_never_in_the_database_in_plaintext_and_open_for_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut admin = admin_with(&dir, &["a"]);
     let row = admin.add_connection("a", new("openai", KEY_A)).unwrap();
-    assert_eq!(row.secret_hints, vec![("api_key".to_string(), "fak…5d4c".to_string())]);
+    let hints: Vec<(&str, &str)> = row.secret_hints.iter().map(|s| (s.field.as_str(), s.hint.as_str())).collect();
+    assert_eq!(hints, vec![("api_key", "fak…5d4c")]);
     let set = admin.connection_set("a").unwrap();
     assert_eq!(set.get("openai").unwrap().credentials.api_key().unwrap().unwrap().expose(), KEY_A);
     drop(set);

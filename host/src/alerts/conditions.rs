@@ -4,6 +4,7 @@
 use super::AlertSettings;
 use crate::engine::Limits;
 use crate::store::Db;
+use crate::store::connection_rows::SecretHint;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, day_start_ms};
 use serde::Serialize;
@@ -24,6 +25,8 @@ pub enum Kind {
     Budget,
     /// A connection's attempts failed at `error_rate_pct` or more within the window.
     ErrorRate,
+    /// A connection's secret was set more than `rotation_days` ago (once per key).
+    KeyAge,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             Kind::Tpm => "tpm",
             Kind::Budget => "budget",
             Kind::ErrorRate => "error_rate",
+            Kind::KeyAge => "key_age",
         }
     }
 }
@@ -79,6 +83,29 @@ pub fn spend_condition(spent_nusd: i64, settings: &AlertSettings, now_ms: i64) -
         window_start_ms: day_start_ms(now_ms),
         message: format!("spend today is ${spent:.4}, at or over the alert threshold of ${threshold:.2}"),
     })
+}
+
+/// The keys of connection `name` set more than `rotation_days` ago. The
+/// window is the key's own life (from when it was set): one alert per key,
+/// and a rotated key starts a new one.
+pub fn key_age_conditions(name: &str, keys: &[SecretHint], settings: &AlertSettings, now_ms: i64) -> Vec<Condition> {
+    let days = i64::from(settings.rotation_days);
+    keys.iter()
+        .filter(|k| k.age_days(now_ms) >= days)
+        .map(|k| Condition {
+            kind: Kind::KeyAge,
+            subject: name.to_string(),
+            value: k.age_days(now_ms) as f64,
+            threshold: days as f64,
+            window_start_ms: k.set_ms,
+            message: format!(
+                "connection `{name}`: its `{}` was set {} days ago; rotate keys every {days} days \
+                 (set a new one with `llmnode connections edit {name} --api-key-env VAR`)",
+                k.field,
+                k.age_days(now_ms)
+            ),
+        })
+        .collect()
 }
 
 /// What a connection's conditions are computed from: its last minute, its

@@ -1,5 +1,6 @@
 //! Alerts: a workspace's spend over a threshold, a connection near its RPM,
-//! TPM or daily budget, or failing too often. Conditions are computed from
+//! TPM or daily budget, failing too often, or with a key older than the
+//! workspace's rotation period. Conditions are computed from
 //! the usage events ([`conditions`], also the source of each connection's
 //! [`crate::status`]); the [`watch`] checks them after every usage commit,
 //! records each condition once per window (deduplicated by the store) and
@@ -30,6 +31,9 @@ pub struct AlertSettings {
     pub window_secs: u64,
     /// Fewer attempts than this in the window never make an error-rate alert.
     pub min_requests: u64,
+    /// Alert once per key when a connection's secret was set more than this
+    /// many days ago (quarterly by default).
+    pub rotation_days: u32,
 }
 
 impl Default for AlertSettings {
@@ -40,6 +44,7 @@ impl Default for AlertSettings {
             error_rate_pct: 5.0,
             window_secs: 300,
             min_requests: 20,
+            rotation_days: 90,
         }
     }
 }
@@ -56,6 +61,9 @@ impl AlertSettings {
             if !(pct.is_finite() && pct > 0.0 && pct <= 100.0) {
                 return Err(format!("{name} percentage must be in (0, 100], not {pct}"));
             }
+        }
+        if self.rotation_days == 0 {
+            return Err("the key rotation period must be at least one day".into());
         }
         if self.window_secs == 0 {
             return Err("the alert window must be at least one second".into());

@@ -13,6 +13,7 @@ use super::AlertSettings;
 use super::conditions::{ConnectionUsage, window_ms};
 use crate::engine::Limits;
 use crate::store::Db;
+use crate::store::connection_rows::SecretHint;
 use crate::store::usage_rows::{self, Scope, Totals};
 use crate::store::{StoreError, alert_rows, connection_rows, day_start_ms};
 use crate::usage::AttemptRecord;
@@ -32,6 +33,8 @@ struct ConnectionTally {
 pub struct WorkspaceTally {
     pub settings: AlertSettings,
     pub limits: HashMap<String, Limits>,
+    /// Each connection's secrets, with when they were set.
+    pub keys: HashMap<String, Vec<SecretHint>>,
     today_nusd: i64,
     connections: HashMap<String, ConnectionTally>,
 }
@@ -87,18 +90,17 @@ impl Tally {
     pub fn workspace(&mut self, db: &Db, workspace_id: i64) -> Result<&mut WorkspaceTally, StoreError> {
         if !self.workspaces.contains_key(&workspace_id) {
             let settings = alert_rows::settings(db, workspace_id)?.settings;
-            let limits = connection_rows::list(db, workspace_id)?
-                .into_iter()
-                .map(|row| {
-                    let s = row.settings;
-                    let l =
-                        Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() };
-                    (row.name, l)
-                })
-                .collect();
+            let mut limits = HashMap::new();
+            let mut keys = HashMap::new();
+            for row in connection_rows::list(db, workspace_id)? {
+                let s = row.settings;
+                let l = Limits { rpm: s.rpm, tpm: s.tpm, daily_budget_usd: s.daily_budget_usd, ..Limits::default() };
+                limits.insert(row.name.clone(), l);
+                keys.insert(row.name, row.secret_hints);
+            }
             let today = Scope { workspace_id, since_ms: self.day, connection: None };
             let today_nusd = usage_rows::totals(db, today)?.cost_nusd;
-            let ws = WorkspaceTally { settings, limits, today_nusd, connections: HashMap::new() };
+            let ws = WorkspaceTally { settings, limits, keys, today_nusd, connections: HashMap::new() };
             self.workspaces.insert(workspace_id, ws);
         }
         Ok(self.workspaces.get_mut(&workspace_id).expect("inserted above"))
@@ -180,12 +182,13 @@ mod tests {
         let ws = store.transaction(|tx| workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![1]))).unwrap();
         let mut tally = Tally::default();
         let now = crate::store::now_ms();
+        let by = crate::principal::Principal::cli("cli:test");
         for i in 0..5 {
             let batch = vec![record("a", i % 2 == 0), record("b", false)];
             store
                 .transaction(|tx| -> Result<(), StoreError> {
                     for r in &batch {
-                        usage_rows::insert(tx, ws.id, "wf", now, r)?;
+                        usage_rows::insert(tx, ws.id, "wf", &by, now, r)?;
                     }
                     Ok(())
                 })
@@ -200,7 +203,7 @@ mod tests {
             assert_eq!(kept, read, "after batch {i}");
         }
         let other = Store::open(&path).unwrap();
-        usage_rows::insert(other.db(), ws.id, "wf", now, &record("a", true)).unwrap();
+        usage_rows::insert(other.db(), ws.id, "wf", &by, now, &record("a", true)).unwrap();
         tally.sync(store.db(), now).unwrap();
         assert!(tally.workspaces.is_empty(), "a write by another connection went unnoticed");
         let day = tally.day;

@@ -1,5 +1,6 @@
 //! The alert watch: after each usage commit, checks the conditions of the
-//! workspaces and connections just written, records new alerts (the store
+//! workspaces and connections just written (a stale key alerts when its
+//! connection is next used), records new alerts (the store
 //! drops a repeat within its window) and sends them on: a log event always,
 //! the webhook when the workspace has one.
 
@@ -48,6 +49,9 @@ impl AlertWatch {
             let limits = ws.limits.get(*name).copied().unwrap_or_default();
             let usage = ws.connection(db, scope.workspace_id, day, name, now)?;
             holding.extend(conditions::connection_conditions(name, &limits, &settings, &usage, now));
+            if let Some(keys) = ws.keys.get(*name) {
+                holding.extend(conditions::key_age_conditions(name, keys, &settings, now));
+            }
         }
         for c in holding {
             let Some(id) = alert_rows::fire(db, scope.workspace_id, &c, now)? else { continue };

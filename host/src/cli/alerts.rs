@@ -63,6 +63,9 @@ struct SetArgs {
     /// Fewer attempts than this in the window never make an error-rate alert. Default: 20.
     #[arg(long, value_name = "N")]
     min_requests: Option<u64>,
+    /// Alert once per key when a connection's secret is older than this many days (default 90).
+    #[arg(long, value_name = "DAYS")]
+    rotation_days: Option<u32>,
     /// Read the webhook URL (alerts are POSTed to it as JSON) from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "no_webhook")]
     webhook_url_env: Option<String>,
@@ -115,6 +118,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
                         "error rate:    {}% of at least {} attempts in {} s",
                         s.error_rate_pct, s.min_requests, s.window_secs
                     );
+                    println!("key rotation:  every {} days", s.rotation_days);
                     let webhook = stored.webhook_hint.as_deref().unwrap_or("none (log events only)");
                     println!("webhook:       {}", Escaped(webhook));
                 }
@@ -133,6 +137,7 @@ pub fn run(env: &Env, args: AlertsArgs) -> Result<(), Failure> {
             s.error_rate_pct = set.error_rate_pct.unwrap_or(s.error_rate_pct);
             s.window_secs = set.window_secs.unwrap_or(s.window_secs);
             s.min_requests = set.min_requests.unwrap_or(s.min_requests);
+            s.rotation_days = set.rotation_days.unwrap_or(s.rotation_days);
             let webhook = match (set.webhook_url_env, set.no_webhook) {
                 (Some(var), _) => {
                     let url = std::env::var(&var)

@@ -338,7 +338,9 @@ fn print_table(overviews: &[Overview]) {
         ("status", Align::Left),
         ("usage (30 days)", Align::Right),
         ("key", Align::Left),
+        ("key age", Align::Right),
     ]);
+    let now = llmnode::store::now_ms();
     for o in overviews {
         let r = &o.row;
         let models = if r.settings.models.is_empty() {
@@ -346,9 +348,11 @@ fn print_table(overviews: &[Overview]) {
         } else {
             r.settings.models.join(", ")
         };
-        let key = r.secret_hints.iter().find(|(f, _)| f == "api_key").map(|(_, h)| h.as_str()).unwrap_or("none");
+        let key = r.secret_hints.iter().find(|s| s.field == "api_key");
+        let age = key.map_or(String::new(), |s| format!("{} d", s.age_days(now)));
+        let key = key.map_or("none", |s| s.hint.as_str());
         let usage = format!("{} req, ${:.2}", o.usage.requests, o.usage.cost_usd());
-        table.row(&[r.name.as_str(), &r.provider, &models, o.status.status.as_str(), &usage, key]);
+        table.row(&[r.name.as_str(), &r.provider, &models, o.status.status.as_str(), &usage, key, &age]);
     }
     table.print();
     for o in overviews.iter().filter(|o| o.status.status != Status::Active) {
@@ -367,7 +371,9 @@ fn print_show(o: &Overview, plugin: Option<&LoadedPlugin>) {
     for reason in &o.status.reasons {
         println!("            {}", Escaped(reason));
     }
-    let hints: Vec<String> = r.secret_hints.iter().map(|(f, h)| format!("{f} {h}")).collect();
+    let now = llmnode::store::now_ms();
+    let hints: Vec<String> =
+        r.secret_hints.iter().map(|s| format!("{} {} (set {} days ago)", s.field, s.hint, s.age_days(now))).collect();
     println!("secrets     {}", Escaped(&if hints.is_empty() { "none".to_string() } else { hints.join(", ") }));
     println!();
     let mut table = Table::new(&[("setting", Align::Left), ("value", Align::Left), ("from", Align::Left)]);

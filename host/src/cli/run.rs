@@ -9,6 +9,7 @@ use llmnode::connections::ConnectionSet;
 use llmnode::engine::{Engine, EngineOptions, EventSink, NoEvents, RunReport};
 use llmnode::escape::{Escaped, escape};
 use llmnode::limits::RedisUrl;
+use llmnode::principal::Principal;
 use llmnode::workflow::Workflow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -116,13 +117,14 @@ pub async fn execute(
     json: bool,
 ) -> Outcome {
     let ids: Vec<String> = workflow.nodes.iter().map(|n| n.id.clone()).collect();
+    let by = Principal::cli(&super::operator::actor());
     if json {
-        let report = engine.run(Arc::new(workflow), inputs, Arc::new(NoEvents)).await;
+        let report = engine.run(Arc::new(workflow), inputs, &by, Arc::new(NoEvents)).await;
         return Outcome { report, shown_text: None };
     }
     let progress = Arc::new(Progress::new(&ids, std::io::stderr().is_terminal()));
     let sink: Arc<dyn EventSink> = progress.clone();
-    let report = engine.run(Arc::new(workflow), inputs, sink).await;
+    let report = engine.run(Arc::new(workflow), inputs, &by, sink).await;
     progress.finish();
     Outcome { report, shown_text: progress.shown_text() }
 }

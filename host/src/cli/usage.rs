@@ -1,20 +1,30 @@
 //! `llmnode usage`: what a workspace's runs did and cost, from its usage
 //! events: requests per day as a terminal chart, cost by model, top workflows
-//! by cost and per-connection totals. `--json` prints the same data.
+//! by cost and per-connection totals (`--by user|token`: who caused it).
+//! `--json` prints the same data; `usage export` writes every event of a
+//! time range as CSV or JSON Lines.
 
 use super::operator::DEFAULT_WORKSPACE;
 use super::table::{Align, Table};
 use super::{Env, Failure};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use llmnode::escape::Escaped;
-use llmnode::store::workspaces;
+use llmnode::store::{now_ms, workspaces};
+use llmnode::usage::export::{self, Encoder, Format};
 use llmnode::usage::report::{self, Day, UsageReport};
+use std::io::Write;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct UsageArgs {
+    #[command(subcommand)]
+    export: Option<UsageCommand>,
     /// Which report (default: all of them).
     #[arg(value_enum, default_value_t = Which::All)]
     report: Which,
+    /// Totals per user or per API token instead (who caused the usage).
+    #[arg(long, value_enum, value_name = "GROUP")]
+    by: Option<By>,
     /// The workspace to report on.
     #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
     workspace: String,
@@ -29,6 +39,36 @@ pub struct UsageArgs {
     json: bool,
 }
 
+#[derive(Subcommand)]
+pub enum UsageCommand {
+    /// Every usage event of a time range, one row per attempt (time,
+    /// workspace, workflow, node, connection, provider, model, tokens, cost,
+    /// latency, error class, user, token id), to stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// From this UTC day (YYYY-MM-DD) or time (RFC 3339) on. Default: the first event.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Up to this UTC day, included (YYYY-MM-DD), or this time, excluded (RFC 3339). Default: now.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// csv (RFC 4180, with a header; formula-like text cells get a leading ') or jsonl.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+    format: String,
+    /// The workspace to export.
+    #[arg(long, short = 'w', default_value = DEFAULT_WORKSPACE)]
+    workspace: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum By {
+    User,
+    Token,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Which {
     All,
@@ -39,9 +79,23 @@ enum Which {
 }
 
 pub fn run(env: &Env, args: UsageArgs) -> Result<(), Failure> {
+    if let Some(UsageCommand::Export(export)) = args.export {
+        return run_export(env, export);
+    }
     let store = env.store()?;
     let ws = workspaces::get(store.db(), &args.workspace).map_err(Failure::input)?;
     let r = report::build(store.db(), ws.id, &ws.name, args.days, args.top).map_err(Failure::input)?;
+    if let Some(by) = args.by {
+        let (lines, title, what) = match by {
+            By::User => (&r.by_user, "usage by user", "user"),
+            By::Token => (&r.by_token, "usage by API token", "token"),
+        };
+        match args.json {
+            true => super::print_json(&serde_json::to_value(lines).unwrap_or_default()),
+            false => print_named(title, what, lines),
+        }
+        return Ok(());
+    }
     if args.json {
         let value = match args.report {
             Which::All => serde_json::to_value(&r),
@@ -77,6 +131,34 @@ pub fn run(env: &Env, args: UsageArgs) -> Result<(), Failure> {
         print_named("connections", "connection", &r.by_connection);
     }
     Ok(())
+}
+
+/// Write the export to stdout as it is read, page by page.
+fn run_export(env: &Env, args: ExportArgs) -> Result<(), Failure> {
+    let format: Format = args.format.parse().map_err(Failure::input)?;
+    let from = args.from.as_deref().map(|t| export::parse_time(t, false)).transpose().map_err(Failure::input)?;
+    let to = args.to.as_deref().map(|t| export::parse_time(t, true)).transpose().map_err(Failure::input)?;
+    let (from, to) = (from.unwrap_or(0), to.unwrap_or_else(|| now_ms() + 1));
+    if from >= to {
+        return Err(Failure::input("--from must be before --to"));
+    }
+    let store = env.store()?;
+    let ws = workspaces::get(store.db(), &args.workspace).map_err(Failure::input)?;
+    let mut encoder = Encoder::new(format, &ws.name);
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = None;
+    export::export(store.db(), ws.id, &mut encoder, from, to, |bytes| match stdout.write_all(&bytes) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })
+    .map_err(Failure::input)?;
+    match failed.or_else(|| stdout.flush().err()) {
+        Some(e) => Err(Failure::run(format!("the export could not be written: {e}"))),
+        None => Ok(()),
+    }
 }
 
 /// Bar width of the busiest day.

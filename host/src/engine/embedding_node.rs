@@ -12,6 +12,7 @@ use super::report::Skip;
 use super::route::ResolvedConnection;
 use super::routed::{self, Call};
 use crate::limits::{Hold, Used};
+use crate::principal::Principal;
 use crate::runtime::bindings::types::{self, Capabilities};
 use crate::transport::Transport;
 use crate::usage::{AttemptRecord, TokenUsage};
@@ -99,6 +100,7 @@ impl Call for EmbedCall {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     inner: &Inner,
+    by: &Principal,
     node: &Arc<str>,
     config: &EmbeddingConfig,
     inputs: Vec<String>,
@@ -111,7 +113,7 @@ pub(crate) async fn run(
     let longest = inputs.iter().map(|t| t.len() as u64).max().unwrap_or(0);
     let request = types::EmbeddingRequest { model: String::new(), inputs, dimensions: config.dimensions };
     let mut call = EmbedCall { request, size, longest };
-    let served = routed::run(inner, node, &config.route, &mut call, sink, attempts, skipped, holds)
+    let served = routed::run(inner, by, node, &config.route, &mut call, sink, attempts, skipped, holds)
         .await
         .map_err(|e| e.message)?;
     let usage = call.usage(&served.out);

@@ -11,6 +11,7 @@ use super::report::Skip;
 use super::route::ResolvedConnection;
 use super::routed::{self, Call};
 use crate::limits::{Hold, Used};
+use crate::principal::Principal;
 use crate::runtime::bindings::types;
 use crate::transport::Transport;
 use crate::usage::{AttemptRecord, TokenUsage};
@@ -93,6 +94,7 @@ impl Call for ChatCall {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     inner: &Inner,
+    by: &Principal,
     node: &Arc<str>,
     config: &LlmConfig,
     request: types::ChatRequest,
@@ -104,7 +106,7 @@ pub(crate) async fn run(
     let prompt = PromptSize::of(&request);
     let wants_stream = request.stream;
     let mut call = ChatCall { request, prompt, wants_stream };
-    let served = routed::run(inner, node, &config.route, &mut call, sink, attempts, skipped, holds)
+    let served = routed::run(inner, by, node, &config.route, &mut call, sink, attempts, skipped, holds)
         .await
         .map_err(|e| LlmFailed { message: e.message })?;
     let answer = served.out.answer;

@@ -27,6 +27,7 @@ pub use route::{ResolvedConnection, Routes, effective_limit};
 
 use crate::connections::ConnectionSet;
 use crate::limits::{Hold, LimitsService, LocalLimits, Used};
+use crate::principal::Principal;
 use crate::runtime::PluginRegistry;
 use crate::transport::{Transport, TransportError};
 use crate::usage::{AttemptRecord, PriceBook, UsageSink};
@@ -101,12 +102,14 @@ impl Engine {
         workflow.check_connections(|name| self.inner.routes.knows(name))
     }
 
-    /// Run `workflow` with resolved `inputs`, reporting progress to `sink`.
-    /// Node failures are part of the report, not an `Err`.
+    /// Run `workflow` with resolved `inputs` for `by` (named in its usage
+    /// events; its token's limits and allow-lists apply), reporting progress
+    /// to `sink`. Node failures are part of the report, not an `Err`.
     pub async fn run(
         &self,
         workflow: Arc<Workflow>,
         inputs: Map<String, Value>,
+        by: &Arc<Principal>,
         sink: Arc<dyn EventSink>,
     ) -> RunReport {
         let started = Instant::now();
@@ -128,7 +131,7 @@ impl Engine {
         let mut running = FuturesUnordered::new();
         let start = |i: usize| {
             let node_span = tracing::info_span!(parent: &span, "node", node = %ids[i]);
-            let node = run_node(&self.inner, &workflow, i, &state, &*sink, ids[i].clone()).instrument(node_span);
+            let node = run_node(&self.inner, by, &workflow, i, &state, &*sink, ids[i].clone()).instrument(node_span);
             AssertUnwindSafe(node).catch_unwind().map(move |result| (i, result))
         };
         for &i in &plan.order {
@@ -237,6 +240,7 @@ impl Lookup for RunState {
 
 async fn run_node(
     inner: &Inner,
+    by: &Arc<Principal>,
     wf: &Workflow,
     i: usize,
     state: &RunState,
@@ -254,23 +258,27 @@ async fn run_node(
         }
         NodeKind::Llm(config) => match request::build(config, state) {
             Err(e) => Err(e.to_string()),
-            Ok(request) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
-                .await
-                .map(|s| (NodeOutput::Json(s.output), Some(s.connection)))
-                .map_err(|f| f.message),
+            Ok(request) => {
+                llm_node::run(inner, by, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
+                    .await
+                    .map(|s| (NodeOutput::Json(s.output), Some(s.connection)))
+                    .map_err(|f| f.message)
+            }
         },
         NodeKind::Embedding(config) => match embedding_node::inputs(config, state) {
             Err(e) => Err(e.to_string()),
-            Ok(texts) => embedding_node::run(inner, &id, config, texts, sink, &mut attempts, &mut skipped, &mut holds)
-                .await
-                .map(|(out, connection)| (NodeOutput::Embeddings(Arc::new(out), OnceLock::new()), Some(connection))),
+            Ok(texts) => {
+                embedding_node::run(inner, by, &id, config, texts, sink, &mut attempts, &mut skipped, &mut holds)
+                    .await
+                    .map(|(out, connection)| (NodeOutput::Embeddings(Arc::new(out), OnceLock::new()), Some(connection)))
+            }
         },
     };
     // The node is reported only once its attempts are durable usage events;
     // their costs are booked against budgets in the same transaction, so only
     // then are the calls' budget holds released.
     let booked = match &inner.usage {
-        Some(usage) => match usage.record(&wf.name, attempts.clone()).await {
+        Some(usage) => match usage.record(&wf.name, by, attempts.clone()).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(node = %id, error = %e, "the node's usage was not recorded");
@@ -315,6 +323,11 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 
 /// A run must be spawnable on a multi-threaded runtime (the daemon does so).
 #[allow(dead_code)]
-fn run_future_is_send(engine: &Engine, workflow: Arc<Workflow>, sink: Arc<dyn EventSink>) -> impl Send + '_ {
-    engine.run(workflow, Map::new(), sink)
+fn run_future_is_send<'a>(
+    engine: &'a Engine,
+    workflow: Arc<Workflow>,
+    by: &'a Arc<Principal>,
+    sink: Arc<dyn EventSink>,
+) -> impl Send + 'a {
+    engine.run(workflow, Map::new(), by, sink)
 }

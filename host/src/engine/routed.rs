@@ -14,8 +14,9 @@ use super::reserve;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
 use crate::escape::quoted_list;
-use crate::limits::{self, Admission, Hold, Used};
+use crate::limits::{self, Admission, Hold, Scoped, Used};
 use crate::money::nanos;
+use crate::principal::Principal;
 use crate::transport::Transport;
 use crate::usage::{AttemptRecord, TokenUsage};
 use crate::workflow::{RouteSpec, Routing};
@@ -94,6 +95,7 @@ pub(crate) struct Unrouted {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<C: Call>(
     inner: &Inner,
+    by: &Principal,
     node: &Arc<str>,
     spec: &RouteSpec,
     call: &mut C,
@@ -138,6 +140,11 @@ pub(crate) async fn run<C: Call>(
             skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::InvalidRequest), reason });
             continue;
         }
+        if let Some(Err(reason)) = by.token.as_ref().map(|t| t.check_model(model)) {
+            tracing::info!(node = %node, connection = name, %reason, "connection skipped");
+            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::Forbidden), reason });
+            continue;
+        }
         call.target(model, route);
         if let Some(window) = route.plugin.model(model).map(|m| m.context_window).filter(|w| *w > 0)
             && min_tokens > u64::from(window)
@@ -153,6 +160,17 @@ pub(crate) async fn run<C: Call>(
             .prices
             .resolve(&route.connection.provider, model, &route.plugin)
             .map(|p| p.for_cache_ttl(call.cache_ttl().or(route.cache_ttl_secs)));
+        // The connection's limits and the caller's token's, held together.
+        let connection_key = Scoped { key: &route.key, limits: &route.connection.limits };
+        let token_limits = by.token.as_ref().filter(|t| t.limits.any()).map(|t| (&t.key, &t.limits));
+        let both;
+        let keys: &[Scoped<'_>] = match token_limits {
+            Some((key, limits)) => {
+                both = [connection_key, Scoped { key, limits }];
+                &both
+            }
+            None => std::slice::from_ref(&connection_key),
+        };
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
@@ -170,8 +188,8 @@ pub(crate) async fn run<C: Call>(
                 }
                 sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
             };
-            let limited = match reserve::ask(route, model, size, call.max_tokens(), prices.as_ref()) {
-                Ok(ask) => limits::acquire(&inner.limits, &route.key, &route.connection.limits, ask).await,
+            let limited = match reserve::ask(route, token_limits, model, size, call.max_tokens(), prices.as_ref()) {
+                Ok(ask) => limits::acquire(&inner.limits, keys, ask).await,
                 Err(refusal) => Err(refusal),
             };
             let (result, hold) = match limited {

@@ -1,7 +1,10 @@
 //! Limits are state of a connection, not of an engine: requests and tokens
 //! per minute, the daily budget and the circuit breaker live in one
 //! [`LimitsService`], keyed by workspace and connection, that outlives every
-//! engine. A configuration change rebuilds an engine, never its limits; a
+//! engine. An API token's own RPM and budget live there too, under a key of
+//! their own ([`LimitKey::token`]); a call through a limited token is
+//! admitted against its connection's and its token's limits together, in one
+//! step: both fit, or neither is touched. A configuration change rebuilds an engine, never its limits; a
 //! changed limit applies to the use already counted (lowering RPM bites at
 //! once, raising it forgives nothing).
 //!
@@ -55,13 +58,41 @@ impl Limits {
 }
 
 /// Whose limits: a workspace (its store id; 0 without a store) and a
-/// connection name within it. A connection deleted and re-created under the
-/// same name keeps the day's spend.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// connection name within it, or `token/ID` for an API token (no connection
+/// name holds a `/`). A connection deleted and re-created under the same
+/// name keeps the day's spend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LimitKey {
     pub scope: i64,
     pub connection: Arc<str>,
 }
+
+impl LimitKey {
+    /// The key of API token `id` of workspace `scope`.
+    pub fn token(scope: i64, id: i64) -> Self {
+        LimitKey { scope, connection: format!("token/{id}").into() }
+    }
+}
+
+impl std::fmt::Display for LimitKey {
+    /// What refusals call it: "connection `NAME`" or "token ID".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.connection.strip_prefix("token/") {
+            Some(id) => write!(f, "token {id}"),
+            None => write!(f, "connection `{}`", self.connection),
+        }
+    }
+}
+
+/// One key a call is held against, with its limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Scoped<'a> {
+    pub key: &'a LimitKey,
+    pub limits: &'a Limits,
+}
+
+/// The most keys one call is held against: its connection and its API token.
+pub const MAX_KEYS: usize = 2;
 
 /// What one call may use at most.
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,7 +126,8 @@ pub struct Refusal {
     pub class: ErrorClass,
 }
 
-/// Capacity held for one admitted call until it is settled. Dropping it
+/// Capacity held for one admitted call (on every key it was admitted
+/// against) until it is settled. Dropping it
 /// unsettled (the call was cancelled mid-flight, so what the provider billed
 /// is unknown) books the whole reservation as used: never less than the truth.
 #[must_use = "a hold is released when dropped; settle it with what the call used"]
@@ -104,26 +136,37 @@ pub struct Hold {
     pub(crate) grant: Grant,
 }
 
-/// The bookkeeping of one admission, for the backend that made it.
-#[derive(Debug, Clone)]
+/// The bookkeeping of one admission, for the backend that made it: one part
+/// per key (no allocation per call), all holding the same ask.
+#[derive(Debug, Clone, Default)]
 pub struct Grant {
+    pub(crate) parts: [Option<Part>; MAX_KEYS],
+    pub(crate) ask: Ask,
+}
+
+/// What one admission holds on one key.
+#[derive(Debug, Clone)]
+pub struct Part {
     pub(crate) key: LimitKey,
     pub(crate) limits: Limits,
     /// The second the reservation was counted in (RPM/TPM windows).
     pub(crate) second: i64,
-    pub(crate) ask: Ask,
     /// The backend's hold: the store's hold row, or the Redis hold id
     /// (`None` for a call the Redis backend's fallback admitted).
     pub(crate) row: Option<i64>,
 }
 
+impl Grant {
+    /// The parts held, in the order their keys were given.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.parts.iter().flatten()
+    }
+}
+
 impl Hold {
-    /// A hold on nothing (an unlimited connection).
-    pub fn none(key: LimitKey) -> Self {
-        Hold {
-            service: None,
-            grant: Grant { key, limits: Limits::default(), second: 0, ask: Ask::default(), row: None },
-        }
+    /// A hold on nothing (an unlimited connection and token).
+    pub fn none() -> Self {
+        Hold { service: None, grant: Grant::default() }
     }
 
     /// Replace the reservation with what the call used.
@@ -144,10 +187,12 @@ impl Drop for Hold {
 }
 
 /// Where limits live. Admission is all or nothing: a call takes a request,
-/// its tokens and its worst-case cost together, or nothing.
+/// its tokens and its worst-case cost on every key together, or nothing.
 pub trait LimitsService: Send + Sync {
-    /// Admit one call against `limits`, or refuse with when to try again.
-    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>>;
+    /// Admit one call against every one of `keys` (at most [`MAX_KEYS`];
+    /// keys without limits are passed over), or refuse, naming the first key
+    /// that has no room, with when to try again.
+    fn admit<'a>(&'a self, keys: &'a [Scoped<'a>], ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>>;
 
     /// Replace a grant's reservation with what the call used.
     fn settle(&self, grant: Grant, used: Used);
@@ -190,20 +235,17 @@ pub fn open_shared(
     })
 }
 
-/// Admit through `service`, waiting up to `limits.queue_for` for RPM/TPM
-/// capacity; a budget refusal never waits.
-pub async fn acquire(
-    service: &Arc<dyn LimitsService>,
-    key: &LimitKey,
-    limits: &Limits,
-    ask: Ask,
-) -> Result<Hold, Refusal> {
-    if !limits.any() {
-        return Ok(Hold::none(key.clone()));
+/// Admit through `service` against every one of `keys`, waiting up to the
+/// longest `queue_for` among them for RPM/TPM capacity; a budget refusal
+/// never waits.
+pub async fn acquire(service: &Arc<dyn LimitsService>, keys: &[Scoped<'_>], ask: Ask) -> Result<Hold, Refusal> {
+    if !keys.iter().any(|k| k.limits.any()) {
+        return Ok(Hold::none());
     }
-    let deadline = tokio::time::Instant::now() + limits.queue_for;
+    let queue_for = keys.iter().map(|k| k.limits.queue_for).max().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + queue_for;
     loop {
-        match service.admit(key, limits, ask).await {
+        match service.admit(keys, ask).await {
             Ok(grant) => return Ok(Hold { service: Some(service.clone()), grant }),
             Err(refusal) => {
                 let wait = match refusal.retry_after {

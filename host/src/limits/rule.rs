@@ -1,12 +1,13 @@
-//! The admission rule both backends apply to one connection's state: a call
-//! fits only if one more request, its tokens and its worst-case cost all fit.
+//! The admission rule both backends apply to one key's state (a connection's
+//! or an API token's): a call fits only if one more request, its tokens and
+//! its worst-case cost all fit.
 
 use super::window::Window;
 use super::{Ask, LimitKey, Limits, Refusal};
 use crate::error_class::ErrorClass;
 use crate::money::{Nanos, nanos_floor, usd};
 
-/// One connection's limit state, as a backend holds or loads it.
+/// One key's limit state, as a backend holds or loads it.
 #[derive(Debug, Clone, Default)]
 pub struct KeyState {
     pub rpm: Window,
@@ -26,12 +27,11 @@ pub fn day_of(now_ms: i64) -> i64 {
 
 /// Refuse the call if any part of `ask` does not fit.
 pub fn check(state: &KeyState, key: &LimitKey, limits: &Limits, ask: &Ask, now_ms: i64) -> Result<(), Refusal> {
-    let name = &key.connection;
     if let Some(rpm) = limits.rpm {
         let limit = u64::from(rpm);
         if state.rpm.used(now_ms) + 1 > limit {
             return Err(Refusal {
-                message: format!("connection `{name}` is at its limit of {rpm} requests per minute"),
+                message: format!("{key} is at its limit of {rpm} requests per minute"),
                 retry_after: state.rpm.wait_for(now_ms, 1, limit),
                 class: ErrorClass::RateLimit,
             });
@@ -43,7 +43,7 @@ pub fn check(state: &KeyState, key: &LimitKey, limits: &Limits, ask: &Ask, now_m
             let more = if ask.tokens > limit { ", more than the whole limit" } else { "" };
             return Err(Refusal {
                 message: format!(
-                    "connection `{name}` is at its limit of {tpm} tokens per minute (this call may use up to {} tokens{more})",
+                    "{key} is at its limit of {tpm} tokens per minute (this call may use up to {} tokens{more})",
                     ask.tokens
                 ),
                 retry_after: state.tpm.wait_for(now_ms, ask.tokens, limit),
@@ -56,7 +56,7 @@ pub fn check(state: &KeyState, key: &LimitKey, limits: &Limits, ask: &Ask, now_m
         if spent + state.reserved + ask.cost > nanos_floor(budget_usd) {
             return Err(Refusal {
                 message: format!(
-                    "connection `{name}` would exceed its daily budget of ${budget_usd:.2} \
+                    "{key} would exceed its daily budget of ${budget_usd:.2} \
                      (spent ${:.4}, held for calls in flight ${:.4}, this call up to ${:.4})",
                     usd(spent),
                     usd(state.reserved),

@@ -2,12 +2,12 @@
 //! directory: the daemon and any number of `llmnode run`s count against the
 //! same windows, budget and breakers.
 //!
-//! Each admission is one transaction holding the connection's lock from its
-//! start (SQLite's write lock; on PostgreSQL an advisory lock per
-//! connection): read the
-//! connection's windows, its day's spend and the budget held by calls in
-//! flight, decide, write back, and hold the call's worst-case cost in its own
-//! row. A usage event books its real cost in the same transaction that
+//! Each admission is one transaction holding the lock of every key it takes
+//! (the connection's, and the API token's when it has limits) from its start
+//! (SQLite's write lock; on PostgreSQL an advisory lock per key, taken in one
+//! order): read each key's windows, its day's spend and the budget held by
+//! calls in flight, decide for all of them, write back, and hold the call's
+//! worst-case cost in one row per budgeted key. A usage event books its real cost in the same transaction that
 //! records it; settling then releases the hold. A process heartbeats while it
 //! lives; the holds of one that stops beating (a `kill -9`) are released by
 //! the next live process within [`STALE`].
@@ -15,7 +15,7 @@
 use super::breaker::{Admission, Breaker};
 use super::rule::{self, KeyState, day_of};
 use super::window::Window;
-use super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
+use super::{Ask, Grant, LimitKey, Limits, LimitsService, MAX_KEYS, Part, Refusal, Scoped, Used};
 use crate::error_class::ErrorClass;
 use crate::store::{Location, Store, StoreError, limit_rows, now_ms};
 use futures_util::future::BoxFuture;
@@ -60,71 +60,86 @@ impl StoreLimits {
         }))
     }
 
-    fn admit_now(&self, key: &LimitKey, limits: &Limits, ask: &Ask) -> Result<Result<Grant, Refusal>, StoreError> {
+    fn admit_now(&self, keys: &[Scoped<'_>], ask: &Ask) -> Result<Result<Grant, Refusal>, StoreError> {
         let now = now_ms();
         let day = day_of(now);
-        let (ws, name) = (key.scope, &*key.connection);
+        let live = || keys.iter().filter(|k| k.limits.any());
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        let (decision, state) = store.transaction(|tx| -> Result<_, StoreError> {
-            limit_rows::lock(tx, ws, name)?;
-            let mut state = KeyState { day, ..KeyState::default() };
-            if limits.rpm.is_some() {
-                state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
+        let (decision, states) = store.transaction(|tx| -> Result<_, StoreError> {
+            lock_all(tx, live().map(|k| k.key))?;
+            let mut states: [KeyState; MAX_KEYS] = Default::default();
+            for (i, k) in live().enumerate() {
+                let (ws, name) = (k.key.scope, &*k.key.connection);
+                let state = &mut states[i];
+                state.day = day;
+                if k.limits.rpm.is_some() {
+                    state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
+                }
+                if k.limits.tpm.is_some() {
+                    state.tpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
+                }
+                if k.limits.daily_budget_usd.is_some() {
+                    (state.spent, state.reserved) = limit_rows::budget(tx, ws, name, day)?;
+                }
+                if let Err(refusal) = rule::check(state, k.key, k.limits, ask, now) {
+                    return Ok((Err(refusal), states));
+                }
             }
-            if limits.tpm.is_some() {
-                state.tpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
+            let mut grant = Grant { ask: *ask, ..Grant::default() };
+            for ((slot, state), k) in grant.parts.iter_mut().zip(states.iter_mut()).zip(live()) {
+                let (ws, name) = (k.key.scope, &*k.key.connection);
+                let second = rule::take(state, k.limits, ask, now);
+                if k.limits.rpm.is_some() {
+                    limit_rows::set_window(tx, ws, name, "rpm", &state.rpm.to_bytes())?;
+                }
+                if k.limits.tpm.is_some() {
+                    limit_rows::set_window(tx, ws, name, "tpm", &state.tpm.to_bytes())?;
+                }
+                let row = match k.limits.daily_budget_usd {
+                    Some(_) if ask.cost > 0 => Some(limit_rows::hold(tx, &self.holder, ws, name, day, ask.cost)?),
+                    _ => None,
+                };
+                *slot = Some(Part { key: k.key.clone(), limits: *k.limits, second, row });
             }
-            if limits.daily_budget_usd.is_some() {
-                (state.spent, state.reserved) = limit_rows::budget(tx, ws, name, day)?;
-            }
-            if let Err(refusal) = rule::check(&state, key, limits, ask, now) {
-                return Ok((Err(refusal), state));
-            }
-            let second = rule::take(&mut state, limits, ask, now);
-            if limits.rpm.is_some() {
-                limit_rows::set_window(tx, ws, name, "rpm", &state.rpm.to_bytes())?;
-            }
-            if limits.tpm.is_some() {
-                limit_rows::set_window(tx, ws, name, "tpm", &state.tpm.to_bytes())?;
-            }
-            let row = match limits.daily_budget_usd {
-                Some(_) if ask.cost > 0 => Some(limit_rows::hold(tx, &self.holder, ws, name, day, ask.cost)?),
-                _ => None,
-            };
-            Ok((Ok(Grant { key: key.clone(), limits: *limits, second, ask: *ask, row }), state))
+            Ok((Ok(grant), states))
         })?;
         drop(store);
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), state);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (state, k) in states.into_iter().zip(live()) {
+            seen.insert(k.key.clone(), state);
+        }
         Ok(decision)
     }
 
     fn settle_now(&self, grant: &Grant, used: &Used) -> Result<(), StoreError> {
         let now = now_ms();
-        let (ws, name) = (grant.key.scope, &*grant.key.connection);
-        let refund_request = grant.limits.rpm.is_some() && used.requests == 0;
-        let tokens_differ = grant.limits.tpm.is_some() && used.tokens != grant.ask.tokens;
+        let refund_request = |p: &Part| p.limits.rpm.is_some() && used.requests == 0;
+        let tokens_differ = |p: &Part| p.limits.tpm.is_some() && used.tokens != grant.ask.tokens;
         let book = !used.booked && used.cost != 0;
-        if !refund_request && !tokens_differ && !book && grant.row.is_none() {
+        if !grant.parts().any(|p| refund_request(p) || tokens_differ(p) || book || p.row.is_some()) {
             return Ok(());
         }
         let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
         store.transaction(|tx| -> Result<(), StoreError> {
-            limit_rows::lock(tx, ws, name)?;
-            if refund_request {
-                let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
-                w.adjust(now, grant.second, 1, 0);
-                limit_rows::set_window(tx, ws, name, "rpm", &w.to_bytes())?;
-            }
-            if tokens_differ {
-                let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
-                w.adjust(now, grant.second, grant.ask.tokens, used.tokens);
-                limit_rows::set_window(tx, ws, name, "tpm", &w.to_bytes())?;
-            }
-            if book {
-                limit_rows::book_spend(tx, ws, name, day_of(now), used.cost)?;
-            }
-            if let Some(row) = grant.row {
-                limit_rows::release(tx, row)?;
+            lock_all(tx, grant.parts().map(|p| &p.key))?;
+            for part in grant.parts() {
+                let (ws, name) = (part.key.scope, &*part.key.connection);
+                if refund_request(part) {
+                    let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
+                    w.adjust(now, part.second, 1, 0);
+                    limit_rows::set_window(tx, ws, name, "rpm", &w.to_bytes())?;
+                }
+                if tokens_differ(part) {
+                    let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
+                    w.adjust(now, part.second, grant.ask.tokens, used.tokens);
+                    limit_rows::set_window(tx, ws, name, "tpm", &w.to_bytes())?;
+                }
+                if book {
+                    limit_rows::book_spend(tx, ws, name, day_of(now), used.cost)?;
+                }
+                if let Some(row) = part.row {
+                    limit_rows::release(tx, row)?;
+                }
             }
             Ok(())
         })
@@ -148,6 +163,17 @@ impl StoreLimits {
     }
 }
 
+/// Take the limits lock of every key, in one order for every process (so
+/// two calls holding the same keys never wait on each other in a cycle).
+fn lock_all<'k>(tx: &crate::store::Db, keys_in: impl Iterator<Item = &'k LimitKey>) -> Result<(), StoreError> {
+    let mut keys: [Option<&LimitKey>; MAX_KEYS] = [None; MAX_KEYS];
+    for (slot, key) in keys.iter_mut().zip(keys_in) {
+        *slot = Some(key);
+    }
+    keys.sort();
+    keys.into_iter().flatten().try_for_each(|k| limit_rows::lock(tx, k.scope, &k.connection))
+}
+
 fn read_breaker(db: &crate::store::Db, key: &LimitKey) -> Result<Breaker, StoreError> {
     Ok(limit_rows::breaker(db, key.scope, &key.connection)?
         .map(|(failures, open_until_ms)| Breaker { failures, open_until_ms })
@@ -155,21 +181,20 @@ fn read_breaker(db: &crate::store::Db, key: &LimitKey) -> Result<Breaker, StoreE
 }
 
 /// A refusal for when the shared limits cannot be read: budgets fail closed.
-fn unavailable(key: &LimitKey, e: &StoreError) -> Refusal {
+fn unavailable(key: Option<&LimitKey>, e: &StoreError) -> Refusal {
+    let who = key.map_or_else(String::new, |k| format!("{k}: "));
     Refusal {
-        message: format!(
-            "connection `{}`: the shared limits could not be read ({e}), so the call was refused",
-            key.connection
-        ),
+        message: format!("{who}the shared limits could not be read ({e}), so the call was refused"),
         retry_after: None,
         class: ErrorClass::RateLimit,
     }
 }
 
 impl LimitsService for StoreLimits {
-    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
-        let result = self.admit_now(key, limits, &ask).unwrap_or_else(|e| {
-            tracing::error!(connection = %key.connection, error = %e, "shared limits unavailable; call refused");
+    fn admit<'a>(&'a self, keys: &'a [Scoped<'a>], ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
+        let result = self.admit_now(keys, &ask).unwrap_or_else(|e| {
+            let key = keys.first().map(|k| k.key);
+            tracing::error!(key = ?key.map(|k| &k.connection), error = %e, "shared limits unavailable; call refused");
             Err(unavailable(key, &e))
         });
         Box::pin(std::future::ready(result))
@@ -178,7 +203,8 @@ impl LimitsService for StoreLimits {
     fn settle(&self, grant: Grant, used: Used) {
         if let Err(e) = self.settle_now(&grant, &used) {
             // The hold stays until this process stops beating: safe, if tight.
-            tracing::error!(connection = %grant.key.connection, error = %e, "a limits reservation could not be settled");
+            let key = grant.parts().next().map(|p| p.key.connection.clone());
+            tracing::error!(key = ?key, error = %e, "a limits reservation could not be settled");
         }
     }
 
@@ -279,11 +305,12 @@ mod tests {
         let key = LimitKey { scope: ws, connection: "c".into() };
         let limits = Limits { rpm: Some(3), daily_budget_usd: Some(0.01), ..Default::default() };
         let ask = Ask { tokens: 10, cost: 3_000_000 };
-        let h1 = acquire(&a, &key, &limits, ask).await.unwrap();
-        let h2 = acquire(&b, &key, &limits, ask).await.unwrap();
-        let h3 = acquire(&a, &key, &limits, ask).await.unwrap();
+        let keys = [Scoped { key: &key, limits: &limits }];
+        let h1 = acquire(&a, &keys, ask).await.unwrap();
+        let h2 = acquire(&b, &keys, ask).await.unwrap();
+        let h3 = acquire(&a, &keys, ask).await.unwrap();
         // Three held ($0.009): a fourth fits neither the budget nor the rpm.
-        let refused = acquire(&b, &key, &limits, Ask { tokens: 10, cost: 1 }).await.err().unwrap();
+        let refused = acquire(&b, &keys, Ask { tokens: 10, cost: 1 }).await.err().unwrap();
         assert!(refused.message.contains("3 requests per minute"), "{refused:?}");
         for h in [h1, h2, h3] {
             h.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
@@ -310,7 +337,34 @@ mod tests {
         assert!(released, "the dead holder's hold was not released");
         let key = LimitKey { scope: ws, connection: "c".into() };
         let limits = Limits { daily_budget_usd: Some(0.006), ..Default::default() };
-        acquire(&service, &key, &limits, Ask { tokens: 1, cost: 5_500_000 }).await.unwrap().settle(Used::default());
+        let keys = [Scoped { key: &key, limits: &limits }];
+        acquire(&service, &keys, Ask { tokens: 1, cost: 5_500_000 }).await.unwrap().settle(Used::default());
+    }
+
+    #[tokio::test]
+    async fn a_call_holds_its_connection_and_its_token_together_or_neither() {
+        let (_dir, path, ws) = store_with_workspace();
+        let a: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let b: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let (conn, token) = (LimitKey { scope: ws, connection: "c".into() }, LimitKey::token(ws, 9));
+        let roomy = Limits { daily_budget_usd: Some(1.0), ..Default::default() };
+        let tight = Limits { daily_budget_usd: Some(0.005), rpm: Some(5), ..Default::default() };
+        let both = [Scoped { key: &conn, limits: &roomy }, Scoped { key: &token, limits: &tight }];
+        let ask = Ask { tokens: 10, cost: 3_000_000 };
+        let held = acquire(&a, &both, ask).await.unwrap();
+        let day = day_of(now_ms());
+        let store = Store::open(&path).unwrap();
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 3_000_000));
+        assert_eq!(limit_rows::budget(store.db(), ws, "token/9", day).unwrap(), (0, 3_000_000));
+        // Another process: the token's budget has no room, so the connection is not touched.
+        let refused = acquire(&b, &both, ask).await.err().unwrap();
+        assert!(refused.message.starts_with("token 9 would exceed its daily budget"), "{refused:?}");
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 3_000_000));
+        held.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (1_000_000, 0), "settled on both");
+        assert_eq!(limit_rows::budget(store.db(), ws, "token/9", day).unwrap(), (1_000_000, 0));
+        let rpm = Window::from_bytes(&limit_rows::window(store.db(), ws, "token/9", "rpm").unwrap());
+        assert_eq!(rpm.used(now_ms()), 1, "the refused call took no request slot");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::principal::Principal;
 use crate::store::users::{self, Role};
 use crate::store::workspaces;
 use axum::extract::FromRequestParts;
@@ -20,6 +21,8 @@ pub struct Caller {
     pub workspace_id: i64,
     pub workspace: String,
     pub role: Role,
+    /// Who its runs are for: named in their usage, its token's limits applied.
+    pub principal: Arc<Principal>,
 }
 
 impl Caller {
@@ -31,6 +34,14 @@ impl Caller {
                 "{what} needs the admin role; token {} of `{}` is a member of workspace `{}`",
                 self.token_id, self.user, self.workspace
             ))),
+        }
+    }
+
+    /// Refuse a workflow run when the caller's token is held to chat routes.
+    pub fn require_workflows(&self) -> Result<(), ApiError> {
+        match &self.principal.token {
+            Some(t) => t.check_workflows().map_err(ApiError::Forbidden),
+            None => Ok(()),
         }
     }
 
@@ -58,12 +69,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .find(|w| w.id == grant.workspace_id)
             .map(|w| w.name)
             .ok_or_else(|| ApiError::Unauthorized("the API token's workspace no longer exists".into()))?;
+        let principal = Principal::token(&grant.user, grant.workspace_id, grant.token_id, grant.policy);
         let caller = Caller {
             user: grant.user,
             token_id: grant.token_id,
             workspace_id: grant.workspace_id,
             workspace,
             role: grant.role,
+            principal,
         };
         state.cache_caller(hash, caller.clone());
         Ok(caller)

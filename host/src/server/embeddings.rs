@@ -86,6 +86,10 @@ pub async fn embeddings(
     caller: Caller,
     JsonBody(request): JsonBody<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
+    // A token limited to some routes may embed through those only, as it may chat.
+    if let Some(token) = &caller.principal.token {
+        token.check_route(&request.model).map_err(ApiError::Forbidden)?;
+    }
     let engine = state.engine(&caller)?;
     let route = resolve(&engine, &caller, &request.model)?;
     let (texts, encoding, dimensions) = request.check()?;
@@ -103,7 +107,7 @@ pub async fn embeddings(
         }],
         output: None,
     });
-    let report = engine.engine.run(workflow, Default::default(), Arc::new(NoEvents)).await;
+    let report = engine.engine.run(workflow, Default::default(), &caller.principal, Arc::new(NoEvents)).await;
     state.metrics.run(&caller.workspace, &report);
     let node = served_node(report)?;
     let output = node.embeddings.ok_or_else(|| ApiError::Internal("the embedding node has no vectors".into()))?;

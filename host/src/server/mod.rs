@@ -31,6 +31,7 @@ mod run;
 mod sse;
 mod state;
 mod tokens;
+mod usage_export;
 mod watch;
 
 pub use capacity::Capacity;
@@ -73,6 +74,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(definitions::get_route).put(definitions::put_route).delete(definitions::delete_route),
         )
         .route("/usage", get(reports::usage))
+        .route("/usage/export", get(usage_export::usage_export))
         .route("/audit", get(reports::audit))
         .route("/alerts", get(reports::alerts))
         .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))

@@ -48,6 +48,9 @@ pub async fn chat_completions(
     caller: Caller,
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(token) = &caller.principal.token {
+        token.check_route(&request.model).map_err(ApiError::Forbidden)?;
+    }
     let engine = state.engine(&caller)?;
     let route = resolve(&engine, &caller, &request.model)?;
     let model = request.model.clone();
@@ -64,7 +67,7 @@ pub async fn chat_completions(
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     if !stream {
-        let report = engine.engine.run(workflow, Default::default(), Arc::new(NoEvents)).await;
+        let report = engine.engine.run(workflow, Default::default(), &caller.principal, Arc::new(NoEvents)).await;
         state.metrics.run(&caller.workspace, &report);
         let (output, connection) = served(report)?;
         let mut response = Json(openai_wire::completion(&id, created, &output)).into_response();
@@ -77,8 +80,9 @@ pub async fn chat_completions(
     let sink = Arc::new(Channel(tx.clone()));
     let workspace = caller.workspace.clone();
     let metrics_state = state.clone();
+    let by = caller.principal.clone();
     tokio::spawn(async move {
-        let report = engine.engine.run(workflow, Default::default(), sink).await;
+        let report = engine.engine.run(workflow, Default::default(), &by, sink).await;
         metrics_state.metrics.run(&workspace, &report);
         let _ = tx.send(Out::Done(Box::new(report)));
     });

@@ -86,6 +86,7 @@ async fn execute(
     inputs: Map<String, Value>,
     stream: bool,
 ) -> Result<Response, ApiError> {
+    caller.require_workflows()?;
     // Inputs arrive as JSON; the workflow's declared types check them.
     let provided = inputs
         .into_iter()
@@ -99,7 +100,7 @@ async fn execute(
     engine.engine.check(&workflow).map_err(|e| ApiError::Invalid(format!("invalid workflow:\n{e}")))?;
     let workflow = Arc::new(workflow);
     if !stream {
-        let report = engine.engine.run(workflow, inputs, Arc::new(NoEvents)).await;
+        let report = engine.engine.run(workflow, inputs, &caller.principal, Arc::new(NoEvents)).await;
         state.metrics.run(&caller.workspace, &report);
         return Ok(answer(report));
     }
@@ -107,7 +108,7 @@ async fn execute(
     let sink = Arc::new(Channel(tx.clone()));
     // The run goes on (and is recorded) even if the client leaves.
     tokio::spawn(async move {
-        let report = engine.engine.run(workflow, inputs, sink).await;
+        let report = engine.engine.run(workflow, inputs, &caller.principal, sink).await;
         state.metrics.run(&caller.workspace, &report);
         let _ = tx.send(Out::Done(Box::new(report)));
     });
@@ -153,6 +154,7 @@ pub fn failure(class: Option<ErrorClass>, message: String) -> ApiError {
     match class {
         Some(ErrorClass::RateLimit | ErrorClass::QuotaExceeded) => ApiError::RateLimited(message),
         Some(ErrorClass::Timeout) => ApiError::UpstreamTimeout(message),
+        Some(ErrorClass::Forbidden) => ApiError::Forbidden(message),
         Some(ErrorClass::InvalidRequest | ErrorClass::ContextLength | ErrorClass::ContentFilter) => {
             ApiError::Invalid(message)
         }

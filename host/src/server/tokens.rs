@@ -7,6 +7,7 @@ use super::caller::Caller;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::state::AppState;
+use crate::principal::TokenPolicy;
 use crate::store::users::{self, Role};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,6 +30,9 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<
 pub struct NewToken {
     user: String,
     role: String,
+    /// The token's own daily budget, RPM and route/model allow-lists.
+    #[serde(default)]
+    limits: TokenPolicy,
 }
 
 /// `POST /api/v1/tokens`: a token for an existing user in the caller's
@@ -40,7 +44,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("creating tokens")?;
     let role = Role::parse(&body.role).map_err(|_| ApiError::Invalid("`role` must be `admin` or `member`".into()))?;
-    let (id, token) = state.admin(caller.actor())?.create_token(&body.user, &caller.workspace, role)?;
+    body.limits.validate().map_err(ApiError::Invalid)?;
+    let (id, token) = state.admin(caller.actor())?.create_token(&body.user, &caller.workspace, role, &body.limits)?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "user": body.user, "role": role, "token": token.expose() }))))
 }
 

@@ -106,8 +106,25 @@ pub struct ConnectionRow {
     pub enabled: bool,
     pub created_ms: i64,
     pub updated_ms: i64,
-    /// (field, masked hint) of each sealed secret.
-    pub secret_hints: Vec<(String, String)>,
+    /// Each sealed secret as a masked hint, with when it was last set.
+    pub secret_hints: Vec<SecretHint>,
+}
+
+/// What operators may see of a sealed secret: which field, a masked hint, and
+/// its age (when it was last set: rotation is due after the workspace's
+/// `rotation_days`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretHint {
+    pub field: String,
+    pub hint: String,
+    pub set_ms: i64,
+}
+
+impl SecretHint {
+    /// Whole days since the secret was set, at `now_ms`.
+    pub fn age_days(&self, now_ms: i64) -> i64 {
+        (now_ms - self.set_ms).max(0) / super::DAY_MS
+    }
 }
 
 const COLUMNS: &str = "id, workspace_id, name, provider, settings, enabled, created_ms, updated_ms";
@@ -133,9 +150,9 @@ fn complete(db: &Db, (mut row, settings): (ConnectionRow, String)) -> Result<Con
     row.settings = serde_json::from_str(&settings)
         .map_err(|e| StoreError::Malformed { what: "connection settings", detail: format!("`{}`: {e}", row.name) })?;
     row.secret_hints = db.query(
-        "SELECT field, hint FROM connection_secrets WHERE connection_id = ?1 ORDER BY field",
+        "SELECT field, hint, set_ms FROM connection_secrets WHERE connection_id = ?1 ORDER BY field",
         args![row.id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok(SecretHint { field: r.get(0)?, hint: r.get(1)?, set_ms: r.get(2)? }),
     )?;
     Ok(row)
 }
@@ -212,14 +229,16 @@ pub fn delete(db: &Db, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Store (or replace) one sealed secret with its masked hint.
+/// Store (or replace) one sealed secret with its masked hint; its age starts now.
 pub fn put_secret(db: &Db, connection_id: i64, field: &str, sealed: &[u8], hint: &str) -> Result<(), StoreError> {
+    let now = now_ms();
     db.execute(
-        "INSERT INTO connection_secrets (connection_id, field, sealed, hint) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (connection_id, field) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint",
-        args![connection_id, field, sealed, hint],
+        "INSERT INTO connection_secrets (connection_id, field, sealed, hint, set_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (connection_id, field) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint, \
+         set_ms = excluded.set_ms",
+        args![connection_id, field, sealed, hint, now],
     )?;
-    db.execute("UPDATE connections SET updated_ms = ?1 WHERE id = ?2", args![now_ms(), connection_id])?;
+    db.execute("UPDATE connections SET updated_ms = ?1 WHERE id = ?2", args![now, connection_id])?;
     Ok(())
 }
 

@@ -239,6 +239,18 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO config_version (id, version) VALUES (1, 0);
     ALTER TABLE audit_log ADD COLUMN config_version INTEGER;
     "#,
+    // 8: who caused each usage event (the API token's user and id, or
+    // `cli:ACCOUNT`; '' for events recorded before), each token's own limits
+    // and allow-lists (JSON), and when each secret was last set (secrets
+    // stored before count from their connection's creation).
+    r#"
+    ALTER TABLE usage_events ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE usage_events ADD COLUMN token_id INTEGER;
+    ALTER TABLE api_tokens ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE connection_secrets ADD COLUMN set_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE connection_secrets SET set_ms =
+        (SELECT created_ms FROM connections c WHERE c.id = connection_secrets.connection_id);
+    "#,
 ];
 
 /// PostgreSQL stores begin at this schema version: the SQLite migrations
@@ -422,6 +434,15 @@ const PG_MIGRATIONS: &[&str] = &[
         version            BIGINT NOT NULL
     );
     INSERT INTO config_version (id, version) VALUES (1, 0);
+    "#,
+    // 8: as SQLite's 8.
+    r#"
+    ALTER TABLE usage_events ADD COLUMN user_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE usage_events ADD COLUMN token_id BIGINT;
+    ALTER TABLE api_tokens ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE connection_secrets ADD COLUMN set_ms BIGINT NOT NULL DEFAULT 0;
+    UPDATE connection_secrets SET set_ms =
+        (SELECT created_ms FROM connections c WHERE c.id = connection_secrets.connection_id);
     "#,
 ];
 

@@ -116,7 +116,9 @@ fn connections_are_per_workspace_and_secrets_replace() {
             vec![("api_key".to_string(), b"sealed-2".to_vec())]
         );
         let row = connection_rows::get(db, a.id, "openai").unwrap();
-        assert_eq!(row.secret_hints, vec![("api_key".to_string(), "sk-…0002".to_string())]);
+        let hints: Vec<(&str, &str)> = row.secret_hints.iter().map(|s| (s.field.as_str(), s.hint.as_str())).collect();
+        assert_eq!(hints, vec![("api_key", "sk-…0002")]);
+        assert!(row.secret_hints[0].set_ms >= row.created_ms, "a secret's age starts when it is set");
         assert_eq!(row.settings, settings);
         assert!(row.enabled);
 
@@ -150,7 +152,7 @@ fn tokens_are_stored_hashed_scoped_and_revocable() {
     let alice = users::create_user(db, "alice").unwrap();
     assert!(users::create_user(db, "alice").is_err());
     let token = "lln_test_token_7d6c5b4a39281706f5e4";
-    let id = users::insert_token(db, alice, a.id, users::Role::Admin, token).unwrap();
+    let id = users::insert_token(db, alice, a.id, users::Role::Admin, token, &Default::default()).unwrap();
     let grant = users::authenticate(db, token).unwrap().unwrap();
     assert_eq!((grant.user.as_str(), grant.workspace_id, grant.role), ("alice", a.id, users::Role::Admin));
     assert!(users::authenticate(db, "lln_wrong").unwrap().is_none());
@@ -192,10 +194,22 @@ fn every_module_works_on_both_backends() {
         let ws = store.transaction(|tx| workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![7]))).unwrap();
         let db = store.db();
         let at = day_start_ms(now_ms()) + 1_000;
-        // Usage: totals, groupings, the day's booked spend.
-        usage_rows::insert(db, ws.id, "wf-a", at, &attempt("c1", 0.25, false)).unwrap();
-        usage_rows::insert(db, ws.id, "wf-b", at + 1, &attempt("c1", 0.5, true)).unwrap();
-        usage_rows::insert(db, ws.id, "wf-a", at + 2, &attempt("c2", 1.0, false)).unwrap();
+        // Tokens carry their own limits and allow-lists.
+        let alice = users::create_user(db, "alice").unwrap();
+        let policy = users::TokenPolicy { rpm: Some(5), models: vec!["m1".into()], ..Default::default() };
+        let token_id = users::insert_token(db, alice, ws.id, users::Role::Member, "lln_t", &policy).unwrap();
+        assert_eq!(users::authenticate(db, "lln_t").unwrap().unwrap().policy, policy, "{location}");
+        let tighter = users::TokenPolicy { daily_budget_usd: Some(0.5), routes: vec!["r".into()], ..policy };
+        assert!(users::set_policy(db, ws.id, token_id, &tighter).unwrap());
+        assert!(!users::set_policy(db, ws.id + 1, token_id, &tighter).unwrap(), "another workspace's token");
+        assert_eq!(users::list_tokens(db, ws.id).unwrap()[0].policy, tighter);
+
+        // Usage: totals, groupings, the day's booked spend (the token's too).
+        let by_token = crate::principal::Principal::token("alice", ws.id, token_id, tighter);
+        let by_cli = crate::principal::Principal::cli("cli:ops");
+        usage_rows::insert(db, ws.id, "wf-a", &by_token, at, &attempt("c1", 0.25, false)).unwrap();
+        usage_rows::insert(db, ws.id, "wf-b", &by_cli, at + 1, &attempt("c1", 0.5, true)).unwrap();
+        usage_rows::insert(db, ws.id, "wf-a", &by_token, at + 2, &attempt("c2", 1.0, false)).unwrap();
         let all = usage_rows::Scope { workspace_id: ws.id, since_ms: 0, connection: None };
         let t = usage_rows::totals(db, all).unwrap();
         assert_eq!((t.requests, t.errors, t.input_tokens, t.cache_read_tokens), (3, 1, 300, 15), "{location}");
@@ -216,6 +230,23 @@ fn every_module_works_on_both_backends() {
         assert_eq!(usage_rows::spent_since(db, ws.id, 0).unwrap()["c2"], 1_000_000_000);
         let day = at / DAY_MS;
         assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap(), (750_000_000, 0), "booked with the events");
+        let token_key = crate::limits::LimitKey::token(ws.id, token_id);
+        assert_eq!(limit_rows::budget(db, ws.id, &token_key.connection, day).unwrap(), (1_250_000_000, 0));
+        let users: Vec<(String, u64)> =
+            usage_rows::by_user(db, all).unwrap().into_iter().map(|(u, t)| (u, t.requests)).collect();
+        assert_eq!(users, [("alice".to_string(), 2), ("cli:ops".to_string(), 1)], "{location}");
+        let tokens: Vec<String> = usage_rows::by_token(db, all).unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(tokens, [format!("token {token_id} (alice)"), "cli:ops".to_string()], "{location}");
+        // Export: page after page, oldest first, each row attributed.
+        let first = usage_rows::export_page(db, ws.id, at, at + 3, None, 2).unwrap();
+        assert_eq!(first.iter().map(|r| r.at_ms).collect::<Vec<_>>(), [at, at + 1], "{location}");
+        assert_eq!((first[0].user.as_str(), first[0].token_id), ("alice", Some(token_id)));
+        assert_eq!((first[1].user.as_str(), first[1].token_id), ("cli:ops", None));
+        assert_eq!(first[1].error_class.as_deref(), Some("server_error"));
+        let cursor = usage_rows::Cursor { at_ms: first[1].at_ms, id: first[1].id };
+        let rest = usage_rows::export_page(db, ws.id, at, at + 3, Some(cursor), 2).unwrap();
+        assert_eq!((rest.len(), rest[0].connection.as_str(), rest[0].cost_nusd), (1, "c2", 1_000_000_000));
+        assert!(usage_rows::export_page(db, ws.id, at + 3, at + 10, None, 2).unwrap().is_empty(), "`to` is exclusive");
 
         // Limits: windows, holds and their reaping, breakers.
         limit_rows::set_window(db, ws.id, "c1", "rpm", &[1, 2, 3]).unwrap();

@@ -5,20 +5,28 @@
 use super::StoreError;
 use super::sql::{Db, Row};
 use crate::args;
+use crate::principal::Principal;
 use crate::usage::AttemptRecord;
 use serde::Serialize;
 use std::collections::HashMap;
 
 pub use crate::money::{nanos as to_nusd, usd};
 
-/// Append one attempt of `workflow` at `at_ms`.
-pub fn insert(db: &Db, workspace_id: i64, workflow: &str, at_ms: i64, r: &AttemptRecord) -> Result<(), StoreError> {
+/// Append one attempt of `workflow`, caused by `by`, at `at_ms`.
+pub fn insert(
+    db: &Db,
+    workspace_id: i64,
+    workflow: &str,
+    by: &Principal,
+    at_ms: i64,
+    r: &AttemptRecord,
+) -> Result<(), StoreError> {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     db.execute(
         "INSERT INTO usage_events (at_ms, workspace_id, workflow, node, connection, provider, model, \
          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nusd, \
-         latency_ms, ttft_ms, error_class, streamed, unpriced) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         latency_ms, ttft_ms, error_class, streamed, unpriced, user_name, token_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         args![
             at_ms,
             workspace_id,
@@ -38,13 +46,20 @@ pub fn insert(db: &Db, workspace_id: i64, workflow: &str, at_ms: i64, r: &Attemp
             r.error.map(|c| c.as_str()),
             r.streamed,
             r.unpriced,
+            &*by.user,
+            by.token_id(),
         ],
     )?;
-    // The day's spend that budgets admit against, in the same transaction:
-    // an acknowledged call's cost is never missing from its budget.
+    // The day's spend that budgets admit against (the connection's and the
+    // token's), in the same transaction: an acknowledged call's cost is
+    // never missing from its budget.
     let cost = to_nusd(r.cost_usd);
     if cost != 0 {
-        super::limit_rows::book_spend(db, workspace_id, &r.connection, at_ms.div_euclid(super::DAY_MS), cost)?;
+        let day = at_ms.div_euclid(super::DAY_MS);
+        super::limit_rows::book_spend(db, workspace_id, &r.connection, day, cost)?;
+        if let Some(token) = &by.token {
+            super::limit_rows::book_spend(db, workspace_id, &token.key.connection, day, cost)?;
+        }
     }
     Ok(())
 }
@@ -224,5 +239,90 @@ pub fn workflows_using(db: &Db, workspace_id: i64, connection: &str) -> Result<V
         "SELECT DISTINCT workflow FROM usage_events WHERE workspace_id = ?1 AND connection = ?2 ORDER BY workflow",
         args![workspace_id, connection],
         |r| r.get(0),
+    )
+}
+
+/// Totals per user (the token's user, or `cli:ACCOUNT`), largest cost first.
+pub fn by_user(db: &Db, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+    grouped(db, scope, "user_name", "SUM(cost_nusd) DESC, COUNT(*) DESC")
+}
+
+/// Totals per API token (`token ID (USER)`; a CLI run as its user), largest cost first.
+pub fn by_token(db: &Db, scope: Scope<'_>) -> Result<Vec<(String, Totals)>, StoreError> {
+    let key = "COALESCE('token ' || CAST(token_id AS TEXT) || ' (' || user_name || ')', user_name)";
+    grouped(db, scope, key, "SUM(cost_nusd) DESC, COUNT(*) DESC")
+}
+
+/// One usage event as exported: one row per attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    pub id: i64,
+    pub at_ms: i64,
+    pub workflow: String,
+    pub node: String,
+    pub connection: String,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_nusd: i64,
+    pub latency_ms: f64,
+    /// `None` when the attempt served its node.
+    pub error_class: Option<String>,
+    /// Who caused it ('' for events recorded before attribution).
+    pub user: String,
+    pub token_id: Option<i64>,
+}
+
+/// Where an export resumes: after the event at (`at_ms`, `id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at_ms: i64,
+    pub id: i64,
+}
+
+/// Up to `limit` events of a workspace in `[from_ms, to_ms)` after `after`
+/// (from the start when `None`), oldest first: an export reads page after
+/// page, never the whole table at once.
+pub fn export_page(
+    db: &Db,
+    workspace_id: i64,
+    from_ms: i64,
+    to_ms: i64,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<Vec<ExportRow>, StoreError> {
+    let after = after.unwrap_or(Cursor { at_ms: from_ms, id: i64::MIN });
+    db.query(
+        "SELECT id, at_ms, workflow, node, connection, provider, model, input_tokens, output_tokens, \
+         cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nusd, latency_ms, error_class, \
+         user_name, token_id FROM usage_events \
+         WHERE workspace_id = ?1 AND at_ms >= ?2 AND at_ms < ?3 AND (at_ms > ?4 OR (at_ms = ?4 AND id > ?5)) \
+         ORDER BY at_ms, id LIMIT ?6",
+        args![workspace_id, from_ms, to_ms, after.at_ms, after.id, limit],
+        |r| {
+            Ok(ExportRow {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                workflow: r.get(2)?,
+                node: r.get(3)?,
+                connection: r.get(4)?,
+                provider: r.get(5)?,
+                model: r.get(6)?,
+                input_tokens: r.get(7)?,
+                output_tokens: r.get(8)?,
+                cache_read_tokens: r.get(9)?,
+                cache_write_tokens: r.get(10)?,
+                reasoning_tokens: r.get(11)?,
+                cost_nusd: r.get(12)?,
+                latency_ms: r.get(13)?,
+                error_class: r.get(14)?,
+                user: r.get(15)?,
+                token_id: r.get(16)?,
+            })
+        },
     )
 }

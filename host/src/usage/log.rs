@@ -18,6 +18,7 @@
 
 use super::AttemptRecord;
 use super::spool::{Spool, Spooled};
+use crate::principal::Principal;
 use crate::store::{Location, Store, StoreError, now_ms, usage_rows};
 use crate::vault::SealedSecret;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct UsageScope {
 /// Attempts of one node, as handed to the writer.
 pub struct Batch {
     pub scope: Arc<UsageScope>,
+    /// Who caused them.
+    pub by: Arc<Principal>,
     pub workflow: String,
     pub at_ms: i64,
     pub records: Vec<AttemptRecord>,
@@ -132,14 +135,20 @@ impl UsageSink {
         &self.scope
     }
 
-    /// Record `records` of `workflow` and wait until they are durable.
-    pub async fn record(&self, workflow: &str, records: Vec<AttemptRecord>) -> Result<(), UsageError> {
+    /// Record `records` of `workflow`, caused by `by`, and wait until they are durable.
+    pub async fn record(
+        &self,
+        workflow: &str,
+        by: &Arc<Principal>,
+        records: Vec<AttemptRecord>,
+    ) -> Result<(), UsageError> {
         if records.is_empty() {
             return Ok(());
         }
         let (ack, acked) = oneshot::channel();
         let batch = Batch {
             scope: self.scope.clone(),
+            by: by.clone(),
             workflow: workflow.to_string(),
             at_ms: now_ms(),
             records,
@@ -192,14 +201,14 @@ fn writer(
     }
 }
 
-/// Insert each (workspace, workflow, time, attempts) in the caller's transaction.
+/// Insert each (workspace, workflow, who, time, attempts) in the caller's transaction.
 fn insert_all<'a>(
     tx: &crate::store::Db,
-    groups: impl IntoIterator<Item = (i64, &'a str, i64, &'a [AttemptRecord])>,
+    groups: impl IntoIterator<Item = (i64, &'a str, &'a Principal, i64, &'a [AttemptRecord])>,
 ) -> Result<(), StoreError> {
-    for (workspace_id, workflow, at_ms, records) in groups {
+    for (workspace_id, workflow, by, at_ms, records) in groups {
         for r in records {
-            usage_rows::insert(tx, workspace_id, workflow, at_ms, r)?;
+            usage_rows::insert(tx, workspace_id, workflow, by, at_ms, r)?;
         }
     }
     Ok(())
@@ -219,7 +228,7 @@ fn write_group(
     if let Some(spool) = spool.filter(|s| s.pending()) {
         replay(store, spool);
     }
-    let rows = group.iter().map(|b| (b.scope.workspace_id, b.workflow.as_str(), b.at_ms, b.records.as_slice()));
+    let rows = group.iter().map(|b| (b.scope.workspace_id, b.workflow.as_str(), &*b.by, b.at_ms, b.records.as_slice()));
     let written = store.transaction(|tx| insert_all(tx, rows));
     let events = group.iter().map(|b| b.records.len()).sum::<usize>();
     let result = match (written, spool) {
@@ -228,6 +237,8 @@ fn write_group(
             let spooled = group.iter().map(|b| Spooled {
                 workspace_id: b.scope.workspace_id,
                 workflow: b.workflow.clone(),
+                user: b.by.user.to_string(),
+                token_id: b.by.token_id(),
                 at_ms: b.at_ms,
                 records: b.records.clone(),
             });
@@ -266,7 +277,11 @@ fn replay(store: &mut Store, spool: &Spool) {
             return;
         }
     };
-    let rows = spooled.iter().map(|s| (s.workspace_id, s.workflow.as_str(), s.at_ms, s.records.as_slice()));
+    let principals: Vec<Arc<Principal>> = spooled.iter().map(Spooled::principal).collect();
+    let rows = spooled
+        .iter()
+        .zip(&principals)
+        .map(|(s, by)| (s.workspace_id, s.workflow.as_str(), &**by, s.at_ms, s.records.as_slice()));
     match store.transaction(|tx| insert_all(tx, rows)) {
         Ok(()) => {
             if let Err(e) = spool.clear() {
@@ -313,8 +328,8 @@ mod tests {
         let sink = log.sink(UsageScope { workspace_id: ws.id, workspace: "w".into(), alert_webhook: None });
         let tasks: Vec<_> = (0..200)
             .map(|i| {
-                let sink = sink.clone();
-                tokio::spawn(async move { sink.record("wf", vec![record(&format!("n{i}"), 0.001)]).await })
+                let (sink, by) = (sink.clone(), Principal::cli("cli:test"));
+                tokio::spawn(async move { sink.record("wf", &by, vec![record(&format!("n{i}"), 0.001)]).await })
             })
             .collect();
         for t in tasks {
@@ -326,6 +341,7 @@ mod tests {
         assert_eq!(totals.requests, 200);
         assert_eq!(totals.cost_nusd, 200 * 1_000_000);
         log.close().await;
-        assert!(matches!(sink.record("wf", vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
+        let by = Principal::cli("cli:test");
+        assert!(matches!(sink.record("wf", &by, vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
     }
 }

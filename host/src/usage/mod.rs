@@ -1,8 +1,9 @@
 //! Token usage and its cost. Cost is computed once, when an attempt ends, from
 //! the workspace's price overrides or else the serving plugin's price table
-//! ([`prices`]); [`log`] makes each attempt a durable usage event and
-//! [`report`] reads them back.
+//! ([`prices`]); [`log`] makes each attempt a durable usage event,
+//! [`report`] reads them back and [`export`] writes them out row by row.
 
+pub mod export;
 pub mod log;
 pub mod prices;
 pub mod report;

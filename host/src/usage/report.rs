@@ -1,5 +1,5 @@
 //! Usage reports over a workspace's recorded events: requests per day, cost by
-//! model, top workflows by cost, and per-connection totals. Data first (the
+//! model, top workflows by cost, and totals per connection, user and token. Data first (the
 //! CLI prints it, `--json` and the daemon serve it as is).
 
 use crate::store::Db;
@@ -63,6 +63,10 @@ pub struct UsageReport {
     pub top_workflows: Vec<NamedLine>,
     /// By name.
     pub by_connection: Vec<NamedLine>,
+    /// Per user (the API token's user, or `cli:ACCOUNT`), largest cost first.
+    pub by_user: Vec<NamedLine>,
+    /// Per API token (`token ID (USER)`; CLI runs as their user), largest cost first.
+    pub by_token: Vec<NamedLine>,
 }
 
 /// The first millisecond of the UTC day `days - 1` days before today: a
@@ -109,6 +113,8 @@ pub fn build(db: &Db, workspace_id: i64, workspace: &str, days: u32, top: usize)
             .collect(),
         top_workflows,
         by_connection: named(usage_rows::by_connection(db, scope)?),
+        by_user: named(usage_rows::by_user(db, scope)?),
+        by_token: named(usage_rows::by_token(db, scope)?),
     })
 }
 

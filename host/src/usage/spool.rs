@@ -22,8 +22,23 @@ pub const FILE_NAME: &str = "usage-spool.jsonl";
 pub struct Spooled {
     pub workspace_id: i64,
     pub workflow: String,
+    /// Who caused them (the token's user, or `cli:ACCOUNT`).
+    pub user: String,
+    /// Through which API token, if one.
+    pub token_id: Option<i64>,
     pub at_ms: i64,
     pub records: Vec<AttemptRecord>,
+}
+
+impl Spooled {
+    /// Who caused them, as the usage writer books them (a token's spend
+    /// counts against its own budget too).
+    pub fn principal(&self) -> std::sync::Arc<crate::principal::Principal> {
+        match self.token_id {
+            Some(id) => crate::principal::Principal::token(&self.user, self.workspace_id, id, Default::default()),
+            None => crate::principal::Principal::cli(&self.user),
+        }
+    }
 }
 
 /// The spool file of one data directory.
@@ -112,7 +127,14 @@ mod tests {
             streamed: true,
             unpriced: false,
         };
-        Spooled { workspace_id: 3, workflow: workflow.into(), at_ms: 42, records: vec![record] }
+        Spooled {
+            workspace_id: 3,
+            workflow: workflow.into(),
+            user: "alice".into(),
+            token_id: Some(7),
+            at_ms: 42,
+            records: vec![record],
+        }
     }
 
     /// What goes in comes out the same, a line torn by a crash is skipped,

@@ -242,7 +242,7 @@ pub async fn run(engine: &Engine, workflow: &str, inputs: serde_json::Value) -> 
     engine.check(&wf).unwrap();
     let serde_json::Value::Object(map) = inputs else { panic!("inputs must be an object") };
     let inputs = wf.resolve_input_values(map).unwrap();
-    engine.run(Arc::new(wf), inputs, Arc::new(NoEvents)).await
+    engine.run(Arc::new(wf), inputs, &llmnode::principal::Principal::cli("cli:test"), Arc::new(NoEvents)).await
 }
 
 /// A one-node workflow calling `connection` (then `fallbacks`) with `config` merged in.

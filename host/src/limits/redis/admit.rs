@@ -6,7 +6,7 @@ use super::{LinkError, Shared, lock};
 use crate::error_class::ErrorClass;
 use crate::limits::rule::{self, KeyState, day_of};
 use crate::limits::window::Window;
-use crate::limits::{Ask, Grant, LimitKey, Limits, Refusal};
+use crate::limits::{Ask, LimitKey, Limits, Part, Refusal};
 use crate::money::nanos_floor;
 use crate::store::StoreError;
 use redis::aio::MultiplexedConnection;
@@ -26,7 +26,7 @@ pub(super) enum Undecided {
 }
 
 /// Admit one call through Redis, or through the fallback if Redis cannot decide.
-pub(super) async fn admit(shared: &Shared, key: &LimitKey, limits: &Limits, ask: Ask) -> Result<Grant, Refusal> {
+pub(super) async fn admit(shared: &Shared, key: &LimitKey, limits: &Limits, ask: Ask) -> Result<Part, Refusal> {
     let live = shared.live.load(Ordering::Relaxed);
     let Some(mut conn) = shared.link.conn() else {
         return shared.fallback.admit(key, limits, ask, live).await;
@@ -52,7 +52,7 @@ async fn decide(
     key: &LimitKey,
     limits: &Limits,
     ask: Ask,
-) -> Result<Result<Grant, Refusal>, Undecided> {
+) -> Result<Result<Part, Refusal>, Undecided> {
     let keys = shared.keys(key);
     let cap = or_none(limits.daily_budget_usd.map(nanos_floor));
     let hold = (rand::random::<i64>() & i64::MAX) | 1;
@@ -100,7 +100,7 @@ async fn decide(
             if cap >= 0 && ask.cost > 0 {
                 lock(&shared.holds).insert(hold, (keys.clone(), ask.cost));
             }
-            Ok(Grant { key: key.clone(), limits: *limits, second: seen.now_ms.div_euclid(1000), ask, row: Some(hold) })
+            Ok(Part { key: key.clone(), limits: *limits, second: seen.now_ms.div_euclid(1000), row: Some(hold) })
         } else {
             // The rule words the refusal from the state the script refused on.
             Err(rule::check(&state, key, limits, &ask, seen.now_ms).err().unwrap_or_else(|| Refusal {

@@ -6,7 +6,7 @@
 
 use super::super::local::LocalLimits;
 use super::super::rule::KeyState;
-use super::super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
+use super::super::{Ask, Grant, LimitKey, Limits, LimitsService, Part, Refusal, Scoped, Used};
 use crate::error_class::ErrorClass;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,13 +20,11 @@ pub struct Fallback {
 impl Fallback {
     /// Admit at this daemon's share of `limits` among `live` daemons; a
     /// budgeted call is refused.
-    pub async fn admit(&self, key: &LimitKey, limits: &Limits, ask: Ask, live: u32) -> Result<Grant, Refusal> {
+    pub async fn admit(&self, key: &LimitKey, limits: &Limits, ask: Ask, live: u32) -> Result<Part, Refusal> {
         if limits.daily_budget_usd.is_some() {
             return Err(Refusal {
                 message: format!(
-                    "connection `{}` has a daily budget, and the budget store (Redis) is unreachable, so the call \
-                     was refused",
-                    key.connection
+                    "{key} has a daily budget, and the budget store (Redis) is unreachable, so the call was refused"
                 ),
                 retry_after: None,
                 class: ErrorClass::RateLimit,
@@ -34,10 +32,10 @@ impl Fallback {
         }
         let live = live.max(1);
         let share = Limits { rpm: limits.rpm.map(|l| l / live), tpm: limits.tpm.map(|l| l / live), ..*limits };
-        match self.local.admit(key, &share, ask).await {
-            Ok(grant) => {
+        match self.local.admit(&[Scoped { key, limits: &share }], ask).await {
+            Ok(mut grant) => {
                 self.admitted.fetch_add(1, Ordering::Relaxed);
-                Ok(grant)
+                Ok(grant.parts[0].take().expect("a limited key's admission holds a part"))
             }
             Err(mut refusal) => {
                 refusal.message.push_str(&format!(
@@ -48,9 +46,9 @@ impl Fallback {
         }
     }
 
-    /// Settle a call admitted here.
-    pub fn settle(&self, grant: Grant, used: Used) {
-        self.local.settle(grant, used);
+    /// Settle a call's part admitted here.
+    pub fn settle(&self, part: Part, ask: Ask, used: Used) {
+        self.local.settle(Grant { parts: [Some(part), None], ask }, used);
     }
 
     /// Calls admitted here since the start.

@@ -45,7 +45,7 @@ pub use url::{RedisUrl, RedisUrlError};
 
 use super::breaker::{Admission, Breaker};
 use super::rule::{self, KeyState};
-use super::{Ask, Grant, LimitKey, Limits, LimitsService, Refusal, Used};
+use super::{Ask, Grant, LimitKey, Limits, LimitsService, MAX_KEYS, Refusal, Scoped, Used};
 use crate::error_class::ErrorClass;
 use crate::money::Nanos;
 use crate::store::{Location, Store, StoreError, limit_rows, now_ms};
@@ -202,19 +202,40 @@ impl Shared {
 }
 
 impl LimitsService for RedisLimits {
-    fn admit<'a>(&'a self, key: &'a LimitKey, limits: &'a Limits, ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
-        Box::pin(admit::admit(&self.shared, key, limits, ask))
+    /// Each key is admitted by its own atomic script, in order; if a later
+    /// key refuses, what the earlier ones took is given back at once (as a
+    /// call that never reached the provider). No key ever admits past its
+    /// limits; a call refused on its token may briefly hold its
+    /// connection's capacity.
+    fn admit<'a>(&'a self, keys: &'a [Scoped<'a>], ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
+        Box::pin(async move {
+            let mut grant = Grant { ask, ..Grant::default() };
+            for (slot, scoped) in keys.iter().filter(|s| s.limits.any()).take(MAX_KEYS).enumerate() {
+                match admit::admit(&self.shared, scoped.key, scoped.limits, ask).await {
+                    Ok(part) => grant.parts[slot] = Some(part),
+                    Err(refusal) => {
+                        self.settle(grant, Used { requests: 0, tokens: 0, cost: 0, booked: true });
+                        return Err(refusal);
+                    }
+                }
+            }
+            Ok(grant)
+        })
     }
 
     fn settle(&self, grant: Grant, used: Used) {
-        let Some(hold) = grant.row else {
-            return self.shared.fallback.settle(grant, used);
-        };
-        lock(&self.shared.holds).remove(&hold);
-        let keys = self.shared.keys(&grant.key);
-        if let Some(job) = settle::SettleJob::new(&grant, &used, keys) {
-            // A stopped worker (the daemon is exiting) leaves the hold to expire.
-            let _ = self.shared.jobs.send(heart::Job::Settle(job));
+        let ask = grant.ask;
+        for part in grant.parts.into_iter().flatten() {
+            let Some(hold) = part.row else {
+                self.shared.fallback.settle(part, ask, used);
+                continue;
+            };
+            lock(&self.shared.holds).remove(&hold);
+            let keys = self.shared.keys(&part.key);
+            if let Some(job) = settle::SettleJob::new(&part, &ask, &used, keys) {
+                // A stopped worker (the daemon is exiting) leaves the hold to expire.
+                let _ = self.shared.jobs.send(heart::Job::Settle(job));
+            }
         }
     }
 

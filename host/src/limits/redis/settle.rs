@@ -7,7 +7,7 @@ use super::keys::Keys;
 use super::scripts::{SCRIPTS, SettleReply};
 use super::{Shared, lock};
 use crate::limits::rule::day_of;
-use crate::limits::{Grant, LimitKey, Used};
+use crate::limits::{Ask, LimitKey, Part, Used};
 use crate::money::Nanos;
 use crate::store::{limit_rows, now_ms};
 use std::sync::Arc;
@@ -33,12 +33,12 @@ pub(super) struct SettleJob {
 }
 
 impl SettleJob {
-    /// The settle of `grant`, unless there is nothing to do.
-    pub fn new(grant: &Grant, used: &Used, keys: Arc<Keys>) -> Option<Self> {
+    /// The settle of `part` of a call that asked for `ask`, unless there is nothing to do.
+    pub fn new(part: &Part, ask: &Ask, used: &Used, keys: Arc<Keys>) -> Option<Self> {
+        let grant = part;
         let refund = grant.limits.rpm.is_some() && used.requests == 0;
-        let tokens =
-            (grant.limits.tpm.is_some() && used.tokens != grant.ask.tokens).then_some((grant.ask.tokens, used.tokens));
-        let held = grant.limits.daily_budget_usd.is_some() && grant.ask.cost > 0;
+        let tokens = (grant.limits.tpm.is_some() && used.tokens != ask.tokens).then_some((ask.tokens, used.tokens));
+        let held = grant.limits.daily_budget_usd.is_some() && ask.cost > 0;
         if !refund && tokens.is_none() && used.cost == 0 && !held {
             return None;
         }

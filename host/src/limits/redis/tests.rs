@@ -79,7 +79,7 @@ async fn rpm_is_exact_across_three_daemons() {
     let limits = Limits { rpm: Some(10), ..Default::default() };
     let tries = (0..40).map(|i| {
         let (service, key) = (fleet.service(i), key.clone());
-        async move { acquire(&service, &key, &limits, Ask { tokens: 1, cost: 0 }).await }
+        async move { acquire(&service, &[Scoped { key: &key, limits: &limits }], Ask { tokens: 1, cost: 0 }).await }
     });
     let results = join_all(tries).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10, "exactly the limit, never one more");
@@ -88,7 +88,7 @@ async fn rpm_is_exact_across_three_daemons() {
     assert!(refused.retry_after.is_some_and(|d| d > Duration::from_secs(55)), "{refused:?}");
     // A lowered limit bites at once; a hold settled unsent gives its request back.
     let lowered = Limits { rpm: Some(9), ..limits };
-    assert!(acquire(&fleet.service(0), &key, &lowered, Ask::default()).await.is_err());
+    assert!(acquire(&fleet.service(0), &[Scoped { key: &key, limits: &lowered }], Ask::default()).await.is_err());
     for hold in results.into_iter().flatten() {
         hold.settle(Used { requests: 0, ..Used::default() });
     }
@@ -98,7 +98,7 @@ async fn rpm_is_exact_across_three_daemons() {
                 || fleet.redis.cli(&["HLEN", &Keys::of(&key).rpm]) == "0"
         })
         .await;
-    assert!(acquire(&fleet.service(1), &key, &limits, Ask::default()).await.is_ok());
+    assert!(acquire(&fleet.service(1), &[Scoped { key: &key, limits: &limits }], Ask::default()).await.is_ok());
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn a_64_way_burst_over_three_daemons_never_exceeds_the_budget() {
     let burst = |n| {
         join_all((0..n).map(|i| {
             let (service, key) = (fleet.service(i), key.clone());
-            async move { acquire(&service, &key, &limits, ask).await }
+            async move { acquire(&service, &[Scoped { key: &key, limits: &limits }], ask).await }
         }))
     };
     let held = burst(64).await;
@@ -139,17 +139,17 @@ async fn a_hold_expires_once_its_owner_stops_beating_and_not_before() {
     let limits = Limits { daily_budget_usd: Some(0.01), ..Default::default() };
     let ask = Ask { tokens: 1, cost: 10_000_000 }; // the whole budget
     let (owner, other) = (fleet.service(0), fleet.service(1));
-    let live = acquire(&owner, &key, &limits, ask).await.unwrap();
+    let live = acquire(&owner, &[Scoped { key: &key, limits: &limits }], ask).await.unwrap();
     // Three TTLs on, the owner's heartbeat still holds it.
     tokio::time::sleep(timing().hold_ttl * 3).await;
-    assert!(acquire(&other, &key, &limits, ask).await.is_err(), "a live hold expired");
+    assert!(acquire(&other, &[Scoped { key: &key, limits: &limits }], ask).await.is_err(), "a live hold expired");
     // The owner dies (no more heartbeats, no goodbye): the hold goes.
     let grant = live.grant.clone();
     fleet.daemons[0].stop_beating();
     std::mem::forget(live);
     let started = Instant::now();
     let freed = loop {
-        match acquire(&other, &key, &limits, ask).await {
+        match acquire(&other, &[Scoped { key: &key, limits: &limits }], ask).await {
             Ok(h) => break h,
             Err(_) => assert!(started.elapsed() < Duration::from_secs(5), "the dead owner's hold was never released"),
         }
@@ -167,14 +167,17 @@ async fn a_hold_settled_twice_books_once() {
     let fleet = Fleet::start(1).await;
     let key = fleet.key();
     let limits = Limits { daily_budget_usd: Some(1.0), ..Default::default() };
-    let hold = acquire(&fleet.service(0), &key, &limits, Ask { tokens: 1, cost: 5_000_000 }).await.unwrap();
+    let hold = acquire(&fleet.service(0), &[Scoped { key: &key, limits: &limits }], Ask { tokens: 1, cost: 5_000_000 })
+        .await
+        .unwrap();
     let grant = hold.grant.clone();
     hold.settle(Used { booked: true, ..paid(4_000_000) });
     fleet.until("the cost is booked", || fleet.spent() == Some(4_000_000)).await;
     fleet.daemons[0].settle(grant.clone(), Used { booked: true, ..paid(4_000_000) });
     fleet.daemons[0].settle(grant, Used { booked: true, ..paid(4_000_000) });
     // A third hold settles after both repeats: once it is booked, they are done.
-    let probe = acquire(&fleet.service(0), &key, &limits, Ask { tokens: 1, cost: 1 }).await.unwrap();
+    let probe =
+        acquire(&fleet.service(0), &[Scoped { key: &key, limits: &limits }], Ask { tokens: 1, cost: 1 }).await.unwrap();
     probe.settle(Used { booked: true, ..paid(1) });
     fleet.until("the probe is booked", || fleet.spent() == Some(4_000_001)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -194,7 +197,7 @@ async fn after_flushall_one_daemon_reseeds_the_day_from_the_store() {
     let ask = Ask { tokens: 1, cost: 1_000_000 };
     let results = join_all((0..30).map(|i| {
         let (service, key) = (fleet.service(i), key.clone());
-        async move { acquire(&service, &key, &limits, ask).await }
+        async move { acquire(&service, &[Scoped { key: &key, limits: &limits }], ask).await }
     }))
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 3);
@@ -234,16 +237,17 @@ async fn without_redis_budgets_refuse_and_rpm_is_shared_out_then_recovers() {
     let budget = Limits { daily_budget_usd: Some(1.0), ..Default::default() };
     let ask = Ask { tokens: 1, cost: 1_000 };
     // One call through Redis before the outage.
-    acquire(&fleet.service(0), &key, &rpm, ask).await.unwrap().settle(paid(0));
+    acquire(&fleet.service(0), &[Scoped { key: &key, limits: &rpm }], ask).await.unwrap().settle(paid(0));
     fleet.redis.kill();
     let started = Instant::now();
-    let refused = acquire(&fleet.service(0), &key, &budget, ask).await.err().unwrap();
+    let refused = acquire(&fleet.service(0), &[Scoped { key: &key, limits: &budget }], ask).await.err().unwrap();
     assert!(refused.message.contains("budget store (Redis) is unreachable"), "{refused:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "a dead Redis stalled a call: {:?}", started.elapsed());
     // Each daemon admits floor(10 / 3) = 3 on its own, and counts them.
     for d in 0..3 {
         let service = fleet.service(d);
-        let tries = join_all((0..6).map(|_| acquire(&service, &key, &rpm, ask))).await;
+        let scoped = [Scoped { key: &key, limits: &rpm }];
+        let tries = join_all((0..6).map(|_| acquire(&service, &scoped, ask))).await;
         assert_eq!(tries.iter().filter(|t| t.is_ok()).count(), 3, "daemon {d}");
         assert_eq!(service.fallback_admissions(), 3, "daemon {d}");
         let refused = tries.iter().find_map(|t| t.as_ref().err()).unwrap();
@@ -258,7 +262,7 @@ async fn without_redis_budgets_refuse_and_rpm_is_shared_out_then_recovers() {
     let started = Instant::now();
     for d in 0..3 {
         loop {
-            if let Ok(h) = acquire(&fleet.service(d), &key, &budget, ask).await {
+            if let Ok(h) = acquire(&fleet.service(d), &[Scoped { key: &key, limits: &budget }], ask).await {
                 h.settle(paid(1_000));
                 break;
             }
@@ -273,6 +277,7 @@ async fn without_redis_budgets_refuse_and_rpm_is_shared_out_then_recovers() {
         })
         .await;
     let services: Vec<_> = (0..3).map(|i| fleet.service(i)).collect();
-    let after = join_all(services.iter().map(|s| acquire(s, &key, &rpm, ask))).await;
+    let scoped = [Scoped { key: &key, limits: &rpm }];
+    let after = join_all(services.iter().map(|s| acquire(s, &scoped, ask))).await;
     assert_eq!(after.iter().filter(|h| h.is_ok()).count(), 1, "9 of 10 were used during the outage");
 }
