@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod kit;
 pub mod limits;
 pub mod metrics;
+pub mod monitor;
 pub mod money;
 pub mod names;
 pub mod runtime;

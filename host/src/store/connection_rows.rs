@@ -108,6 +108,9 @@ pub struct ConnectionRow {
     pub updated_ms: i64,
     /// (field, masked hint) of each sealed secret.
     pub secret_hints: Vec<(String, String)>,
+    /// The approval its pending change (creation, or a new base URL or
+    /// key) awaits, if any.
+    pub pending_approval: Option<i64>,
 }
 
 const COLUMNS: &str = "id, workspace_id, name, provider, settings, enabled, created_ms, updated_ms";
@@ -124,6 +127,7 @@ fn from_row(r: &Row<'_>) -> Result<(ConnectionRow, String), StoreError> {
             created_ms: r.get(6)?,
             updated_ms: r.get(7)?,
             secret_hints: Vec::new(),
+            pending_approval: None,
         },
         r.get(4)?,
     ))
@@ -137,6 +141,7 @@ fn complete(db: &Db, (mut row, settings): (ConnectionRow, String)) -> Result<Con
         args![row.id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    row.pending_approval = super::approval_rows::pending_for_connection(db, row.workspace_id, &row.name)?.map(|a| a.id);
     Ok(row)
 }
 
