@@ -77,6 +77,13 @@ struct FailoverLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorLabels {
+    workspace: String,
+    rule: &'static str,
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CapLabels {
     cap: &'static str,
 }
@@ -109,6 +116,7 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
     failovers: Family<FailoverLabels, Counter>,
+    monitor_hits: Family<MonitorLabels, Counter>,
     local_refusals: Family<ConnectionLabels, Counter>,
     attempt_seconds: Family<ConnectionLabels, Histogram, fn() -> Histogram>,
     ttft_seconds: Family<ConnectionLabels, Histogram, fn() -> Histogram>,
@@ -132,6 +140,7 @@ impl Default for Metrics {
             runs: Family::default(),
             attempts: Family::default(),
             failovers: Family::default(),
+            monitor_hits: Family::default(),
             local_refusals: Family::default(),
             attempt_seconds: Family::new_with_constructor(seconds_histogram),
             ttft_seconds: Family::new_with_constructor(seconds_histogram),
@@ -150,6 +159,11 @@ impl Default for Metrics {
         scoped.register("llm_requests", "Workflow runs and chat completions, by outcome", m.runs.clone());
         scoped.register("llm_attempts", "Attempts against a connection, by outcome", m.attempts.clone());
         scoped.register("llm_failovers", "Connections passed over after a failed attempt", m.failovers.clone());
+        scoped.register(
+            "monitor_hits",
+            "Prompt monitor hits, by rule and what the workspace's policy did",
+            m.monitor_hits.clone(),
+        );
         scoped.register(
             "limiter_refusals",
             "Calls refused locally by a connection's RPM, TPM or daily budget",
@@ -251,6 +265,10 @@ impl Metrics {
                     self.local_refusals.get_or_create(&conn).inc();
                 }
             }
+        }
+        for hit in &report.monitor {
+            let labels = MonitorLabels { workspace: workspace.to_string(), rule: hit.rule, action: hit.action.as_str() };
+            self.monitor_hits.get_or_create(&labels).inc();
         }
     }
 

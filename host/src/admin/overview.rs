@@ -32,6 +32,7 @@ impl Overview {
             "status_reasons": self.status.reasons,
             "usage_30d": { "requests": self.usage.requests, "errors": self.usage.errors, "cost_usd": self.usage.cost_usd() },
             "settings": row.settings,
+            "pending_approval": row.pending_approval,
             "secrets": row.secret_hints.iter().map(|(f, h)| json!({ "field": f, "hint": h })).collect::<Vec<_>>(),
         })
     }

@@ -75,7 +75,7 @@ pub async fn chat_completions(
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     if !stream {
-        let report = engine.engine.run(workflow, Default::default(), Arc::new(NoEvents)).await;
+        let report = engine.engine.run_for(workflow, Default::default(), Arc::new(NoEvents), Some(caller.token_id)).await;
         state.metrics.run(&caller.workspace, &report);
         let (output, connection) = served(report)?;
         let mut response = Json(openai_wire::completion(&id, created, &output)).into_response();
@@ -87,9 +87,10 @@ pub async fn chat_completions(
     let (tx, mut rx) = unbounded_channel();
     let sink = Arc::new(Channel(tx.clone()));
     let workspace = caller.workspace.clone();
+    let token = Some(caller.token_id);
     let metrics_state = state.clone();
     tokio::spawn(async move {
-        let report = engine.engine.run(workflow, Default::default(), sink).await;
+        let report = engine.engine.run_for(workflow, Default::default(), sink, token).await;
         metrics_state.metrics.run(&workspace, &report);
         let _ = tx.send(Out::Done(Box::new(report)));
     });
@@ -137,7 +138,7 @@ fn served(report: RunReport) -> Result<(Value, String), ApiError> {
             Ok((n.output.unwrap_or(Value::Null), n.connection.unwrap_or_default()))
         }
         Some(n) => {
-            let class = n.skipped.iter().rev().find_map(|s| s.class);
+            let class = n.error_class();
             Err(failure(class, n.error.unwrap_or_else(|| "the request failed".into())))
         }
         None => Err(ApiError::Internal("the run reported no node".into())),

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::sse;
 use super::state::AppState;
-use crate::engine::{EventSink, NoEvents, NodeStatus, RunEvent, RunReport};
+use crate::engine::{EventSink, NoEvents, NodeReport, NodeStatus, RunEvent, RunReport};
 use crate::error_class::ErrorClass;
 use crate::store::definition_rows::{self, Kind};
 use crate::workflow::Workflow;
@@ -99,7 +99,7 @@ async fn execute(
     engine.engine.check(&workflow).map_err(|e| ApiError::Invalid(format!("invalid workflow:\n{e}")))?;
     let workflow = Arc::new(workflow);
     if !stream {
-        let report = engine.engine.run(workflow, inputs, Arc::new(NoEvents)).await;
+        let report = engine.engine.run_for(workflow, inputs, Arc::new(NoEvents), Some(caller.token_id)).await;
         state.metrics.run(&caller.workspace, &report);
         return Ok(answer(report));
     }
@@ -107,7 +107,7 @@ async fn execute(
     let sink = Arc::new(Channel(tx.clone()));
     // The run goes on (and is recorded) even if the client leaves.
     tokio::spawn(async move {
-        let report = engine.engine.run(workflow, inputs, sink).await;
+        let report = engine.engine.run_for(workflow, inputs, sink, Some(caller.token_id)).await;
         state.metrics.run(&caller.workspace, &report);
         let _ = tx.send(Out::Done(Box::new(report)));
     });
@@ -139,7 +139,7 @@ fn answer(report: RunReport) -> Response {
         return Json(report).into_response();
     }
     let failed = report.nodes.iter().find(|n| n.status == NodeStatus::Failed);
-    let class = failed.and_then(|n| n.skipped.iter().rev().find_map(|s| s.class));
+    let class = failed.and_then(NodeReport::error_class);
     let message = report.error.clone().unwrap_or_else(|| "the run failed".into());
     let detail = failed.and_then(|n| n.error.as_deref()).map(|e| format!("{message}: {e}")).unwrap_or(message);
     let error = failure(class, detail);

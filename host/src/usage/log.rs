@@ -48,6 +48,8 @@ pub struct Batch {
     pub workflow: String,
     pub at_ms: i64,
     pub records: Vec<AttemptRecord>,
+    /// The prompt monitor's hits in the same node (alerted after commit).
+    pub hits: Vec<crate::monitor::Hit>,
     ack: Option<oneshot::Sender<Result<(), UsageError>>>,
 }
 
@@ -119,9 +121,15 @@ impl UsageSink {
         &self.scope
     }
 
-    /// Record `records` of `workflow` and wait until they are durable.
-    pub async fn record(&self, workflow: &str, records: Vec<AttemptRecord>) -> Result<(), UsageError> {
-        if records.is_empty() {
+    /// Record `records` of `workflow` and wait until they are durable; the
+    /// prompt monitor's `hits` go to the alert hook with them.
+    pub async fn record(
+        &self,
+        workflow: &str,
+        records: Vec<AttemptRecord>,
+        hits: Vec<crate::monitor::Hit>,
+    ) -> Result<(), UsageError> {
+        if records.is_empty() && hits.is_empty() {
             return Ok(());
         }
         let (ack, acked) = oneshot::channel();
@@ -130,6 +138,7 @@ impl UsageSink {
             workflow: workflow.to_string(),
             at_ms: now_ms(),
             records,
+            hits,
             ack: Some(ack),
         };
         self.tx.send(Message::Write(batch)).await.map_err(|_| UsageError::Closed)?;
@@ -237,7 +246,7 @@ mod tests {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let sink = sink.clone();
-                tokio::spawn(async move { sink.record("wf", vec![record(&format!("n{i}"), 0.001)]).await })
+                tokio::spawn(async move { sink.record("wf", vec![record(&format!("n{i}"), 0.001)], Vec::new()).await })
             })
             .collect();
         for t in tasks {
@@ -249,6 +258,6 @@ mod tests {
         assert_eq!(totals.requests, 200);
         assert_eq!(totals.cost_nusd, 200 * 1_000_000);
         log.close().await;
-        assert!(matches!(sink.record("wf", vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
+        assert!(matches!(sink.record("wf", vec![record("late", 0.0)], Vec::new()).await, Err(UsageError::Closed)));
     }
 }
