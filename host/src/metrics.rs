@@ -267,7 +267,8 @@ impl Metrics {
             }
         }
         for hit in &report.monitor {
-            let labels = MonitorLabels { workspace: workspace.to_string(), rule: hit.rule, action: hit.action.as_str() };
+            let labels =
+                MonitorLabels { workspace: workspace.to_string(), rule: hit.rule, action: hit.action.as_str() };
             self.monitor_hits.get_or_create(&labels).inc();
         }
     }
@@ -340,6 +341,14 @@ mod tests {
                 time_to_first_token: Some(Duration::from_millis(2)),
                 streamed: true,
                 unpriced: false,
+            }],
+            monitor: vec![crate::monitor::Hit {
+                rule: "jwt",
+                detector: crate::monitor::Detector::Secrets,
+                action: crate::monitor::Action::Alert,
+                node: "n".into(),
+                message: Some(0),
+                sender: None,
             }],
             elapsed_ms: 5.0,
         }

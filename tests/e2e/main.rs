@@ -15,6 +15,7 @@ mod egress;
 mod fleet;
 mod gemini;
 mod google_auth;
+mod governance;
 mod hostile_plugins;
 mod hostile_upstreams;
 mod limits;

@@ -43,7 +43,8 @@ impl Admin {
         if approve && principal(&row.requested_by) == principal(actor) {
             let detail = json!({ "approval": id, "kind": row.kind, "requested_by": row.requested_by,
                 "reason": "the requester cannot approve their own change" });
-            self.store.transaction(|tx| audit::append(tx, Some(ws.id), actor, "approval.refused", &row.target, &detail))?;
+            self.store
+                .transaction(|tx| audit::append(tx, Some(ws.id), actor, "approval.refused", &row.target, &detail))?;
             return Err(AdminError::Forbidden(format!(
                 "approval #{id} ({} of `{}`) was requested by {}, who cannot approve it; another admin must",
                 row.kind,
@@ -78,7 +79,10 @@ impl Admin {
 fn apply_edit(tx: &crate::store::Db, workspace_id: i64, row: &ApprovalRow) -> Result<(), AdminError> {
     let current = connection_rows::get(tx, workspace_id, &row.target)?;
     if row.detail["connection_id"].as_i64() != Some(current.id) {
-        return Err(AdminError::Refused(format!("connection `{}` was replaced since the change", Escaped(&row.target))));
+        return Err(AdminError::Refused(format!(
+            "connection `{}` was replaced since the change",
+            Escaped(&row.target)
+        )));
     }
     let settings: Option<StoredSettings> = serde_json::from_value(row.detail["settings"].clone())
         .map_err(|e| StoreError::Malformed { what: "staged settings", detail: e.to_string() })?;

@@ -3,10 +3,10 @@
 
 use super::connection_checks::{check_key, check_settings};
 use super::{Admin, AdminError};
+use crate::escape::Escaped;
 use crate::names::{self, NameKind};
 use crate::runtime::bindings::types::AuthScheme;
 use crate::secret::Secret;
-use crate::escape::Escaped;
 use crate::store::StoreError;
 use crate::store::approval_rows::{self, ApprovalKind};
 use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
@@ -88,11 +88,13 @@ impl Admin {
         };
         changed.extend(edit.set_secrets.keys().map(|field| format!("secret:{field}")));
         changed.extend(edit.remove_secrets.iter().map(|field| format!("secret:{field} (removed)")));
-        let staged = ws.settings.require_approval && changed.iter().any(|c| c == "base_url" || c.starts_with("secret:"));
+        let staged =
+            ws.settings.require_approval && changed.iter().any(|c| c == "base_url" || c.starts_with("secret:"));
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         let row = self.store.transaction(|tx| -> Result<_, AdminError> {
-            let seal = |field: &str, secret: &Secret| vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose());
+            let seal =
+                |field: &str, secret: &Secret| vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose());
             let mut detail = json!({ "changed": changed });
             if staged {
                 let change = json!({ "connection_id": current.id, "settings": &edit.settings,

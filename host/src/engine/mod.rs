@@ -266,12 +266,10 @@ async fn run_node(
                         class = Some(ErrorClass::InvalidRequest);
                         Err(blocked.to_string())
                     }
-                    Ok(()) => {
-                        llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
-                            .await
-                            .map(|s| (s.output, Some(s.connection)))
-                            .map_err(|f| f.message)
-                    }
+                    Ok(()) => llm_node::run(inner, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
+                        .await
+                        .map(|s| (s.output, Some(s.connection)))
+                        .map_err(|f| f.message),
                 }
             }
         },

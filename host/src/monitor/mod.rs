@@ -126,7 +126,8 @@ pub struct Hit {
 impl Hit {
     /// Where the hit was, for alerts and errors.
     pub fn place(&self, workflow: &str) -> String {
-        let mut s = format!("workflow `{}`, node `{}`", crate::escape::Escaped(workflow), crate::escape::Escaped(&self.node));
+        let mut s =
+            format!("workflow `{}`, node `{}`", crate::escape::Escaped(workflow), crate::escape::Escaped(&self.node));
         if let Some(i) = self.message {
             s.push_str(&format!(", message {i}"));
         }
@@ -139,7 +140,9 @@ impl Hit {
 
 /// A node the monitor refused: nothing was sent.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the prompt monitor blocked this node: {what} matched in {place}; nothing was sent (workspace policy `{detector}`: block)")]
+#[error(
+    "the prompt monitor blocked this node: {what} matched in {place}; nothing was sent (workspace policy `{detector}`: block)"
+)]
 pub struct Blocked {
     pub what: String,
     pub place: String,

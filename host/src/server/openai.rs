@@ -75,7 +75,8 @@ pub async fn chat_completions(
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     if !stream {
-        let report = engine.engine.run_for(workflow, Default::default(), Arc::new(NoEvents), Some(caller.token_id)).await;
+        let report =
+            engine.engine.run_for(workflow, Default::default(), Arc::new(NoEvents), Some(caller.token_id)).await;
         state.metrics.run(&caller.workspace, &report);
         let (output, connection) = served(report)?;
         let mut response = Json(openai_wire::completion(&id, created, &output)).into_response();
