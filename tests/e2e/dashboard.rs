@@ -396,9 +396,7 @@ async fn an_admin_adds_edits_disables_and_deletes_a_connection_with_the_forms() 
 async fn another_admin_approves_a_pending_connection_in_the_approvals_view() {
     let s = Setup::new(Duration::ZERO).await;
     s.cli(&["workspaces", "set", "--require-approval"]).await;
-    s.cli(&["users", "add", "dave"]).await;
-    let dave =
-        s.cli(&["tokens", "create", "--user", "dave", "-w", "default", "--role", "admin"]).await.trim().to_string();
+    let dave = s.second_admin("dave").await;
     let d = s.serve().await;
     let add = json!({ "name": "fresh", "provider": "openai", "secrets": { "api_key": KEY },
         "settings": { "base_url": s.upstream.base_url(), "default_model": "gpt-4o-mini" } });

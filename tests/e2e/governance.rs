@@ -50,9 +50,7 @@ async fn a_change_serves_only_once_a_different_admin_approves_it() {
     let s = Setup::new(Duration::ZERO).await;
     let (old, new) = (Upstream::start(answer).await, Upstream::start(answer).await);
     s.cli(&["workspaces", "set", "--require-approval"]).await;
-    s.cli(&["users", "add", "dave"]).await;
-    let dave =
-        s.cli(&["tokens", "create", "--user", "dave", "-w", "default", "--role", "admin"]).await.trim().to_string();
+    let dave = s.second_admin("dave").await;
     let d = s.serve().await;
 
     // Alice adds a connection: accepted, pending, and it serves nothing.

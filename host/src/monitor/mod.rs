@@ -306,30 +306,8 @@ mod tests {
     use super::*;
 
     fn request(texts: &[&str]) -> types::ChatRequest {
-        let messages = texts
-            .iter()
-            .map(|t| types::Message {
-                role: types::Role::User,
-                content: vec![types::ContentPart::Text(t.to_string())],
-                name: None,
-                tool_call_id: None,
-                tool_calls: Vec::new(),
-                cache_breakpoint: false,
-            })
-            .collect();
-        types::ChatRequest {
-            model: "m".into(),
-            messages,
-            tools: Vec::new(),
-            tool_choice: None,
-            response_format: None,
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop: Vec::new(),
-            stream: false,
-            cache: None,
-        }
+        let messages: Vec<_> = texts.iter().map(|t| serde_json::json!({ "role": "user", "content": t })).collect();
+        crate::kit::call::chat_request(&serde_json::json!({ "model": "m", "messages": messages })).unwrap()
     }
 
     fn text(r: &types::ChatRequest, i: usize) -> &str {
