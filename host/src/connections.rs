@@ -57,6 +57,9 @@ pub struct Connection {
     pub stream_idle_timeout: Duration,
     /// Disabled connections are refused by new runs.
     pub enabled: bool,
+    /// Why it cannot serve yet: the approval it awaits (a new connection,
+    /// or its plugin's install), named for the refusal.
+    pub pending: Option<String>,
     /// The connection's secrets.
     pub credentials: Credentials,
     /// How transient failures are retried here before the node gives up.
@@ -83,6 +86,7 @@ impl Connection {
             timeout: DEFAULT_TIMEOUT,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             enabled: true,
+            pending: None,
             credentials: Credentials::plain(Some(key)),
             retry: RetryPolicy::default(),
             limits: Limits::default(),
@@ -255,6 +259,7 @@ impl ConnectionSet {
                     Some(s) => return Err(invalid(format!("stream_idle_timeout_secs {s} must be between 0 and 3600"))),
                 },
                 enabled: c.enabled,
+                pending: None,
                 credentials,
                 retry: RetryPolicy { max_retries: c.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
                 limits: Limits {

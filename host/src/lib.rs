@@ -20,6 +20,7 @@ pub mod kit;
 pub mod limits;
 pub mod metrics;
 pub mod money;
+pub mod monitor;
 pub mod names;
 pub mod principal;
 pub mod runtime;

@@ -77,6 +77,13 @@ struct FailoverLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MonitorLabels {
+    workspace: String,
+    rule: &'static str,
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CapLabels {
     cap: &'static str,
 }
@@ -111,6 +118,7 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
     failovers: Family<FailoverLabels, Counter>,
+    monitor_hits: Family<MonitorLabels, Counter>,
     local_refusals: Family<ConnectionLabels, Counter>,
     attempt_seconds: Family<ConnectionLabels, Histogram, fn() -> Histogram>,
     ttft_seconds: Family<ConnectionLabels, Histogram, fn() -> Histogram>,
@@ -135,6 +143,7 @@ impl Default for Metrics {
             runs: Family::default(),
             attempts: Family::default(),
             failovers: Family::default(),
+            monitor_hits: Family::default(),
             local_refusals: Family::default(),
             attempt_seconds: Family::new_with_constructor(seconds_histogram),
             ttft_seconds: Family::new_with_constructor(seconds_histogram),
@@ -154,6 +163,11 @@ impl Default for Metrics {
         scoped.register("llm_requests", "Workflow runs and chat completions, by outcome", m.runs.clone());
         scoped.register("llm_attempts", "Attempts against a connection, by outcome", m.attempts.clone());
         scoped.register("llm_failovers", "Connections passed over after a failed attempt", m.failovers.clone());
+        scoped.register(
+            "monitor_hits",
+            "Prompt monitor hits, by rule and what the workspace's policy did",
+            m.monitor_hits.clone(),
+        );
         scoped.register(
             "limiter_refusals",
             "Calls refused locally by a connection's RPM, TPM or daily budget",
@@ -261,6 +275,11 @@ impl Metrics {
                 }
             }
         }
+        for hit in &report.monitor {
+            let labels =
+                MonitorLabels { workspace: workspace.to_string(), rule: hit.rule, action: hit.action.as_str() };
+            self.monitor_hits.get_or_create(&labels).inc();
+        }
     }
 
     /// Count a connection or request refused at `cap` (`connections` or `in_flight`).
@@ -332,6 +351,14 @@ mod tests {
                 time_to_first_token: Some(Duration::from_millis(2)),
                 streamed: true,
                 unpriced: false,
+            }],
+            monitor: vec![crate::monitor::Hit {
+                rule: "jwt",
+                detector: crate::monitor::Detector::Secrets,
+                action: crate::monitor::Action::Alert,
+                node: "n".into(),
+                message: Some(0),
+                sender: None,
             }],
             elapsed_ms: 5.0,
         }

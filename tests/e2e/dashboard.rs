@@ -391,3 +391,42 @@ async fn an_admin_adds_edits_disables_and_deletes_a_connection_with_the_forms() 
     assert_no_key_shown(&page, &d).await;
     assert!(leak::assert_clean_dir(&s.data()) > 0);
 }
+
+#[tokio::test]
+async fn another_admin_approves_a_pending_connection_in_the_approvals_view() {
+    let s = Setup::new(Duration::ZERO).await;
+    s.cli(&["workspaces", "set", "--require-approval"]).await;
+    let dave = s.second_admin("dave").await;
+    let d = s.serve().await;
+    let add = json!({ "name": "fresh", "provider": "openai", "secrets": { "api_key": KEY },
+        "settings": { "base_url": s.upstream.base_url(), "default_model": "gpt-4o-mini" } });
+    let (status, created) = d.call("POST", "/api/v1/connections", &s.admin, Some(add)).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["pending_approval"].as_i64().unwrap();
+    let browser = Browser::launch();
+
+    // The requester sees it pending; their Approve is refused, and the page says why.
+    let page = dashboard(&browser, &d, &s.admin).await;
+    page.click("#tabs button[data-view=\"approvals\"]").await;
+    let listed = rows(&page, "#approvals").await;
+    assert_eq!(
+        listed[0][..4],
+        [id.to_string(), "connection.create".into(), "fresh".into(), "api:alice (token 1)".into()]
+    );
+    page.click(&format!("#approvals button[data-action=\"approve #{id}\"]")).await;
+    let notice = "document.querySelector('#notice').textContent";
+    page.wait_for(&format!("{notice}.includes('cannot approve')"), "the refusal").await;
+    assert_eq!(audited(&d, &s, "approval.refused", "fresh").await.len(), 1);
+
+    // Another admin approves it from the same view: the table empties, the API agrees.
+    let page = dashboard(&browser, &d, &dave).await;
+    page.click("#tabs button[data-view=\"approvals\"]").await;
+    page.click(&format!("#approvals button[data-action=\"approve #{id}\"]")).await;
+    page.wait_for(&format!("{notice}.startsWith('#{id} approved')"), "the approval").await;
+    assert!(rows(&page, "#approvals").await.is_empty());
+    let (_, shown) = connection(&d, &s, "fresh").await;
+    assert_eq!(shown["pending_approval"], Value::Null, "{shown}");
+    let approved = audited(&d, &s, "approval.approve", "fresh").await;
+    assert!(approved[0]["actor"].as_str().unwrap().starts_with("api:dave"), "{approved:?}");
+    assert_no_key_shown(&page, &d).await;
+}

@@ -3,6 +3,7 @@
 //! provider traffic.
 
 mod anthropic;
+mod approvals;
 mod azure_openai;
 mod bedrock;
 mod cli;

@@ -3,10 +3,12 @@
 
 use super::connection_checks::{check_key, check_settings};
 use super::{Admin, AdminError};
+use crate::escape::Escaped;
 use crate::names::{self, NameKind};
 use crate::runtime::bindings::types::AuthScheme;
 use crate::secret::Secret;
 use crate::store::StoreError;
+use crate::store::approval_rows::{self, ApprovalKind};
 use crate::store::connection_rows::{self, ConnectionRow, StoredSettings};
 use crate::store::{audit, workspaces};
 use serde_json::json;
@@ -49,7 +51,11 @@ impl Admin {
                 connection_rows::put_secret(tx, id, field, &sealed, &secret.masked_hint())?;
             }
             let fields: Vec<&String> = new.secrets.keys().collect();
-            let detail = json!({ "provider": new.provider, "secrets": fields, "settings": &new.settings });
+            let mut detail = json!({ "provider": new.provider, "secrets": fields, "settings": &new.settings });
+            if ws.settings.require_approval {
+                let id = approval_rows::insert(tx, ws.id, ApprovalKind::ConnectionCreate, &new.name, &detail, actor)?;
+                detail["pending_approval"] = json!(id);
+            }
             audit::append(tx, Some(ws.id), actor, "connection.create", &new.name, &detail)?;
             Ok(connection_rows::get(tx, ws.id, &new.name)?)
         })?;
@@ -57,32 +63,59 @@ impl Admin {
     }
 
     /// Apply `edit` to a connection; the audit row lists the fields changed.
+    /// Where the workspace requires approval, an edit of the base URL or a
+    /// key is staged instead (its new secrets sealed beside it), and the
+    /// approved version keeps serving until another admin approves it. A
+    /// connection with a change awaiting approval takes no other edit.
     pub fn edit_connection(&mut self, workspace: &str, name: &str, edit: Edit) -> Result<ConnectionRow, AdminError> {
         let ws = workspaces::get(self.store.db(), workspace)?;
         let current = connection_rows::get(self.store.db(), ws.id, name)?;
         if let Some(settings) = &edit.settings {
             check_settings(settings)?;
         }
+        if let Some(pending) = approval_rows::pending_for_connection(self.store.db(), ws.id, name)? {
+            return Err(AdminError::Refused(format!(
+                "connection `{}` has a change awaiting approval (#{}: {} by {}); approve or reject it first",
+                Escaped(name),
+                pending.id,
+                pending.kind,
+                Escaped(&pending.requested_by)
+            )));
+        }
+        let mut changed = match &edit.settings {
+            Some(new) => changed_settings(&current.settings, new),
+            None => Vec::new(),
+        };
+        changed.extend(edit.set_secrets.keys().map(|field| format!("secret:{field}")));
+        changed.extend(edit.remove_secrets.iter().map(|field| format!("secret:{field} (removed)")));
+        let staged =
+            ws.settings.require_approval && changed.iter().any(|c| c == "base_url" || c.starts_with("secret:"));
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let (vault, actor) = (&self.vault, self.actor.as_str());
         let row = self.store.transaction(|tx| -> Result<_, AdminError> {
-            let mut changed = match &edit.settings {
-                Some(new) => changed_settings(&current.settings, new),
-                None => Vec::new(),
-            };
-            if let Some(settings) = &edit.settings {
-                connection_rows::update_settings(tx, current.id, settings)?;
+            let seal =
+                |field: &str, secret: &Secret| vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose());
+            let mut detail = json!({ "changed": changed });
+            if staged {
+                let change = json!({ "connection_id": current.id, "settings": &edit.settings,
+                    "remove_secrets": &edit.remove_secrets, "changed": changed });
+                let id = approval_rows::insert(tx, ws.id, ApprovalKind::ConnectionEdit, name, &change, actor)?;
+                for (field, secret) in &edit.set_secrets {
+                    approval_rows::put_secret(tx, id, field, &seal(field, secret)?, &secret.masked_hint())?;
+                }
+                detail["pending_approval"] = json!(id);
+            } else {
+                if let Some(settings) = &edit.settings {
+                    connection_rows::update_settings(tx, current.id, settings)?;
+                }
+                for (field, secret) in &edit.set_secrets {
+                    connection_rows::put_secret(tx, current.id, field, &seal(field, secret)?, &secret.masked_hint())?;
+                }
+                for field in &edit.remove_secrets {
+                    connection_rows::remove_secret(tx, current.id, field)?;
+                }
             }
-            for (field, secret) in &edit.set_secrets {
-                let sealed = vault.seal_secret(&data_key, ws.id, current.id, field, secret.expose())?;
-                connection_rows::put_secret(tx, current.id, field, &sealed, &secret.masked_hint())?;
-                changed.push(format!("secret:{field}"));
-            }
-            for field in &edit.remove_secrets {
-                connection_rows::remove_secret(tx, current.id, field)?;
-                changed.push(format!("secret:{field} (removed)"));
-            }
-            audit::append(tx, Some(ws.id), actor, "connection.edit", name, &json!({ "changed": changed }))?;
+            audit::append(tx, Some(ws.id), actor, "connection.edit", name, &detail)?;
             Ok(connection_rows::get(tx, ws.id, name)?)
         })?;
         Ok(row)
@@ -107,6 +140,7 @@ impl Admin {
         let row = connection_rows::get(self.store.db(), ws.id, name)?;
         let actor = self.actor.as_str();
         self.store.transaction(|tx| -> Result<_, StoreError> {
+            approval_rows::cancel_for_connection(tx, ws.id, name, actor)?;
             connection_rows::delete(tx, row.id)?;
             audit::append(tx, Some(ws.id), actor, "connection.delete", name, &json!({ "provider": row.provider }))
         })?;

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod alerting;
+pub mod approvals;
 pub mod connection_checks;
 pub mod connections;
 pub mod definitions;
@@ -14,6 +15,7 @@ pub mod probe;
 pub mod resolve;
 pub mod rotate;
 pub mod run_context;
+pub mod workspace_settings;
 
 use crate::escape::Escaped;
 use crate::names::{self, NameError, NameKind};
@@ -35,6 +37,9 @@ pub enum AdminError {
     /// The input itself is wrong (a setting out of range, a missing key).
     #[error("{0}")]
     Invalid(String),
+    /// The actor may not do this (a requester approving their own change).
+    #[error("{0}")]
+    Forbidden(String),
     /// A stored secret does not open (a tampered or moved row), named by
     /// connection and workspace.
     #[error(

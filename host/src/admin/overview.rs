@@ -33,6 +33,7 @@ impl Overview {
             "status_reasons": self.status.reasons,
             "usage_30d": { "requests": self.usage.requests, "errors": self.usage.errors, "cost_usd": self.usage.cost_usd() },
             "settings": row.settings,
+            "pending_approval": row.pending_approval,
             "secrets": row.secret_hints.iter().map(|s| json!({
                 "field": s.field, "hint": s.hint, "set_ms": s.set_ms, "age_days": s.age_days(now),
             })).collect::<Vec<_>>(),

@@ -5,6 +5,8 @@
 use super::{Admin, AdminError};
 use crate::connections::{Connection, ConnectionSet, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::engine::{Limits, RetryPolicy};
+use crate::escape::Escaped;
+use crate::store::approval_rows::{self, ApprovalRow};
 use crate::store::{connection_rows, workspaces};
 use crate::transport::Credentials;
 use crate::transport::auth::KeyMaterial;
@@ -12,14 +14,17 @@ use crate::vault::SealedSecret;
 use std::time::Duration;
 
 impl Admin {
-    /// Every connection of `workspace`, keys opened. Disabled connections are
-    /// included (marked) so a run that names one gets a clear refusal.
+    /// Every connection of `workspace`, keys opened. Disabled connections,
+    /// and those awaiting an approval, are included (marked) so a run that
+    /// names one gets a clear refusal.
     pub fn connection_set(&self, workspace: &str) -> Result<ConnectionSet, AdminError> {
         let db = self.store.db();
         let ws = workspaces::get(db, workspace)?;
         let data_key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
         let mut set = ConnectionSet::default();
+        let gates = approval_rows::serving_gates(db, ws.id)?;
         for row in connection_rows::list(db, ws.id)? {
+            let pending = gates.iter().find_map(|g| gate(g, &row.name, &row.provider));
             let mut credentials = Credentials::default();
             for (field, sealed) in connection_rows::sealed_secrets(db, row.id)? {
                 let secret = SealedSecret::new(data_key.clone(), ws.id, row.id, &field, sealed);
@@ -60,6 +65,7 @@ impl Admin {
                     .map(Duration::from_secs_f64)
                     .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT),
                 enabled: row.enabled,
+                pending,
                 credentials,
                 retry: RetryPolicy { max_retries: s.max_retries.unwrap_or(2).min(10), ..RetryPolicy::default() },
                 limits: Limits {
@@ -71,5 +77,31 @@ impl Admin {
             });
         }
         Ok(set)
+    }
+}
+
+/// Why approval `g` keeps connection `name` (through plugin `provider`) from
+/// serving, if it does.
+fn gate(g: &ApprovalRow, name: &str, provider: &str) -> Option<String> {
+    let by = Escaped(&g.requested_by);
+    match g.kind.as_str() {
+        "connection.create" if g.target == name => Some(format!(
+            "connection `{}` is pending approval #{} (connection.create requested by {by}); another admin must \
+             approve it (`llmnode approvals approve {}`, or POST /api/v1/approvals/{}/approve)",
+            Escaped(name),
+            g.id,
+            g.id,
+            g.id
+        )),
+        "plugin.install" if g.target == provider => Some(format!(
+            "connection `{}` uses plugin `{}`, whose install ({} {}) is {} approval #{} (requested by {by})",
+            Escaped(name),
+            Escaped(provider),
+            Escaped(g.detail["version"].as_str().unwrap_or("?")),
+            g.detail["sha256"].as_str().map(|d| &d[..d.len().min(12)]).unwrap_or("?"),
+            if g.is_pending() { "pending" } else { "refused by" },
+            g.id
+        )),
+        _ => None,
     }
 }

@@ -5,6 +5,7 @@
 use super::{Admin, AdminError};
 use crate::engine::EngineOptions;
 use crate::limits::LimitsService;
+use crate::monitor::Monitor;
 use crate::store::alert_rows::{self, WEBHOOK_FIELD};
 use crate::store::{price_rows, workspaces};
 use crate::usage::PriceBook;
@@ -17,6 +18,9 @@ use std::sync::Arc;
 pub struct RunContext {
     pub prices: PriceBook,
     pub scope: UsageScope,
+    /// The workspace's monitor policy, with fresh volume baselines (a
+    /// daemon hands in its own, which outlive engines).
+    pub monitor: Monitor,
 }
 
 impl Admin {
@@ -36,6 +40,7 @@ impl Admin {
         };
         Ok(RunContext {
             prices: price_rows::book(db, ws.id)?,
+            monitor: Monitor { policy: ws.settings.monitor, ..Default::default() },
             scope: UsageScope { workspace_id: ws.id, workspace: ws.name, alert_webhook },
         })
     }
@@ -51,6 +56,7 @@ impl RunContext {
             usage: Some(log.sink(self.scope)),
             prices: self.prices,
             limits: Some(limits),
+            monitor: self.monitor,
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum Kind {
     ErrorRate,
     /// A connection's secret was set more than `rotation_days` ago (once per key).
     KeyAge,
+    /// The prompt monitor found a secret, a card number or a volume anomaly.
+    Monitor,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Budget => "budget",
             Kind::ErrorRate => "error_rate",
             Kind::KeyAge => "key_age",
+            Kind::Monitor => "monitor",
         }
     }
 }
@@ -209,4 +212,29 @@ pub fn connection_conditions(
         });
     }
     found
+}
+
+/// The alert for a prompt monitor hit in `workflow`: it names the rule, what
+/// it did and where, never the text. One per rule and place per `at_ms`
+/// (a volume anomaly: per hour).
+pub fn monitor_condition(hit: &crate::monitor::Hit, workflow: &str, at_ms: i64) -> Condition {
+    use crate::monitor::{Action, Detector};
+    let place = hit.place(workflow);
+    let done = match hit.action {
+        Action::Block => "the node was blocked and nothing was sent",
+        Action::Redact => "the match was redacted before sending",
+        _ => "the prompt was sent as it was",
+    };
+    let window_start_ms = match hit.detector {
+        Detector::Volume => at_ms - at_ms.rem_euclid(60 * MINUTE_MS),
+        _ => at_ms,
+    };
+    Condition {
+        kind: Kind::Monitor,
+        subject: format!("{} in {place}", hit.rule),
+        value: 1.0,
+        threshold: 0.0,
+        window_start_ms,
+        message: format!("prompt monitor: rule `{}` hit in {place}; {done}", hit.rule),
+    }
 }

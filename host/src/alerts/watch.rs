@@ -54,32 +54,39 @@ impl AlertWatch {
             }
         }
         for c in holding {
-            let Some(id) = alert_rows::fire(db, scope.workspace_id, &c, now)? else { continue };
-            tracing::warn!(
-                target: "llmnode::alert",
-                workspace = %scope.workspace,
-                kind = c.kind.as_str(),
-                subject = %c.subject,
-                value = c.value,
-                threshold = c.threshold,
-                "alert: {}",
-                c.message
-            );
-            if let Some(url) = &scope.alert_webhook {
-                let body = serde_json::json!({
-                    "source": "llmnode",
-                    "id": id,
-                    "workspace": scope.workspace,
-                    "kind": c.kind,
-                    "subject": c.subject,
-                    "value": c.value,
-                    "threshold": c.threshold,
-                    "window_start_ms": c.window_start_ms,
-                    "fired_ms": now,
-                    "message": c.message,
-                });
-                let _ = self.deliveries.send(Delivery { alert_id: id, url: url.clone(), body });
-            }
+            self.raise(db, scope, &c, now)?;
+        }
+        Ok(())
+    }
+
+    /// Record `c` (unless it already alerted in its window), log it, and
+    /// hand it to the workspace's webhook.
+    fn raise(&self, db: &crate::store::Db, scope: &UsageScope, c: &Condition, now: i64) -> Result<(), StoreError> {
+        let Some(id) = alert_rows::fire(db, scope.workspace_id, c, now)? else { return Ok(()) };
+        tracing::warn!(
+            target: "llmnode::alert",
+            workspace = %scope.workspace,
+            kind = c.kind.as_str(),
+            subject = %c.subject,
+            value = c.value,
+            threshold = c.threshold,
+            "alert: {}",
+            c.message
+        );
+        if let Some(url) = &scope.alert_webhook {
+            let body = serde_json::json!({
+                "source": "llmnode",
+                "id": id,
+                "workspace": scope.workspace,
+                "kind": c.kind,
+                "subject": c.subject,
+                "value": c.value,
+                "threshold": c.threshold,
+                "window_start_ms": c.window_start_ms,
+                "fired_ms": now,
+                "message": c.message,
+            });
+            let _ = self.deliveries.send(Delivery { alert_id: id, url: url.clone(), body });
         }
         Ok(())
     }
@@ -93,6 +100,15 @@ impl AfterCommit for AlertWatch {
         }
         let mut touched: BTreeMap<i64, (&Arc<UsageScope>, BTreeSet<&str>)> = BTreeMap::new();
         for b in batches {
+            for hit in &b.hits {
+                let c = conditions::monitor_condition(hit, &b.workflow, b.at_ms);
+                if let Err(e) = self.raise(store.db(), &b.scope, &c, now_ms()) {
+                    tracing::error!(workspace = %b.scope.workspace, error = %e, "a monitor alert could not be recorded");
+                }
+            }
+            if b.records.is_empty() {
+                continue;
+            }
             self.tally.add(b.scope.workspace_id, b.at_ms, &b.records);
             let entry = touched.entry(b.scope.workspace_id).or_insert_with(|| (&b.scope, BTreeSet::new()));
             entry.1.extend(b.records.iter().map(|r| r.connection.as_str()));

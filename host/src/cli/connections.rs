@@ -269,6 +269,7 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
                 Escaped(&row.provider),
                 Escaped(ws)
             );
+            pending_note(&row);
         }
         ConnectionsCommand::List { json } => {
             let overviews = admin.overview(ws, None).map_err(Failure::input)?;
@@ -298,8 +299,9 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
                 set_secrets: key.secrets()?,
                 ..Default::default()
             };
-            admin.edit_connection(ws, &name, edit).map_err(Failure::input)?;
+            let row = admin.edit_connection(ws, &name, edit).map_err(Failure::input)?;
             println!("updated connection `{}`", Escaped(&name));
+            pending_note(&row);
         }
         ConnectionsCommand::Test { name, model } => {
             let runtime = env.runtime()?;
@@ -324,6 +326,16 @@ pub async fn run(env: &Env, args: ConnectionsArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Say that a change awaits approval, and how it is decided.
+fn pending_note(row: &llmnode::store::connection_rows::ConnectionRow) {
+    if let Some(id) = row.pending_approval {
+        println!(
+            "the change awaits approval #{id}: another admin runs `llmnode approvals approve {id}`; until then the \
+             approved version serves (a new connection serves nothing)"
+        );
+    }
 }
 
 fn print_table(overviews: &[Overview]) {

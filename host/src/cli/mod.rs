@@ -4,6 +4,7 @@
 
 mod access;
 mod alerts;
+mod approvals;
 mod audit;
 mod connections;
 mod demo;
@@ -74,13 +75,15 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Create the data directory, the master key file, the store and the `default` workspace.
     Init,
-    /// Create or list workspaces (other commands refuse one that does not exist).
+    /// Create, list, show or govern workspaces (other commands refuse one that does not exist).
     Workspaces {
         #[command(subcommand)]
         command: workspaces::WorkspacesCommand,
     },
     /// Add, list, show, edit, test, disable, enable or delete connections.
     Connections(Box<connections::ConnectionsArgs>),
+    /// Changes awaiting a second admin's approval: list, approve or reject them.
+    Approvals(approvals::ApprovalsArgs),
     /// The audit log of every change to connections and keys.
     Audit(audit::AuditArgs),
     /// Requests per day, cost by model, top workflows and per-connection usage.
@@ -175,6 +178,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Init => init::run(&env),
         Command::Workspaces { command } => workspaces::run(&env, command),
         Command::Connections(args) => connections::run(&env, *args).await,
+        Command::Approvals(args) => approvals::run(&env, args),
         Command::Audit(args) => audit::run(&env, args),
         Command::Usage(args) => usage::run(&env, args),
         Command::Alerts(args) => alerts::run(&env, args),

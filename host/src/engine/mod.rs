@@ -26,7 +26,9 @@ pub use retry::RetryPolicy;
 pub use route::{ResolvedConnection, Routes, effective_limit};
 
 use crate::connections::ConnectionSet;
+use crate::error_class::ErrorClass;
 use crate::limits::{Hold, LimitsService, LocalLimits, Used};
+use crate::monitor::{Hit, Monitor, Origin};
 use crate::principal::Principal;
 use crate::runtime::PluginRegistry;
 use crate::transport::{Transport, TransportError};
@@ -56,6 +58,10 @@ pub(crate) struct Inner {
     pub limits: Arc<dyn LimitsService>,
     pub prices: PriceBook,
     pub usage: Option<UsageSink>,
+    /// Looks at every prompt before a plugin builds a request from it.
+    pub monitor: Monitor,
+    /// The workspace id (0 without a store).
+    pub scope: i64,
 }
 
 /// What an engine needs beyond connections and plugins; the default records
@@ -72,6 +78,8 @@ pub struct EngineOptions {
     pub limits: Option<Arc<dyn LimitsService>>,
     /// The workspace id limits are keyed under (0 without a store).
     pub scope: i64,
+    /// The workspace's prompt monitor policy and the process's volume baselines.
+    pub monitor: Monitor,
 }
 
 impl Engine {
@@ -93,6 +101,8 @@ impl Engine {
             balancer: balance::Balancer::default(),
             prices: options.prices,
             usage: options.usage,
+            monitor: options.monitor,
+            scope: options.scope,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
@@ -125,6 +135,7 @@ impl Engine {
         let mut waiting_on: Vec<usize> = plan.deps.iter().map(Vec::len).collect();
         let mut reports: Vec<Option<NodeReport>> = vec![None; n];
         let mut attempts: Vec<AttemptRecord> = Vec::new();
+        let mut monitor: Vec<Hit> = Vec::new();
         // Nodes are polled concurrently within this task: their work is waiting
         // on upstreams, so this gives full concurrency without a thread hop per
         // node. A panicking node fails alone.
@@ -140,7 +151,7 @@ impl Engine {
             }
         }
         while let Some((i, result)) = running.next().await {
-            let (report, mut tried) = result.unwrap_or_else(|panic| {
+            let (report, mut tried, mut hits) = result.unwrap_or_else(|panic| {
                 let message = format!("internal error: the node's task panicked ({})", panic_text(&*panic));
                 tracing::error!(node = %ids[i], "{message}");
                 sink.emit(RunEvent::Status {
@@ -148,9 +159,10 @@ impl Engine {
                     status: NodeStatus::Failed,
                     detail: Some(message.clone()),
                 });
-                (NodeReport::failed(&ids[i], message, Vec::new(), 0.0), Vec::new())
+                (NodeReport::failed(&ids[i], message, Vec::new(), 0.0), Vec::new(), Vec::new())
             });
             attempts.append(&mut tried);
+            monitor.append(&mut hits);
             let ok = report.status == NodeStatus::Done;
             reports[i] = Some(report);
             if ok {
@@ -202,6 +214,7 @@ impl Engine {
             error,
             nodes,
             attempts,
+            monitor,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         }
     }
@@ -246,23 +259,34 @@ async fn run_node(
     state: &RunState,
     sink: &dyn EventSink,
     id: Arc<str>,
-) -> (NodeReport, Vec<AttemptRecord>) {
+) -> (NodeReport, Vec<AttemptRecord>, Vec<Hit>) {
     let started = Instant::now();
     sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Running, detail: None });
     let mut attempts = Vec::new();
     let mut skipped = Vec::new();
     let mut holds: Vec<(Hold, Used)> = Vec::new();
+    let mut hits = Vec::new();
+    let mut class = None;
     let result: Result<(NodeOutput, Option<String>), String> = match &wf.nodes[i].kind {
         NodeKind::Template(t) => {
             t.render(state).map(|text| (NodeOutput::Json(json!({ "text": text })), None)).map_err(|e| e.to_string())
         }
         NodeKind::Llm(config) => match request::build(config, state) {
             Err(e) => Err(e.to_string()),
-            Ok(request) => {
-                llm_node::run(inner, by, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
-                    .await
-                    .map(|s| (NodeOutput::Json(s.output), Some(s.connection)))
-                    .map_err(|f| f.message)
+            Ok(mut request) => {
+                let origin = Origin { workspace: inner.scope, workflow: &wf.name, node: &id, token: by.token_id() };
+                match inner.monitor.inspect(&mut request, origin, &mut hits) {
+                    Err(blocked) => {
+                        class = Some(ErrorClass::InvalidRequest);
+                        Err(blocked.to_string())
+                    }
+                    Ok(()) => {
+                        llm_node::run(inner, by, &id, config, request, sink, &mut attempts, &mut skipped, &mut holds)
+                            .await
+                            .map(|s| (NodeOutput::Json(s.output), Some(s.connection)))
+                            .map_err(|f| f.message)
+                    }
+                }
             }
         },
         NodeKind::Embedding(config) => match embedding_node::inputs(config, state) {
@@ -278,7 +302,7 @@ async fn run_node(
     // their costs are booked against budgets in the same transaction, so only
     // then are the calls' budget holds released.
     let booked = match &inner.usage {
-        Some(usage) => match usage.record(&wf.name, by, attempts.clone()).await {
+        Some(usage) => match usage.record(&wf.name, by, attempts.clone(), hits.clone()).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(node = %id, error = %e, "the node's usage was not recorded");
@@ -306,10 +330,10 @@ async fn run_node(
         }
         Err(message) => {
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Failed, detail: Some(message.clone()) });
-            NodeReport::failed(&id, message, skipped, elapsed_ms)
+            NodeReport { class, ..NodeReport::failed(&id, message, skipped, elapsed_ms) }
         }
     };
-    (report, attempts)
+    (report, attempts, hits)
 }
 
 /// The message a panic carried, if it was text.

@@ -19,8 +19,15 @@ impl NodeReport {
             error: None,
             connection: None,
             skipped: Vec::new(),
+            class: None,
             elapsed_ms,
         }
+    }
+
+    /// The error class a failed node deserves: its own (a prompt the
+    /// monitor blocked), else its last failed attempt's.
+    pub fn error_class(&self) -> Option<ErrorClass> {
+        self.class.or_else(|| self.skipped.iter().rev().find_map(|s| s.class))
     }
 
     /// A node that failed with `message`.
@@ -33,6 +40,7 @@ impl NodeReport {
             error: Some(message),
             connection: None,
             skipped,
+            class: None,
             elapsed_ms,
         }
     }
@@ -76,6 +84,9 @@ pub struct NodeReport {
     /// Connections tried or passed over before the one that served (or all, on failure).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skip>,
+    /// Why it failed before any connection was tried (the prompt monitor's block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<ErrorClass>,
     pub elapsed_ms: f64,
 }
 
@@ -91,6 +102,9 @@ pub struct RunReport {
     pub error: Option<String>,
     pub nodes: Vec<NodeReport>,
     pub attempts: Vec<AttemptRecord>,
+    /// The prompt monitor's hits: rule, action and where, never the text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub monitor: Vec<crate::monitor::Hit>,
     pub elapsed_ms: f64,
 }
 

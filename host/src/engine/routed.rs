@@ -125,6 +125,10 @@ pub(crate) async fn run<C: Call>(
             skip(skipped, format!("connection `{name}` is disabled"));
             continue;
         }
+        if let Some(why) = &route.connection.pending {
+            skip(skipped, why.clone());
+            continue;
+        }
         let Some(model) = spec.model_for(name).or(route.connection.default_model.as_deref()) else {
             skip(skipped, "no model: name one in the node's `model` or set the connection's default model".into());
             continue;

@@ -4,7 +4,8 @@
 
 use super::KitError;
 use crate::runtime::{ContractVersion, PluginRuntime};
-use crate::store::{Store, StoreError, audit, plugin_rows};
+use crate::store::approval_rows::{self, ApprovalKind};
+use crate::store::{Store, StoreError, audit, plugin_rows, workspaces};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,9 @@ pub struct Installed {
 /// Install `file` into `plugins_dir` if its sha256 is `expected`. The digest is
 /// checked before anything else; the plugin is then loaded (which compiles it
 /// once into the runtime's artifact cache), copied and recorded, with an audit
-/// entry by `actor`. On any error nothing is left behind.
+/// entry by `actor`. Every workspace that requires approval gets a pending
+/// approval of it: its connections through this plugin serve nothing until
+/// another admin approves. On any error nothing is left behind.
 pub fn install(
     runtime: &PluginRuntime,
     store: &mut Store,
@@ -75,6 +78,9 @@ pub fn install(
             "sha256": installed.sha256,
             "contract_version": installed.contract.as_str(),
         });
+        for ws in workspaces::list(tx)?.into_iter().filter(|w| w.settings.require_approval) {
+            approval_rows::insert(tx, ws.id, ApprovalKind::PluginInstall, &installed.name, &detail, actor)?;
+        }
         audit::append(tx, None, actor, "plugin.install", &installed.name, &detail)
     });
     if let Err(e) = recorded {

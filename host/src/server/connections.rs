@@ -119,7 +119,9 @@ pub async fn create(
     let row = admin.add_connection(&caller.workspace, new)?;
     state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&row.name))?;
-    Ok((StatusCode::CREATED, Json(one[0].to_json())))
+    // A connection awaiting approval is accepted, not yet created for use.
+    let status = if row.pending_approval.is_some() { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+    Ok((status, Json(one[0].to_json())))
 }
 
 /// `PATCH /api/v1/connections/{name}` (admin).
@@ -128,7 +130,7 @@ pub async fn edit(
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<EditBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin("editing a connection")?;
     let mut admin = state.admin(caller.actor())?;
     let ws = workspaces::get(admin.store.db(), &caller.workspace)?;
@@ -149,10 +151,12 @@ pub async fn edit(
         Credentials::check_field(field).map_err(|e| ApiError::Invalid(format!("remove_secrets: {e}")))?;
     }
     let edit = Edit { settings, set_secrets: sealable(body.secrets)?, remove_secrets: body.remove_secrets };
-    admin.edit_connection(&caller.workspace, &name, edit)?;
+    let row = admin.edit_connection(&caller.workspace, &name, edit)?;
     state.invalidate_workspace(caller.workspace_id);
     let one = admin.overview(&caller.workspace, Some(&name))?;
-    Ok(Json(one[0].to_json()))
+    // A staged edit is accepted; the approved version serves until it is decided.
+    let status = if row.pending_approval.is_some() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(one[0].to_json())))
 }
 
 /// `?force=true` on a delete.

@@ -198,6 +198,7 @@ impl From<AdminError> for ApiError {
             AdminError::Store(s) => s.into(),
             AdminError::Refused(m) => ApiError::Conflict(m),
             AdminError::Invalid(m) => ApiError::Invalid(m),
+            AdminError::Forbidden(m) => ApiError::Forbidden(m),
             AdminError::Name(n) => ApiError::Invalid(n.to_string()),
             AdminError::Vault(v) => ApiError::Internal(v.to_string()),
             e @ AdminError::Secret { .. } => ApiError::Internal(e.to_string()),

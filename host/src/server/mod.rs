@@ -12,6 +12,7 @@
 
 mod accept;
 mod admission;
+mod approvals;
 mod body_deadline;
 mod caller;
 mod capacity;
@@ -80,7 +81,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))
         .route("/plugins", get(reports::plugins))
         .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke));
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/workspace/settings", get(approvals::settings).put(approvals::put_settings));
     Router::new()
         .nest("/api/v1", api)
         .route("/v1/chat/completions", post(openai::chat_completions))

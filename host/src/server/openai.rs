@@ -151,7 +151,7 @@ pub(super) fn served_node(report: RunReport) -> Result<NodeReport, ApiError> {
     match report.nodes.into_iter().next() {
         Some(n) if n.status == NodeStatus::Done => Ok(n),
         Some(n) => {
-            let class = n.skipped.iter().rev().find_map(|s| s.class);
+            let class = n.error_class();
             Err(failure(class, n.error.unwrap_or_else(|| "the request failed".into())))
         }
         None => Err(ApiError::Internal("the run reported no node".into())),

@@ -11,6 +11,7 @@ use crate::alerts::{AlertWatch, Deliveries};
 use crate::engine::Engine;
 use crate::limits::{LimitsService, OpenError, RedisUrl};
 use crate::metrics::Metrics;
+use crate::monitor::volume::Volume;
 use crate::runtime::{PluginRegistry, PluginRuntime};
 use crate::secret::Secret;
 use crate::store::plugin_rows::PluginRow;
@@ -71,6 +72,8 @@ pub struct AppState {
     /// every other process on it (or through Redis with every daemon of the
     /// fleet); engines come and go, these stay.
     limits: Arc<dyn LimitsService>,
+    /// The prompt monitor's volume baselines: per process, outliving engines.
+    volume: Arc<Volume>,
     /// The SHA-256 of the operator's metrics token (the token itself is not kept).
     metrics_token: Option<[u8; 32]>,
     slots: Slots,
@@ -97,6 +100,7 @@ impl AppState {
         })?;
         let metrics_token = config.metrics_token.take().map(|t| Sha256::digest(t.expose().as_bytes()).into());
         let slots = Slots::new(&config.capacity);
+        crate::monitor::rules::warm_up();
         Ok(Arc::new(AppState {
             config,
             runtime,
@@ -107,6 +111,7 @@ impl AppState {
             deliveries: Mutex::new(Some(deliveries)),
             ready: AtomicBool::new(true),
             limits,
+            volume: Arc::default(),
             metrics_token,
             slots,
             metrics: Metrics::default(),
@@ -166,10 +171,11 @@ impl AppState {
     fn build_engine(&self, workspace: &str) -> Result<WorkspaceEngine, ApiError> {
         let admin = self.admin("daemon".into())?;
         let connections = admin.connection_set(workspace)?;
-        let context = admin.run_context(workspace)?;
+        let mut context = admin.run_context(workspace)?;
         let chat = super::chat_routes::ChatTable::load(&admin, workspace, &connections)?;
         let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         let log = usage.as_ref().ok_or_else(|| ApiError::Unavailable("the daemon is shutting down".into()))?;
+        context.monitor.volume = self.volume.clone();
         let options = context.engine_options(log, self.limits.clone());
         let engine = Engine::with_options(&connections, &self.plugins(), options)
             .map_err(|e| ApiError::Internal(format!("the engine could not start: {e}")))?;

@@ -33,6 +33,7 @@ pub struct Rebuild {
 fn engine_neutral(action: &str) -> bool {
     action.starts_with("workflow.")
         || action == "connection.test"
+        || action == "approval.refused"
         || action.starts_with("token.")
         || action.starts_with("user.")
 }

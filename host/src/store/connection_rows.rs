@@ -108,6 +108,9 @@ pub struct ConnectionRow {
     pub updated_ms: i64,
     /// Each sealed secret as a masked hint, with when it was last set.
     pub secret_hints: Vec<SecretHint>,
+    /// The approval its pending change (creation, or a new base URL or
+    /// key) awaits, if any.
+    pub pending_approval: Option<i64>,
 }
 
 /// What operators may see of a sealed secret: which field, a masked hint, and
@@ -141,6 +144,7 @@ fn from_row(r: &Row<'_>) -> Result<(ConnectionRow, String), StoreError> {
             created_ms: r.get(6)?,
             updated_ms: r.get(7)?,
             secret_hints: Vec::new(),
+            pending_approval: None,
         },
         r.get(4)?,
     ))
@@ -154,6 +158,7 @@ fn complete(db: &Db, (mut row, settings): (ConnectionRow, String)) -> Result<Con
         args![row.id],
         |r| Ok(SecretHint { field: r.get(0)?, hint: r.get(1)?, set_ms: r.get(2)? }),
     )?;
+    row.pending_approval = super::approval_rows::pending_for_connection(db, row.workspace_id, &row.name)?.map(|a| a.id);
     Ok(row)
 }
 

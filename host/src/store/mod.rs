@@ -9,6 +9,7 @@
 //! store is first opened.
 
 pub mod alert_rows;
+pub mod approval_rows;
 pub mod audit;
 pub mod config_version;
 pub mod connection_rows;

@@ -320,3 +320,39 @@ fn every_module_works_on_both_backends() {
         assert!(data_version(db).is_ok());
     });
 }
+
+#[test]
+fn approvals_gate_serving_until_decided_and_workspace_settings_round_trip() {
+    use approval_rows::ApprovalKind;
+    each_backend(|store, location| {
+        let db = store.db();
+        let ws = workspaces::create(db, "acme", |_| Ok::<_, StoreError>(vec![1])).unwrap();
+        assert_eq!(ws.settings, workspaces::WorkspaceSettings::default());
+        let mut settings = ws.settings;
+        settings.require_approval = true;
+        settings.monitor.secrets = crate::monitor::Action::Block;
+        workspaces::put_settings(db, ws.id, &settings).unwrap();
+        assert_eq!(workspaces::get(db, "acme").unwrap().settings, settings, "{location}");
+
+        let conn = connection_rows::insert(db, ws.id, "c", "openai", &Default::default()).unwrap();
+        let create =
+            approval_rows::insert(db, ws.id, ApprovalKind::ConnectionCreate, "c", &json!({}), "api:a").unwrap();
+        let plugin = json!({ "version": "1", "sha256": "ab" });
+        let old = approval_rows::insert(db, ws.id, ApprovalKind::PluginInstall, "p", &plugin, "cli:x").unwrap();
+        assert!(approval_rows::decide(db, old, "approved", "api:b").unwrap());
+        assert!(!approval_rows::decide(db, old, "rejected", "api:b").unwrap(), "decided once");
+        let newer = approval_rows::insert(db, ws.id, ApprovalKind::PluginInstall, "p", &plugin, "cli:x").unwrap();
+        let gates: Vec<i64> = approval_rows::serving_gates(db, ws.id).unwrap().iter().map(|a| a.id).collect();
+        assert_eq!(gates, vec![create, newer], "{location}: the latest install of a plugin gates it");
+        assert_eq!(connection_rows::get(db, ws.id, "c").unwrap().pending_approval, Some(create));
+
+        let edit = approval_rows::insert(db, ws.id, ApprovalKind::ConnectionEdit, "c", &json!({}), "api:a").unwrap();
+        approval_rows::put_secret(db, edit, "api_key", b"sealed", "sk-…1234").unwrap();
+        approval_rows::cancel_for_connection(db, ws.id, "c", "api:b").unwrap();
+        assert!(approval_rows::take_secrets(db, edit).unwrap().is_empty(), "cancelled edits drop their secrets");
+        assert_eq!(approval_rows::get(db, ws.id, edit).unwrap().unwrap().state, "cancelled");
+        assert_eq!(approval_rows::list(db, ws.id, true).unwrap().len(), 1, "only the plugin is still pending");
+        assert_eq!(connection_rows::get(db, ws.id, "c").unwrap().pending_approval, None);
+        connection_rows::delete(db, conn).unwrap();
+    });
+}

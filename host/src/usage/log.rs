@@ -56,6 +56,8 @@ pub struct Batch {
     pub workflow: String,
     pub at_ms: i64,
     pub records: Vec<AttemptRecord>,
+    /// The prompt monitor's hits in the same node (alerted after commit).
+    pub hits: Vec<crate::monitor::Hit>,
     ack: Option<oneshot::Sender<Result<(), UsageError>>>,
 }
 
@@ -135,14 +137,16 @@ impl UsageSink {
         &self.scope
     }
 
-    /// Record `records` of `workflow`, caused by `by`, and wait until they are durable.
+    /// Record `records` of `workflow`, caused by `by`, and wait until they
+    /// are durable; the prompt monitor's `hits` go to the alert hook with them.
     pub async fn record(
         &self,
         workflow: &str,
         by: &Arc<Principal>,
         records: Vec<AttemptRecord>,
+        hits: Vec<crate::monitor::Hit>,
     ) -> Result<(), UsageError> {
-        if records.is_empty() {
+        if records.is_empty() && hits.is_empty() {
             return Ok(());
         }
         let (ack, acked) = oneshot::channel();
@@ -152,6 +156,7 @@ impl UsageSink {
             workflow: workflow.to_string(),
             at_ms: now_ms(),
             records,
+            hits,
             ack: Some(ack),
         };
         self.tx.send(Message::Write(batch)).await.map_err(|_| UsageError::Closed)?;
@@ -329,7 +334,9 @@ mod tests {
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let (sink, by) = (sink.clone(), Principal::cli("cli:test"));
-                tokio::spawn(async move { sink.record("wf", &by, vec![record(&format!("n{i}"), 0.001)]).await })
+                tokio::spawn(
+                    async move { sink.record("wf", &by, vec![record(&format!("n{i}"), 0.001)], Vec::new()).await },
+                )
             })
             .collect();
         for t in tasks {
@@ -342,6 +349,6 @@ mod tests {
         assert_eq!(totals.cost_nusd, 200 * 1_000_000);
         log.close().await;
         let by = Principal::cli("cli:test");
-        assert!(matches!(sink.record("wf", &by, vec![record("late", 0.0)]).await, Err(UsageError::Closed)));
+        assert!(matches!(sink.record("wf", &by, vec![record("late", 0.0)], Vec::new()).await, Err(UsageError::Closed)));
     }
 }

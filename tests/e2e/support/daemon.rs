@@ -86,6 +86,13 @@ impl Setup {
         tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
     }
 
+    /// A new user `name` and an admin token of theirs in `default`: a
+    /// second admin, for changes that need one.
+    pub async fn second_admin(&self, name: &str) -> String {
+        self.cli(&["users", "add", name]).await;
+        self.token(name, "default", "admin").await
+    }
+
     async fn token(&self, user: &str, workspace: &str, role: &str) -> String {
         self.cli(&["tokens", "create", "--user", user, "-w", workspace, "--role", role]).await.trim().to_string()
     }

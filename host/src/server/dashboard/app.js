@@ -423,6 +423,33 @@ function renderAlerts(alerts, settings) {
     `Webhook: ${settings.webhook || "none"}.`;
 }
 
+function renderApprovals(approvals) {
+  renderRows("#approvals", approvals, (a) => [
+    [String(a.id), "num"], [a.kind], [a.target], [a.requested_by], [utc(a.requested_ms)],
+    [JSON.stringify(a.detail.changed || a.detail.settings || a.detail), "detail"], [""],
+  ]);
+  const rows = $("#approvals tbody").children;
+  approvals.forEach((a, i) => {
+    if (!state.admin) return;
+    const actions = rows[i].lastElementChild;
+    actions.className = "actions";
+    actions.append(
+      button("Approve", `approve #${a.id}`, () => decide(a, "approve")),
+      button("Reject", `reject #${a.id}`, () => decide(a, "reject"), "danger"),
+    );
+  });
+  const badge = $("#approval-count");
+  badge.textContent = String(approvals.length);
+  badge.hidden = approvals.length === 0;
+}
+
+function decide(a, verdict) {
+  return change(`${verdict} #${a.id}`, async () => {
+    const r = await api(`/api/v1/approvals/${a.id}/${verdict}`, { method: "POST" });
+    return `#${r.id} ${r.state}: ${r.kind} of ${r.target}`;
+  });
+}
+
 function renderAudit(entries) {
   renderRows("#audit", entries, (e) => [
     [utc(e.at_ms)], [e.actor], [e.action], [e.target],
@@ -445,13 +472,14 @@ async function refresh() {
   state.admin = me.role === "admin";
   $("#who").textContent = `${me.user} · ${me.workspace} · ${me.role}`;
   for (const node of document.querySelectorAll(".admin-only")) node.hidden = !state.admin;
-  const [connections, usage, alerts, alertSettings, plugins, audit] = await Promise.all([
+  const [connections, usage, alerts, alertSettings, plugins, audit, approvals] = await Promise.all([
     api("/api/v1/connections"),
     api("/api/v1/usage?days=30&top=10"),
     api("/api/v1/alerts?days=30"),
     api("/api/v1/alerts/settings"),
     api("/api/v1/plugins"),
     state.admin ? api("/api/v1/audit?" + auditQuery()) : Promise.resolve({ entries: [] }),
+    api("/api/v1/approvals"),
   ]);
   state.connections = connections.connections;
   state.providers = plugins.plugins.map((p) => p.name);
@@ -465,6 +493,7 @@ async function refresh() {
   renderRows("#workflows", usage.top_workflows, (w) => [[w.name], [count(w.requests), "num"], [dollars(w.cost_usd), "num"]]);
   renderAlerts(alerts.alerts, alertSettings);
   renderAudit(audit.entries);
+  renderApprovals(approvals.approvals);
   if (!state.admin && state.view === "audit") showView("overview");
   document.body.dataset.loaded = "true";
 }
