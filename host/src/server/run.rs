@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::sse;
 use super::state::AppState;
-use crate::engine::{EventSink, NoEvents, NodeStatus, RunEvent, RunReport};
+use crate::engine::{EventSink, NoEvents, NodeReport, NodeStatus, RunEvent, RunReport};
 use crate::error_class::ErrorClass;
 use crate::store::definition_rows::{self, Kind};
 use crate::workflow::Workflow;
@@ -140,7 +140,7 @@ fn answer(report: RunReport) -> Response {
         return Json(report).into_response();
     }
     let failed = report.nodes.iter().find(|n| n.status == NodeStatus::Failed);
-    let class = failed.and_then(|n| n.skipped.iter().rev().find_map(|s| s.class));
+    let class = failed.and_then(NodeReport::error_class);
     let message = report.error.clone().unwrap_or_else(|| "the run failed".into());
     let detail = failed.and_then(|n| n.error.as_deref()).map(|e| format!("{message}: {e}")).unwrap_or(message);
     let error = failure(class, detail);
