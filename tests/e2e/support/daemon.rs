@@ -142,7 +142,11 @@ impl Daemon {
         });
         let line =
             tokio::time::timeout(Duration::from_secs(60), first).await.expect("the daemon did not start").unwrap();
-        let base = line.trim().strip_prefix("llmnode listening on ").unwrap_or_else(|| panic!("first line: {line:?}"));
+        let base = line.trim().strip_prefix("llmnode listening on ").unwrap_or_else(|| {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: String = said.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            panic!("the daemon did not start (first line: {line:?}); the end of its log:\n{tail}")
+        });
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         Daemon { child, base: base.to_string(), log: log.to_path_buf(), http }
     }
