@@ -19,6 +19,7 @@ mod google_auth;
 mod hostile_plugins;
 mod hostile_upstreams;
 mod limits;
+mod messages;
 mod names;
 mod openai;
 mod operator;
