@@ -26,6 +26,7 @@ mod operator;
 mod operator_surface;
 mod plugin_kit;
 mod qwen;
+mod reasoning;
 mod redis_limits;
 mod routing;
 mod sandbox;

@@ -157,6 +157,10 @@ impl BlockStream {
                 self.delta(buf, Kind::Text, &text);
                 true
             }
+            Out::Event(RunEvent::Reasoning { text, .. }) => {
+                self.delta(buf, Kind::Thinking, &text);
+                true
+            }
             Out::Event(_) => true,
             Out::Whole(output) => {
                 if let Some(r) = output["reasoning"].as_str().filter(|r| !r.is_empty()) {

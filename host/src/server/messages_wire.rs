@@ -6,9 +6,10 @@
 
 use super::chat_routes::ChatRoute;
 use super::error::ApiError;
-use super::openai_wire::check_config;
+use super::openai_wire::{self, check_config};
 use crate::workflow::{
-    LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, Template, ToolCallSpec, ToolChoiceSpec, ToolSpec,
+    LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template, ToolCallSpec,
+    ToolChoiceSpec, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,13 +34,25 @@ pub struct MessagesRequest {
     pub tool_choice: Option<WireToolChoice>,
     #[serde(default)]
     pub output_config: Option<OutputConfig>,
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
 }
 
-/// `output_config`: structured output.
+/// `output_config`: structured output and effort.
 #[derive(Debug, Deserialize)]
 pub struct OutputConfig {
     #[serde(default)]
     pub format: Option<OutputFormat>,
+    #[serde(default)]
+    pub effort: Option<String>,
+}
+
+/// `thinking`: extended thinking with a token budget, or none.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Thinking {
+    Enabled { budget_tokens: u32 },
+    Disabled {},
 }
 
 /// `output_config.format`: JSON matching a schema.
@@ -183,7 +196,26 @@ impl MessagesRequest {
                 return Err(invalid("`tool_choice.name` names a tool that `tools` does not list"));
             }
         };
-        let response_format = match self.output_config.and_then(|o| o.format) {
+        let (format, effort) = self.output_config.map(|o| (o.format, o.effort)).unwrap_or_default();
+        let effort = match effort.as_deref() {
+            None => None,
+            Some(word) => Some(
+                openai_wire::effort(word)
+                    .ok_or_else(|| invalid("`output_config.effort` must be low, medium or high"))?,
+            ),
+        };
+        let reasoning = match (self.thinking, effort) {
+            (Some(Thinking::Enabled { .. }), Some(_)) => {
+                return Err(invalid("set either `thinking` or `output_config.effort`, not both"));
+            }
+            (Some(Thinking::Enabled { budget_tokens: 0 }), None) => {
+                return Err(invalid("`thinking.budget_tokens` must be at least 1"));
+            }
+            (Some(Thinking::Enabled { budget_tokens }), None) => Some(ReasoningSpec::BudgetTokens(budget_tokens)),
+            (_, Some(e)) => Some(ReasoningSpec::Effort(e)),
+            (Some(Thinking::Disabled {}) | None, None) => None,
+        };
+        let response_format = match format {
             None => None,
             Some(OutputFormat::JsonSchema { schema }) if schema.is_object() => {
                 Some(ResponseFormatSpec::JsonSchema { name: "response".into(), schema, strict: true })
@@ -204,6 +236,7 @@ impl MessagesRequest {
             tool_choice,
             response_format,
             cache: None,
+            reasoning,
         };
         check_config(&config, "stop_sequences")?;
         Ok(config)
@@ -411,6 +444,22 @@ mod tests {
             json!({ "messages": [{ "role": "user", "content": [{ "type": "tool_use", "id": "a", "name": "b", "input": {} }] }] }),
         );
         assert!(e.contains("messages[0].content[0]"), "{e}");
+    }
+
+    #[test]
+    fn thinking_and_effort_become_reasoning() {
+        let base = |extra: Value| {
+            let mut v = json!({ "model": "m", "max_tokens": 5000, "messages": [{ "role": "user", "content": "hi" }] });
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            config(v).map(|c| c.reasoning)
+        };
+        let budget = base(json!({ "thinking": { "type": "enabled", "budget_tokens": 2048 } })).unwrap();
+        assert_eq!(budget, Some(ReasoningSpec::BudgetTokens(2048)));
+        let effort = base(json!({ "output_config": { "effort": "low" } })).unwrap();
+        assert_eq!(effort, Some(ReasoningSpec::Effort(crate::workflow::Effort::Low)));
+        assert_eq!(base(json!({ "thinking": { "type": "disabled" } })).unwrap(), None);
+        let e = base(json!({ "output_config": { "effort": "max" } })).unwrap_err().to_string();
+        assert!(e.contains("`output_config.effort`"), "{e}");
     }
 
     #[test]

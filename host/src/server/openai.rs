@@ -72,11 +72,13 @@ impl ChunkStream {
         sse::event(buf, None, &value.to_string());
     }
 
-    fn text(&mut self, buf: &mut String, text: &str) {
-        let delta = match self.started {
-            false => json!({ "role": "assistant", "content": text }),
-            true => json!({ "content": text }),
-        };
+    /// A delta of answer text (`field` `content`) or reasoning (`reasoning_content`,
+    /// as DeepSeek and Qwen stream it).
+    fn text(&mut self, buf: &mut String, field: &str, text: &str) {
+        let mut delta = json!({ field: text });
+        if !self.started {
+            delta["role"] = json!("assistant");
+        }
         self.started = true;
         self.data(buf, &openai_wire::chunk(&self.id, self.created, &self.model, delta, None));
     }
@@ -112,13 +114,20 @@ impl ChunkStream {
     fn encode(&mut self, item: Out, buf: &mut String) -> bool {
         match item {
             Out::Event(RunEvent::Text { text, .. }) => {
-                self.text(buf, &text);
+                self.text(buf, "content", &text);
+                true
+            }
+            Out::Event(RunEvent::Reasoning { text, .. }) => {
+                self.text(buf, "reasoning_content", &text);
                 true
             }
             Out::Event(_) => true,
             Out::Whole(output) => {
+                if let Some(r) = output["reasoning"].as_str().filter(|r| !r.is_empty()) {
+                    self.text(buf, "reasoning_content", r);
+                }
                 if let Some(text) = output["text"].as_str().filter(|t| !t.is_empty()) {
-                    self.text(buf, text);
+                    self.text(buf, "content", text);
                 }
                 self.finish(buf, &output);
                 false

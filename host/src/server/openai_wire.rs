@@ -5,7 +5,8 @@
 use super::chat_routes::ChatRoute;
 use super::error::ApiError;
 use crate::workflow::{
-    LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, Template, ToolCallSpec, ToolChoiceSpec, ToolSpec,
+    Effort, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template, ToolCallSpec,
+    ToolChoiceSpec, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,6 +32,7 @@ pub struct ChatRequest {
     pub tool_choice: Option<Value>,
     pub response_format: Option<Value>,
     pub n: Option<u32>,
+    pub reasoning_effort: Option<String>,
 }
 
 /// `stream_options`.
@@ -146,6 +148,12 @@ impl ChatRequest {
             .collect();
         let tool_choice = self.tool_choice.map(|c| tool_choice(&c, &tools)).transpose()?;
         let response_format = self.response_format.map(|f| response_format(&f)).transpose()?;
+        let reasoning = match self.reasoning_effort.as_deref() {
+            None => None,
+            Some(word) => Some(ReasoningSpec::Effort(
+                effort(word).ok_or_else(|| invalid("`reasoning_effort` must be low, medium or high"))?,
+            )),
+        };
         let config = LlmConfig {
             route,
             messages,
@@ -158,9 +166,20 @@ impl ChatRequest {
             tool_choice,
             response_format,
             cache: None,
+            reasoning,
         };
         check_config(&config, "stop")?;
         Ok(config)
+    }
+}
+
+/// A reasoning effort by its wire name.
+pub(super) fn effort(word: &str) -> Option<Effort> {
+    match word {
+        "low" => Some(Effort::Low),
+        "medium" => Some(Effort::Medium),
+        "high" => Some(Effort::High),
+        _ => None,
     }
 }
 
@@ -293,6 +312,9 @@ pub fn completion(id: &str, created: u64, output: &Value) -> Value {
     let mut message = json!({ "role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) } });
     if !calls.is_empty() {
         message["tool_calls"] = json!(calls);
+    }
+    if let Some(r) = output["reasoning"].as_str().filter(|r| !r.is_empty()) {
+        message["reasoning_content"] = json!(r);
     }
     json!({
         "id": id, "object": "chat.completion", "created": created, "model": output["model"],
