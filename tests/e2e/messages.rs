@@ -99,15 +99,7 @@ print(json.dumps(out))
     // Usage: two calls over the route, served by `claude` (the first after a
     // 429 from `limited`, which the second then skips while it cools down);
     // one direct call on `openai`.
-    let usage: Value = serde_json::from_str(&s.cli(&["usage", "connections", "--json"]).await).unwrap();
-    let by: Vec<(String, u64, u64)> = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (c["name"].as_str().unwrap().to_string(), c["requests"].as_u64().unwrap(), c["errors"].as_u64().unwrap())
-        })
-        .collect();
+    let (by, usage) = s.requests_by_connection().await;
     assert_eq!(by, [("claude".into(), 2, 0), ("limited".into(), 1, 1), ("openai".into(), 1, 0)], "{usage}");
     d.assert_log_clean();
     leak::assert_clean_dir(&s.data());
