@@ -440,6 +440,7 @@ fn chat_request() -> types::ChatRequest {
         stop: Vec::new(),
         stream: false,
         cache: None,
+        reasoning: None,
     }
 }
 

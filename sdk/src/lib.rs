@@ -103,12 +103,13 @@ pub mod models;
 pub mod names;
 pub mod openai_compat;
 mod provider;
+pub mod reasoning;
 
-/// Generated bindings for the `llmnode:provider@0.2.0` contract.
+/// Generated bindings for the `llmnode:provider@0.3.0` contract.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.2",
+        path: "../wit/v0.3",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_provider_world",
@@ -134,7 +135,7 @@ pub use details_bindings::exports::llmnode::provider_details::details::{DefaultL
 pub use provider::Provider;
 
 /// The contract version this SDK builds plugins for; put it in [`PluginInfo::contract_version`].
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
@@ -144,10 +145,12 @@ pub mod prelude {
         AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart,
         DefaultLimits, EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse,
         ImagePart, JsonSchemaFormat, Message, Method, ModelInfo, ModelPrices, PluginDetails, PluginInfo,
-        PreparedRequest, ProviderError, ResponseFormat, Role, StreamDelta, StreamEvent, ToolCall, ToolCallDelta,
-        ToolChoice, ToolDefinition, Usage,
+        PreparedRequest, ProviderError, Reasoning, ReasoningEffort, ResponseFormat, Role, StreamDelta, StreamEvent,
+        ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
-    pub use crate::{CONTRACT_VERSION, Provider, export_plugin, http, json, log, models, names, openai_compat};
+    pub use crate::{
+        CONTRACT_VERSION, Provider, export_plugin, http, json, log, models, names, openai_compat, reasoning,
+    };
 }
 
 /// Export a type implementing [`Provider`] as the plugin's implementation:
@@ -155,7 +158,7 @@ pub mod prelude {
 /// declarations ([`Provider::details`]).
 ///
 /// The exports exist only in the WebAssembly build: their symbol names (such
-/// as `llmnode:provider/provider@0.2.0#info`) cannot be linked into a native
+/// as `llmnode:provider/provider@0.3.0#info`) cannot be linked into a native
 /// library, and a native build is only for `cargo test`.
 #[macro_export]
 macro_rules! export_plugin {
@@ -257,6 +260,7 @@ impl Default for ChatRequest {
             stop: Vec::new(),
             stream: false,
             cache: None,
+            reasoning: None,
         }
     }
 }

@@ -249,15 +249,7 @@ print(json.dumps(out))
 
     // Usage rows and metrics agree with these calls: one served JSON call, and
     // the route's stream: a 429 from `limited`, then served by `openai`.
-    let usage: Value = serde_json::from_str(&s.cli(&["usage", "connections", "--json"]).await).unwrap();
-    let by: Vec<(String, u64, u64)> = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (c["name"].as_str().unwrap().to_string(), c["requests"].as_u64().unwrap(), c["errors"].as_u64().unwrap())
-        })
-        .collect();
+    let (by, usage) = s.requests_by_connection().await;
     assert_eq!(by, [("limited".into(), 1, 1), ("openai".into(), 2, 0)], "{usage}");
     let (status, metrics) = d.get_text("/metrics", METRICS_TOKEN).await;
     assert_eq!(status, 200, "{metrics}");

@@ -36,6 +36,14 @@ fn error_code(what: &str, status: u16, headers: &reqwest::header::HeaderMap, tex
     assert!(content_type.starts_with("application/json"), "{what}: {status} as {content_type:?}: {text:?}");
     let body: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{what}: {status} not JSON: {text:?}"));
     let error = &body["error"];
+    // The Anthropic-compatible endpoint answers in Anthropic's envelope, with our code inside.
+    if what.contains("/v1/messages") {
+        assert_eq!(body["type"], "error", "{what}: not Anthropic's format: {text}");
+        assert!(
+            error["type"].as_str().is_some_and(|t| t.ends_with("_error") || t == "request_too_large"),
+            "{what}: {text}"
+        );
+    }
     for field in ["code", "message", "type"] {
         assert!(error[field].as_str().is_some_and(|v| !v.is_empty()), "{what}: {status} without {field}: {text}");
     }
@@ -55,6 +63,7 @@ async fn bodies_over_the_limit_are_a_json_413_naming_the_bound_everywhere() {
         ("POST", "/api/v1/run", &s.member),
         ("POST", "/api/v1/workflows/big/run", &s.member),
         ("POST", "/v1/chat/completions", &s.member),
+        ("POST", "/v1/messages", &s.member),
         ("POST", "/api/v1/connections", &s.admin),
         ("PATCH", "/api/v1/connections/openai", &s.admin),
         ("PUT", "/api/v1/alerts/settings", &s.admin),

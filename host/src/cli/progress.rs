@@ -107,6 +107,8 @@ impl PlainLog {
                     self.shown.push_str(&text);
                 }
             }
+            // Progress shows the answer; reasoning is in the node's output.
+            RunEvent::Reasoning { .. } => {}
             RunEvent::Failover { node, from, reason } => {
                 self.end_line();
                 let (from, reason) = (Escaped(&from), Escaped(&reason));
@@ -155,9 +157,10 @@ impl LiveTable {
 
     fn apply(&mut self, event: RunEvent) {
         let node = match &event {
-            RunEvent::Status { node, .. } | RunEvent::Text { node, .. } | RunEvent::Failover { node, .. } => {
-                node.clone()
-            }
+            RunEvent::Status { node, .. }
+            | RunEvent::Text { node, .. }
+            | RunEvent::Reasoning { node, .. }
+            | RunEvent::Failover { node, .. } => node.clone(),
         };
         let Some(row) = self.rows.iter_mut().find(|r| *r.id == *node) else { return };
         let mut force = false;
@@ -182,6 +185,7 @@ impl LiveTable {
                     row.tail = row.tail.chars().skip(n - TAIL_CHARS).collect();
                 }
             }
+            RunEvent::Reasoning { .. } => {}
             RunEvent::Failover { from, reason, .. } => {
                 row.detail = format!("{}: {}; failing over", Escaped(&from), Escaped(&reason));
                 force = true;

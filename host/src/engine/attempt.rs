@@ -2,6 +2,7 @@
 //! transport. Every failure comes back classified for the routing policy.
 
 use super::answer::{Answer, StreamAccumulator};
+use super::events::Fragment;
 use super::prompt_size::PromptSize;
 use super::route::ResolvedConnection;
 use crate::error_class::ErrorClass;
@@ -119,12 +120,12 @@ impl ResolvedConnection {
     }
 
     /// Run `request` against this connection. `on_text` sees each streamed text
-    /// fragment as it arrives (a non-streamed answer arrives whole, in the result).
+    /// and reasoning fragment as it arrives (a non-streamed answer arrives whole, in the result).
     pub async fn attempt(
         &self,
         transport: &Transport,
         request: &types::ChatRequest,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_text: &mut (dyn FnMut(Fragment<'_>) + Send),
     ) -> Result<Served, AttemptError> {
         let started = Instant::now();
         let prepared =
@@ -155,12 +156,17 @@ impl ResolvedConnection {
                 .parse_stream_event(&wire)
                 .map_err(|e| after(self.plugin_fault(e), first_token))?
                 .map_err(|e| after(self.provider_error(e, None), first_token))?;
-            let content = !delta.text.is_empty() || !delta.tool_calls.is_empty();
+            // Reasoning is content too: once the caller has seen some, the
+            // attempt cannot be switched silently.
+            let content = !delta.text.is_empty() || !delta.reasoning.is_empty() || !delta.tool_calls.is_empty();
             if content && first_token.is_none() {
                 first_token = Some(started.elapsed());
             }
+            if !delta.reasoning.is_empty() {
+                on_text(Fragment::Reasoning(&delta.reasoning));
+            }
             if !delta.text.is_empty() {
-                on_text(&delta.text);
+                on_text(Fragment::Text(&delta.text));
             }
             acc.apply(delta);
             if acc.done {

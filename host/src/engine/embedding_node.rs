@@ -6,7 +6,7 @@
 
 use super::Inner;
 use super::attempt::AttemptError;
-use super::events::EventSink;
+use super::events::{EventSink, Fragment};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
 use super::route::ResolvedConnection;
@@ -80,7 +80,7 @@ impl Call for EmbedCall {
         &'a self,
         route: &'a ResolvedConnection,
         transport: &'a Transport,
-        _on_text: &'a mut (dyn FnMut(&str) + Send),
+        _on_text: &'a mut (dyn FnMut(Fragment<'_>) + Send),
     ) -> impl Future<Output = Result<Self::Out, AttemptError>> + Send + 'a {
         route.embed(transport, &self.request)
     }

@@ -38,8 +38,19 @@ pub enum RunEvent {
     Status { node: Arc<str>, status: NodeStatus, detail: Option<String> },
     /// A fragment of a node's streamed answer.
     Text { node: Arc<str>, text: String },
+    /// A fragment of the reasoning a node's model streams before (or beside) its answer.
+    Reasoning { node: Arc<str>, text: String },
     /// An attempt on a connection failed and the node moves on to the next one.
     Failover { node: Arc<str>, from: String, reason: String },
+}
+
+/// A streamed fragment of an llm call, as an attempt passes it on.
+#[derive(Debug, Clone, Copy)]
+pub enum Fragment<'a> {
+    /// Answer text.
+    Text(&'a str),
+    /// Reasoning text.
+    Reasoning(&'a str),
 }
 
 /// Receives run events. Implementations must be quick: they are called on the

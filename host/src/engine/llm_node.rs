@@ -5,7 +5,7 @@
 use super::Inner;
 use super::answer::Answer;
 use super::attempt::{AttemptError, Served};
-use super::events::{EventSink, NodeStatus, RunEvent};
+use super::events::{EventSink, Fragment, NodeStatus, RunEvent};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
 use super::route::ResolvedConnection;
@@ -74,7 +74,7 @@ impl Call for ChatCall {
         &'a self,
         route: &'a ResolvedConnection,
         transport: &'a Transport,
-        on_text: &'a mut (dyn FnMut(&str) + Send),
+        on_text: &'a mut (dyn FnMut(Fragment<'_>) + Send),
     ) -> impl Future<Output = Result<Served, AttemptError>> + Send + 'a {
         route.attempt(transport, &self.request, on_text)
     }
@@ -110,13 +110,18 @@ pub(crate) async fn run(
         .await
         .map_err(|e| LlmFailed { message: e.message })?;
     let answer = served.out.answer;
-    if wants_stream && !call.request.stream && !answer.text.is_empty() {
+    if wants_stream && !call.request.stream && (!answer.text.is_empty() || answer.reasoning.is_some()) {
         sink.emit(RunEvent::Status {
             node: node.clone(),
             status: NodeStatus::Streaming,
             detail: Some(served.connection.clone()),
         });
-        sink.emit(RunEvent::Text { node: node.clone(), text: answer.text.clone() });
+        if let Some(r) = &answer.reasoning {
+            sink.emit(RunEvent::Reasoning { node: node.clone(), text: r.clone() });
+        }
+        if !answer.text.is_empty() {
+            sink.emit(RunEvent::Text { node: node.clone(), text: answer.text.clone() });
+        }
     }
     let output = node_output(node, config, answer, &served.connection, &served.model, served.cost)?;
     Ok(LlmServed { output, connection: served.connection })

@@ -19,7 +19,7 @@ pub use crate::limits::Limits;
 pub use answer::{Answer, StreamAccumulator, ToolCallOut};
 pub use attempt::{AttemptError, class_of, class_of_error};
 pub use embedding_node::EmbeddingOutput;
-pub use events::{EventSink, NoEvents, NodeStatus, RunEvent};
+pub use events::{EventSink, Fragment, NoEvents, NodeStatus, RunEvent};
 pub use report::{NodeReport, RunReport, Skip};
 pub use request::build as chat_request;
 pub use retry::RetryPolicy;

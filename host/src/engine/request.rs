@@ -2,7 +2,8 @@
 
 use crate::runtime::bindings::types;
 use crate::workflow::{
-    CacheSpec, LlmConfig, Lookup, MessageRole, PartSpec, ResponseFormatSpec, TemplateError, ToolChoiceSpec,
+    CacheSpec, Effort, LlmConfig, Lookup, MessageRole, PartSpec, ReasoningSpec, ResponseFormatSpec, TemplateError,
+    ToolChoiceSpec,
 };
 
 /// Render every template of the node and build the request (model left empty:
@@ -75,6 +76,14 @@ pub fn build(config: &LlmConfig, ctx: &dyn Lookup) -> Result<types::ChatRequest,
         cache: config.cache.as_ref().map(|CacheSpec { enabled, ttl_seconds }| types::CacheHint {
             enabled: *enabled,
             ttl_seconds: *ttl_seconds,
+        }),
+        reasoning: config.reasoning.map(|r| match r {
+            ReasoningSpec::Effort(e) => types::Reasoning::Effort(match e {
+                Effort::Low => types::ReasoningEffort::Low,
+                Effort::Medium => types::ReasoningEffort::Medium,
+                Effort::High => types::ReasoningEffort::High,
+            }),
+            ReasoningSpec::BudgetTokens(n) => types::Reasoning::BudgetTokens(n),
         }),
     })
 }

@@ -7,7 +7,7 @@
 
 use super::Inner;
 use super::attempt::AttemptError;
-use super::events::{EventSink, NodeStatus, RunEvent};
+use super::events::{EventSink, Fragment, NodeStatus, RunEvent};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
 use super::reserve;
@@ -58,12 +58,12 @@ pub(crate) trait Call {
         false
     }
 
-    /// One attempt on `route`; `on_text` sees streamed text as it arrives.
+    /// One attempt on `route`; `on_text` sees streamed text and reasoning as it arrives.
     fn attempt<'a>(
         &'a self,
         route: &'a ResolvedConnection,
         transport: &'a Transport,
-        on_text: &'a mut (dyn FnMut(&str) + Send),
+        on_text: &'a mut (dyn FnMut(Fragment<'_>) + Send),
     ) -> impl Future<Output = Result<Self::Out, AttemptError>> + Send + 'a;
 
     /// What a served attempt used.
@@ -181,7 +181,7 @@ pub(crate) async fn run<C: Call>(
             let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
             let started = Instant::now();
             let mut streaming = false;
-            let mut on_text = |text: &str| {
+            let mut on_text = |fragment: Fragment<'_>| {
                 if !streaming {
                     streaming = true;
                     sink.emit(RunEvent::Status {
@@ -190,7 +190,10 @@ pub(crate) async fn run<C: Call>(
                         detail: Some(name.to_string()),
                     });
                 }
-                sink.emit(RunEvent::Text { node: node.clone(), text: text.to_string() });
+                sink.emit(match fragment {
+                    Fragment::Text(text) => RunEvent::Text { node: node.clone(), text: text.to_string() },
+                    Fragment::Reasoning(text) => RunEvent::Reasoning { node: node.clone(), text: text.to_string() },
+                });
             };
             let limited = match reserve::ask(route, token_limits, model, size, call.max_tokens(), prices.as_ref()) {
                 Ok(ask) => limits::acquire(&inner.limits, keys, ask).await,

@@ -9,9 +9,9 @@
 //! Reference: https://platform.openai.com/docs/api-reference/embeddings/create
 
 use super::caller::Caller;
+use super::chat_run::{SERVED_BY, resolve, served_node};
 use super::error::ApiError;
 use super::json_body::JsonBody;
-use super::openai::{SERVED_BY, resolve, served_node};
 use super::state::AppState;
 use crate::engine::{EmbeddingOutput, NoEvents};
 use crate::workflow::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS, Node, NodeKind, Template, Workflow};

@@ -106,6 +106,16 @@ impl ApiError {
         json!({ "error": { "code": self.code(), "message": self.to_string(), "type": self.kind() } })
     }
 
+    /// The body in Anthropic's format, for the Messages endpoint:
+    /// `{"type": "error", "error": {"type", "message", "code"}}`, typed as
+    /// Anthropic types its errors so Anthropic clients raise their usual
+    /// exceptions; `code` is ours, as on every other endpoint.
+    pub fn anthropic_body(&self) -> serde_json::Value {
+        let mut body = self.body();
+        to_anthropic(&mut body, self.status());
+        body
+    }
+
     /// The error an answer of `status` stands for, for answers produced
     /// outside our handlers (axum's rejections, its 405).
     pub fn for_status(status: StatusCode, message: String) -> ApiError {
@@ -167,6 +177,45 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     answer.headers_mut().extend(parts.headers);
     answer
+}
+
+/// Our error `body` of an answer with `status`, in Anthropic's format.
+fn to_anthropic(body: &mut serde_json::Value, status: StatusCode) {
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => "authentication_error",
+        StatusCode::FORBIDDEN => "permission_error",
+        StatusCode::NOT_FOUND => "not_found_error",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+        StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
+        s if s.is_client_error() => "invalid_request_error",
+        _ => "api_error",
+    };
+    body["type"] = json!("error");
+    body["error"]["type"] = json!(kind);
+}
+
+/// Middleware: every error answer of the Anthropic-compatible endpoint in
+/// Anthropic's format, whoever produced it (its handler, an extractor, the
+/// router's 405). It runs outside [`json_errors`], so every error it sees is
+/// already our JSON; any other answer passes after one path comparison.
+pub async fn anthropic_errors(request: Request, next: Next) -> Response {
+    let anthropic = request.uri().path() == super::messages::PATH;
+    let response = next.run(request).await;
+    let status = response.status();
+    if !anthropic || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 << 10).await.unwrap_or_default();
+    let mut body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(ours) if ours["error"]["code"].is_string() => ours,
+        _ => ApiError::for_status(status, status.canonical_reason().unwrap_or("the request failed").into()).body(),
+    };
+    to_anthropic(&mut body, status);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 /// What a foreign error answer means, without echoing quoted values.

@@ -17,6 +17,7 @@ mod body_deadline;
 mod caller;
 mod capacity;
 mod chat_routes;
+mod chat_run;
 mod connection;
 mod connections;
 mod dashboard;
@@ -25,6 +26,8 @@ mod embeddings;
 mod error;
 mod health;
 mod json_body;
+mod messages;
+mod messages_wire;
 mod openai;
 mod openai_wire;
 mod reports;
@@ -91,6 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(embeddings::embeddings))
+        .route(messages::PATH, post(messages::messages))
         .route(health::HEALTHZ, get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -99,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(health::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(json_body::MAX_BODY))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(error::anthropic_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

@@ -5,7 +5,8 @@
 use super::chat_routes::ChatRoute;
 use super::error::ApiError;
 use crate::workflow::{
-    LlmConfig, MessageRole, MessageSpec, PartSpec, ResponseFormatSpec, Template, ToolCallSpec, ToolChoiceSpec, ToolSpec,
+    Effort, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template, ToolCallSpec,
+    ToolChoiceSpec, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,6 +32,7 @@ pub struct ChatRequest {
     pub tool_choice: Option<Value>,
     pub response_format: Option<Value>,
     pub n: Option<u32>,
+    pub reasoning_effort: Option<String>,
 }
 
 /// `stream_options`.
@@ -120,30 +122,18 @@ fn invalid(message: impl Into<String>) -> ApiError {
 impl ChatRequest {
     /// The llm node config this request asks for, routed by `route`.
     pub fn into_config(self, route: ChatRoute) -> Result<LlmConfig, ApiError> {
-        if self.messages.is_empty() {
-            return Err(invalid("`messages` must not be empty"));
-        }
         if self.n.is_some_and(|n| n != 1) {
             return Err(invalid("`n` must be 1: llmnode returns one choice"));
         }
         if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
             return Err(invalid("`temperature` must be within 0 and 2"));
         }
-        if self.top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            return Err(invalid("`top_p` must be within 0 and 1"));
-        }
         let max_tokens = self.max_completion_tokens.or(self.max_tokens);
-        if max_tokens == Some(0) {
-            return Err(invalid("`max_tokens` must be at least 1"));
-        }
         let stop = match self.stop {
             None => Vec::new(),
             Some(Stop::One(s)) => vec![s],
             Some(Stop::Many(v)) => v,
         };
-        if stop.len() > 4 {
-            return Err(invalid("`stop` takes at most 4 sequences"));
-        }
         let messages =
             self.messages.into_iter().enumerate().map(|(i, m)| message(i, m)).collect::<Result<Vec<_>, _>>()?;
         let tools: Vec<ToolSpec> = self
@@ -158,7 +148,13 @@ impl ChatRequest {
             .collect();
         let tool_choice = self.tool_choice.map(|c| tool_choice(&c, &tools)).transpose()?;
         let response_format = self.response_format.map(|f| response_format(&f)).transpose()?;
-        Ok(LlmConfig {
+        let reasoning = match self.reasoning_effort.as_deref() {
+            None => None,
+            Some(word) => Some(ReasoningSpec::Effort(
+                effort(word).ok_or_else(|| invalid("`reasoning_effort` must be low, medium or high"))?,
+            )),
+        };
+        let config = LlmConfig {
             route,
             messages,
             stream: self.stream,
@@ -170,8 +166,40 @@ impl ChatRequest {
             tool_choice,
             response_format,
             cache: None,
-        })
+            reasoning,
+        };
+        check_config(&config, "stop")?;
+        Ok(config)
     }
+}
+
+/// A reasoning effort by its wire name.
+pub(super) fn effort(word: &str) -> Option<Effort> {
+    match word {
+        "low" => Some(Effort::Low),
+        "medium" => Some(Effort::Medium),
+        "high" => Some(Effort::High),
+        _ => None,
+    }
+}
+
+/// The checks every chat endpoint makes of the config it built (`stop_field`
+/// is the wire's name for stop sequences); the workflow parser makes the same
+/// ones of a node.
+pub(super) fn check_config(config: &LlmConfig, stop_field: &str) -> Result<(), ApiError> {
+    if config.messages.is_empty() {
+        return Err(invalid("`messages` must not be empty"));
+    }
+    if config.top_p.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return Err(invalid("`top_p` must be within 0 and 1"));
+    }
+    if config.max_tokens == Some(0) {
+        return Err(invalid("`max_tokens` must be at least 1"));
+    }
+    if config.stop.len() > 4 {
+        return Err(invalid(format!("`{stop_field}` takes at most 4 sequences")));
+    }
+    Ok(())
 }
 
 fn message(i: usize, m: WireMessage) -> Result<MessageSpec, ApiError> {
@@ -284,6 +312,9 @@ pub fn completion(id: &str, created: u64, output: &Value) -> Value {
     let mut message = json!({ "role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) } });
     if !calls.is_empty() {
         message["tool_calls"] = json!(calls);
+    }
+    if let Some(r) = output["reasoning"].as_str().filter(|r| !r.is_empty()) {
+        message["reasoning_content"] = json!(r);
     }
     json!({
         "id": id, "object": "chat.completion", "created": created, "model": output["model"],

@@ -121,6 +121,7 @@ fn encode(item: Out, out: &mut String) -> bool {
             let name = match &e {
                 RunEvent::Status { .. } => "status",
                 RunEvent::Text { .. } => "text",
+                RunEvent::Reasoning { .. } => "reasoning",
                 RunEvent::Failover { .. } => "failover",
             };
             sse::event(out, Some(name), &serde_json::to_string(&e).unwrap_or_default());

@@ -31,6 +31,26 @@ pub struct LlmConfig {
     pub response_format: Option<ResponseFormatSpec>,
     /// Prompt-cache settings for the whole request.
     pub cache: Option<CacheSpec>,
+    /// Reasoning asked of the model before its answer (none: the provider's default).
+    pub reasoning: Option<ReasoningSpec>,
+}
+
+/// How much a reasoning model should think: each plugin maps it to its
+/// provider's setting (an effort, or a token budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasoningSpec {
+    /// A relative effort.
+    Effort(Effort),
+    /// At most this many reasoning tokens.
+    BudgetTokens(u32),
+}
+
+/// A relative reasoning effort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    Low,
+    Medium,
+    High,
 }
 
 /// Who speaks a message.

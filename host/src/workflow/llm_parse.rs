@@ -3,7 +3,7 @@
 //! need several fields at once, then the typed [`LlmConfig`]. Messages and
 //! tools have their own files.
 
-use super::llm_config::{CacheSpec, LlmConfig, ResponseFormatSpec};
+use super::llm_config::{CacheSpec, Effort, LlmConfig, ReasoningSpec, ResponseFormatSpec};
 use super::llm_messages::{RawMessage, messages};
 use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
@@ -27,6 +27,7 @@ raw_config_with_route! {
         tool_choice: Option<StrOrMap<RawToolChoice>>,
         response_format: Option<StrOrMap<RawResponseFormat>>,
         cache: Option<BoolOrMap<RawCache>>,
+        reasoning: Option<Obj<RawReasoning>>,
         /// Not an llm field: lets the fast pass read a `template` node's config
         /// with this same struct (see `raw`). Rejected in an llm node.
         template: Option<String>,
@@ -56,6 +57,7 @@ impl RawLlmConfig {
                 tool_choice: None,
                 response_format: None,
                 cache: None,
+                reasoning: None,
                 template: Some(_),
             }
         )
@@ -111,6 +113,21 @@ struct RawCache {
     ttl_seconds: Option<u64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReasoning {
+    effort: Option<RawEffort>,
+    budget_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawEffort {
+    Low,
+    Medium,
+    High,
+}
+
 impl Expect for RawCache {
     const EXPECT: &'static str = "a boolean or {\"enabled\": …, \"ttl_seconds\": …}";
 }
@@ -150,6 +167,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
             ttl_seconds: positive(ttl_seconds, &loc.key("cache").key("ttl_seconds"), cx),
         },
     });
+    let reasoning = raw.reasoning.and_then(|Obj(r)| reasoning(r, &loc.key("reasoning"), cx));
     // Everything above is checked before bailing out, so one pass reports every problem.
     let config = LlmConfig {
         route: route?,
@@ -163,6 +181,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         tool_choice,
         response_format,
         cache,
+        reasoning,
     };
     (cx.issue_count() == before).then_some(config)
 }
@@ -223,6 +242,26 @@ fn unit_range(value: Option<f64>, max: f64, loc: &Loc<'_>, cx: &mut Checker<'_, 
     } else {
         cx.issue(loc, format!("must be between 0 and {max}, got {value}"));
         None
+    }
+}
+
+/// `reasoning`: an effort or a token budget, exactly one.
+fn reasoning(raw: RawReasoning, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<ReasoningSpec> {
+    match (raw.effort, raw.budget_tokens) {
+        (Some(effort), None) => Some(ReasoningSpec::Effort(match effort {
+            RawEffort::Low => Effort::Low,
+            RawEffort::Medium => Effort::Medium,
+            RawEffort::High => Effort::High,
+        })),
+        (None, Some(n)) => positive(Some(n), &loc.key("budget_tokens"), cx).map(ReasoningSpec::BudgetTokens),
+        (Some(_), Some(_)) => {
+            cx.issue(loc, "set either `effort` or `budget_tokens`, not both");
+            None
+        }
+        (None, None) => {
+            cx.issue(loc, "expected {\"effort\": \"low\"|\"medium\"|\"high\"} or {\"budget_tokens\": N}");
+            None
+        }
     }
 }
 
@@ -519,6 +558,31 @@ pub(crate) mod tests {
             &format!("{rf}.json_schema"),
             "missing field `schema`",
         );
+    }
+
+    #[test]
+    fn reasoning_forms_and_errors_name_the_path() {
+        let effort = parse(with(json!({"reasoning": {"effort": "high"}}))).unwrap();
+        assert_eq!(effort.reasoning, Some(ReasoningSpec::Effort(Effort::High)));
+        let budget = parse(with(json!({"reasoning": {"budget_tokens": 2048}}))).unwrap();
+        assert_eq!(budget.reasoning, Some(ReasoningSpec::BudgetTokens(2048)));
+        assert_issue(
+            with(json!({"reasoning": {"effort": "max"}})),
+            &format!("{C}.reasoning.effort"),
+            "unknown variant",
+        );
+        assert_issue(
+            with(json!({"reasoning": {"budget_tokens": 0}})),
+            &format!("{C}.reasoning.budget_tokens"),
+            "from 1 to",
+        );
+        assert_issue(
+            with(json!({"reasoning": {"effort": "low", "budget_tokens": 9}})),
+            &format!("{C}.reasoning"),
+            "not both",
+        );
+        assert_issue(with(json!({"reasoning": {}})), &format!("{C}.reasoning"), "budget_tokens");
+        assert_issue(with(json!({"reasoning": "high"})), &format!("{C}.reasoning"), "object");
     }
 
     #[test]

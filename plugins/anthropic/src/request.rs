@@ -70,6 +70,17 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
     body.insert("model".into(), json!(req.model));
     let max_tokens = req.max_tokens.or_else(|| models::max_output(&req.model)).unwrap_or(DEFAULT_MAX_TOKENS);
     body.insert("max_tokens".into(), json!(max_tokens));
+    if let Some(r) = req.reasoning {
+        // Extended thinking: a budget of at least 1024 tokens, below `max_tokens`.
+        // https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking
+        let budget = reasoning::budget(r);
+        if budget < 1024 || budget >= max_tokens {
+            return Err(ProviderError::invalid(format!(
+                "Anthropic takes a reasoning budget of at least 1024 tokens and below max_tokens ({max_tokens}), not {budget}"
+            )));
+        }
+        body.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+    }
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));
     }

@@ -170,7 +170,28 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
     if let Some(tools) = tool_config(req, cache.tools.then_some(point))? {
         body.insert("toolConfig".into(), tools);
     }
+    if let Some(r) = req.reasoning {
+        body.insert("additionalModelRequestFields".into(), thinking(&req.model, r)?);
+    }
     Ok(json::body(&Value::Object(body)))
+}
+
+/// Reasoning for a Claude model: Anthropic's own `thinking` field, passed
+/// through in `additionalModelRequestFields`; other Bedrock models take none.
+/// https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html
+fn thinking(model: &str, r: Reasoning) -> Result<Value, ProviderError> {
+    if !model.contains("anthropic.claude") {
+        return Err(ProviderError::invalid(format!(
+            "reasoning is taken only by Claude models on Bedrock, not by {model:?}"
+        )));
+    }
+    let budget = reasoning::budget(r);
+    if budget < 1024 {
+        return Err(ProviderError::invalid(format!(
+            "Claude takes a reasoning budget of at least 1024 tokens, not {budget}"
+        )));
+    }
+    Ok(json!({ "thinking": { "type": "enabled", "budget_tokens": budget } }))
 }
 
 /// `maxTokens`, `temperature`, `topP` and `stopSequences`, where the request sets them.

@@ -276,9 +276,9 @@ fn function_calling(choice: &ToolChoice) -> Value {
     }
 }
 
-/// Sampling, length, stop sequences, JSON output, and thinking settings taken
-/// from the connection's options (`include_thoughts`, `thinking_budget`,
-/// `thinking_level`), which the contract has no field for.
+/// Sampling, length, stop sequences, JSON output, and thinking: the request's
+/// `reasoning`, else the connection's options (`include_thoughts`,
+/// `thinking_budget`, `thinking_level`).
 fn generation_config(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Map<String, Value>, ProviderError> {
     let mut config = Map::new();
     if let Some(t) = req.temperature {
@@ -317,6 +317,13 @@ fn generation_config(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Map
     }
     if let Some(v) = option("thinking_level") {
         thinking.insert("thinkingLevel".into(), json!(v));
+    }
+    if let Some(r) = req.reasoning {
+        // The request's reasoning wins over the connection's options: a budget,
+        // with the thought summaries returned.
+        // https://ai.google.dev/gemini-api/docs/thinking#set-budget
+        thinking.insert("thinkingBudget".into(), json!(reasoning::budget(r)));
+        thinking.insert("includeThoughts".into(), json!(true));
     }
     if !thinking.is_empty() {
         config.insert("thinkingConfig".into(), Value::Object(thinking));

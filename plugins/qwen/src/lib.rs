@@ -28,7 +28,8 @@ use llmnode_sdk::prelude::*;
 /// The Qwen (DashScope) provider.
 pub struct Qwen;
 
-/// The value to send as `enable_thinking`, if any. The connection option
+/// The value to send as `enable_thinking`, if any. The request's `reasoning`
+/// turns it on (streamed calls only). Else the connection option
 /// `enable_thinking` (`true` or `false`) asks for it; without the option the
 /// field is left out and each model keeps its default.
 ///
@@ -38,6 +39,14 @@ pub struct Qwen;
 /// (the open-weight hybrid Qwen3 models such as `qwen3-32b`): it then answers
 /// without reasoning instead of failing.
 fn thinking(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Option<bool>, ProviderError> {
+    if req.reasoning.is_some() {
+        if !req.stream {
+            return Err(ProviderError::invalid(
+                "DashScope gives reasoning only to streamed calls: stream the node to ask Qwen for reasoning",
+            ));
+        }
+        return Ok(Some(true));
+    }
     let asked = match conn.option("enable_thinking") {
         None => None,
         Some("true") => Some(true),
@@ -79,6 +88,12 @@ impl Provider for Qwen {
         let mut body = openai_compat::body(&req)?;
         if let Some(on) = thinking(&req, &conn)? {
             body.insert("enable_thinking".into(), serde_json::json!(on));
+        }
+        if let Some(r) = req.reasoning {
+            // DashScope takes a budget, not OpenAI's effort.
+            // https://www.alibabacloud.com/help/en/model-studio/deep-thinking
+            body.remove("reasoning_effort");
+            body.insert("thinking_budget".into(), serde_json::json!(reasoning::budget(r)));
         }
         let url = http::join(&conn.base_url, "chat/completions");
         Ok(openai_compat::prepared(url, &body, &conn, AuthDirective::Bearer))

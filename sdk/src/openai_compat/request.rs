@@ -58,6 +58,11 @@ pub fn body(req: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
     if !req.stop.is_empty() {
         body.insert("stop".into(), json!(req.stop));
     }
+    if let Some(r) = req.reasoning {
+        // OpenAI takes an effort only; a budget is sent as the effort it stands for.
+        // https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort
+        body.insert("reasoning_effort".into(), json!(crate::reasoning::effort(r)));
+    }
     if req.stream {
         body.insert("stream".into(), json!(true));
         // Without this the stream carries no token counts at all.

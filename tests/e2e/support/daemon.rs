@@ -79,6 +79,21 @@ impl Setup {
         stdout
     }
 
+    /// `llmnode usage connections`: (name, requests, errors) per connection, and the report.
+    pub async fn requests_by_connection(&self) -> (Vec<(String, u64, u64)>, Value) {
+        let usage: Value = serde_json::from_str(&self.cli(&["usage", "connections", "--json"]).await).unwrap();
+        let by = usage
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let n = |k: &str| c[k].as_u64().unwrap();
+                (c["name"].as_str().unwrap().to_string(), n("requests"), n("errors"))
+            })
+            .collect();
+        (by, usage)
+    }
+
     /// Run the CLI and return its whole output.
     pub async fn cli_output(&self, args: &[&str]) -> Output {
         let mut cmd = llmnode_command(&self.data());
@@ -144,7 +159,8 @@ impl Daemon {
             tokio::time::timeout(Duration::from_secs(60), first).await.expect("the daemon did not start").unwrap();
         let base = line.trim().strip_prefix("llmnode listening on ").unwrap_or_else(|| {
             let said = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: String = said.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String =
+                said.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
             panic!("the daemon did not start (first line: {line:?}); the end of its log:\n{tail}")
         });
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();

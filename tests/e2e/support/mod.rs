@@ -209,6 +209,7 @@ pub fn chat_request(model: &str) -> types::ChatRequest {
         stop: Vec::new(),
         stream: false,
         cache: None,
+        reasoning: None,
     }
 }
 

@@ -4,10 +4,12 @@
 //! sees which version a plugin was built for. A plugin's version is detected
 //! once, at load, from the interface its component exports.
 
+mod convert;
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 
-pub use v0_2 as latest;
+pub use v0_3 as latest;
 
 use super::bindings::types;
 use super::sandbox::Sandbox;
@@ -21,10 +23,12 @@ pub enum ContractVersion {
     V0_1,
     /// `llmnode:provider@0.2.0`: 0.1.0 plus embeddings.
     V0_2,
+    /// `llmnode:provider@0.3.0`: 0.2.0 plus reasoning.
+    V0_3,
 }
 
 /// Every version this host runs, oldest first.
-pub const SUPPORTED: [ContractVersion; 2] = [ContractVersion::V0_1, ContractVersion::V0_2];
+pub const SUPPORTED: [ContractVersion; 3] = [ContractVersion::V0_1, ContractVersion::V0_2, ContractVersion::V0_3];
 
 /// The prefix of every version's provider export.
 const EXPORT_PREFIX: &str = "llmnode:provider/provider@";
@@ -35,6 +39,7 @@ impl ContractVersion {
         match self {
             ContractVersion::V0_1 => "0.1.0",
             ContractVersion::V0_2 => "0.2.0",
+            ContractVersion::V0_3 => "0.3.0",
         }
     }
 
@@ -43,6 +48,7 @@ impl ContractVersion {
         match self {
             ContractVersion::V0_1 => v0_1::EXPORT,
             ContractVersion::V0_2 => v0_2::EXPORT,
+            ContractVersion::V0_3 => v0_3::EXPORT,
         }
     }
 
@@ -79,7 +85,8 @@ impl std::fmt::Display for ContractVersion {
 /// Define every supported version's imports (log, types) in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     v0_1::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
-    v0_2::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)
+    v0_2::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    v0_3::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)
 }
 
 /// A linked plugin of a known version, ready to instantiate.
@@ -89,6 +96,8 @@ pub(crate) enum ProviderPre {
     V0_1(v0_1::PluginPre<Sandbox>),
     /// A 0.2.0 plugin.
     V0_2(v0_2::PluginPre<Sandbox>),
+    /// A 0.3.0 plugin.
+    V0_3(v0_3::PluginPre<Sandbox>),
 }
 
 impl ProviderPre {
@@ -97,6 +106,7 @@ impl ProviderPre {
         Ok(match version {
             ContractVersion::V0_1 => ProviderPre::V0_1(v0_1::PluginPre::new(pre)?),
             ContractVersion::V0_2 => ProviderPre::V0_2(v0_2::PluginPre::new(pre)?),
+            ContractVersion::V0_3 => ProviderPre::V0_3(v0_3::PluginPre::new(pre)?),
         })
     }
 
@@ -105,6 +115,7 @@ impl ProviderPre {
         match self {
             ProviderPre::V0_1(pre) => pre.instance_pre(),
             ProviderPre::V0_2(pre) => pre.instance_pre(),
+            ProviderPre::V0_3(pre) => pre.instance_pre(),
         }
     }
 
@@ -113,6 +124,7 @@ impl ProviderPre {
         Ok(match self {
             ProviderPre::V0_1(pre) => Provider::V0_1(pre.instantiate(store)?),
             ProviderPre::V0_2(pre) => Provider::V0_2(pre.instantiate(store)?),
+            ProviderPre::V0_3(pre) => Provider::V0_3(pre.instantiate(store)?),
         })
     }
 }
@@ -121,6 +133,7 @@ impl ProviderPre {
 pub(crate) enum Provider {
     V0_1(v0_1::Plugin),
     V0_2(v0_2::Plugin),
+    V0_3(v0_3::Plugin),
 }
 
 type Outcome<T> = wasmtime::Result<Result<T, types::ProviderError>>;
@@ -130,7 +143,8 @@ impl Provider {
     pub fn info(&self, s: &mut Store<Sandbox>) -> wasmtime::Result<types::PluginInfo> {
         match self {
             Provider::V0_1(w) => v0_1::info(w, s),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_info(s),
+            Provider::V0_2(w) => v0_2::info(w, s),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_info(s),
         }
     }
 
@@ -142,7 +156,8 @@ impl Provider {
     ) -> Outcome<types::PreparedRequest> {
         match self {
             Provider::V0_1(w) => v0_1::build_request(w, s, request, connection),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_build_request(s, request, connection),
+            Provider::V0_2(w) => v0_2::build_request(w, s, request, connection),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_build_request(s, request, connection),
         }
     }
 
@@ -153,7 +168,8 @@ impl Provider {
     ) -> Outcome<types::ChatResponse> {
         match self {
             Provider::V0_1(w) => v0_1::parse_response(w, s, response),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_parse_response(s, response),
+            Provider::V0_2(w) => v0_2::parse_response(w, s, response),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_parse_response(s, response),
         }
     }
 
@@ -164,7 +180,8 @@ impl Provider {
     ) -> Outcome<types::StreamDelta> {
         match self {
             Provider::V0_1(w) => v0_1::parse_stream_event(w, s, event),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_parse_stream_event(s, event),
+            Provider::V0_2(w) => v0_2::parse_stream_event(w, s, event),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_parse_stream_event(s, event),
         }
     }
 
@@ -177,7 +194,8 @@ impl Provider {
     ) -> wasmtime::Result<types::ProviderError> {
         match self {
             Provider::V0_1(w) => v0_1::classify_error(w, s, status, headers, body),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_classify_error(s, status, headers, body),
+            Provider::V0_2(w) => v0_2::classify_error(w, s, status, headers, body),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_classify_error(s, status, headers, body),
         }
     }
 
@@ -189,7 +207,8 @@ impl Provider {
     ) -> Outcome<types::PreparedRequest> {
         match self {
             Provider::V0_1(w) => v0_1::test_request(w, s, connection, model),
-            Provider::V0_2(w) => w.llmnode_provider_provider().call_test_request(s, connection, model),
+            Provider::V0_2(w) => v0_2::test_request(w, s, connection, model),
+            Provider::V0_3(w) => w.llmnode_provider_provider().call_test_request(s, connection, model),
         }
     }
 
@@ -202,7 +221,8 @@ impl Provider {
     ) -> Option<Outcome<types::PreparedRequest>> {
         match self {
             Provider::V0_1(_) => None,
-            Provider::V0_2(w) => {
+            Provider::V0_2(w) => Some(v0_2::build_embedding_request(w, s, request, connection)),
+            Provider::V0_3(w) => {
                 Some(w.llmnode_provider_provider().call_build_embedding_request(s, request, connection))
             }
         }
@@ -216,7 +236,8 @@ impl Provider {
     ) -> Option<Outcome<types::EmbeddingResponse>> {
         match self {
             Provider::V0_1(_) => None,
-            Provider::V0_2(w) => Some(w.llmnode_provider_provider().call_parse_embedding_response(s, response)),
+            Provider::V0_2(w) => Some(v0_2::parse_embedding_response(w, s, response)),
+            Provider::V0_3(w) => Some(w.llmnode_provider_provider().call_parse_embedding_response(s, response)),
         }
     }
 }
@@ -230,8 +251,12 @@ mod tests {
         let exports = |e: &str| vec!["wasi:cli/run@0.2.0".to_string(), e.to_string()];
         assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.1.0")), Ok(ContractVersion::V0_1));
         assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.2.0")), Ok(ContractVersion::V0_2));
+        assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.3.0")), Ok(ContractVersion::V0_3));
         let err = ContractVersion::detect(&exports("llmnode:provider/provider@0.9.0")).unwrap_err();
-        assert!(err.contains("exports llmnode:provider@0.9.0") && err.contains("(supported: 0.1.0, 0.2.0)"), "{err}");
+        assert!(
+            err.contains("exports llmnode:provider@0.9.0") && err.contains("(supported: 0.1.0, 0.2.0, 0.3.0)"),
+            "{err}"
+        );
         let err = ContractVersion::detect(&[]).unwrap_err();
         assert!(err.contains("not an llmnode provider plugin") && err.contains("nothing"), "{err}");
     }
