@@ -293,7 +293,9 @@ async fn a_dripped_body_frees_its_slot_and_a_client_that_reads_nothing_is_droppe
     let asked = Instant::now();
     let send = "llmnode_daemon_timeouts_total{wait=\"send\"}";
     while metric(&d, send).await < 1.0 {
-        assert!(asked.elapsed() < Duration::from_secs(10), "the daemon still waits on a client that reads nothing");
+        // Generous: on a loaded machine the kernel may take a while to fill
+        // the socket buffers before the daemon's writes start to wait.
+        assert!(asked.elapsed() < Duration::from_secs(30), "the daemon still waits on a client that reads nothing");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(asked.elapsed() >= Duration::from_millis(900), "given up on before the send timeout");
