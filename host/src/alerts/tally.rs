@@ -5,9 +5,11 @@
 //!
 //! A workspace's tally is read from the store once, then advanced by each
 //! committed batch. Writes by anyone else (another process running
-//! workflows, an operator changing settings or limits) change the store's
-//! [`crate::store::data_version`]; the tally is then dropped and read again,
-//! as it is when the UTC day turns.
+//! workflows, an operator changing settings or limits) move the store's
+//! [`crate::store::usage_marks`] past what this writer's own commits explain;
+//! the tally is then dropped and read again, as it is when the UTC day turns.
+//! (The shared limits write on every admission: they must not count, or the
+//! tally would be re-read, scanning the day, after every call.)
 
 use super::AlertSettings;
 use super::conditions::{ConnectionUsage, window_ms};
@@ -42,7 +44,8 @@ pub struct WorkspaceTally {
 /// Every workspace the watch has seen since the store last changed under it.
 #[derive(Debug, Default)]
 pub struct Tally {
-    data_version: i64,
+    /// The store's usage marks after the last commit seen.
+    marks: (i64, i64),
     day: i64,
     workspaces: HashMap<i64, WorkspaceTally>,
 }
@@ -53,15 +56,18 @@ fn horizon_ms(settings: &AlertSettings) -> i64 {
 }
 
 impl Tally {
-    /// Drop everything if another connection wrote to the store or the day turned.
-    pub fn sync(&mut self, db: &Db, now_ms: i64) -> Result<(), StoreError> {
-        let version = crate::store::data_version(db)?;
+    /// After a commit of `written` usage events by this writer: drop
+    /// everything if anyone else changed the configuration or wrote usage
+    /// since the last commit, or the day turned.
+    pub fn sync(&mut self, db: &Db, now_ms: i64, written: usize) -> Result<(), StoreError> {
+        let (config, newest) = crate::store::usage_marks(db)?;
         let day = day_start_ms(now_ms);
-        if version != self.data_version || day != self.day {
+        let explained = (self.marks.0, self.marks.1 + written as i64);
+        if (config, newest) != explained || day != self.day {
             self.workspaces.clear();
-            self.data_version = version;
             self.day = day;
         }
+        self.marks = (config, newest);
         Ok(())
     }
 
@@ -193,7 +199,7 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
-            tally.sync(store.db(), now).unwrap();
+            tally.sync(store.db(), now, batch.len()).unwrap();
             tally.add(ws.id, now, &batch);
             let day = tally.day;
             let w = tally.workspace(store.db(), ws.id).unwrap();
@@ -203,8 +209,12 @@ mod tests {
             assert_eq!(kept, read, "after batch {i}");
         }
         let other = Store::open(&path).unwrap();
+        // The shared limits' writes on every admission are not a reason to re-read.
+        crate::store::limit_rows::set_window(other.db(), ws.id, "a", "rpm", &[1, 2]).unwrap();
+        tally.sync(store.db(), now, 0).unwrap();
+        assert!(!tally.workspaces.is_empty(), "a limits write dropped the tally");
         usage_rows::insert(other.db(), ws.id, "wf", &by, now, &record("a", true)).unwrap();
-        tally.sync(store.db(), now).unwrap();
+        tally.sync(store.db(), now, 0).unwrap();
         assert!(tally.workspaces.is_empty(), "a write by another connection went unnoticed");
         let day = tally.day;
         let w = tally.workspace(store.db(), ws.id).unwrap();

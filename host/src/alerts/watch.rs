@@ -94,7 +94,8 @@ impl AlertWatch {
 
 impl AfterCommit for AlertWatch {
     fn committed(&mut self, store: &Store, batches: &[Batch]) {
-        if let Err(e) = self.tally.sync(store.db(), now_ms()) {
+        let written = batches.iter().map(|b| b.records.len()).sum();
+        if let Err(e) = self.tally.sync(store.db(), now_ms(), written) {
             tracing::error!(error = %e, "alerts could not be checked");
             return;
         }

@@ -146,21 +146,17 @@ fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, StoreErro
     Ok(db)
 }
 
-/// A number that changes when another connection writes to the store: what
-/// in-process caches of stored data compare to know they are stale. SQLite
-/// counts commits by others; on PostgreSQL the configuration's version and
-/// the newest usage event stand in (a later commit of an earlier usage id is
-/// noticed with the next one).
-pub fn data_version(db: &Db) -> Result<i64, StoreError> {
-    match db.as_sqlite() {
-        Some(lite) => Ok(lite.pragma_query_value(None, "data_version", |r| r.get(0))?),
-        None => db.query_one(
-            "SELECT (SELECT version FROM config_version WHERE id = 1) * 1000000007 \
-             + COALESCE((SELECT MAX(id) FROM usage_events), 0)",
-            crate::args![],
-            |r| r.get(0),
-        ),
-    }
+/// What in-process caches of usage (the alert tally) compare to know
+/// whether anyone else changed what they hold: the configuration's version
+/// (settings, limits) and the newest usage event's id (another process's
+/// runs). Writes that touch neither, such as the shared limits' windows on
+/// every admission, leave them alone, so a busy daemon keeps its cache.
+pub fn usage_marks(db: &Db) -> Result<(i64, i64), StoreError> {
+    db.query_one(
+        "SELECT (SELECT version FROM config_version WHERE id = 1), COALESCE((SELECT MAX(id) FROM usage_events), 0)",
+        crate::args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// A UTC day in milliseconds: daily budgets, spend alerts and reports count by it.
