@@ -295,7 +295,13 @@ async fn a_dripped_body_frees_its_slot_and_a_client_that_reads_nothing_is_droppe
     while metric(&d, send).await < 1.0 {
         // Generous: on a loaded machine the kernel may take a while to fill
         // the socket buffers before the daemon's writes start to wait.
-        assert!(asked.elapsed() < Duration::from_secs(30), "the daemon still waits on a client that reads nothing");
+        if asked.elapsed() >= Duration::from_secs(30) {
+            let log = d.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let (_, metrics) = d.get_text("/metrics", METRICS_TOKEN).await;
+            let daemon: Vec<&str> = metrics.lines().filter(|l| l.starts_with("llmnode_daemon")).collect();
+            panic!("the daemon still waits on a client that reads nothing\n{daemon:#?}\n{tail:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(asked.elapsed() >= Duration::from_millis(900), "given up on before the send timeout");
