@@ -140,8 +140,8 @@ async fn a_change_serves_only_once_a_different_admin_approves_it() {
 }
 
 /// A fake AWS access key and secret, and a Luhn-valid card (and an invalid one).
-const AWS_KEY: &str = "AKIAQ7XMPLE3FAKE2TST";
-const AWS_SECRET: &str = "aws_secret_access_key=Fk9v2Lq8Zx4Tt7Yp1Mm6Nn3Bb5Cc0Dd2Ee4Gg6H8";
+const AWS_KEY: &str = "AKIAFAKETESTKEY00000";
+const AWS_SECRET: &str = "aws_secret_access_key=FAKEfakeFAKEfakeTESTtestTESTtestFAKEfake";
 const CARD: &str = "4111 1111 1111 1111";
 const NOT_A_CARD: &str = "4111 1111 1111 1112";
 

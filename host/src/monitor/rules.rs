@@ -148,15 +148,15 @@ mod tests {
     #[test]
     fn each_rule_finds_its_format_and_only_it() {
         let cases = [
-            ("key AKIAIOSFODNN7EXAMPLE here", "aws_access_key_id"),
-            ("ASIAY34FZKBOKMUTVV7A", "aws_access_key_id"),
-            ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key"),
+            ("key AKIAFAKEFAKEFAKEFAKE here", "aws_access_key_id"),
+            ("ASIAFAKETESTONLY0000", "aws_access_key_id"),
+            ("aws_secret_access_key = FAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEfake", "aws_secret_access_key"),
             ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", "private_key"),
             ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk", "private_key"),
             ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "github_token"),
             (&format!("github_pat_{}_{}", "A".repeat(22), "b".repeat(59)), "github_pat"),
             ("xoxb-1234567890-abcdefghij", "slack_token"),
-            ("AIzaSyA1234567890abcdefghijklmnopqrstuv", "google_api_key"),
+            ("AIzaFAKE_not_a_real_key_for_tests_00000", "google_api_key"),
             ("sk-proj-abcdefghijklmnopqrstuvwx", "openai_key"),
             ("sk_live_abcdefghijklmnopqrstuvwx", "stripe_key"),
             ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "jwt"),
@@ -168,7 +168,7 @@ mod tests {
             assert_eq!(names(text), vec![rule], "{text}");
         }
         for clean in [
-            "AKIA lowercase akiaiosfodnn7example",
+            "AKIA lowercase akiafakefakefakefake",
             "4111 1111 1111 1112",
             "call 1234567890123456789012345",
             "sk-short",
