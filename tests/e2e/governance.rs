@@ -146,6 +146,13 @@ async fn a_tokens_own_budget_rpm_and_allow_lists_hold_while_its_connection_has_r
     assert!(body.to_string().contains("route(s) `smart` only"), "{body}");
     let (status, body) = d.call("POST", "/v1/chat/completions", &routed, Some(chat("smart", 10))).await;
     assert_eq!(status, 200, "{body}");
+    // The same allow-list on every endpoint that names a route.
+    let messages = json!({ "model": "elsewhere/gpt-4o-mini", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let (status, body) = d.call("POST", "/v1/messages", &routed, Some(messages)).await;
+    assert!(status == 403 && body.to_string().contains("route(s) `smart` only"), "{status} {body}");
+    let embed = json!({ "model": "elsewhere/text-embedding-3-small", "input": "hi" });
+    let (status, body) = d.call("POST", "/v1/embeddings", &routed, Some(embed)).await;
+    assert!(status == 403 && body.to_string().contains("route(s) `smart` only"), "{status} {body}");
     let inline = json!({ "workflow": { "name": "w", "nodes": [{ "id": "n", "node_type": "llm", "config": {
         "primary_connection": "elsewhere", "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] } }] } });
     let (status, body) = d.call("POST", "/api/v1/run", &routed, Some(inline)).await;

@@ -12,6 +12,8 @@ use super::state::{AppState, WorkspaceEngine};
 use crate::engine::{EventSink, NoEvents, NodeReport, NodeStatus, RunEvent, RunReport};
 use crate::escape::quoted_list;
 use crate::workflow::{LlmConfig, Node, NodeKind, Workflow};
+use axum::Json;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -38,8 +40,12 @@ pub(super) enum Ran {
 }
 
 /// The route serving `model` in the caller's workspace, or the HTTP error
-/// saying why none does.
+/// saying why none does. Every endpoint that names a route resolves it here,
+/// so a token limited to some routes may use those only, wherever it calls.
 pub(super) fn resolve(engine: &WorkspaceEngine, caller: &Caller, model: &str) -> Result<ChatRoute, ApiError> {
+    if let Some(token) = &caller.principal.token {
+        token.check_route(model).map_err(ApiError::Forbidden)?;
+    }
     engine.chat.resolve(model).map_err(|why| match why {
         Unserved::Unknown => ApiError::NotFound(format!(
             "no route, connection or default model serves model {model:?} in workspace `{}` (see GET /v1/models)",
@@ -52,6 +58,15 @@ pub(super) fn resolve(engine: &WorkspaceEngine, caller: &Caller, model: &str) ->
             caller.workspace
         )),
     })
+}
+
+/// A whole answer, with the connection that served it in [`SERVED_BY`].
+pub(super) fn whole(body: impl serde::Serialize, connection: &str) -> Response {
+    let mut response = Json(body).into_response();
+    if let Ok(v) = connection.parse() {
+        response.headers_mut().insert(SERVED_BY, v);
+    }
+    response
 }
 
 /// Run `config` as the one llm node of a [`CHAT_WORKFLOW`] run. A streamed

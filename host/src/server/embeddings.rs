@@ -9,15 +9,14 @@
 //! Reference: https://platform.openai.com/docs/api-reference/embeddings/create
 
 use super::caller::Caller;
-use super::chat_run::{SERVED_BY, resolve, served_node};
+use super::chat_run::{self, resolve, served_node};
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::state::AppState;
 use crate::engine::{EmbeddingOutput, NoEvents};
 use crate::workflow::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS, Node, NodeKind, Template, Workflow};
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -86,10 +85,6 @@ pub async fn embeddings(
     caller: Caller,
     JsonBody(request): JsonBody<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
-    // A token limited to some routes may embed through those only, as it may chat.
-    if let Some(token) = &caller.principal.token {
-        token.check_route(&request.model).map_err(ApiError::Forbidden)?;
-    }
     let engine = state.engine(&caller)?;
     let route = resolve(&engine, &caller, &request.model)?;
     let (texts, encoding, dimensions) = request.check()?;
@@ -111,11 +106,7 @@ pub async fn embeddings(
     state.metrics.run(&caller.workspace, &report);
     let node = served_node(report)?;
     let output = node.embeddings.ok_or_else(|| ApiError::Internal("the embedding node has no vectors".into()))?;
-    let mut response = Json(list(&output, encoding)).into_response();
-    if let Ok(v) = output.connection.parse() {
-        response.headers_mut().insert(SERVED_BY, v);
-    }
-    Ok(response)
+    Ok(chat_run::whole(list(&output, encoding), &output.connection))
 }
 
 /// OpenAI's `list` of embeddings.

@@ -13,9 +13,8 @@ use super::messages_wire::{self, MessagesRequest};
 use super::sse;
 use super::state::AppState;
 use crate::engine::RunEvent;
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -28,23 +27,13 @@ pub async fn messages(
     caller: Caller,
     JsonBody(request): JsonBody<MessagesRequest>,
 ) -> Result<Response, ApiError> {
-    // A token limited to some routes may use those only, as on the OpenAI endpoint.
-    if let Some(token) = &caller.principal.token {
-        token.check_route(&request.model).map_err(ApiError::Forbidden)?;
-    }
     let engine = state.engine(&caller)?;
     let route = resolve(&engine, &caller, &request.model)?;
     let model = request.model.clone();
     let config = request.into_config(route)?;
     let id = format!("msg_{}", hex::encode(rand::random::<[u8; 12]>()));
     match chat_run::run(&state, &caller, engine, config).await? {
-        Ran::Whole(output, connection) => {
-            let mut response = Json(messages_wire::message(&id, &output)).into_response();
-            if let Ok(v) = connection.parse() {
-                response.headers_mut().insert(SERVED_BY, v);
-            }
-            Ok(response)
-        }
+        Ran::Whole(output, connection) => Ok(chat_run::whole(messages_wire::message(&id, &output), &connection)),
         Ran::Stream(items, connection) => {
             let mut stream = BlockStream { id, model, started: false, open: None, blocks: 0 };
             Ok(sse::response(items, move |item, buf| stream.encode(item, buf), vec![(SERVED_BY, connection)]))

@@ -13,7 +13,7 @@ use super::state::AppState;
 use crate::engine::RunEvent;
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,9 +36,6 @@ pub async fn chat_completions(
     caller: Caller,
     JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = &caller.principal.token {
-        token.check_route(&request.model).map_err(ApiError::Forbidden)?;
-    }
     let engine = state.engine(&caller)?;
     let route = resolve(&engine, &caller, &request.model)?;
     let model = request.model.clone();
@@ -48,11 +45,7 @@ pub async fn chat_completions(
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     match chat_run::run(&state, &caller, engine, config).await? {
         Ran::Whole(output, connection) => {
-            let mut response = Json(openai_wire::completion(&id, created, &output)).into_response();
-            if let Ok(v) = connection.parse() {
-                response.headers_mut().insert(SERVED_BY, v);
-            }
-            Ok(response)
+            Ok(chat_run::whole(openai_wire::completion(&id, created, &output), &connection))
         }
         Ran::Stream(items, connection) => {
             let mut stream = ChunkStream { id, created, model, include_usage, started: false };
