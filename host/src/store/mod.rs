@@ -110,8 +110,9 @@ impl Store {
         self.db.batch("BEGIN IMMEDIATE")?;
         let open = Open(&self.db);
         let value = f(open.0)?;
+        // A commit that fails leaves the transaction to the guard's rollback.
+        open.0.batch("COMMIT")?;
         std::mem::forget(open);
-        self.db.batch("COMMIT")?;
         Ok(value)
     }
 }
