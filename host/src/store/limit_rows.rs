@@ -74,10 +74,12 @@ pub fn hold(
     )
 }
 
-/// Release a hold.
-pub fn release(db: &Db, id: i64) -> Result<(), StoreError> {
-    db.execute("DELETE FROM budget_holds WHERE id = ?1", args![id])?;
-    Ok(())
+/// Release a hold; the day it was for and what it held (`None` if it was
+/// already gone: its holder was taken for dead and reaped).
+pub fn release(db: &Db, id: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    db.query_opt("DELETE FROM budget_holds WHERE id = ?1 RETURNING day, nusd", args![id], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 /// Record that `holder` is alive at `now_ms`.

@@ -258,7 +258,8 @@ fn every_module_works_on_both_backends() {
         limit_rows::hold(db, "dead", ws.id, "c1", day, 5).unwrap();
         assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap().1, 15);
         assert_eq!(limit_rows::reap(db, now_ms() - 10_000).unwrap(), 1, "the holder that never beat");
-        limit_rows::release(db, kept).unwrap();
+        assert_eq!(limit_rows::release(db, kept).unwrap(), Some((day, 10)));
+        assert_eq!(limit_rows::release(db, kept).unwrap(), None, "released once");
         assert_eq!(limit_rows::budget(db, ws.id, "c1", day).unwrap().1, 0);
         limit_rows::set_breaker(db, ws.id, "c1", 3, Some(42)).unwrap();
         assert_eq!(limit_rows::breaker(db, ws.id, "c1").unwrap(), Some((3, Some(42))));

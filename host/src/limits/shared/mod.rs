@@ -2,20 +2,22 @@
 //! directory: the daemon and any number of `llmnode run`s count against the
 //! same windows, budget and breakers.
 //!
-//! Each admission is one transaction holding the lock of every key it takes
-//! (the connection's, and the API token's when it has limits) from its start
-//! (SQLite's write lock; on PostgreSQL an advisory lock per key, taken in one
-//! order): read each key's windows, its day's spend and the budget held by
-//! calls in flight, decide for all of them, write back, and hold the call's
-//! worst-case cost in one row per budgeted key. A usage event books its real cost in the same transaction that
-//! records it; settling then releases the hold. A process heartbeats while it
-//! lives; the holds of one that stops beating (a `kill -9`) are released by
-//! the next live process within [`STALE`].
+//! Admissions and settlements go through one [`writer`] thread per process,
+//! which applies everything queued in one transaction holding the lock of
+//! every key involved (SQLite's write lock; on PostgreSQL an advisory lock
+//! per key, taken in one order): each call is decided on the windows, the
+//! day's spend and the budget held by calls in flight as the calls before it
+//! left them, and its worst-case cost is held in one row per budgeted key. A
+//! usage event books its real cost in the same transaction that records it;
+//! settling then releases the hold. A process heartbeats while it lives; the
+//! holds of one that stops beating (a `kill -9`) are released by the next
+//! live process within [`STALE`].
+
+mod writer;
 
 use super::breaker::{Admission, Breaker};
-use super::rule::{self, KeyState, day_of};
-use super::window::Window;
-use super::{Ask, Grant, LimitKey, Limits, LimitsService, MAX_KEYS, Part, Refusal, Scoped, Used};
+use super::rule::{self, KeyState};
+use super::{Ask, Grant, LimitKey, Limits, LimitsService, MAX_KEYS, Refusal, Scoped, Used};
 use crate::error_class::ErrorClass;
 use crate::store::{Location, Store, StoreError, limit_rows, now_ms};
 use futures_util::future::BoxFuture;
@@ -24,6 +26,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use writer::Job;
 
 /// How often a live process says so.
 pub const BEAT: Duration = Duration::from_secs(2);
@@ -34,10 +37,14 @@ const BREAKER_FRESH_MS: i64 = 500;
 
 /// The store-backed backend.
 pub struct StoreLimits {
+    /// Breakers and retirement (admissions and settlements go to the writer).
     db: Mutex<Store>,
     holder: String,
+    /// The writer's queue (`None` once dropped) and thread.
+    jobs: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
+    writer: Option<JoinHandle<()>>,
     /// The last state seen per key, for balancing's headroom.
-    seen: Mutex<HashMap<LimitKey, KeyState>>,
+    seen: Arc<Mutex<HashMap<LimitKey, KeyState>>>,
     /// Breakers as last read: (breaker, when it was read).
     breakers: Mutex<HashMap<LimitKey, (Breaker, i64)>>,
     heart: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
@@ -50,99 +57,27 @@ impl StoreLimits {
         let store = Store::open(&location)?;
         let holder = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         limit_rows::beat(store.db(), &holder, now_ms())?;
+        let seen = Arc::default();
+        let (jobs, writer) = writer::spawn(Store::open(&location)?, holder.clone(), Arc::clone(&seen))
+            .map_err(|e| StoreError::Malformed { what: "limits writer", detail: e.to_string() })?;
         let heart = heartbeat(Store::open(&location)?, holder.clone());
         Ok(Arc::new(StoreLimits {
             db: Mutex::new(store),
             holder,
-            seen: Mutex::default(),
+            jobs: Some(jobs),
+            writer: Some(writer),
+            seen,
             breakers: Mutex::default(),
             heart: Mutex::new(Some(heart)),
         }))
     }
 
-    fn admit_now(&self, keys: &[Scoped<'_>], ask: &Ask) -> Result<Result<Grant, Refusal>, StoreError> {
-        let now = now_ms();
-        let day = day_of(now);
-        let live = || keys.iter().filter(|k| k.limits.any());
-        let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        let (decision, states) = store.transaction(|tx| -> Result<_, StoreError> {
-            lock_all(tx, live().map(|k| k.key))?;
-            let mut states: [KeyState; MAX_KEYS] = Default::default();
-            for (i, k) in live().enumerate() {
-                let (ws, name) = (k.key.scope, &*k.key.connection);
-                let state = &mut states[i];
-                state.day = day;
-                if k.limits.rpm.is_some() {
-                    state.rpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
-                }
-                if k.limits.tpm.is_some() {
-                    state.tpm = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
-                }
-                if k.limits.daily_budget_usd.is_some() {
-                    (state.spent, state.reserved) = limit_rows::budget(tx, ws, name, day)?;
-                }
-                if let Err(refusal) = rule::check(state, k.key, k.limits, ask, now) {
-                    return Ok((Err(refusal), states));
-                }
-            }
-            let mut grant = Grant { ask: *ask, ..Grant::default() };
-            for ((slot, state), k) in grant.parts.iter_mut().zip(states.iter_mut()).zip(live()) {
-                let (ws, name) = (k.key.scope, &*k.key.connection);
-                let second = rule::take(state, k.limits, ask, now);
-                if k.limits.rpm.is_some() {
-                    limit_rows::set_window(tx, ws, name, "rpm", &state.rpm.to_bytes())?;
-                }
-                if k.limits.tpm.is_some() {
-                    limit_rows::set_window(tx, ws, name, "tpm", &state.tpm.to_bytes())?;
-                }
-                let row = match k.limits.daily_budget_usd {
-                    Some(_) if ask.cost > 0 => Some(limit_rows::hold(tx, &self.holder, ws, name, day, ask.cost)?),
-                    _ => None,
-                };
-                *slot = Some(Part { key: k.key.clone(), limits: *k.limits, second, row });
-            }
-            Ok((Ok(grant), states))
-        })?;
-        drop(store);
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for (state, k) in states.into_iter().zip(live()) {
-            seen.insert(k.key.clone(), state);
+    /// Wait until every admission and settlement queued so far is committed.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.jobs.as_ref().is_some_and(|jobs| jobs.send(Job::Flush(done)).is_ok()) {
+            let _ = wait.recv();
         }
-        Ok(decision)
-    }
-
-    fn settle_now(&self, grant: &Grant, used: &Used) -> Result<(), StoreError> {
-        let now = now_ms();
-        let refund_request = |p: &Part| p.limits.rpm.is_some() && used.requests == 0;
-        let tokens_differ = |p: &Part| p.limits.tpm.is_some() && used.tokens != grant.ask.tokens;
-        let book = !used.booked && used.cost != 0;
-        if !grant.parts().any(|p| refund_request(p) || tokens_differ(p) || book || p.row.is_some()) {
-            return Ok(());
-        }
-        let mut store = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        store.transaction(|tx| -> Result<(), StoreError> {
-            lock_all(tx, grant.parts().map(|p| &p.key))?;
-            for part in grant.parts() {
-                let (ws, name) = (part.key.scope, &*part.key.connection);
-                if refund_request(part) {
-                    let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "rpm")?);
-                    w.adjust(now, part.second, 1, 0);
-                    limit_rows::set_window(tx, ws, name, "rpm", &w.to_bytes())?;
-                }
-                if tokens_differ(part) {
-                    let mut w = Window::from_bytes(&limit_rows::window(tx, ws, name, "tpm")?);
-                    w.adjust(now, part.second, grant.ask.tokens, used.tokens);
-                    limit_rows::set_window(tx, ws, name, "tpm", &w.to_bytes())?;
-                }
-                if book {
-                    limit_rows::book_spend(tx, ws, name, day_of(now), used.cost)?;
-                }
-                if let Some(row) = part.row {
-                    limit_rows::release(tx, row)?;
-                }
-            }
-            Ok(())
-        })
     }
 
     fn record_now(
@@ -163,21 +98,33 @@ impl StoreLimits {
     }
 }
 
-/// Take the limits lock of every key, in one order for every process (so
-/// two calls holding the same keys never wait on each other in a cycle).
-fn lock_all<'k>(tx: &crate::store::Db, keys_in: impl Iterator<Item = &'k LimitKey>) -> Result<(), StoreError> {
-    let mut keys: [Option<&LimitKey>; MAX_KEYS] = [None; MAX_KEYS];
-    for (slot, key) in keys.iter_mut().zip(keys_in) {
-        *slot = Some(key);
-    }
-    keys.sort();
-    keys.into_iter().flatten().try_for_each(|k| limit_rows::lock(tx, k.scope, &k.connection))
-}
-
 fn read_breaker(db: &crate::store::Db, key: &LimitKey) -> Result<Breaker, StoreError> {
     Ok(limit_rows::breaker(db, key.scope, &key.connection)?
         .map(|(failures, open_until_ms)| Breaker { failures, open_until_ms })
         .unwrap_or_default())
+}
+
+/// An admission still waiting for the writer's answer. Dropped unanswered
+/// (its caller went away), a grant that arrives anyway is given back at once.
+struct Pending {
+    answer: Option<tokio::sync::oneshot::Receiver<Result<Grant, Refusal>>>,
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut answer) = self.answer.take() {
+            answer.close();
+            if let Ok(Ok(grant)) = answer.try_recv() {
+                let _ = self.jobs.send(Job::Settle { grant, used: Used::default() });
+            }
+        }
+    }
+}
+
+/// The refusal when the limits writer has stopped (the process is closing).
+fn stopped(key: Option<&LimitKey>) -> Refusal {
+    unavailable(key, &StoreError::Malformed { what: "limits writer", detail: "it has stopped".into() })
 }
 
 /// A refusal for when the shared limits cannot be read: budgets fail closed.
@@ -192,19 +139,30 @@ fn unavailable(key: Option<&LimitKey>, e: &StoreError) -> Refusal {
 
 impl LimitsService for StoreLimits {
     fn admit<'a>(&'a self, keys: &'a [Scoped<'a>], ask: Ask) -> BoxFuture<'a, Result<Grant, Refusal>> {
-        let result = self.admit_now(keys, &ask).unwrap_or_else(|e| {
-            let key = keys.first().map(|k| k.key);
-            tracing::error!(key = ?key.map(|k| &k.connection), error = %e, "shared limits unavailable; call refused");
-            Err(unavailable(key, &e))
-        });
-        Box::pin(std::future::ready(result))
+        let mut live: [Option<(LimitKey, Limits)>; MAX_KEYS] = Default::default();
+        for (slot, k) in live.iter_mut().zip(keys.iter().filter(|k| k.limits.any())) {
+            *slot = Some((k.key.clone(), *k.limits));
+        }
+        let first = keys.first().map(|k| k.key);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let Some(jobs) = self.jobs.as_ref().filter(|jobs| jobs.send(Job::Admit { keys: live, ask, reply }).is_ok())
+        else {
+            return Box::pin(std::future::ready(Err(stopped(first))));
+        };
+        let mut pending = Pending { answer: Some(answer), jobs: jobs.clone() };
+        Box::pin(async move {
+            let decision = match pending.answer.as_mut() {
+                Some(answer) => answer.await.ok(),
+                None => None,
+            };
+            drop(pending.answer.take()); // answered: nothing to give back
+            decision.unwrap_or_else(|| Err(stopped(first)))
+        })
     }
 
     fn settle(&self, grant: Grant, used: Used) {
-        if let Err(e) = self.settle_now(&grant, &used) {
-            // The hold stays until this process stops beating: safe, if tight.
-            let key = grant.parts().next().map(|p| p.key.connection.clone());
-            tracing::error!(key = ?key, error = %e, "a limits reservation could not be settled");
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Settle { grant, used });
         }
     }
 
@@ -251,6 +209,11 @@ impl Drop for StoreLimits {
             drop(stop);
             let _ = thread.join();
         }
+        // The writer commits what is queued, then stops.
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
         let store = self.db.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = limit_rows::retire(store.db(), &self.holder) {
             tracing::warn!(error = %e, "limits holder could not retire; its holds expire on their own");
@@ -287,6 +250,8 @@ fn heartbeat(store: Store, holder: String) -> (mpsc::Sender<()>, JoinHandle<()>)
 mod tests {
     use super::*;
     use crate::limits::acquire;
+    use crate::limits::rule::day_of;
+    use crate::limits::window::Window;
     use crate::store::workspaces;
 
     fn store_with_workspace() -> (tempfile::TempDir, std::path::PathBuf, i64) {
@@ -300,8 +265,8 @@ mod tests {
     #[tokio::test]
     async fn two_services_on_one_store_share_one_window_and_one_budget() {
         let (_dir, path, ws) = store_with_workspace();
-        let a: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
-        let b: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let (sa, sb) = (StoreLimits::open(&path).unwrap(), StoreLimits::open(&path).unwrap());
+        let (a, b): (Arc<dyn LimitsService>, Arc<dyn LimitsService>) = (sa.clone(), sb);
         let key = LimitKey { scope: ws, connection: "c".into() };
         let limits = Limits { rpm: Some(3), daily_budget_usd: Some(0.01), ..Default::default() };
         let ask = Ask { tokens: 10, cost: 3_000_000 };
@@ -315,6 +280,7 @@ mod tests {
         for h in [h1, h2, h3] {
             h.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
         }
+        sa.flush();
         let (spent, held) = limit_rows::budget(Store::open(&path).unwrap().db(), ws, "c", day_of(now_ms())).unwrap();
         assert_eq!((spent, held), (3_000_000, 0));
         assert_eq!(a.headroom(&key, &limits), 0.0, "the rpm window is full");
@@ -344,8 +310,8 @@ mod tests {
     #[tokio::test]
     async fn a_call_holds_its_connection_and_its_token_together_or_neither() {
         let (_dir, path, ws) = store_with_workspace();
-        let a: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
-        let b: Arc<dyn LimitsService> = StoreLimits::open(&path).unwrap();
+        let sa = StoreLimits::open(&path).unwrap();
+        let (a, b): (Arc<dyn LimitsService>, Arc<dyn LimitsService>) = (sa.clone(), StoreLimits::open(&path).unwrap());
         let (conn, token) = (LimitKey { scope: ws, connection: "c".into() }, LimitKey::token(ws, 9));
         let roomy = Limits { daily_budget_usd: Some(1.0), ..Default::default() };
         let tight = Limits { daily_budget_usd: Some(0.005), rpm: Some(5), ..Default::default() };
@@ -361,6 +327,7 @@ mod tests {
         assert!(refused.message.starts_with("token 9 would exceed its daily budget"), "{refused:?}");
         assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (0, 3_000_000));
         held.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
+        sa.flush();
         assert_eq!(limit_rows::budget(store.db(), ws, "c", day).unwrap(), (1_000_000, 0), "settled on both");
         assert_eq!(limit_rows::budget(store.db(), ws, "token/9", day).unwrap(), (1_000_000, 0));
         let rpm = Window::from_bytes(&limit_rows::window(store.db(), ws, "token/9", "rpm").unwrap());
@@ -375,5 +342,52 @@ mod tests {
         let key = LimitKey { scope: ws, connection: "c".into() };
         a.record(&key, Some((ErrorClass::Auth, None)));
         assert!(matches!(b.breaker(&key), Admission::Open(_)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_calls_from_two_processes_admits_exactly_the_limits() {
+        let (_dir, path, ws) = store_with_workspace();
+        let (sa, sb) = (StoreLimits::open(&path).unwrap(), StoreLimits::open(&path).unwrap());
+        let services: [Arc<dyn LimitsService>; 2] = [sa.clone(), sb.clone()];
+        let key = LimitKey { scope: ws, connection: "c".into() };
+        // Room for 7 requests, and for 5 calls' worst case.
+        for (limits, admitted) in [
+            (Limits { rpm: Some(7), ..Default::default() }, 7),
+            (Limits { daily_budget_usd: Some(0.005), ..Default::default() }, 5),
+        ] {
+            let key = LimitKey { connection: format!("{}-{admitted}", key.connection).into(), ..key.clone() };
+            let calls = (0..40).map(|i| {
+                let service = services[i % 2].clone();
+                let (key, limits) = (key.clone(), limits);
+                tokio::spawn(async move {
+                    let keys = [Scoped { key: &key, limits: &limits }];
+                    acquire(&service, &keys, Ask { tokens: 1, cost: 1_000_000 }).await.map(std::mem::forget).is_ok()
+                })
+            });
+            let results = futures_util::future::join_all(calls).await;
+            let ok = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+            assert_eq!(ok, admitted, "{limits:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_admission_whose_caller_went_away_gives_its_request_back() {
+        let (_dir, path, ws) = store_with_workspace();
+        let sa = StoreLimits::open(&path).unwrap();
+        let a: Arc<dyn LimitsService> = sa.clone();
+        let key = LimitKey { scope: ws, connection: "c".into() };
+        let limits = Limits { rpm: Some(1), daily_budget_usd: Some(1.0), ..Default::default() };
+        let keys = [Scoped { key: &key, limits: &limits }];
+        let ask = Ask { tokens: 1, cost: 1_000_000 };
+        // Asked, then dropped: before the writer answered, and after.
+        drop(a.admit(&keys, ask));
+        sa.flush();
+        let answered = a.admit(&keys, ask);
+        sa.flush();
+        drop(answered);
+        sa.flush();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(limit_rows::budget(store.db(), ws, "c", day_of(now_ms())).unwrap(), (0, 0), "no hold left");
+        acquire(&a, &keys, ask).await.expect("the request slot was given back").settle(Used::default());
     }
 }
