@@ -69,7 +69,10 @@ impl RuntimeConfig {
             // touches) beat 64 KiB and 1 MiB on both the single-call and the
             // loopback numbers.
             .linear_memory_keep_resident(self.keep_resident_bytes)
-            .table_keep_resident(self.keep_resident_bytes);
+            .table_keep_resident(self.keep_resident_bytes)
+            // Where the kernel can say which pages a call dirtied (Linux 6.7+
+            // PAGEMAP_SCAN), reset only those rather than all of the above.
+            .pagemap_scan(wasmtime::Enabled::Auto);
 
         let mut config = wasmtime::Config::new();
         config
