@@ -128,16 +128,15 @@ impl ResolvedConnection {
         on_text: &mut (dyn FnMut(Fragment<'_>) + Send),
     ) -> Result<Served, AttemptError> {
         let started = Instant::now();
-        let prepared =
+        let (mut call, prepared) =
             self.prepare(|| PromptSize::of(request).bytes(), |call, settings| call.build_request(request, settings))?;
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
 
         if !response.is_success() || !request.stream {
-            let parsed = self.whole(response, |call, whole| call.parse_response(whole)).await?;
+            let parsed = self.whole(call, response, |call, whole| call.parse_response(whole)).await?;
             return Ok(Served { answer: Answer::from_response(parsed), time_to_first_token: None });
         }
 
-        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
         let mut events = response.events();
         let mut acc = StreamAccumulator::default();
         let mut first_token: Option<Duration> = None;
@@ -180,29 +179,31 @@ impl ResolvedConnection {
         Ok(Served { answer: acc.finish(), time_to_first_token: first_token })
     }
 
-    /// Build the request in a fresh plugin instance, dropped before any
-    /// network wait so pool slots are held only while the plugin computes.
+    /// Build the request in a fresh plugin instance, which then serves the
+    /// rest of this attempt (its answer, or each event of its stream) and no
+    /// other: one instance per attempt, never shared between calls.
     /// `bytes` measures the request, should building it exhaust a bound.
     fn prepare(
         &self,
         bytes: impl FnOnce() -> u64,
         build: impl FnOnce(&mut PluginCall<'_>, &types::ConnectionSettings) -> Plugged<types::PreparedRequest>,
-    ) -> Result<types::PreparedRequest, AttemptError> {
+    ) -> Result<(PluginCall<'_>, types::PreparedRequest), AttemptError> {
         let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
-        build(&mut call, &self.settings)
+        let prepared = build(&mut call, &self.settings)
             .map_err(|e| self.build_fault(e, bytes()))?
-            .map_err(|e| self.provider_error(e, None))
+            .map_err(|e| self.provider_error(e, None))?;
+        Ok((call, prepared))
     }
 
     /// Read a whole answer and `parse` a success; a non-2xx answer is
     /// classified by the plugin and returned as the attempt's error.
     async fn whole<T>(
         &self,
+        mut call: PluginCall<'_>,
         response: UpstreamResponse,
         parse: impl FnOnce(&mut PluginCall<'_>, &types::HttpResponse) -> Plugged<T>,
     ) -> Result<T, AttemptError> {
         let (status, headers, body) = response.body(MAX_RESPONSE_BODY).await.map_err(|e| self.transport_fault(e))?;
-        let mut call = self.plugin.call().map_err(|e| self.plugin_fault(e))?;
         if !(200..300).contains(&status) {
             let e = call.classify_error(status, &headers, &body).map_err(|e| self.plugin_fault(e))?;
             return Err(self.provider_error(e, Some(status)));
@@ -219,12 +220,12 @@ impl ResolvedConnection {
         transport: &Transport,
         request: &types::EmbeddingRequest,
     ) -> Result<types::EmbeddingResponse, AttemptError> {
-        let prepared = self.prepare(
+        let (call, prepared) = self.prepare(
             || request.inputs.iter().map(|t| t.len() as u64).sum(),
             |call, settings| call.build_embedding_request(request, settings),
         )?;
         let response = transport.send(prepared, &self.target).await.map_err(|e| self.transport_fault(e))?;
-        let parsed = self.whole(response, |call, whole| call.parse_embedding_response(whole)).await?;
+        let parsed = self.whole(call, response, |call, whole| call.parse_embedding_response(whole)).await?;
         if parsed.vectors.len() != request.inputs.len() {
             let (got, asked) = (parsed.vectors.len(), request.inputs.len());
             return Err(self.fail(

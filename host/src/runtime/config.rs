@@ -12,6 +12,9 @@ pub struct RuntimeConfig {
     /// How often the epoch advances; the deadline is rounded up to whole ticks.
     pub epoch_tick: Duration,
     /// Instances that may be live at once (the pooling allocator's size).
+    /// An attempt holds one from building its request to reading its answer
+    /// (a stream: to its end), so this bounds the attempts in flight; each
+    /// costs address space (two 4 GiB reservations), not memory, until used.
     pub max_instances: u32,
     /// Log lines one call may emit before further lines are dropped.
     pub max_log_lines_per_call: u32,
@@ -31,7 +34,7 @@ impl Default for RuntimeConfig {
             memory_limit_bytes: 64 << 20,
             cpu_deadline: Duration::from_millis(200),
             epoch_tick: Duration::from_millis(5),
-            max_instances: 256,
+            max_instances: 1024,
             max_log_lines_per_call: 64,
             max_log_line_bytes: 2048,
             max_resource_handles: 1024,

@@ -13,6 +13,8 @@ use super::AttemptRecord;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The spool's file name in the data directory.
 pub const FILE_NAME: &str = "usage-spool.jsonl";
@@ -41,16 +43,23 @@ impl Spooled {
     }
 }
 
+/// How long a look that found no spool is trusted: another process's spool
+/// is noticed within this, and the writer does not ask the file system for
+/// every group it commits.
+const RECHECK_MS: i64 = 1000;
+
 /// The spool file of one data directory.
 #[derive(Debug, Clone)]
 pub struct Spool {
     path: PathBuf,
+    /// When a look last found no spool (ms since the epoch; `i64::MIN`: look next time).
+    found_none_at: Arc<AtomicI64>,
 }
 
 impl Spool {
     /// The spool in `data_dir`.
     pub fn in_dir(data_dir: &Path) -> Spool {
-        Spool { path: data_dir.join(FILE_NAME) }
+        Spool { path: data_dir.join(FILE_NAME), found_none_at: Arc::new(AtomicI64::new(i64::MIN)) }
     }
 
     /// Where it is.
@@ -58,9 +67,18 @@ impl Spool {
         &self.path
     }
 
-    /// True if something waits to be replayed.
+    /// True if something waits to be replayed (looked up at most every
+    /// [`RECHECK_MS`] unless this process spooled since).
     pub fn pending(&self) -> bool {
-        self.path.exists()
+        let now = crate::store::now_ms();
+        if now.saturating_sub(self.found_none_at.load(Ordering::Relaxed)) < RECHECK_MS {
+            return false;
+        }
+        let there = self.path.exists();
+        if !there {
+            self.found_none_at.store(now, Ordering::Relaxed);
+        }
+        there
     }
 
     /// Append `batches` durably (written and synced before this returns).
@@ -76,6 +94,7 @@ impl Spool {
             text.push(b'\n');
         }
         file.write_all(&text)?;
+        self.found_none_at.store(i64::MIN, Ordering::Relaxed);
         file.sync_data()
     }
 
