@@ -94,7 +94,7 @@ impl Accepts {
 fn is_base64(data: &str) -> bool {
     let body = data.trim_end_matches('=');
     !data.is_empty()
-        && data.len() % 4 == 0
+        && data.len().is_multiple_of(4)
         && data.len() - body.len() <= 2
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
@@ -137,7 +137,10 @@ mod tests {
         assert!(error(&EASY, &["data:image/png,%89PNG"]).contains("must be base64"));
         for bad in ["", "iVBO\nRw0K", "iVBORw0KGgo", "a-_b", "AA===", "=AAA"] {
             let message = error(&EASY, &[&format!("data:image/png;base64,{bad}")]);
-            assert!(message.starts_with("messages[1].content[1]: the image's data is not base64"), "{bad:?}: {message}");
+            assert!(
+                message.starts_with("messages[1].content[1]: the image's data is not base64"),
+                "{bad:?}: {message}"
+            );
         }
     }
 }

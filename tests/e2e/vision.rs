@@ -31,12 +31,13 @@ const PLUGINS: &[&str] = &["openai", "azure-openai", "qwen", "anthropic", "gemin
 /// An upstream answering every request with `plugin`'s provider's recorded answer.
 async fn upstream_for(plugin: &str) -> Upstream {
     let answer = match plugin {
-        "anthropic" => support::fixture_json("anthropic/recorded/structured-output-json-schema.json")["interactions"][0]
-            ["response"]["body"]
+        "anthropic" => support::fixture_json("anthropic/recorded/structured-output-json-schema.json")["interactions"]
+            [0]["response"]["body"]
             .to_string(),
-        "bedrock" => support::fixture_json("bedrock/recorded/converse-basic.json")["interactions"][0]["response"]
-            ["body"]
-            .to_string(),
+        "bedrock" => {
+            support::fixture_json("bedrock/recorded/converse-basic.json")["interactions"][0]["response"]["body"]
+                .to_string()
+        }
         "gemini" | "gemini-vertex" => {
             support::fixture_json("gemini/recorded/vertex-generateContent.json")["interactions"][0]["response"]["body"]
                 .to_string()
@@ -56,17 +57,13 @@ fn connection(plugin: &str, upstream: &Upstream, tokens: &Upstream) -> Connectio
             key_file["token_uri"] = json!(tokens.url("/token"));
             let mut c = support::connection("c", "gemini", &upstream.url(""), KEY);
             c.credentials.api_key = None;
-            c.credentials
-                .set("google_service_account", KeyMaterial::Plain(Secret::new(key_file.to_string())))
-                .unwrap();
+            c.credentials.set("google_service_account", KeyMaterial::Plain(Secret::new(key_file.to_string()))).unwrap();
             c.options.insert("vertex_project".into(), "my-project".into());
             c
         }
         "bedrock" => {
             let mut c = Connection::with_key("c", "bedrock", upstream.url(""), "m", Secret::new(""));
-            for (field, value) in
-                [("aws_access_key_id", "FAKEAWSKEYIDTESTV0001"), ("aws_secret_access_key", KEY)]
-            {
+            for (field, value) in [("aws_access_key_id", "FAKEAWSKEYIDTESTV0001"), ("aws_secret_access_key", KEY)] {
                 c.credentials.set(field, KeyMaterial::Plain(Secret::new(value))).unwrap();
             }
             c.options.insert("region".into(), "eu-west-3".into());
@@ -241,7 +238,8 @@ async fn the_openai_endpoint_takes_image_url_parts_and_hands_them_to_any_plugin(
             { "type": "image_url", "image_url": { "url": url } }
         ] }] })
     };
-    let (status, answer) = d.call("POST", "/v1/chat/completions", &s.member, Some(chat(&format!("data:image/webp;base64,{PHOTO}")))).await;
+    let (status, answer) =
+        d.call("POST", "/v1/chat/completions", &s.member, Some(chat(&format!("data:image/webp;base64,{PHOTO}")))).await;
     assert_eq!(status, 200, "{answer}");
     let seen = upstream.seen();
     assert_eq!(seen.len(), 1);
@@ -254,7 +252,8 @@ async fn the_openai_endpoint_takes_image_url_parts_and_hands_them_to_any_plugin(
         ])
     );
     // A type Anthropic does not read: a 400 naming the part; nothing sent.
-    let (status, answer) = d.call("POST", "/v1/chat/completions", &s.member, Some(chat("data:image/bmp;base64,Qk0="))).await;
+    let (status, answer) =
+        d.call("POST", "/v1/chat/completions", &s.member, Some(chat("data:image/bmp;base64,Qk0="))).await;
     assert_eq!(status, 400, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("messages[0].content[2]: Anthropic does not take \"image/bmp\" images"), "{answer}");

@@ -14,7 +14,8 @@ fn with_images(urls: &[&str]) -> ChatRequest {
 }
 
 fn sent(req: ChatRequest) -> Result<Value, ProviderError> {
-    let conn = ConnectionSettings { base_url: "https://bedrock-runtime.us-east-1.amazonaws.com".into(), ..Default::default() };
+    let conn =
+        ConnectionSettings { base_url: "https://bedrock-runtime.us-east-1.amazonaws.com".into(), ..Default::default() };
     Bedrock::build_request(req, conn).map(|p| serde_json::from_slice(&p.request.body).unwrap())
 }
 

@@ -17,7 +17,8 @@ fn image(url: &str, detail: Option<&str>) -> ContentPart {
 
 #[test]
 fn the_spec_example_and_an_inline_image_are_sent_as_image_url_parts() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/openai/spec-examples/image-input.request.json");
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/openai/spec-examples/image-input.request.json");
     let example: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let parts = &example["messages"][0]["content"];
     let mut look = Message::user(parts[0]["text"].as_str().unwrap());
