@@ -7,7 +7,7 @@
 //! is sent. The daemon's OpenAI- and Anthropic-compatible endpoints take
 //! images in their own clients' forms and hand them on.
 
-use crate::support::daemon::Setup;
+use crate::support::daemon::{Daemon, Setup};
 use crate::support::{self, Reply, Seen, Upstream};
 use llmnode::connections::Connection;
 use llmnode::engine::RunReport;
@@ -218,19 +218,27 @@ async fn what_a_provider_cannot_take_is_refused_by_place_before_anything_is_sent
     assert_refused("anthropic", &refused, "messages[0].content[1]: the image's data is not base64");
 }
 
-/// A daemon with a connection `rec` through `provider` to `upstream`.
-async fn daemon_with(s: &Setup, provider: &str, upstream: &Upstream) {
+/// A daemon whose connection `rec` goes through `provider` to a recording upstream.
+async fn daemon_with(provider: &str) -> (Setup, Daemon, Upstream) {
+    let s = Setup::new(Duration::ZERO).await;
+    let upstream = upstream_for(provider).await;
     let base = if provider == "openai" { upstream.url("/v1") } else { upstream.url("") };
     let add = ["connections", "add", "rec", "--provider", provider, "--api-key-env", "K", "--base-url", &base];
     s.cli(&[&add[..], &["--max-retries", "0"]].concat()).await;
+    let d = s.serve().await;
+    (s, d, upstream)
+}
+
+/// The content of the user message in the one request the upstream received.
+fn sent_content(upstream: &Upstream) -> Value {
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    seen[0].json()["messages"][0]["content"].clone()
 }
 
 #[tokio::test]
 async fn the_openai_endpoint_takes_image_url_parts_and_hands_them_to_any_plugin() {
-    let s = Setup::new(Duration::ZERO).await;
-    let upstream = upstream_for("anthropic").await;
-    daemon_with(&s, "anthropic", &upstream).await;
-    let d = s.serve().await;
+    let (s, d, upstream) = daemon_with("anthropic").await;
     let chat = |url: &str| {
         json!({ "model": "rec/claude-sonnet-4-5", "max_tokens": 50, "messages": [{ "role": "user", "content": [
             { "type": "text", "text": "What is this?" },
@@ -238,22 +246,20 @@ async fn the_openai_endpoint_takes_image_url_parts_and_hands_them_to_any_plugin(
             { "type": "image_url", "image_url": { "url": url } }
         ] }] })
     };
-    let (status, answer) =
-        d.call("POST", "/v1/chat/completions", &s.member, Some(chat(&format!("data:image/webp;base64,{PHOTO}")))).await;
+    let inline = chat(&format!("data:image/webp;base64,{PHOTO}"));
+    let (status, answer) = d.call("POST", "/v1/chat/completions", &s.member, Some(inline)).await;
     assert_eq!(status, 200, "{answer}");
-    let seen = upstream.seen();
-    assert_eq!(seen.len(), 1);
     assert_eq!(
-        seen[0].json()["messages"][0]["content"],
+        sent_content(&upstream),
         json!([
             { "type": "text", "text": "What is this?" },
             { "type": "image", "source": { "type": "url", "url": CAT } },
             { "type": "image", "source": { "type": "base64", "media_type": "image/webp", "data": PHOTO } }
         ])
     );
-    // A type Anthropic does not read: a 400 naming the part; nothing sent.
-    let (status, answer) =
-        d.call("POST", "/v1/chat/completions", &s.member, Some(chat("data:image/bmp;base64,Qk0="))).await;
+    // A type Anthropic does not read: a 400 naming the part; nothing more sent.
+    let bmp = chat("data:image/bmp;base64,Qk0=");
+    let (status, answer) = d.call("POST", "/v1/chat/completions", &s.member, Some(bmp)).await;
     assert_eq!(status, 400, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("messages[0].content[2]: Anthropic does not take \"image/bmp\" images"), "{answer}");
@@ -263,10 +269,7 @@ async fn the_openai_endpoint_takes_image_url_parts_and_hands_them_to_any_plugin(
 
 #[tokio::test]
 async fn the_anthropic_endpoint_takes_image_blocks_and_hands_them_to_any_plugin() {
-    let s = Setup::new(Duration::ZERO).await;
-    let upstream = upstream_for("openai").await;
-    daemon_with(&s, "openai", &upstream).await;
-    let d = s.serve().await;
+    let (s, d, upstream) = daemon_with("openai").await;
     let message = json!({ "model": "rec/gpt-4o", "max_tokens": 50, "messages": [{ "role": "user", "content": [
         { "type": "text", "text": "What is this?" },
         { "type": "image", "source": { "type": "base64", "media_type": "image/jpeg", "data": PHOTO } },
@@ -274,10 +277,8 @@ async fn the_anthropic_endpoint_takes_image_blocks_and_hands_them_to_any_plugin(
     ] }] });
     let (status, answer) = d.call("POST", "/v1/messages", &s.member, Some(message)).await;
     assert_eq!(status, 200, "{answer}");
-    let seen = upstream.seen();
-    assert_eq!(seen.len(), 1);
     assert_eq!(
-        seen[0].json()["messages"][0]["content"],
+        sent_content(&upstream),
         json!([
             { "type": "text", "text": "What is this?" },
             { "type": "image_url", "image_url": { "url": format!("data:image/jpeg;base64,{PHOTO}") } },
