@@ -97,6 +97,7 @@
 pub mod cache;
 pub mod errors;
 pub mod http;
+pub mod image;
 pub mod json;
 pub mod log;
 pub mod models;
@@ -149,7 +150,7 @@ pub mod prelude {
         ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
     pub use crate::{
-        CONTRACT_VERSION, Provider, export_plugin, http, json, log, models, names, openai_compat, reasoning,
+        CONTRACT_VERSION, Provider, export_plugin, http, image, json, log, models, names, openai_compat, reasoning,
     };
 }
 

@@ -35,3 +35,4 @@ mod sandbox;
 mod settings;
 mod support;
 mod usage;
+mod vision;

@@ -17,6 +17,15 @@ const MAX_BREAKPOINTS: usize = 4;
 /// Anthropic has no JSON mode; a `json_object` request gets this instruction.
 const JSON_INSTRUCTION: &str = "Respond with a single JSON object and nothing else.";
 
+/// Images: inline (`source.type: base64`) in these types, or by `https` URL
+/// (`source.type: url`), which Anthropic fetches itself.
+/// https://docs.anthropic.com/en/docs/build-with-claude/vision
+const IMAGES: image::Accepts = image::Accepts {
+    provider: "Anthropic",
+    media_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
+    urls: true,
+};
+
 /// The request template: `{base}/v1/messages`, the version header and the
 /// operator's custom headers; the host adds `x-api-key`.
 pub fn prepared(conn: &ConnectionSettings, body: Vec<u8>) -> PreparedRequest {
@@ -31,6 +40,7 @@ pub fn prepared(conn: &ConnectionSettings, body: Vec<u8>) -> PreparedRequest {
 /// Cache breakpoints follow the SDK's [`CachePlan`]; a breakpoint is a
 /// `cache_control` on the block it closes.
 pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, ProviderError> {
+    IMAGES.check(&req.messages)?;
     let cache = CachePlan::new(req, conn, MAX_BREAKPOINTS);
     let mut control = json!({ "type": "ephemeral" });
     if cache.wants_hour() {

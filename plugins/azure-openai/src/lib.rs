@@ -31,6 +31,11 @@ pub const DEFAULT_API_VERSION: &str = "2024-10-21";
 /// The Azure OpenAI provider.
 pub struct AzureOpenAi;
 
+/// Images: OpenAI's `image_url` parts, by URL or as `data:` URLs, with `detail`
+/// when given. https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/gpt-with-vision
+const IMAGES: image::Accepts =
+    image::Accepts { provider: "Azure OpenAI", media_types: openai_compat::OPENAI_IMAGE_TYPES, urls: true };
+
 /// The URL of `operation` (`chat/completions`, `embeddings`) on `deployment`,
 /// with the connection's api-version.
 fn url(conn: &ConnectionSettings, deployment: &str, operation: &str) -> Result<String, ProviderError> {
@@ -61,6 +66,7 @@ impl Provider for AzureOpenAi {
     }
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
+        IMAGES.check(&req.messages)?;
         let url = url(&conn, &req.model, "chat/completions")?;
         Ok(openai_compat::prepared(url, &openai_compat::body(&req)?, &conn, AuthDirective::Header("api-key".into())))
     }

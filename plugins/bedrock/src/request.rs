@@ -18,6 +18,15 @@ const MAX_CACHE_POINTS: usize = 4;
 /// Converse has no JSON mode; a JSON response format becomes this instruction.
 const JSON_INSTRUCTION: &str = "Respond with a single JSON object and nothing else.";
 
+/// Images: Converse takes the bytes (base64 in JSON) in these formats, or an
+/// S3 location, never a web address.
+/// https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html
+const IMAGES: image::Accepts = image::Accepts {
+    provider: "Bedrock",
+    media_types: &["image/png", "image/jpeg", "image/gif", "image/webp"],
+    urls: false,
+};
+
 /// Where a connection's requests go and the region they are signed for.
 ///
 /// `info` can only name one static default base URL, and the host makes the
@@ -108,6 +117,7 @@ fn path_segment(id: &str) -> String {
 /// roles to alternate. Cache points follow the SDK's [`CachePlan`], where the
 /// model takes them.
 pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, ProviderError> {
+    IMAGES.check(&req.messages)?;
     let caching = models::caching(&req.model);
     let mut cache = match caching {
         Caching::No => CachePlan::default(),
@@ -255,19 +265,13 @@ fn tool_result(m: &Message) -> Result<Value, ProviderError> {
     Ok(json!({ "toolResult": { "toolUseId": m.tool_call_id, "content": content } }))
 }
 
-/// An image sent inline: Converse takes the bytes (base64 in JSON) or an S3
-/// location, never a web address.
+/// An image as an `image` block: its format is the media type's subtype
+/// (`image/png` is `png`). Every image was checked against [`IMAGES`] first.
 fn image_block(image: &ImagePart) -> Result<Value, ProviderError> {
     let Some((media_type, data)) = image.inline() else {
         return Err(ProviderError::invalid("Bedrock takes images inline only: give them as data: URLs"));
     };
-    let format = match media_type {
-        "image/png" => "png",
-        "image/jpeg" | "image/jpg" => "jpeg",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        other => return Err(ProviderError::invalid(format!("Bedrock does not take {other} images"))),
-    };
+    let format = media_type.strip_prefix("image/").unwrap_or(media_type);
     Ok(json!({ "image": { "format": format, "source": { "bytes": data } } }))
 }
 

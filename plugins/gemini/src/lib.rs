@@ -14,6 +14,7 @@
 
 mod calls;
 mod embeddings;
+mod images;
 mod models;
 mod request;
 mod response;

@@ -2,7 +2,7 @@
 //! Reference: https://ai.google.dev/api/generate-content and
 //! https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
 
-use crate::calls;
+use crate::{calls, images};
 use llmnode_sdk::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -85,6 +85,7 @@ fn check_name(what: &str, value: &str, allowed: impl Fn(char) -> bool) -> Result
 /// The request for a chat: URL, JSON headers and the operator's custom headers.
 pub fn prepared(req: &ChatRequest, conn: &ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
     let endpoint = Endpoint::of(conn)?;
+    images::check_fetch(req, &endpoint)?;
     let action = if req.stream { ":streamGenerateContent?alt=sse" } else { ":generateContent" };
     let mut request = http::post(endpoint.model_url(&req.model, action)?, body(req, conn)?);
     request.headers.extend(conn.headers.iter().cloned());
@@ -135,7 +136,8 @@ fn contents(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>), ProviderEr
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        let mut parts = m.content.iter().map(part).collect::<Result<Vec<_>, _>>()?;
+        let at = |part| image::At { message: i, part };
+        let mut parts = m.content.iter().enumerate().map(|(j, p)| part(p, at(j))).collect::<Result<Vec<_>, _>>()?;
         let role = match m.role {
             Role::System => {
                 system.append(&mut parts);
@@ -168,40 +170,11 @@ fn contents(messages: &[Message]) -> Result<(Vec<Value>, Vec<Value>), ProviderEr
     Ok((system, contents))
 }
 
-fn part(p: &ContentPart) -> Result<Value, ProviderError> {
+fn part(p: &ContentPart, at: image::At) -> Result<Value, ProviderError> {
     match p {
         ContentPart::Text(text) => Ok(json!({ "text": text })),
-        ContentPart::Image(image) => image_part(&image.url),
+        ContentPart::Image(image) => images::part(image, at),
     }
-}
-
-/// The image types Gemini reads, by file name extension.
-const IMAGE_TYPES: &[(&str, &str)] = &[
-    (".png", "image/png"),
-    (".jpg", "image/jpeg"),
-    (".jpeg", "image/jpeg"),
-    (".webp", "image/webp"),
-    (".heic", "image/heic"),
-    (".heif", "image/heif"),
-];
-
-/// A `data:` URL inline; any other URL as a file reference.
-fn image_part(url: &str) -> Result<Value, ProviderError> {
-    if let Some(data_url) = url.strip_prefix("data:") {
-        let (mime, data) = data_url
-            .split_once(";base64,")
-            .ok_or_else(|| ProviderError::invalid("an image data: URL must be base64 (data:<type>;base64,<data>)"))?;
-        return Ok(json!({ "inlineData": { "mimeType": mime, "data": data } }));
-    }
-    // Gemini needs the type of a file given by URL; tell it from the name.
-    let path = url.split(['?', '#']).next().unwrap_or_default().to_ascii_lowercase();
-    // The URL is not quoted in the error: a signed URL is a credential.
-    let mime = IMAGE_TYPES.iter().find_map(|(ext, mime)| path.ends_with(ext).then_some(*mime)).ok_or_else(|| {
-        ProviderError::invalid(
-            "Gemini needs an image's type: use a data: URL, or a URL ending in .png, .jpg, .webp, .heic or .heif",
-        )
-    })?;
-    Ok(json!({ "fileData": { "mimeType": mime, "fileUri": url } }))
 }
 
 /// An earlier call of the model, replayed. The first call of a turn always

@@ -10,6 +10,10 @@ use llmnode_sdk::prelude::*;
 /// The OpenAI provider.
 pub struct OpenAi;
 
+/// Images: `image_url` parts, by URL or as `data:` URLs, with `detail` when given.
+const IMAGES: image::Accepts =
+    image::Accepts { provider: "OpenAI", media_types: openai_compat::OPENAI_IMAGE_TYPES, urls: true };
+
 /// The request template: URL under the base, organization and the operator's
 /// custom headers; the host adds `Authorization: Bearer …`.
 fn prepared(
@@ -40,6 +44,7 @@ impl Provider for OpenAi {
     }
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
+        IMAGES.check(&req.messages)?;
         Ok(prepared(&conn, "chat/completions", &openai_compat::body(&req)?))
     }
 

@@ -28,6 +28,15 @@ use llmnode_sdk::prelude::*;
 /// The Qwen (DashScope) provider.
 pub struct Qwen;
 
+/// Images, for the vision models (Qwen-VL, QVQ, Qwen3.5 and later): OpenAI's
+/// `image_url` parts, by URL or as `data:` URLs, in these types.
+/// https://www.alibabacloud.com/help/en/model-studio/vision
+const IMAGES: image::Accepts = image::Accepts {
+    provider: "Qwen",
+    media_types: &["image/bmp", "image/jpeg", "image/png", "image/tiff", "image/webp", "image/heic"],
+    urls: true,
+};
+
 /// The value to send as `enable_thinking`, if any. The request's `reasoning`
 /// turns it on (streamed calls only). Else the connection option
 /// `enable_thinking` (`true` or `false`) asks for it; without the option the
@@ -85,6 +94,7 @@ impl Provider for Qwen {
     }
 
     fn build_request(req: ChatRequest, conn: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
+        IMAGES.check(&req.messages)?;
         let mut body = openai_compat::body(&req)?;
         if let Some(on) = thinking(&req, &conn)? {
             body.insert("enable_thinking".into(), serde_json::json!(on));

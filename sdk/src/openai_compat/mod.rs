@@ -16,5 +16,5 @@ mod request;
 mod response;
 
 pub use embedding::{embedding_body, embeddings};
-pub use request::{body, prepared, probe};
+pub use request::{OPENAI_IMAGE_TYPES, body, prepared, probe};
 pub use response::{chunk, completion, error};

@@ -4,6 +4,11 @@
 use crate::prelude::*;
 use serde_json::{Map, Value, json};
 
+/// The image types OpenAI reads (GIF: its first frame), inline or at a URL;
+/// Azure OpenAI reads the same.
+/// https://platform.openai.com/docs/guides/images-vision#image-input-requirements
+pub const OPENAI_IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
+
 /// The request template: a JSON `POST` of `body` to `url` with the operator's
 /// custom headers. The plugin names the auth scheme; the host applies the key.
 pub fn prepared(
