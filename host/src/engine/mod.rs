@@ -6,6 +6,7 @@ mod attempt;
 mod balance;
 mod embedding_node;
 mod events;
+mod grounding;
 mod llm_node;
 mod prompt_size;
 mod report;

@@ -98,7 +98,9 @@ impl ChunkStream {
             self.data(buf, &openai_wire::chunk(&self.id, self.created, &self.model, delta, None));
         }
         let finish = output["finish_reason"].as_str().unwrap_or("stop");
-        self.data(buf, &openai_wire::chunk(&self.id, self.created, &self.model, json!({}), Some(finish)));
+        let mut last = openai_wire::chunk(&self.id, self.created, &self.model, json!({}), Some(finish));
+        openai_wire::with_grounding(&mut last, output);
+        self.data(buf, &last);
         if self.include_usage {
             let usage = json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model, "choices": [], "usage": openai_wire::usage(output) });

@@ -25,7 +25,7 @@ pub use embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS
 pub use error::{InputIssue, Issue, WorkflowError};
 pub use inputs::{InputSpec, InputType};
 pub use llm_config::{
-    CacheSpec, Effort, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, ToolCallSpec,
+    CacheSpec, Effort, GroundingSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, ToolCallSpec,
     ToolChoiceSpec, ToolSpec,
 };
 pub use output::OutputSpec;
