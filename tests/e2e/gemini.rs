@@ -76,7 +76,7 @@ const ACCOUNTS: &[(&str, [u64; 4], f64)] = &[
 /// Run a one-node workflow with `config` against one Gemini connection whose
 /// upstream answers `reply`. Every request must carry the key in
 /// `x-goog-api-key` and nowhere else; the report must not carry it at all.
-async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (RunReport, Vec<Seen>) {
+pub(crate) async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (RunReport, Vec<Seen>) {
     let upstream = Upstream::start(move |_| reply()).await;
     let engine = support::engine(vec![support::connection("g", "gemini", &upstream.url(""), KEY)]);
     let report = support::run(&engine, &support::one_node("g", &[], config), json!({})).await;
@@ -91,7 +91,7 @@ async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -
 }
 
 /// One successful call: the request the upstream saw and the node's output.
-async fn exchange(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (Seen, Value) {
+pub(crate) async fn exchange(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (Seen, Value) {
     let (report, seen) = run(config, reply).await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(seen.len(), 1);

@@ -108,6 +108,16 @@ impl Engine {
         Ok(Engine { inner: Arc::new(inner) })
     }
 
+    /// The plugin serving connection `name`, if the connection is usable.
+    pub fn plugin_of(&self, name: &str) -> Option<&crate::runtime::LoadedPlugin> {
+        self.inner.routes.ready.get(name).map(|r| r.plugin.as_ref())
+    }
+
+    /// The workspace's price overrides this engine charges by.
+    pub fn prices(&self) -> &PriceBook {
+        &self.inner.prices
+    }
+
     /// Check that every connection the workflow names is configured.
     pub fn check(&self, workflow: &Workflow) -> Result<(), WorkflowError> {
         workflow.check_connections(|name| self.inner.routes.knows(name))
