@@ -30,8 +30,10 @@ pub fn tool(req: &ChatRequest, vertex: bool) -> Result<Option<Value>, ProviderEr
         Some(t) if !(0.0..=1.0).contains(&t) => {
             return Err(ProviderError::invalid(format!("grounding.dynamic_threshold must be within 0 and 1, not {t}")));
         }
-        Some(t) if vertex => json!({ "dynamicRetrievalConfig": { "mode": "MODE_DYNAMIC", "dynamicThreshold": t } }),
-        Some(t) => json!({ "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": t } }),
+        Some(t) if vertex => {
+            json!({ "dynamicRetrievalConfig": { "mode": "MODE_DYNAMIC", "dynamicThreshold": json::decimal(t) } })
+        }
+        Some(t) => json!({ "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": json::decimal(t) } }),
         None => json!({}),
     };
     Ok(Some(if vertex { json!({ "googleSearchRetrieval": config }) } else { json!({ "google_search_retrieval": config }) }))
