@@ -2,7 +2,7 @@
 //! model list: one row shape and one conversion for every plugin whose
 //! models differ only in window, prices and whether they see images.
 
-use crate::{CacheWritePrice, Capabilities, ModelInfo, Modalities};
+use crate::{CacheWritePrice, Capabilities, Modalities, ModelInfo};
 
 /// One model: id, context window, max output tokens, then USD per million
 /// input, output and cached input tokens (`None`: the provider gives no cache

@@ -62,7 +62,10 @@ fn every_seed_model_is_listed_with_its_window_and_priced_above_zero() {
     let anthropic = registry.get("anthropic").unwrap();
     let opus_3 = book.resolve("anthropic", "claude-3-opus-20240229", anthropic).unwrap();
     assert_eq!((opus_3.cache_write, opus_3.cache_write_long), (Some(18.75), Some(30.0)));
-    assert_eq!(opus_3.for_cache_ttl(Some(3600)).cost(&TokenUsage { cache_write: 1_000_000, ..Default::default() }), 30.0);
+    assert_eq!(
+        opus_3.for_cache_ttl(Some(3600)).cost(&TokenUsage { cache_write: 1_000_000, ..Default::default() }),
+        30.0
+    );
 }
 
 /// A one-node workflow asking `model` on `small` (then `large`) about `text`.
@@ -89,7 +92,8 @@ async fn a_prompt_over_gpt_3_5_turbo_s_16k_is_refused_before_any_call_and_fits_1
     // About 20 000 tokens at the fewest (4 bytes a token): over 16 385, far under 128 000.
     let prompt = "word ".repeat(16_000);
 
-    let report = support::run(&engine, &long_prompt_node(&["o"], &json!("gpt-3.5-turbo")), json!({ "text": prompt })).await;
+    let report =
+        support::run(&engine, &long_prompt_node(&["o"], &json!("gpt-3.5-turbo")), json!({ "text": prompt })).await;
     assert!(!report.ok, "{report:#?}");
     assert!(upstream.seen().is_empty(), "no HTTP call may go out");
     let reason = &report.nodes[0].skipped[0].reason;
@@ -105,7 +109,11 @@ async fn a_prompt_over_gpt_3_5_turbo_s_16k_is_refused_before_any_call_and_fits_1
         assert!(!attempt.unpriced && attempt.cost_usd > 0.0, "{attempt:?}");
     }
     let report = support::run(&engine, &long_prompt_node(&["o"], &json!("gpt-4-turbo")), json!({ "text": "hi" })).await;
-    assert!((report.attempts[0].cost_usd - (19.0 * 10.0 + 10.0 * 30.0) / 1e6).abs() < 1e-12, "{:?}", report.attempts[0]);
+    assert!(
+        (report.attempts[0].cost_usd - (19.0 * 10.0 + 10.0 * 30.0) / 1e6).abs() < 1e-12,
+        "{:?}",
+        report.attempts[0]
+    );
 }
 
 #[tokio::test]
@@ -116,7 +124,8 @@ async fn the_catalogue_command_and_the_models_endpoint_show_windows_modalities_a
     let listed: Value = serde_json::from_str(&s.cli(&["models", "--connection", "openai", "--json"]).await).unwrap();
     let entries = listed.as_array().unwrap();
     assert!(entries.iter().all(|e| e["connection"] == "openai"), "{listed}");
-    let find = |model: &str| entries.iter().find(|e| e["model"] == model).unwrap_or_else(|| panic!("{model}: {listed}"));
+    let find =
+        |model: &str| entries.iter().find(|e| e["model"] == model).unwrap_or_else(|| panic!("{model}: {listed}"));
     let mini = find("gpt-4o-mini");
     assert_eq!((mini["context_window"].as_u64(), mini["max_output_tokens"].as_u64()), (Some(128_000), Some(16_384)));
     assert_eq!(mini["input_modalities"], json!(["text", "image"]));

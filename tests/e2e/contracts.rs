@@ -78,7 +78,10 @@ async fn a_plugin_built_for_contract_0_2_chats_and_embeds_through_its_shim() {
     assert_eq!((plugin.contract(), plugin.info().contract_version.as_str()), (ContractVersion::V0_2, "0.2.0"));
     // 0.2.0 has no modalities: the shim reads them off the capabilities.
     let chat = plugin.model("legacy-model").unwrap();
-    assert_eq!((chat.input_modalities, chat.output_modalities), (Modalities::TEXT | Modalities::IMAGE, Modalities::TEXT));
+    assert_eq!(
+        (chat.input_modalities, chat.output_modalities),
+        (Modalities::TEXT | Modalities::IMAGE, Modalities::TEXT)
+    );
     let embed = plugin.model("legacy-embed").unwrap();
     assert_eq!((embed.input_modalities, embed.output_modalities), (Modalities::TEXT, Modalities::EMBEDDING));
     assert!(chat.cache_write_prices.is_empty() && chat.reasoning_price.is_none());
@@ -92,12 +95,13 @@ async fn a_plugin_built_for_contract_0_3_reasons_and_embeds_through_its_shim() {
     let plugin = registry.get("legacy-v0-3").unwrap();
     assert_eq!((plugin.contract(), plugin.info().contract_version.as_str()), (ContractVersion::V0_3, "0.3.0"));
     let caps = plugin.info().capabilities;
-    assert!(caps.contains(Capabilities::REASONING | Capabilities::EMBEDDINGS) && !caps.contains(Capabilities::GROUNDING));
+    assert!(
+        caps.contains(Capabilities::REASONING | Capabilities::EMBEDDINGS) && !caps.contains(Capabilities::GROUNDING)
+    );
     chat_and_embed(&engine, &upstream).await;
 
     // The request's reasoning crosses the shim; the answer's comes back.
-    let workflow =
-        support::one_node("old", &[], json!({ "model": "legacy-model", "reasoning": { "effort": "high" } }));
+    let workflow = support::one_node("old", &[], json!({ "model": "legacy-model", "reasoning": { "effort": "high" } }));
     let report = support::run(&engine, &workflow, json!({})).await;
     assert!(report.ok, "{report:#?}");
     let output = report.nodes[0].output.clone().unwrap();

@@ -21,9 +21,17 @@ fn check_grounding(label: &str, g: &Value) {
     assert_eq!(g["web_search_queries"], json!(["current weather in London"]), "{label}: {g}");
     let sources = g["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 2, "{label}: {g}");
-    assert!(sources[0]["uri"].as_str().unwrap().starts_with("https://vertexaisearch.cloud.google.com/grounding-api-redirect/"));
+    assert!(
+        sources[0]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://vertexaisearch.cloud.google.com/grounding-api-redirect/")
+    );
     assert_eq!(sources[0]["title"], "accuweather.com");
-    assert_eq!(sources[1], json!({ "uri": "https://www.google.com/search?q=weather+in+London", "title": "Weather information for locality: London" }));
+    assert_eq!(
+        sources[1],
+        json!({ "uri": "https://www.google.com/search?q=weather+in+London", "title": "Weather information for locality: London" })
+    );
     let supports = g["supports"].as_array().unwrap();
     assert_eq!(supports.len(), 3, "{label}: {g}");
     assert_eq!(
@@ -132,8 +140,7 @@ async fn run_output_and_the_openai_compatible_api_carry_the_grounding() {
     let workflow = s.dir.path().join("grounded.json");
     let wf = support::one_node("g", &[], json!({ "grounding": { "web_search": true } }));
     std::fs::write(&workflow, wf).unwrap();
-    let printed: Value =
-        serde_json::from_str(&s.cli(&["run", workflow.to_str().unwrap(), "--json"]).await).unwrap();
+    let printed: Value = serde_json::from_str(&s.cli(&["run", workflow.to_str().unwrap(), "--json"]).await).unwrap();
     check_grounding("llmnode run", &printed["output"]["grounding"]);
     let plain = s.cli(&["run", workflow.to_str().unwrap()]).await;
     assert!(plain.contains("\"web_search_queries\"") && plain.contains("accuweather.com"), "{plain}");

@@ -42,7 +42,13 @@ pub struct ModelEntry {
 
 /// `model` on connection `connection` of `provider`, served by `plugin`
 /// (`None`: not installed) and priced through `book`.
-pub fn entry(connection: &str, provider: &str, model: &str, plugin: Option<&LoadedPlugin>, book: &PriceBook) -> ModelEntry {
+pub fn entry(
+    connection: &str,
+    provider: &str,
+    model: &str,
+    plugin: Option<&LoadedPlugin>,
+    book: &PriceBook,
+) -> ModelEntry {
     let info = plugin.and_then(|p| p.model(model));
     let overridden = book.get(provider, model);
     let listed = info.zip(plugin).map(|(m, p)| Prices::of(m, p.details()));

@@ -24,10 +24,8 @@ pub struct ModelsArgs {
 pub fn run(env: &Env, args: ModelsArgs) -> Result<(), Failure> {
     let runtime = env.runtime()?;
     let registry = env.registry(&runtime)?;
-    let entries = env
-        .admin()?
-        .model_catalogue(&args.workspace, &registry, args.connection.as_deref())
-        .map_err(Failure::input)?;
+    let entries =
+        env.admin()?.model_catalogue(&args.workspace, &registry, args.connection.as_deref()).map_err(Failure::input)?;
     if args.json {
         super::print_json(&entries);
         return Ok(());

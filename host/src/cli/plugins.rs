@@ -9,8 +9,8 @@ use llmnode::escape::Escaped;
 use llmnode::runtime::LoadedPlugin;
 use llmnode::runtime::bindings::types::AuthScheme;
 use llmnode::runtime::flag_names::{capability_names, modality_names};
-use llmnode::usage::Prices;
 use llmnode::store::{audit, plugin_rows};
+use llmnode::usage::Prices;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -119,7 +119,6 @@ fn auth_name(a: AuthScheme) -> &'static str {
         AuthScheme::GoogleServiceAccount => "google-service-account",
     }
 }
-
 
 fn describe(p: &LoadedPlugin) -> serde_json::Value {
     let i = p.info();

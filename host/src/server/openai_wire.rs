@@ -5,8 +5,8 @@
 use super::chat_routes::ChatRoute;
 use super::error::ApiError;
 use crate::workflow::{
-    Effort, GroundingSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template, ToolCallSpec,
-    ToolChoiceSpec, ToolSpec,
+    Effort, GroundingSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template,
+    ToolCallSpec, ToolChoiceSpec, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};

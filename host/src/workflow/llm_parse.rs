@@ -611,7 +611,11 @@ pub(crate) mod tests {
             "only with",
         );
         assert_issue(with(json!({"grounding": {}})), &format!("{C}.grounding"), "web_search");
-        assert_issue(with(json!({"grounding": {"google_search": true}})), &format!("{C}.grounding.google_search"), "web_search");
+        assert_issue(
+            with(json!({"grounding": {"google_search": true}})),
+            &format!("{C}.grounding.google_search"),
+            "web_search",
+        );
         assert_issue(with(json!({"grounding": true})), &format!("{C}.grounding"), "object");
     }
 

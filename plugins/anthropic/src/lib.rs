@@ -25,7 +25,10 @@ impl Provider for Anthropic {
             egress_hosts: Vec::new(),
             models: models::catalog(),
             // No JSON mode: Anthropic only constrains output to a schema.
-            capabilities: Capabilities::all() - Capabilities::JSON_MODE - Capabilities::EMBEDDINGS - Capabilities::GROUNDING,
+            capabilities: Capabilities::all()
+                - Capabilities::JSON_MODE
+                - Capabilities::EMBEDDINGS
+                - Capabilities::GROUNDING,
         }
     }
 

@@ -33,10 +33,16 @@ pub fn tool(req: &ChatRequest, vertex: bool) -> Result<Option<Value>, ProviderEr
         Some(t) if vertex => {
             json!({ "dynamicRetrievalConfig": { "mode": "MODE_DYNAMIC", "dynamicThreshold": json::decimal(t) } })
         }
-        Some(t) => json!({ "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": json::decimal(t) } }),
+        Some(t) => {
+            json!({ "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": json::decimal(t) } })
+        }
         None => json!({}),
     };
-    Ok(Some(if vertex { json!({ "googleSearchRetrieval": config }) } else { json!({ "google_search_retrieval": config }) }))
+    Ok(Some(if vertex {
+        json!({ "googleSearchRetrieval": config })
+    } else {
+        json!({ "google_search_retrieval": config })
+    }))
 }
 
 /// A candidate's `groundingMetadata`.
@@ -143,7 +149,9 @@ mod tests {
         assert_eq!(tool(&asking("gemini-2.5-flash", None), true).unwrap(), Some(json!({ "googleSearch": {} })));
         assert_eq!(
             tool(&asking("gemini-1.5-pro", Some(0.3)), false).unwrap(),
-            Some(json!({ "google_search_retrieval": { "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": 0.3 } } }))
+            Some(
+                json!({ "google_search_retrieval": { "dynamic_retrieval_config": { "mode": "MODE_DYNAMIC", "dynamic_threshold": 0.3 } } })
+            )
         );
         assert_eq!(
             tool(&asking("gemini-1.5-flash", None), true).unwrap(),

@@ -31,7 +31,10 @@ impl Guest for Legacy {
             auth: AuthScheme::ApiKey,
             default_base_url: "http://127.0.0.1:9/v1".into(),
             egress_hosts: Vec::new(),
-            models: vec![dialect::model("legacy-model", chat), dialect::model("legacy-embed", Capabilities::EMBEDDINGS)],
+            models: vec![
+                dialect::model("legacy-model", chat),
+                dialect::model("legacy-embed", Capabilities::EMBEDDINGS),
+            ],
             capabilities: chat | Capabilities::EMBEDDINGS,
         }
     }
