@@ -53,6 +53,23 @@ fn finish(reason: Option<&str>) -> Option<FinishReason> {
     })
 }
 
+/// The info of test plugin `legacy-v0-N` for contract `version` (`0.N.0`),
+/// with an API key and a placeholder base URL.
+pub fn info(version: &str, models: Vec<ModelInfo>, capabilities: Capabilities) -> PluginInfo {
+    let n = version.split('.').nth(1).unwrap_or_default();
+    PluginInfo {
+        name: format!("legacy-v0-{n}"),
+        version: version.into(),
+        contract_version: version.into(),
+        display_name: format!("Contract {version} test plugin"),
+        auth: AuthScheme::ApiKey,
+        default_base_url: "http://127.0.0.1:9/v1".into(),
+        egress_hosts: Vec::new(),
+        models,
+        capabilities,
+    }
+}
+
 /// A model of `capabilities` priced at $1 in, $2 out per million tokens.
 pub fn model(id: &str, capabilities: Capabilities) -> ModelInfo {
     ModelInfo {
@@ -143,3 +160,27 @@ pub fn test_request(connection: ConnectionSettings, model: String) -> Result<Pre
     let body = json!({ "model": model, "messages": [{ "role": "user", "content": "ping" }], "max_tokens": 1 });
     Ok(post(&connection, "chat/completions", &body))
 }
+
+/// The `Guest` functions that only forward to this dialect (parsing,
+/// classifying, the test request), as items of a plugin's `Guest` impl.
+macro_rules! forwarded {
+    () => {
+        fn parse_response(response: HttpResponse) -> Result<ChatResponse, ProviderError> {
+            dialect::parse_response(response)
+        }
+
+        fn parse_stream_event(event: StreamEvent) -> Result<StreamDelta, ProviderError> {
+            dialect::parse_stream_event(event)
+        }
+
+        fn classify_error(status: u16, _headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
+            dialect::classify_error(status, body)
+        }
+
+        fn test_request(connection: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
+            dialect::test_request(connection, model)
+        }
+    };
+}
+
+pub(crate) use forwarded;

@@ -18,17 +18,7 @@ struct Legacy;
 
 impl Guest for Legacy {
     fn info() -> PluginInfo {
-        PluginInfo {
-            name: "legacy-v0-1".into(),
-            version: "0.1.0".into(),
-            contract_version: "0.1.0".into(),
-            display_name: "Contract 0.1.0 test plugin".into(),
-            auth: AuthScheme::ApiKey,
-            default_base_url: "http://127.0.0.1:9/v1".into(),
-            egress_hosts: Vec::new(),
-            models: vec![dialect::model("legacy-model", Capabilities::STREAMING)],
-            capabilities: Capabilities::STREAMING,
-        }
+        dialect::info("0.1.0", vec![dialect::model("legacy-model", Capabilities::STREAMING)], Capabilities::STREAMING)
     }
 
     fn build_request(request: ChatRequest, connection: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
@@ -36,21 +26,7 @@ impl Guest for Legacy {
         Ok(dialect::post(&connection, "chat/completions", &dialect::chat_body(&request)))
     }
 
-    fn parse_response(response: HttpResponse) -> Result<ChatResponse, ProviderError> {
-        dialect::parse_response(response)
-    }
-
-    fn parse_stream_event(event: StreamEvent) -> Result<StreamDelta, ProviderError> {
-        dialect::parse_stream_event(event)
-    }
-
-    fn classify_error(status: u16, _headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
-        dialect::classify_error(status, body)
-    }
-
-    fn test_request(connection: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
-        dialect::test_request(connection, model)
-    }
+    dialect::forwarded!();
 }
 
 export!(Legacy);

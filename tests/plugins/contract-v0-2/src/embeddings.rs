@@ -27,3 +27,21 @@ pub fn parse(response: HttpResponse) -> Result<EmbeddingResponse, ProviderError>
         .ok_or_else(|| error(ErrorKind::ServerError, "an embedding is not a list of numbers"))?;
     Ok(EmbeddingResponse { vectors, model: v["model"].as_str().map(Into::into), usage: usage(&v["usage"]) })
 }
+
+/// The embedding functions of a plugin's `Guest` impl, forwarded here.
+macro_rules! forwarded {
+    () => {
+        fn build_embedding_request(
+            request: EmbeddingRequest,
+            connection: ConnectionSettings,
+        ) -> Result<PreparedRequest, ProviderError> {
+            embeddings::build(request, connection)
+        }
+
+        fn parse_embedding_response(response: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
+            embeddings::parse(response)
+        }
+    };
+}
+
+pub(crate) use forwarded;

@@ -23,20 +23,11 @@ struct Legacy;
 impl Guest for Legacy {
     fn info() -> PluginInfo {
         let chat = Capabilities::STREAMING | Capabilities::REASONING;
-        PluginInfo {
-            name: "legacy-v0-3".into(),
-            version: "0.3.0".into(),
-            contract_version: "0.3.0".into(),
-            display_name: "Contract 0.3.0 test plugin".into(),
-            auth: AuthScheme::ApiKey,
-            default_base_url: "http://127.0.0.1:9/v1".into(),
-            egress_hosts: Vec::new(),
-            models: vec![
-                dialect::model("legacy-model", chat),
-                dialect::model("legacy-embed", Capabilities::EMBEDDINGS),
-            ],
-            capabilities: chat | Capabilities::EMBEDDINGS,
-        }
+        dialect::info(
+            "0.3.0",
+            vec![dialect::model("legacy-model", chat), dialect::model("legacy-embed", Capabilities::EMBEDDINGS)],
+            chat | Capabilities::EMBEDDINGS,
+        )
     }
 
     fn build_request(request: ChatRequest, connection: ConnectionSettings) -> Result<PreparedRequest, ProviderError> {
@@ -51,32 +42,8 @@ impl Guest for Legacy {
         Ok(dialect::post(&connection, "chat/completions", &body))
     }
 
-    fn parse_response(response: HttpResponse) -> Result<ChatResponse, ProviderError> {
-        dialect::parse_response(response)
-    }
-
-    fn parse_stream_event(event: StreamEvent) -> Result<StreamDelta, ProviderError> {
-        dialect::parse_stream_event(event)
-    }
-
-    fn classify_error(status: u16, _headers: Vec<Header>, body: Vec<u8>) -> ProviderError {
-        dialect::classify_error(status, body)
-    }
-
-    fn test_request(connection: ConnectionSettings, model: String) -> Result<PreparedRequest, ProviderError> {
-        dialect::test_request(connection, model)
-    }
-
-    fn build_embedding_request(
-        request: EmbeddingRequest,
-        connection: ConnectionSettings,
-    ) -> Result<PreparedRequest, ProviderError> {
-        embeddings::build(request, connection)
-    }
-
-    fn parse_embedding_response(response: HttpResponse) -> Result<EmbeddingResponse, ProviderError> {
-        embeddings::parse(response)
-    }
+    dialect::forwarded!();
+    embeddings::forwarded!();
 }
 
 export!(Legacy);
