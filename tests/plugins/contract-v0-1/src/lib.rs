@@ -1,7 +1,8 @@
 //! A provider plugin exactly as one was written for contract 0.1.0: plain
 //! wit-bindgen against `wit/v0.1`, no SDK. It speaks a minimal OpenAI-style
-//! dialect (see `dialect`, which the 0.2.0 and 0.3.0 test plugins share), so the end-to-end tests can run a
-//! workflow through it on a host whose own types are the newest contract's.
+//! dialect (see `dialect`, which the 0.2.0 and 0.3.0 test plugins share), so
+//! the end-to-end tests can run a workflow through it on a host whose own
+//! types are the newest contract's.
 
 wit_bindgen::generate!({
     path: "../../../wit/v0.1",
