@@ -67,8 +67,8 @@ const ACCOUNTS: &[(&str, [u64; 4], f64)] = &[
     ("vertexai/streaming-success-utf8.sse", [0, 0, 0, 0], 0.0),
     // 2.0-flash: 7×0.10 + 20×0.40
     ("googleai/unary-failure-finish-reason-safety.json", [7, 20, 0, 0], 8.7e-6),
-    // gemini-1.5-flash: not listed
-    ("vertexai/streaming-failure-finish-reason-safety.sse", [10, 66, 0, 0], 0.0),
+    // 1.5-flash: 10×0.075 + 66×0.30
+    ("vertexai/streaming-failure-finish-reason-safety.sse", [10, 66, 0, 0], 20.55e-6),
     // 9×0.10 + 261×0.40
     ("googleai/streaming-failure-recitation-no-content.sse", [9, 261, 0, 0], 105.3e-6),
 ];
