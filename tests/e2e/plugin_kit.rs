@@ -175,7 +175,7 @@ async fn the_ollama_example_is_built_and_tested_only_through_the_kit() {
 
     // Embeddings (contract 0.2.0 and later), through the host's runtime.
     let plugin = support::runtime().load_file(&wasm).unwrap();
-    assert_eq!(plugin.contract(), ContractVersion::V0_3);
+    assert_eq!(plugin.contract(), ContractVersion::latest());
     assert!(plugin.info().capabilities.contains(types::Capabilities::EMBEDDINGS));
     let connection = types::ConnectionSettings {
         base_url: "http://127.0.0.1:11434/v1".into(),
