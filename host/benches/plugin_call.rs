@@ -441,6 +441,7 @@ fn chat_request() -> types::ChatRequest {
         stream: false,
         cache: None,
         reasoning: None,
+        grounding: None,
     }
 }
 

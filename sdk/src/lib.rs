@@ -54,6 +54,7 @@
 //!             tool_calls: Vec::new(),
 //!             finish_reason: Some(FinishReason::Stop),
 //!             usage: Some(Usage { input_tokens: tokens("in"), output_tokens: tokens("out"), ..Usage::default() }),
+//!             grounding: None,
 //!         })
 //!     }
 //!
@@ -106,11 +107,11 @@ pub mod openai_compat;
 mod provider;
 pub mod reasoning;
 
-/// Generated bindings for the `llmnode:provider@0.3.0` contract.
+/// Generated bindings for the `llmnode:provider@0.4.0` contract.
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.3",
+        path: "../wit/v0.4",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_provider_world",
@@ -136,16 +137,17 @@ pub use details_bindings::exports::llmnode::provider_details::details::{DefaultL
 pub use provider::Provider;
 
 /// The contract version this SDK builds plugins for; put it in [`PluginInfo::contract_version`].
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::cache::CachePlan;
     pub use crate::errors::{self, ErrorBody};
     pub use crate::{
-        AuthDirective, AuthScheme, Capabilities, ChatRequest, ChatResponse, ConnectionSettings, ContentPart,
-        DefaultLimits, EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Header, HttpRequest, HttpResponse,
-        ImagePart, JsonSchemaFormat, Message, Method, ModelInfo, ModelPrices, PluginDetails, PluginInfo,
+        AuthDirective, AuthScheme, CacheWritePrice, Capabilities, ChatRequest, ChatResponse, ConnectionSettings,
+        ContentPart, DefaultLimits, EmbeddingRequest, EmbeddingResponse, ErrorKind, FinishReason, Grounding,
+        GroundingMetadata, GroundingSource, GroundingSupport, Header, HttpRequest, HttpResponse, ImagePart,
+        JsonSchemaFormat, Message, Method, Modalities, ModelInfo, ModelPrices, PluginDetails, PluginInfo,
         PreparedRequest, ProviderError, Reasoning, ReasoningEffort, ResponseFormat, Role, StreamDelta, StreamEvent,
         ToolCall, ToolCallDelta, ToolChoice, ToolDefinition, Usage,
     };
@@ -159,7 +161,7 @@ pub mod prelude {
 /// declarations ([`Provider::details`]).
 ///
 /// The exports exist only in the WebAssembly build: their symbol names (such
-/// as `llmnode:provider/provider@0.3.0#info`) cannot be linked into a native
+/// as `llmnode:provider/provider@0.4.0#info`) cannot be linked into a native
 /// library, and a native build is only for `cargo test`.
 #[macro_export]
 macro_rules! export_plugin {
@@ -202,6 +204,7 @@ impl StreamDelta {
             id: None,
             model: None,
             done: false,
+            grounding: None,
         }
     }
 }
@@ -262,6 +265,7 @@ impl Default for ChatRequest {
             stream: false,
             cache: None,
             reasoning: None,
+            grounding: None,
         }
     }
 }

@@ -173,7 +173,7 @@ async fn plugins_are_listed_and_inspected() {
     assert!(out.status.success(), "{}", text(&out).1);
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["name"], "hostile");
-    assert_eq!(info["contract_version"], "0.3.0");
+    assert_eq!(info["contract_version"], "0.4.0");
     assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
 
     let out = llmnode(&["plugins", "inspect", "Cargo.toml"], &[]).await;

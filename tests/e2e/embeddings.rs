@@ -14,7 +14,7 @@ use std::time::Duration;
 const KEY: &str = "fake-embed-key-for-tests-3e9a0c1d";
 
 /// A one-node workflow with an embedding node over `connection` (then `fallbacks`).
-fn embedding_node(connection: &str, fallbacks: &[&str], config: Value) -> String {
+pub(crate) fn embedding_node(connection: &str, fallbacks: &[&str], config: Value) -> String {
     let mut cfg = json!({ "primary_connection": connection, "fallback_connections": fallbacks });
     for (k, v) in config.as_object().unwrap() {
         cfg[k] = v.clone();

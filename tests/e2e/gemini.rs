@@ -67,8 +67,8 @@ const ACCOUNTS: &[(&str, [u64; 4], f64)] = &[
     ("vertexai/streaming-success-utf8.sse", [0, 0, 0, 0], 0.0),
     // 2.0-flash: 7×0.10 + 20×0.40
     ("googleai/unary-failure-finish-reason-safety.json", [7, 20, 0, 0], 8.7e-6),
-    // gemini-1.5-flash: not listed
-    ("vertexai/streaming-failure-finish-reason-safety.sse", [10, 66, 0, 0], 0.0),
+    // 1.5-flash: 10×0.075 + 66×0.30
+    ("vertexai/streaming-failure-finish-reason-safety.sse", [10, 66, 0, 0], 20.55e-6),
     // 9×0.10 + 261×0.40
     ("googleai/streaming-failure-recitation-no-content.sse", [9, 261, 0, 0], 105.3e-6),
 ];
@@ -76,7 +76,7 @@ const ACCOUNTS: &[(&str, [u64; 4], f64)] = &[
 /// Run a one-node workflow with `config` against one Gemini connection whose
 /// upstream answers `reply`. Every request must carry the key in
 /// `x-goog-api-key` and nowhere else; the report must not carry it at all.
-async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (RunReport, Vec<Seen>) {
+pub(crate) async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (RunReport, Vec<Seen>) {
     let upstream = Upstream::start(move |_| reply()).await;
     let engine = support::engine(vec![support::connection("g", "gemini", &upstream.url(""), KEY)]);
     let report = support::run(&engine, &support::one_node("g", &[], config), json!({})).await;
@@ -91,7 +91,7 @@ async fn run(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -
 }
 
 /// One successful call: the request the upstream saw and the node's output.
-async fn exchange(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (Seen, Value) {
+pub(crate) async fn exchange(config: Value, reply: impl Fn() -> Reply + Send + Sync + 'static) -> (Seen, Value) {
     let (report, seen) = run(config, reply).await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(seen.len(), 1);

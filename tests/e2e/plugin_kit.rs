@@ -54,7 +54,7 @@ async fn build(cwd: &Path, data: &Path, dir: &Path) -> (PathBuf, String) {
     let install = built.lines().find_map(|l| l.strip_prefix("install with: llmnode plugins install ")).unwrap();
     let (wasm, sha256) = install.split_once(" --sha256 ").unwrap();
     assert!(built.contains(&format!("sha256        {sha256}")) && built.contains("size "), "{built}");
-    assert!(built.contains("contract      llmnode:provider@0.3.0"), "{built}");
+    assert!(built.contains("contract      llmnode:provider@0.4.0"), "{built}");
     (PathBuf::from(wasm), sha256.to_string())
 }
 
@@ -120,7 +120,7 @@ async fn scaffold_build_test_install_and_run_from_an_empty_directory() {
     // The right digest installs it, compiled once into the artifact cache.
     let installed =
         ok(&llmnode(&cwd, &data, &["plugins", "install", wasm.to_str().unwrap(), "--sha256", &sha256]).await);
-    assert!(installed.contains("installed plugin `acme-ai` 0.1.0 (contract 0.3.0"), "{installed}");
+    assert!(installed.contains("installed plugin `acme-ai` 0.1.0 (contract 0.4.0"), "{installed}");
     let cached: Vec<_> = std::fs::read_dir(data.join("cache/plugins"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -128,7 +128,7 @@ async fn scaffold_build_test_install_and_run_from_an_empty_directory() {
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     let list = ok(&llmnode(&cwd, &data, &["plugins", "list"]).await);
-    assert!(list.lines().any(|l| l.starts_with("acme-ai") && l.contains("0.3.0")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("acme-ai") && l.contains("0.4.0")), "{list}");
 
     // A workflow runs through it: the host adds the key, the plugin never sees it.
     let upstream = Upstream::start(|_| {
@@ -175,7 +175,7 @@ async fn the_ollama_example_is_built_and_tested_only_through_the_kit() {
 
     // Embeddings (contract 0.2.0 and later), through the host's runtime.
     let plugin = support::runtime().load_file(&wasm).unwrap();
-    assert_eq!(plugin.contract(), ContractVersion::V0_3);
+    assert_eq!(plugin.contract(), ContractVersion::latest());
     assert!(plugin.info().capabilities.contains(types::Capabilities::EMBEDDINGS));
     let connection = types::ConnectionSettings {
         base_url: "http://127.0.0.1:11434/v1".into(),
@@ -266,5 +266,5 @@ async fn a_plugin_for_an_unknown_contract_version_is_refused_by_name() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("future.wasm") && stderr.contains("exports llmnode:provider@0.9.0"), "{stderr}");
-    assert!(stderr.contains("(supported: 0.1.0, 0.2.0, 0.3.0)"), "{stderr}");
+    assert!(stderr.contains("(supported: 0.1.0, 0.2.0, 0.3.0, 0.4.0)"), "{stderr}");
 }

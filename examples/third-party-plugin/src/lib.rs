@@ -40,14 +40,9 @@ fn auth(conn: &ConnectionSettings) -> AuthDirective {
 fn catalog() -> Vec<ModelInfo> {
     let mut all = openai_compat::models::catalog(CHAT_MODELS);
     all.extend(EMBEDDING_MODELS.iter().map(|(id, window)| ModelInfo {
-        id: (*id).into(),
-        context_window: *window,
         max_output_tokens: None,
-        input_price: 0.0,
-        output_price: 0.0,
-        cached_input_price: None,
-        cache_write_price: None,
-        capabilities: Capabilities::EMBEDDINGS,
+        output_modalities: Modalities::EMBEDDING,
+        ..models::model(id, *window, 0, 0.0, 0.0, Capabilities::EMBEDDINGS)
     }));
     all
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod alerting;
 pub mod approvals;
+pub mod catalogue;
 pub mod connection_checks;
 pub mod connections;
 pub mod definitions;

@@ -10,6 +10,7 @@ mod connections;
 mod demo;
 mod init;
 mod logging;
+mod models;
 mod operator;
 mod plugin;
 mod plugins;
@@ -92,6 +93,8 @@ enum Command {
     Alerts(alerts::AlertsArgs),
     /// Model prices: the plugins' tables and the workspace's overrides.
     Prices(prices::PricesArgs),
+    /// The models each connection serves: window, max output, modalities, capabilities, prices.
+    Models(models::ModelsArgs),
     /// Users of the daemon's API.
     Users {
         #[command(subcommand)]
@@ -183,6 +186,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Usage(args) => usage::run(&env, args),
         Command::Alerts(args) => alerts::run(&env, args),
         Command::Prices(args) => prices::run(&env, args),
+        Command::Models(args) => models::run(&env, args),
         Command::Serve(args) => serve::run(&env, args).await,
         Command::Vault { command } => vault::run(&env, command),
         Command::Users { command } => access::users(&env, command),

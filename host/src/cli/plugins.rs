@@ -7,8 +7,10 @@ use super::{Env, Failure};
 use clap::Subcommand;
 use llmnode::escape::Escaped;
 use llmnode::runtime::LoadedPlugin;
-use llmnode::runtime::bindings::types::{AuthScheme, Capabilities};
+use llmnode::runtime::bindings::types::AuthScheme;
+use llmnode::runtime::flag_names::{capability_names, modality_names};
 use llmnode::store::{audit, plugin_rows};
+use llmnode::usage::Prices;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -118,22 +120,6 @@ fn auth_name(a: AuthScheme) -> &'static str {
     }
 }
 
-fn capability_names(c: Capabilities) -> Vec<&'static str> {
-    [
-        (Capabilities::STREAMING, "streaming"),
-        (Capabilities::TOOLS, "tools"),
-        (Capabilities::JSON_MODE, "json-mode"),
-        (Capabilities::JSON_SCHEMA, "json-schema"),
-        (Capabilities::VISION, "vision"),
-        (Capabilities::PROMPT_CACHING, "prompt-caching"),
-        (Capabilities::EMBEDDINGS, "embeddings"),
-    ]
-    .into_iter()
-    .filter(|(f, _)| c.contains(*f))
-    .map(|(_, n)| n)
-    .collect()
-}
-
 fn describe(p: &LoadedPlugin) -> serde_json::Value {
     let i = p.info();
     json!({
@@ -155,7 +141,10 @@ fn describe(p: &LoadedPlugin) -> serde_json::Value {
             "output_price_per_mtok": m.output_price,
             "cached_input_price_per_mtok": m.cached_input_price,
             "cache_write_price_per_mtok": m.cache_write_price,
-            "long_cache_write_price_per_mtok": p.details().long_cache_write_price(&m.id),
+            "long_cache_write_price_per_mtok": Prices::of(m, p.details()).cache_write_long,
+            "reasoning_price_per_mtok": m.reasoning_price,
+            "input_modalities": modality_names(m.input_modalities),
+            "output_modalities": modality_names(m.output_modalities),
             "capabilities": capability_names(m.capabilities),
         })).collect::<Vec<_>>(),
         "default_limits": { "rpm": p.details().default_rpm, "tpm": p.details().default_tpm },

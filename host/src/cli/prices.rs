@@ -63,7 +63,7 @@ pub fn run(env: &Env, args: PricesArgs) -> Result<(), Failure> {
     match args.command {
         PricesCommand::List { json } => list(env, &args.workspace, json),
         PricesCommand::Set { provider, model, input, output, cache_read, cache_write, cache_write_long } => {
-            let prices = Prices { input, output, cache_read, cache_write, cache_write_long };
+            let prices = Prices { input, output, cache_read, cache_write, cache_write_long, reasoning: None };
             env.admin()?.set_price(&args.workspace, &provider, &model, prices).map_err(Failure::input)?;
             let (provider, model, ws) = (Escaped(&provider), Escaped(&model), Escaped(&args.workspace));
             println!("{provider}/{model} now costs ${input}/M input, ${output}/M output in {ws}");

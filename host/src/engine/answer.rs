@@ -1,5 +1,6 @@
 //! The answer of one llm call, whether it arrived whole or as a stream of deltas.
 
+use super::grounding::Grounding;
 use crate::runtime::bindings::types::{self, FinishReason};
 use crate::usage::TokenUsage;
 use serde::Serialize;
@@ -26,6 +27,9 @@ pub struct Answer {
     pub id: Option<String>,
     /// The model that actually served the request.
     pub served_model: Option<String>,
+    /// What web-search grounding did, when asked for and reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<Grounding>,
 }
 
 /// The snake_case name of a finish reason.
@@ -54,6 +58,7 @@ impl Answer {
             usage: r.usage.as_ref().map(TokenUsage::from_wire).unwrap_or_default(),
             id: r.id,
             served_model: r.model,
+            grounding: r.grounding.map(Grounding::from),
         }
     }
 }
@@ -106,6 +111,9 @@ impl StreamAccumulator {
         }
         if d.model.is_some() {
             self.answer.served_model = d.model;
+        }
+        if let Some(g) = d.grounding {
+            self.answer.grounding = Some(g.into());
         }
         self.done |= d.done;
     }

@@ -42,6 +42,14 @@ struct ChatCall {
 impl Call for ChatCall {
     type Out = Served;
 
+    fn unsuitable(&self, route: &ResolvedConnection) -> Option<String> {
+        let (name, provider) = (&route.connection.name, &route.connection.provider);
+        let grounding = self.request.grounding.as_ref().is_some_and(|g| g.web_search);
+        (grounding && !route.plugin.info().capabilities.contains(types::Capabilities::GROUNDING)).then(|| {
+            format!("connection `{name}`: its plugin ({provider}) cannot ground answers on a web search (`grounding`)")
+        })
+    }
+
     fn target(&mut self, model: &str, route: &ResolvedConnection) {
         self.request.model.clear();
         self.request.model.push_str(model);
@@ -154,6 +162,9 @@ fn node_output(
     });
     if let Some(r) = &answer.reasoning {
         out["reasoning"] = json!(r);
+    }
+    if let Some(g) = &answer.grounding {
+        out["grounding"] = json!(g);
     }
     // A turn that only calls tools has no JSON answer yet.
     let only_tools = json_text.is_empty() && !out["tool_calls"].as_array().is_none_or(Vec::is_empty);

@@ -6,6 +6,7 @@ mod attempt;
 mod balance;
 mod embedding_node;
 mod events;
+mod grounding;
 mod llm_node;
 mod prompt_size;
 mod report;
@@ -105,6 +106,16 @@ impl Engine {
             scope: options.scope,
         };
         Ok(Engine { inner: Arc::new(inner) })
+    }
+
+    /// The plugin serving connection `name`, if the connection is usable.
+    pub fn plugin_of(&self, name: &str) -> Option<&crate::runtime::LoadedPlugin> {
+        self.inner.routes.ready.get(name).map(|r| r.plugin.as_ref())
+    }
+
+    /// The workspace's price overrides this engine charges by.
+    pub fn prices(&self) -> &PriceBook {
+        &self.inner.prices
     }
 
     /// Check that every connection the workflow names is configured.

@@ -77,6 +77,9 @@ pub fn build(config: &LlmConfig, ctx: &dyn Lookup) -> Result<types::ChatRequest,
             enabled: *enabled,
             ttl_seconds: *ttl_seconds,
         }),
+        grounding: config
+            .grounding
+            .map(|g| types::Grounding { web_search: true, dynamic_threshold: g.dynamic_threshold }),
         reasoning: config.reasoning.map(|r| match r {
             ReasoningSpec::Effort(e) => types::Reasoning::Effort(match e {
                 Effort::Low => types::ReasoningEffort::Low,

@@ -59,7 +59,7 @@ pub fn ask(
     };
     let input = prompt.max_tokens();
     let cost = if budgeted.is_some() {
-        nanos_ceil((input as f64 * prices.dearest_input() + answer as f64 * prices.output) / 1_000_000.0)
+        nanos_ceil((input as f64 * prices.dearest_input() + answer as f64 * prices.dearest_output()) / 1_000_000.0)
     } else {
         0
     };

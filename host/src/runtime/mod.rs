@@ -9,6 +9,7 @@ pub mod contract;
 pub mod details;
 mod epoch;
 mod error;
+pub mod flag_names;
 mod no_wait;
 mod plugin;
 mod registry;

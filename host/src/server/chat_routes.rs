@@ -147,23 +147,40 @@ impl ChatTable {
     /// Every model id a client may ask for, with who serves it: routes,
     /// `CONNECTION/MODEL` for each model an enabled connection allows (or its
     /// default model), and default models.
-    pub fn model_ids(&self) -> Vec<(String, String)> {
-        let mut ids: Vec<(String, String)> = self.routes.keys().map(|r| (r.clone(), "llmnode-route".into())).collect();
+    pub fn model_ids(&self) -> Vec<ModelId> {
+        let mut ids: Vec<ModelId> = self
+            .routes
+            .keys()
+            .map(|r| ModelId { id: r.clone(), owner: "llmnode-route".into(), served_by: None })
+            .collect();
         for (name, c) in self.connections.iter().filter(|(_, c)| c.enabled) {
             for m in c.models.iter().chain(c.default_model.iter()) {
-                ids.push((format!("{name}/{m}"), c.provider.clone()));
+                let served_by = Some((name.clone(), m.clone()));
+                ids.push(ModelId { id: format!("{name}/{m}"), owner: c.provider.clone(), served_by });
             }
         }
         for (model, serving) in &self.by_default_model {
-            let owner = serving.iter().filter_map(|n| self.connections.get(n)).find(|c| c.enabled);
-            if let (false, Some(owner)) = (self.routes.contains_key(model), owner) {
-                ids.push((model.clone(), owner.provider.clone()));
+            let owner = serving.iter().filter_map(|n| self.connections.get(n).map(|c| (n, c))).find(|(_, c)| c.enabled);
+            if let (false, Some((name, owner))) = (self.routes.contains_key(model), owner) {
+                let served_by = Some((name.clone(), model.clone()));
+                ids.push(ModelId { id: model.clone(), owner: owner.provider.clone(), served_by });
             }
         }
-        ids.sort();
-        ids.dedup_by(|a, b| a.0 == b.0);
+        ids.sort_by(|a, b| a.id.cmp(&b.id));
+        ids.dedup_by(|a, b| a.id == b.id);
         ids
     }
+}
+
+/// A model id the OpenAI-compatible endpoint lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelId {
+    pub id: String,
+    /// The provider serving it, or `llmnode-route` for a stored route.
+    pub owner: String,
+    /// The connection and model serving it (the first enabled one, for a
+    /// default model); `None` for a route, which may span several.
+    pub served_by: Option<(String, String)>,
 }
 
 #[cfg(test)]
@@ -202,7 +219,11 @@ mod tests {
         }
         assert_eq!(t.resolve("d/llama").unwrap_err(), Unserved::Disabled(vec!["d".into()]));
         assert_eq!(t.resolve("llama").unwrap_err(), Unserved::Disabled(vec!["d".into()]));
-        assert!(!t.model_ids().iter().any(|(id, _)| id.contains("llama")));
+        assert!(!t.model_ids().iter().any(|m| m.id.contains("llama")));
+        let ids = t.model_ids();
+        let by_default = ids.iter().find(|m| m.id == "claude").unwrap();
+        assert_eq!(by_default.served_by, Some(("c".into(), "claude".into())));
+        assert_eq!(ids.iter().find(|m| m.id == "gpt-4o-mini").unwrap().served_by, None, "a route spans connections");
     }
 
     #[test]

@@ -237,6 +237,7 @@ impl MessagesRequest {
             response_format,
             cache: None,
             reasoning,
+            grounding: None,
         };
         check_config(&config, "stop_sequences")?;
         Ok(config)

@@ -10,6 +10,7 @@ use super::json_body::JsonBody;
 use super::openai_wire::{self, ChatRequest};
 use super::sse;
 use super::state::AppState;
+use crate::admin::catalogue;
 use crate::engine::RunEvent;
 use axum::Json;
 use axum::extract::State;
@@ -18,14 +19,26 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `GET /v1/models`.
+/// `GET /v1/models`: OpenAI's list, each model served by one connection
+/// with the catalogue's fields beside OpenAI's (`context_window`,
+/// `max_output_tokens`, modalities, `capabilities`, `prices`, `price_source`).
 pub async fn models(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let engine = state.engine(&caller)?;
     let data: Vec<Value> = engine
         .chat
         .model_ids()
         .into_iter()
-        .map(|(id, owner)| json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }))
+        .map(|m| {
+            let mut model = json!({ "id": m.id, "object": "model", "created": 0, "owned_by": m.owner });
+            if let Some((connection, served)) = &m.served_by {
+                let plugin = engine.engine.plugin_of(connection);
+                let entry = catalogue::entry(connection, &m.owner, served, plugin, engine.engine.prices());
+                if let (Value::Object(fields), Value::Object(model)) = (json!(entry), &mut model) {
+                    model.extend(fields.into_iter().filter(|(k, _)| k != "model" && k != "provider"));
+                }
+            }
+            model
+        })
         .collect();
     Ok(Json(json!({ "object": "list", "data": data })))
 }
@@ -98,7 +111,9 @@ impl ChunkStream {
             self.data(buf, &openai_wire::chunk(&self.id, self.created, &self.model, delta, None));
         }
         let finish = output["finish_reason"].as_str().unwrap_or("stop");
-        self.data(buf, &openai_wire::chunk(&self.id, self.created, &self.model, json!({}), Some(finish)));
+        let mut last = openai_wire::chunk(&self.id, self.created, &self.model, json!({}), Some(finish));
+        openai_wire::with_grounding(&mut last, output);
+        self.data(buf, &last);
         if self.include_usage {
             let usage = json!({ "id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model, "choices": [], "usage": openai_wire::usage(output) });

@@ -5,8 +5,8 @@
 use super::chat_routes::ChatRoute;
 use super::error::ApiError;
 use crate::workflow::{
-    Effort, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template, ToolCallSpec,
-    ToolChoiceSpec, ToolSpec,
+    Effort, GroundingSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, Template,
+    ToolCallSpec, ToolChoiceSpec, ToolSpec,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,6 +33,17 @@ pub struct ChatRequest {
     pub response_format: Option<Value>,
     pub n: Option<u32>,
     pub reasoning_effort: Option<String>,
+    /// llmnode's extension: web-search grounding, as an llm node's
+    /// `grounding` (`{"web_search": true, "dynamic_threshold": 0.3}`).
+    pub grounding: Option<WireGrounding>,
+}
+
+/// `grounding`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireGrounding {
+    pub web_search: bool,
+    pub dynamic_threshold: Option<f32>,
 }
 
 /// `stream_options`.
@@ -154,6 +165,13 @@ impl ChatRequest {
                 effort(word).ok_or_else(|| invalid("`reasoning_effort` must be low, medium or high"))?,
             )),
         };
+        let grounding = match self.grounding {
+            Some(g) if g.dynamic_threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) => {
+                return Err(invalid("`grounding.dynamic_threshold` must be within 0 and 1"));
+            }
+            Some(WireGrounding { web_search: true, dynamic_threshold }) => Some(GroundingSpec { dynamic_threshold }),
+            Some(WireGrounding { web_search: false, .. }) | None => None,
+        };
         let config = LlmConfig {
             route,
             messages,
@@ -167,6 +185,7 @@ impl ChatRequest {
             response_format,
             cache: None,
             reasoning,
+            grounding,
         };
         check_config(&config, "stop")?;
         Ok(config)
@@ -305,7 +324,8 @@ pub fn tool_calls(output: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// A whole `chat.completion` from a node output.
+/// A whole `chat.completion` from a node output; grounding metadata, when
+/// the answer has some, rides along as the extra top-level field `grounding`.
 pub fn completion(id: &str, created: u64, output: &Value) -> Value {
     let calls = tool_calls(output);
     let text = output["text"].as_str().unwrap_or_default();
@@ -316,11 +336,20 @@ pub fn completion(id: &str, created: u64, output: &Value) -> Value {
     if let Some(r) = output["reasoning"].as_str().filter(|r| !r.is_empty()) {
         message["reasoning_content"] = json!(r);
     }
-    json!({
+    let mut completion = json!({
         "id": id, "object": "chat.completion", "created": created, "model": output["model"],
         "choices": [{ "index": 0, "message": message, "finish_reason": output["finish_reason"].as_str().unwrap_or("stop"), "logprobs": null }],
         "usage": usage(output),
-    })
+    });
+    with_grounding(&mut completion, output);
+    completion
+}
+
+/// Copy a node output's `grounding` onto an OpenAI-shaped object, if it has one.
+pub fn with_grounding(target: &mut Value, output: &Value) {
+    if let Some(g) = output.get("grounding").filter(|g| !g.is_null()) {
+        target["grounding"] = g.clone();
+    }
 }
 
 /// One `chat.completion.chunk` with `delta` and `finish_reason`.

@@ -70,6 +70,7 @@ pub fn list(db: &Db, workspace_id: i64) -> Result<Vec<PriceOverride>, StoreError
                 cache_read: r.get(4)?,
                 cache_write: r.get(5)?,
                 cache_write_long: r.get(6)?,
+                reasoning: None,
             },
             updated_ms: r.get(7)?,
         })

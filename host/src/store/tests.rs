@@ -293,7 +293,14 @@ fn every_module_works_on_both_backends() {
         assert!(listed[0].delivered_ms.is_some());
 
         // Prices and plugins.
-        let p = Prices { input: 1.5, output: 2.0, cache_read: Some(0.1), cache_write: None, cache_write_long: None };
+        let p = Prices {
+            input: 1.5,
+            output: 2.0,
+            cache_read: Some(0.1),
+            cache_write: None,
+            cache_write_long: None,
+            reasoning: None,
+        };
         price_rows::set(db, ws.id, "openai", "m", &p).unwrap();
         price_rows::set(db, ws.id, "openai", "m", &Prices { input: 3.0, ..p }).unwrap();
         assert_eq!(price_rows::list(db, ws.id).unwrap()[0].prices.input, 3.0);

@@ -21,6 +21,11 @@ pub struct Prices {
     /// `cache_write`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_long: Option<f64>,
+    /// Reasoning tokens, where the provider prices them unlike other output
+    /// tokens; falls back to `output`. A plugin's table sets it (contract
+    /// 0.4.0's `reasoning-price`); an operator's override does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<f64>,
 }
 
 /// A cache lifetime above this many seconds is a long one: the providers
@@ -29,14 +34,24 @@ pub struct Prices {
 pub const LONG_CACHE_TTL_SECS: u32 = 300;
 
 impl Prices {
-    /// The prices a plugin lists for a model, with what its details declare.
+    /// The prices a plugin lists for a model. A long-lived cache write costs
+    /// the model's price for the shortest lifetime it lists above
+    /// [`LONG_CACHE_TTL_SECS`] (contract 0.4.0), else what the plugin's
+    /// details declare.
     pub fn of(model: &types::ModelInfo, details: &PluginDetails) -> Self {
+        let long = model
+            .cache_write_prices
+            .iter()
+            .filter(|p| p.ttl_seconds > LONG_CACHE_TTL_SECS)
+            .min_by_key(|p| p.ttl_seconds)
+            .map(|p| p.price);
         Prices {
             input: model.input_price,
             output: model.output_price,
             cache_read: model.cached_input_price,
             cache_write: model.cache_write_price,
-            cache_write_long: details.long_cache_write_price(&model.id),
+            cache_write_long: long.or_else(|| details.long_cache_write_price(&model.id)),
+            reasoning: model.reasoning_price,
         }
     }
 
@@ -56,12 +71,20 @@ impl Prices {
         self.input.max(self.cache_read.unwrap_or(0.0)).max(self.cache_write.unwrap_or(0.0))
     }
 
+    /// The dearest rate an output token can be billed at: what a worst case reserves.
+    pub fn dearest_output(&self) -> f64 {
+        self.output.max(self.reasoning.unwrap_or(0.0))
+    }
+
     /// The cost of `usage` in USD. Each token is priced once: cache reads and
-    /// writes are not part of `usage.input`.
+    /// writes are not part of `usage.input`, and reasoning tokens (part of
+    /// `usage.output`) cost the reasoning price where there is one.
     pub fn cost(&self, usage: &TokenUsage) -> f64 {
         let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
+        let reasoning = usage.reasoning.min(usage.output);
         per(usage.input, self.input)
-            + per(usage.output, self.output)
+            + per(usage.output - reasoning, self.output)
+            + per(reasoning, self.reasoning.unwrap_or(self.output))
             + per(usage.cache_read, self.cache_read.unwrap_or(self.input))
             + per(usage.cache_write, self.cache_write.unwrap_or(self.input))
     }
@@ -114,6 +137,7 @@ mod tests {
             cache_read: Some(0.3),
             cache_write: Some(3.75),
             cache_write_long: Some(6.0),
+            reasoning: None,
         };
         let usage = TokenUsage { cache_write: 1_000_000, ..Default::default() };
         for (ttl, dollars) in [(None, 3.75), (Some(300), 3.75), (Some(301), 6.0), (Some(3600), 6.0)] {
@@ -121,6 +145,44 @@ mod tests {
         }
         let unpriced_long = Prices { cache_write_long: None, ..sonnet };
         assert_eq!(unpriced_long.for_cache_ttl(Some(3600)).cost(&usage), 3.75);
+    }
+
+    #[test]
+    fn reasoning_tokens_cost_the_reasoning_price_only_where_one_is_set() {
+        let usage = TokenUsage { output: 1_000_000, reasoning: 400_000, ..Default::default() };
+        let plain = Prices { input: 1.0, output: 10.0, ..Default::default() };
+        assert_eq!(plain.cost(&usage), 10.0);
+        let dearer = Prices { reasoning: Some(20.0), ..plain };
+        assert_eq!(dearer.cost(&usage), 0.6 * 10.0 + 0.4 * 20.0);
+        assert_eq!(dearer.dearest_output(), 20.0);
+        // A provider that reports more reasoning than output is not believed past the output.
+        let odd = TokenUsage { output: 10, reasoning: 50, ..Default::default() };
+        assert_eq!(dearer.cost(&odd), 10.0 * 20.0 / 1_000_000.0);
+    }
+
+    #[test]
+    fn a_model_s_cache_write_prices_by_lifetime_give_the_long_rate() {
+        use crate::runtime::bindings::types::{CacheWritePrice, Capabilities, Modalities, ModelInfo};
+        let model = ModelInfo {
+            id: "m".into(),
+            context_window: 200_000,
+            max_output_tokens: Some(8_192),
+            input_price: 3.0,
+            output_price: 15.0,
+            cached_input_price: Some(0.3),
+            cache_write_price: Some(3.75),
+            capabilities: Capabilities::PROMPT_CACHING,
+            input_modalities: Modalities::TEXT,
+            output_modalities: Modalities::TEXT,
+            reasoning_price: None,
+            cache_write_prices: vec![
+                CacheWritePrice { ttl_seconds: 86_400, price: 9.0 },
+                CacheWritePrice { ttl_seconds: 300, price: 3.75 },
+                CacheWritePrice { ttl_seconds: 3_600, price: 6.0 },
+            ],
+        };
+        let prices = Prices::of(&model, &PluginDetails::default());
+        assert_eq!((prices.cache_write, prices.cache_write_long), (Some(3.75), Some(6.0)));
     }
 
     #[test]

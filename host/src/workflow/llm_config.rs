@@ -33,6 +33,18 @@ pub struct LlmConfig {
     pub cache: Option<CacheSpec>,
     /// Reasoning asked of the model before its answer (none: the provider's default).
     pub reasoning: Option<ReasoningSpec>,
+    /// Web-search grounding asked of the model (none: no grounding); only a
+    /// connection whose plugin announces the `grounding` capability serves it.
+    pub grounding: Option<GroundingSpec>,
+}
+
+/// Grounding asked of the model: search the web before answering and cite
+/// the sources (Gemini's Google Search grounding).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroundingSpec {
+    /// Search only when the provider predicts a search helps at least this
+    /// much, within 0..=1 (Gemini 1.5's dynamic retrieval).
+    pub dynamic_threshold: Option<f32>,
 }
 
 /// How much a reasoning model should think: each plugin maps it to its

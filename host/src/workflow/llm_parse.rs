@@ -3,7 +3,7 @@
 //! need several fields at once, then the typed [`LlmConfig`]. Messages and
 //! tools have their own files.
 
-use super::llm_config::{CacheSpec, Effort, LlmConfig, ReasoningSpec, ResponseFormatSpec};
+use super::llm_config::{CacheSpec, Effort, GroundingSpec, LlmConfig, ReasoningSpec, ResponseFormatSpec};
 use super::llm_messages::{RawMessage, messages};
 use super::llm_tools::{RawTool, RawToolChoice, tool_choice, tools};
 use super::path::Loc;
@@ -28,6 +28,7 @@ raw_config_with_route! {
         response_format: Option<StrOrMap<RawResponseFormat>>,
         cache: Option<BoolOrMap<RawCache>>,
         reasoning: Option<Obj<RawReasoning>>,
+        grounding: Option<Obj<RawGrounding>>,
         /// Not an llm field: lets the fast pass read a `template` node's config
         /// with this same struct (see `raw`). Rejected in an llm node.
         template: Option<String>,
@@ -58,6 +59,7 @@ impl RawLlmConfig {
                 response_format: None,
                 cache: None,
                 reasoning: None,
+                grounding: None,
                 template: Some(_),
             }
         )
@@ -120,6 +122,17 @@ struct RawReasoning {
     budget_tokens: Option<u64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrounding {
+    web_search: Option<bool>,
+    dynamic_threshold: Option<f64>,
+}
+
+impl Expect for RawGrounding {
+    const EXPECT: &'static str = "an object such as {\"web_search\": true}";
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum RawEffort {
@@ -168,6 +181,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         },
     });
     let reasoning = raw.reasoning.and_then(|Obj(r)| reasoning(r, &loc.key("reasoning"), cx));
+    let grounding = raw.grounding.and_then(|Obj(g)| grounding(g, &loc.key("grounding"), cx));
     // Everything above is checked before bailing out, so one pass reports every problem.
     let config = LlmConfig {
         route: route?,
@@ -182,6 +196,7 @@ pub(crate) fn convert(raw: RawLlmConfig, loc: &Loc<'_>, cx: &mut Checker<'_, '_>
         response_format,
         cache,
         reasoning,
+        grounding,
     };
     (cx.issue_count() == before).then_some(config)
 }
@@ -260,6 +275,24 @@ fn reasoning(raw: RawReasoning, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Opti
         }
         (None, None) => {
             cx.issue(loc, "expected {\"effort\": \"low\"|\"medium\"|\"high\"} or {\"budget_tokens\": N}");
+            None
+        }
+    }
+}
+
+/// `grounding`: `web_search` (the one kind there is) on or off, and an
+/// optional dynamic-retrieval threshold within 0..=1 when on.
+fn grounding(raw: RawGrounding, loc: &Loc<'_>, cx: &mut Checker<'_, '_>) -> Option<GroundingSpec> {
+    let threshold = unit_range(raw.dynamic_threshold, 1.0, &loc.key("dynamic_threshold"), cx);
+    match raw.web_search {
+        Some(true) => Some(GroundingSpec { dynamic_threshold: threshold }),
+        Some(false) if raw.dynamic_threshold.is_some() => {
+            cx.issue(&loc.key("dynamic_threshold"), "applies only with \"web_search\": true");
+            None
+        }
+        Some(false) => None,
+        None => {
+            cx.issue(loc, "expected {\"web_search\": true} (optionally with \"dynamic_threshold\": 0 to 1)");
             None
         }
     }
@@ -558,6 +591,32 @@ pub(crate) mod tests {
             &format!("{rf}.json_schema"),
             "missing field `schema`",
         );
+    }
+
+    #[test]
+    fn grounding_forms_and_errors_name_the_path() {
+        let on = parse(with(json!({"grounding": {"web_search": true}}))).unwrap();
+        assert_eq!(on.grounding, Some(GroundingSpec { dynamic_threshold: None }));
+        let dynamic = parse(with(json!({"grounding": {"web_search": true, "dynamic_threshold": 0.5}}))).unwrap();
+        assert_eq!(dynamic.grounding, Some(GroundingSpec { dynamic_threshold: Some(0.5) }));
+        assert_eq!(parse(with(json!({"grounding": {"web_search": false}}))).unwrap().grounding, None);
+        assert_issue(
+            with(json!({"grounding": {"web_search": true, "dynamic_threshold": 2}})),
+            &format!("{C}.grounding.dynamic_threshold"),
+            "between 0 and 1",
+        );
+        assert_issue(
+            with(json!({"grounding": {"web_search": false, "dynamic_threshold": 0.2}})),
+            &format!("{C}.grounding.dynamic_threshold"),
+            "only with",
+        );
+        assert_issue(with(json!({"grounding": {}})), &format!("{C}.grounding"), "web_search");
+        assert_issue(
+            with(json!({"grounding": {"google_search": true}})),
+            &format!("{C}.grounding.google_search"),
+            "web_search",
+        );
+        assert_issue(with(json!({"grounding": true})), &format!("{C}.grounding"), "object");
     }
 
     #[test]

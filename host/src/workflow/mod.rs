@@ -25,8 +25,8 @@ pub use embedding_config::{EmbeddingConfig, EmbeddingInput, MAX_EMBEDDING_INPUTS
 pub use error::{InputIssue, Issue, WorkflowError};
 pub use inputs::{InputSpec, InputType};
 pub use llm_config::{
-    CacheSpec, Effort, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec, ToolCallSpec,
-    ToolChoiceSpec, ToolSpec,
+    CacheSpec, Effort, GroundingSpec, LlmConfig, MessageRole, MessageSpec, PartSpec, ReasoningSpec, ResponseFormatSpec,
+    ToolCallSpec, ToolChoiceSpec, ToolSpec,
 };
 pub use output::OutputSpec;
 pub use plan::Plan;

@@ -25,7 +25,10 @@ impl Provider for Anthropic {
             egress_hosts: Vec::new(),
             models: models::catalog(),
             // No JSON mode: Anthropic only constrains output to a schema.
-            capabilities: Capabilities::all() - Capabilities::JSON_MODE - Capabilities::EMBEDDINGS,
+            capabilities: Capabilities::all()
+                - Capabilities::JSON_MODE
+                - Capabilities::EMBEDDINGS
+                - Capabilities::GROUNDING,
         }
     }
 
@@ -55,13 +58,6 @@ impl Provider for Anthropic {
             "messages": [{ "role": "user", "content": "ping" }],
         }));
         Ok(request::prepared(&conn, body))
-    }
-
-    fn details() -> PluginDetails {
-        PluginDetails {
-            default_limits: DefaultLimits { requests_per_minute: None, tokens_per_minute: None },
-            models: models::long_cache_prices(),
-        }
     }
 }
 

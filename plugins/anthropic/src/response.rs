@@ -92,6 +92,7 @@ pub fn message(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         tool_calls,
         finish_reason: m.stop_reason.as_deref().map(finish_reason),
         usage: m.usage.map(WireUsage::into_usage),
+        grounding: None,
     })
 }
 

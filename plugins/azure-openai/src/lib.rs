@@ -61,7 +61,7 @@ impl Provider for AzureOpenAi {
             default_base_url: "https://your-resource-name.openai.azure.com".into(),
             egress_hosts: Vec::new(),
             models: models::catalog_with_embeddings(models::OPENAI, models::OPENAI_EMBEDDINGS),
-            capabilities: Capabilities::all(),
+            capabilities: Capabilities::all() - Capabilities::GROUNDING,
         }
     }
 

@@ -32,7 +32,10 @@ impl Provider for Bedrock {
             models: models::catalog(),
             // No JSON mode or schema: Converse cannot constrain the output, so
             // a JSON response format is only asked for in the system prompt.
-            capabilities: Capabilities::all() - Capabilities::JSON_MODE - Capabilities::JSON_SCHEMA,
+            capabilities: Capabilities::all()
+                - Capabilities::JSON_MODE
+                - Capabilities::JSON_SCHEMA
+                - Capabilities::GROUNDING,
         }
     }
 

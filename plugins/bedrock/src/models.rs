@@ -9,8 +9,16 @@
 //! geographic profiles (`us.`) and in-region ids cost 10 % more than the
 //! `global.` profile. Nova reads its cache at a 75 % discount and charges writes
 //! at the input price (no write price listed, so the host uses the input price).
+//!
+//! The seed's Amazon Titan models: Titan Text Express (8K window, $0.20 /
+//! $0.60), Lite (4K, $0.15 / $0.20) and Premier (32K, $0.50 / $1.50), and
+//! Titan Text Embeddings v1 ($0.10) and v2 ($0.02), from the same page (per
+//! 1 000 tokens there; read 2026-12-07 through pages quoting it, Titan Text
+//! being legacy on the current page). Llama on Bedrock: Llama 3, 3.1, 3.2
+//! (11B and 90B read images) and 3.3, at the page's per-model prices. No
+//! Bedrock model prices reasoning apart from output.
 
-use llmnode_sdk::models::EmbedRow;
+use llmnode_sdk::models::{self, EmbedRow};
 use llmnode_sdk::prelude::*;
 
 /// Where a model accepts `cachePoint` blocks.
@@ -45,6 +53,7 @@ use Caching::{Everywhere, No, NoTools};
 /// Cohere Embed v3 $0.10, 512 (https://aws.amazon.com/bedrock/pricing/).
 const EMBEDDING_MODELS: &[EmbedRow] = &[
     EmbedRow("amazon.titan-embed-text-v2:0", 8_192, 0.02),
+    EmbedRow("amazon.titan-embed-text-v1", 8_192, 0.10),
     EmbedRow("cohere.embed-english-v3", 512, 0.10),
     EmbedRow("cohere.embed-multilingual-v3", 512, 0.10),
 ];
@@ -73,6 +82,16 @@ const MODELS: &[Row] = &[
           prices: [0.06, 0.24], cache_prices: [Some(0.015), None], caching: NoTools, tools: true, vision: true },
     Row { ids: &["amazon.nova-pro-v1:0", "us.amazon.nova-pro-v1:0"], context_window: 300_000, max_output: 10_000,
           prices: [0.80, 3.20], cache_prices: [Some(0.20), None], caching: NoTools, tools: true, vision: true },
+    Row { ids: &["amazon.titan-text-premier-v1:0"], context_window: 32_000, max_output: 3_072,
+          prices: [0.50, 1.50], cache_prices: [None, None], caching: No, tools: false, vision: false },
+    Row { ids: &["amazon.titan-text-express-v1"], context_window: 8_192, max_output: 8_192,
+          prices: [0.20, 0.60], cache_prices: [None, None], caching: No, tools: false, vision: false },
+    Row { ids: &["amazon.titan-text-lite-v1"], context_window: 4_096, max_output: 4_096,
+          prices: [0.15, 0.20], cache_prices: [None, None], caching: No, tools: false, vision: false },
+    Row { ids: &["us.meta.llama3-2-90b-instruct-v1:0", "meta.llama3-2-90b-instruct-v1:0"], context_window: 128_000,
+          max_output: 2_048, prices: [0.72, 0.72], cache_prices: [None, None], caching: No, tools: true, vision: true },
+    Row { ids: &["us.meta.llama3-2-11b-instruct-v1:0", "meta.llama3-2-11b-instruct-v1:0"], context_window: 128_000,
+          max_output: 2_048, prices: [0.16, 0.16], cache_prices: [None, None], caching: No, tools: true, vision: true },
     Row { ids: &["meta.llama3-8b-instruct-v1:0"], context_window: 8_192, max_output: 2_048,
           prices: [0.30, 0.60], cache_prices: [None, None], caching: No, tools: false, vision: false },
     Row { ids: &["meta.llama3-70b-instruct-v1:0"], context_window: 8_192, max_output: 2_048,
@@ -111,14 +130,9 @@ pub fn catalog() -> Vec<ModelInfo> {
                 }
             }
             row.ids.iter().map(move |id| ModelInfo {
-                id: (*id).into(),
-                context_window: row.context_window,
-                max_output_tokens: Some(row.max_output),
-                input_price: row.prices[0],
-                output_price: row.prices[1],
                 cached_input_price: row.cache_prices[0],
                 cache_write_price: row.cache_prices[1],
-                capabilities: caps,
+                ..models::model(id, row.context_window, row.max_output, row.prices[0], row.prices[1], caps)
             })
         })
         .collect();

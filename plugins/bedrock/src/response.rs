@@ -124,6 +124,7 @@ pub fn converse(resp: &HttpResponse) -> Result<ChatResponse, ProviderError> {
         tool_calls,
         finish_reason: r.stop_reason.as_deref().map(finish_reason),
         usage: r.usage.map(WireUsage::into_usage),
+        grounding: None,
     })
 }
 

@@ -7,13 +7,15 @@
 //!
 //! Connection options: `vertex_project`, `vertex_location` (default `us-central1`;
 //! `global` for the global endpoint), and `include_thoughts`, `thinking_budget`,
-//! `thinking_level` for thinking models. A Vertex AI connection should set its
+//! `thinking_level` for thinking models. A request's `grounding` adds the
+//! Google Search tool (see `grounding`). A Vertex AI connection should set its
 //! base URL to the location's endpoint (e.g. `https://us-central1-aiplatform.googleapis.com`):
 //! left at the Gemini API default, the plugin still addresses that endpoint,
 //! but the host only lets it through if the operator allows its host.
 
 mod calls;
 mod embeddings;
+mod grounding;
 mod images;
 mod models;
 mod request;

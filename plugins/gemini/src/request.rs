@@ -115,9 +115,15 @@ pub fn body(req: &ChatRequest, conn: &ConnectionSettings) -> Result<Vec<u8>, Pro
         body.insert("systemInstruction".into(), json!({ "parts": system }));
     }
     body.insert("contents".into(), Value::Array(contents));
+    let mut tools = Vec::new();
     if !req.tools.is_empty() {
         let declarations = req.tools.iter().map(function_declaration).collect::<Result<Vec<_>, _>>()?;
-        body.insert("tools".into(), json!([{ "functionDeclarations": declarations }]));
+        tools.push(json!({ "functionDeclarations": declarations }));
+    }
+    let vertex = matches!(Endpoint::of(conn)?, Endpoint::Vertex { .. });
+    tools.extend(crate::grounding::tool(req, vertex)?);
+    if !tools.is_empty() {
+        body.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = &req.tool_choice {
         body.insert("toolConfig".into(), json!({ "functionCallingConfig": function_calling(choice) }));

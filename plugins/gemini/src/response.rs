@@ -2,7 +2,7 @@
 //! error bodies → the contract's types.
 //! Reference: https://ai.google.dev/api/generate-content#v1beta.GenerateContentResponse
 
-use crate::calls;
+use crate::{calls, grounding};
 use llmnode_sdk::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,6 +23,7 @@ struct Wire {
 struct Candidate {
     content: Option<Content>,
     finish_reason: Option<String>,
+    grounding_metadata: Option<grounding::Wire>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +97,8 @@ struct Turn {
     /// (stream key, call).
     calls: Vec<(u32, ToolCall)>,
     finish_reason: Option<FinishReason>,
+    /// What grounding did (in a stream: on the final chunk).
+    grounding: Option<GroundingMetadata>,
 }
 
 /// Read a response; a blocked prompt is a `content_filter` error, as there is
@@ -115,9 +118,11 @@ fn turn(wire: &mut Wire) -> Result<Turn, ProviderError> {
             });
         }
     }
-    let mut turn = Turn { text: String::new(), reasoning: String::new(), calls: Vec::new(), finish_reason: None };
+    let mut turn =
+        Turn { text: String::new(), reasoning: String::new(), calls: Vec::new(), finish_reason: None, grounding: None };
     let Some(candidate) = wire.candidates.first_mut() else { return Ok(turn) };
     let parts = candidate.content.take().map(|c| c.parts).unwrap_or_default();
+    turn.grounding = candidate.grounding_metadata.take().map(grounding::Wire::into_metadata);
     for (position, part) in parts.into_iter().enumerate() {
         match (part.function_call, part.text) {
             (Some(call), _) => turn.calls.push(tool_call(call, part.thought_signature, position)),
@@ -168,6 +173,7 @@ pub fn completion(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         tool_calls: turn.calls.into_iter().map(|(_, call)| call).collect(),
         finish_reason: turn.finish_reason,
         usage: wire.usage_metadata.map(UsageMetadata::into_usage),
+        grounding: turn.grounding,
     })
 }
 
@@ -195,6 +201,7 @@ pub fn chunk(data: &str) -> Result<StreamDelta, ProviderError> {
     delta.text = turn.text;
     delta.reasoning = turn.reasoning;
     delta.finish_reason = turn.finish_reason;
+    delta.grounding = turn.grounding;
     delta.tool_calls = turn
         .calls
         .into_iter()

@@ -39,7 +39,7 @@ impl Provider for OpenAi {
             default_base_url: "https://api.openai.com/v1".into(),
             egress_hosts: Vec::new(),
             models: models::catalog_with_embeddings(models::OPENAI, models::OPENAI_EMBEDDINGS),
-            capabilities: Capabilities::all(),
+            capabilities: Capabilities::all() - Capabilities::GROUNDING,
         }
     }
 

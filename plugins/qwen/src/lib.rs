@@ -22,7 +22,7 @@
 
 mod models;
 
-use llmnode_sdk::openai_compat::{self, models::catalog_with_embeddings};
+use llmnode_sdk::openai_compat;
 use llmnode_sdk::prelude::*;
 
 /// The Qwen (DashScope) provider.
@@ -88,8 +88,8 @@ impl Provider for Qwen {
             auth: AuthScheme::ApiKey,
             default_base_url: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1".into(),
             egress_hosts: Vec::new(),
-            models: catalog_with_embeddings(models::QWEN, models::QWEN_EMBEDDINGS),
-            capabilities: Capabilities::all(),
+            models: models::catalog(),
+            capabilities: Capabilities::all() - Capabilities::GROUNDING,
         }
     }
 

@@ -108,6 +108,7 @@ pub fn completion(body: &[u8]) -> Result<ChatResponse, ProviderError> {
         tool_calls,
         finish_reason,
         usage: c.usage.map(WireUsage::into_usage),
+        grounding: None,
     })
 }
 

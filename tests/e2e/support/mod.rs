@@ -210,6 +210,7 @@ pub fn chat_request(model: &str) -> types::ChatRequest {
         stream: false,
         cache: None,
         reasoning: None,
+        grounding: None,
     }
 }
 

@@ -48,6 +48,18 @@ macro_rules! record {
     };
 }
 
+/// Up only, for a record a later version extended: the fields both versions
+/// have, and a value for each field only the newer one has.
+macro_rules! record_up {
+    ($name:ident { $($field:ident),* $(,)? } + { $($extra:ident: $value:expr),* $(,)? }) => {
+        impl Convert<new::$name> for old::$name {
+            fn convert(self) -> new::$name {
+                new::$name { $($field: self.$field.convert(),)* $($extra: $value),* }
+            }
+        }
+    };
+}
+
 /// Both directions for an enum or variant whose cases kept their names.
 macro_rules! variant {
     ($from:ident :: $name:ident => $to:ident { $($unit:ident),* ; $($case:ident),* }) => {
@@ -67,7 +79,8 @@ macro_rules! variant {
 }
 
 /// Both directions for every type whose shape is the same in every version
-/// (everything but `chat-request`, `capabilities` and the embedding types).
+/// (everything but `chat-request`, `capabilities`, the embedding types and
+/// the types 0.4.0 extended: see [`answers_before_0_4!`]).
 macro_rules! unchanged_since_0_1 {
     () => {
         record!(Message { role, content, name, tool_call_id, tool_calls, cache_breakpoint });
@@ -83,32 +96,9 @@ macro_rules! unchanged_since_0_1 {
         record!(PreparedRequest { request, auth });
         record!(HttpResponse { status, headers, body });
         record!(Usage { input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens });
-        record!(ChatResponse { id, model, text, reasoning, tool_calls, finish_reason, usage });
         record!(StreamEvent { event, data });
         record!(ToolCallDelta { index, id, name, arguments });
-        record!(StreamDelta { text, reasoning, tool_calls, usage, finish_reason, id, model, done });
         record!(ProviderError { kind, message, code, retry_after_ms });
-        record!(ModelInfo {
-            id,
-            context_window,
-            max_output_tokens,
-            input_price,
-            output_price,
-            cached_input_price,
-            cache_write_price,
-            capabilities
-        });
-        record!(PluginInfo {
-            name,
-            version,
-            contract_version,
-            display_name,
-            auth,
-            default_base_url,
-            egress_hosts,
-            models,
-            capabilities
-        });
         variant!(Role { System, User, Assistant, Tool; });
         variant!(ContentPart { ; Text, Image });
         variant!(ToolChoice { Auto, None, Required; Function });
@@ -148,10 +138,55 @@ macro_rules! capabilities {
     };
 }
 
-/// A chat request for a version without `reasoning` (added in 0.3.0): the
-/// same request, asking for the provider's default.
-macro_rules! chat_request_before_0_3 {
+/// The types 0.4.0 extended, up from an older version: an answer carries no
+/// grounding, and a model's modalities are what its capabilities imply (text
+/// in, plus images for a vision model; text out, or vectors for an embedding
+/// model), its reasoning tokens cost the output price and its cache writes
+/// have one price.
+macro_rules! answers_before_0_4 {
     () => {
+        record_up!(ChatResponse { id, model, text, reasoning, tool_calls, finish_reason, usage } + { grounding: None });
+        record_up!(StreamDelta { text, reasoning, tool_calls, usage, finish_reason, id, model, done } + { grounding: None });
+        record_up!(PluginInfo {
+            name,
+            version,
+            contract_version,
+            display_name,
+            auth,
+            default_base_url,
+            egress_hosts,
+            models,
+            capabilities
+        } + {});
+
+        impl Convert<new::ModelInfo> for old::ModelInfo {
+            fn convert(self) -> new::ModelInfo {
+                let capabilities: new::Capabilities = self.capabilities.convert();
+                let (input_modalities, output_modalities) = super::modalities_implied_by(capabilities);
+                new::ModelInfo {
+                    id: self.id,
+                    context_window: self.context_window,
+                    max_output_tokens: self.max_output_tokens,
+                    input_price: self.input_price,
+                    output_price: self.output_price,
+                    cached_input_price: self.cached_input_price,
+                    cache_write_price: self.cache_write_price,
+                    capabilities,
+                    input_modalities,
+                    output_modalities,
+                    reasoning_price: None,
+                    cache_write_prices: Vec::new(),
+                }
+            }
+        }
+    };
+}
+
+/// A chat request for an older version: the fields every version has, plus
+/// the named ones it added since 0.1.0 (anything newer, the plugin never sees;
+/// the host asks for it only of a plugin announcing its capability).
+macro_rules! chat_request_with {
+    ($($since:ident),* $(,)?) => {
         impl Convert<old::ChatRequest> for new::ChatRequest {
             fn convert(self) -> old::ChatRequest {
                 old::ChatRequest {
@@ -166,8 +201,40 @@ macro_rules! chat_request_before_0_3 {
                     stop: self.stop,
                     stream: self.stream,
                     cache: self.cache.convert(),
+                    $($since: self.$since.convert(),)*
                 }
             }
+        }
+    };
+}
+
+/// The embedding types and functions, for a version that has them (0.2.0 on)
+/// but is older than the host's.
+macro_rules! embedding_functions {
+    () => {
+        record!(EmbeddingRequest { model, inputs, dimensions });
+        record!(EmbeddingResponse { vectors, model, usage });
+
+        /// `build-embedding-request`.
+        pub(super) fn build_embedding_request(
+            world: &Plugin,
+            store: &mut Store<Sandbox>,
+            request: &new::EmbeddingRequest,
+            connection: &new::ConnectionSettings,
+        ) -> Outcome<new::PreparedRequest> {
+            let (request, connection): (old::EmbeddingRequest, old::ConnectionSettings) =
+                (request.clone().convert(), connection.clone().convert());
+            up(world.llmnode_provider_provider().call_build_embedding_request(store, &request, &connection))
+        }
+
+        /// `parse-embedding-response`.
+        pub(super) fn parse_embedding_response(
+            world: &Plugin,
+            store: &mut Store<Sandbox>,
+            response: &new::HttpResponse,
+        ) -> Outcome<new::EmbeddingResponse> {
+            let response: old::HttpResponse = response.clone().convert();
+            up(world.llmnode_provider_provider().call_parse_embedding_response(store, &response))
         }
     };
 }
@@ -257,4 +324,7 @@ macro_rules! chat_functions {
     };
 }
 
-pub(super) use {capabilities, chat_functions, chat_request_before_0_3, record, unchanged_since_0_1, variant};
+pub(super) use {
+    answers_before_0_4, capabilities, chat_functions, chat_request_with, embedding_functions, record, record_up,
+    unchanged_since_0_1, variant,
+};

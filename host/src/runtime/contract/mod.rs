@@ -8,8 +8,9 @@ mod convert;
 pub mod v0_1;
 pub mod v0_2;
 pub mod v0_3;
+pub mod v0_4;
 
-pub use v0_3 as latest;
+pub use v0_4 as latest;
 
 use super::bindings::types;
 use super::sandbox::Sandbox;
@@ -25,10 +26,13 @@ pub enum ContractVersion {
     V0_2,
     /// `llmnode:provider@0.3.0`: 0.2.0 plus reasoning.
     V0_3,
+    /// `llmnode:provider@0.4.0`: 0.3.0 plus grounding, modalities and finer prices.
+    V0_4,
 }
 
 /// Every version this host runs, oldest first.
-pub const SUPPORTED: [ContractVersion; 3] = [ContractVersion::V0_1, ContractVersion::V0_2, ContractVersion::V0_3];
+pub const SUPPORTED: [ContractVersion; 4] =
+    [ContractVersion::V0_1, ContractVersion::V0_2, ContractVersion::V0_3, ContractVersion::V0_4];
 
 /// The prefix of every version's provider export.
 const EXPORT_PREFIX: &str = "llmnode:provider/provider@";
@@ -40,6 +44,7 @@ impl ContractVersion {
             ContractVersion::V0_1 => "0.1.0",
             ContractVersion::V0_2 => "0.2.0",
             ContractVersion::V0_3 => "0.3.0",
+            ContractVersion::V0_4 => "0.4.0",
         }
     }
 
@@ -49,6 +54,7 @@ impl ContractVersion {
             ContractVersion::V0_1 => v0_1::EXPORT,
             ContractVersion::V0_2 => v0_2::EXPORT,
             ContractVersion::V0_3 => v0_3::EXPORT,
+            ContractVersion::V0_4 => v0_4::EXPORT,
         }
     }
 
@@ -82,11 +88,22 @@ impl std::fmt::Display for ContractVersion {
     }
 }
 
+/// The modalities a model of a contract older than 0.4.0 (which has none)
+/// has, read from its capabilities: text in, plus images for a vision model;
+/// text out, or vectors for an embedding model.
+fn modalities_implied_by(caps: types::Capabilities) -> (types::Modalities, types::Modalities) {
+    use types::{Capabilities as C, Modalities as M};
+    let input = if caps.contains(C::VISION) { M::TEXT | M::IMAGE } else { M::TEXT };
+    let output = if caps.contains(C::EMBEDDINGS) { M::EMBEDDING } else { M::TEXT };
+    (input, output)
+}
+
 /// Define every supported version's imports (log, types) in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     v0_1::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
     v0_2::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
-    v0_3::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)
+    v0_3::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)?;
+    v0_4::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |s| s)
 }
 
 /// A linked plugin of a known version, ready to instantiate.
@@ -98,6 +115,8 @@ pub(crate) enum ProviderPre {
     V0_2(v0_2::PluginPre<Sandbox>),
     /// A 0.3.0 plugin.
     V0_3(v0_3::PluginPre<Sandbox>),
+    /// A 0.4.0 plugin.
+    V0_4(v0_4::PluginPre<Sandbox>),
 }
 
 impl ProviderPre {
@@ -107,6 +126,7 @@ impl ProviderPre {
             ContractVersion::V0_1 => ProviderPre::V0_1(v0_1::PluginPre::new(pre)?),
             ContractVersion::V0_2 => ProviderPre::V0_2(v0_2::PluginPre::new(pre)?),
             ContractVersion::V0_3 => ProviderPre::V0_3(v0_3::PluginPre::new(pre)?),
+            ContractVersion::V0_4 => ProviderPre::V0_4(v0_4::PluginPre::new(pre)?),
         })
     }
 
@@ -116,6 +136,7 @@ impl ProviderPre {
             ProviderPre::V0_1(pre) => pre.instance_pre(),
             ProviderPre::V0_2(pre) => pre.instance_pre(),
             ProviderPre::V0_3(pre) => pre.instance_pre(),
+            ProviderPre::V0_4(pre) => pre.instance_pre(),
         }
     }
 
@@ -125,6 +146,7 @@ impl ProviderPre {
             ProviderPre::V0_1(pre) => Provider::V0_1(pre.instantiate(store)?),
             ProviderPre::V0_2(pre) => Provider::V0_2(pre.instantiate(store)?),
             ProviderPre::V0_3(pre) => Provider::V0_3(pre.instantiate(store)?),
+            ProviderPre::V0_4(pre) => Provider::V0_4(pre.instantiate(store)?),
         })
     }
 }
@@ -134,6 +156,7 @@ pub(crate) enum Provider {
     V0_1(v0_1::Plugin),
     V0_2(v0_2::Plugin),
     V0_3(v0_3::Plugin),
+    V0_4(v0_4::Plugin),
 }
 
 type Outcome<T> = wasmtime::Result<Result<T, types::ProviderError>>;
@@ -144,7 +167,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::info(w, s),
             Provider::V0_2(w) => v0_2::info(w, s),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_info(s),
+            Provider::V0_3(w) => v0_3::info(w, s),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_info(s),
         }
     }
 
@@ -157,7 +181,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::build_request(w, s, request, connection),
             Provider::V0_2(w) => v0_2::build_request(w, s, request, connection),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_build_request(s, request, connection),
+            Provider::V0_3(w) => v0_3::build_request(w, s, request, connection),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_build_request(s, request, connection),
         }
     }
 
@@ -169,7 +194,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::parse_response(w, s, response),
             Provider::V0_2(w) => v0_2::parse_response(w, s, response),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_parse_response(s, response),
+            Provider::V0_3(w) => v0_3::parse_response(w, s, response),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_parse_response(s, response),
         }
     }
 
@@ -181,7 +207,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::parse_stream_event(w, s, event),
             Provider::V0_2(w) => v0_2::parse_stream_event(w, s, event),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_parse_stream_event(s, event),
+            Provider::V0_3(w) => v0_3::parse_stream_event(w, s, event),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_parse_stream_event(s, event),
         }
     }
 
@@ -195,7 +222,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::classify_error(w, s, status, headers, body),
             Provider::V0_2(w) => v0_2::classify_error(w, s, status, headers, body),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_classify_error(s, status, headers, body),
+            Provider::V0_3(w) => v0_3::classify_error(w, s, status, headers, body),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_classify_error(s, status, headers, body),
         }
     }
 
@@ -208,7 +236,8 @@ impl Provider {
         match self {
             Provider::V0_1(w) => v0_1::test_request(w, s, connection, model),
             Provider::V0_2(w) => v0_2::test_request(w, s, connection, model),
-            Provider::V0_3(w) => w.llmnode_provider_provider().call_test_request(s, connection, model),
+            Provider::V0_3(w) => v0_3::test_request(w, s, connection, model),
+            Provider::V0_4(w) => w.llmnode_provider_provider().call_test_request(s, connection, model),
         }
     }
 
@@ -222,7 +251,8 @@ impl Provider {
         match self {
             Provider::V0_1(_) => None,
             Provider::V0_2(w) => Some(v0_2::build_embedding_request(w, s, request, connection)),
-            Provider::V0_3(w) => {
+            Provider::V0_3(w) => Some(v0_3::build_embedding_request(w, s, request, connection)),
+            Provider::V0_4(w) => {
                 Some(w.llmnode_provider_provider().call_build_embedding_request(s, request, connection))
             }
         }
@@ -237,7 +267,8 @@ impl Provider {
         match self {
             Provider::V0_1(_) => None,
             Provider::V0_2(w) => Some(v0_2::parse_embedding_response(w, s, response)),
-            Provider::V0_3(w) => Some(w.llmnode_provider_provider().call_parse_embedding_response(s, response)),
+            Provider::V0_3(w) => Some(v0_3::parse_embedding_response(w, s, response)),
+            Provider::V0_4(w) => Some(w.llmnode_provider_provider().call_parse_embedding_response(s, response)),
         }
     }
 }
@@ -252,9 +283,10 @@ mod tests {
         assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.1.0")), Ok(ContractVersion::V0_1));
         assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.2.0")), Ok(ContractVersion::V0_2));
         assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.3.0")), Ok(ContractVersion::V0_3));
+        assert_eq!(ContractVersion::detect(&exports("llmnode:provider/provider@0.4.0")), Ok(ContractVersion::V0_4));
         let err = ContractVersion::detect(&exports("llmnode:provider/provider@0.9.0")).unwrap_err();
         assert!(
-            err.contains("exports llmnode:provider@0.9.0") && err.contains("(supported: 0.1.0, 0.2.0, 0.3.0)"),
+            err.contains("exports llmnode:provider@0.9.0") && err.contains("(supported: 0.1.0, 0.2.0, 0.3.0, 0.4.0)"),
             "{err}"
         );
         let err = ContractVersion::detect(&[]).unwrap_err();

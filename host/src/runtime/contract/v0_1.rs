@@ -1,13 +1,15 @@
 //! `llmnode:provider@0.1.0`, the first released contract, adapted to the
 //! host's (newest) types. Every type of 0.1.0 has the same shape in the
-//! newest version except `capabilities` (later versions added flags) and
-//! `chat-request` (0.3.0 added `reasoning`); 0.1.0 has no embedding
+//! newest version except `capabilities` (later versions added flags),
+//! `chat-request` (0.3.0 and 0.4.0 added `reasoning` and `grounding`) and the
+//! types 0.4.0 extended (answers, model info); 0.1.0 has no embedding
 //! functions at all.
 
 use self::llmnode::provider::types as old;
 use super::super::sandbox::Sandbox;
 use super::convert::{
-    Convert, capabilities, chat_functions, chat_request_before_0_3, record, unchanged_since_0_1, variant,
+    Convert, answers_before_0_4, capabilities, chat_functions, chat_request_with, record, record_up,
+    unchanged_since_0_1, variant,
 };
 use super::latest::types as new;
 use wasmtime::Store;
@@ -29,6 +31,7 @@ impl self::llmnode::provider::host::Host for Sandbox {
 }
 
 unchanged_since_0_1!();
-chat_request_before_0_3!();
+answers_before_0_4!();
+chat_request_with!();
 capabilities!(STREAMING, TOOLS, JSON_MODE, JSON_SCHEMA, VISION, PROMPT_CACHING);
 chat_functions!();

@@ -1,15 +1,23 @@
-//! `llmnode:provider@0.3.0`, the newest contract. Its bindings are the host's
-//! own types ([`crate::runtime::bindings`]), so calls go straight through.
+//! `llmnode:provider@0.3.0`, adapted to the host's (newest) types: 0.2.0
+//! plus reasoning. Its types have the same shape in the newest version
+//! except those 0.4.0 extended: `capabilities` (`grounding`), `chat-request`
+//! (`grounding`, which a 0.3.0 plugin never sees), `chat-response` and
+//! `stream-delta` (grounding metadata, never set coming up) and `model-info`
+//! (modalities and prices, derived coming up).
 
+use self::llmnode::provider::types as old;
 use super::super::sandbox::Sandbox;
+use super::convert::{
+    Convert, answers_before_0_4, capabilities, chat_functions, chat_request_with, embedding_functions, record,
+    record_up, unchanged_since_0_1, variant,
+};
+use super::latest::types as new;
+use wasmtime::Store;
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.3",
     world: "plugin",
 });
-
-pub use self::llmnode::provider::host::LogLevel;
-pub use self::llmnode::provider::types;
 
 /// The interface a 0.3.0 plugin exports.
 pub const EXPORT: &str = "llmnode:provider/provider@0.3.0";
@@ -17,7 +25,16 @@ pub const EXPORT: &str = "llmnode:provider/provider@0.3.0";
 impl self::llmnode::provider::types::Host for Sandbox {}
 
 impl self::llmnode::provider::host::Host for Sandbox {
-    fn log(&mut self, level: LogLevel, message: String) {
-        self.log_line(level, &message);
+    fn log(&mut self, level: self::llmnode::provider::host::LogLevel, message: String) {
+        self.log_line(level.convert(), &message);
     }
 }
+
+unchanged_since_0_1!();
+answers_before_0_4!();
+chat_request_with!(reasoning);
+variant!(ReasoningEffort { Low, Medium, High; });
+variant!(Reasoning { ; Effort, BudgetTokens });
+capabilities!(STREAMING, TOOLS, JSON_MODE, JSON_SCHEMA, VISION, PROMPT_CACHING, EMBEDDINGS, REASONING);
+chat_functions!();
+embedding_functions!();

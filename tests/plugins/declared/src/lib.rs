@@ -22,14 +22,9 @@ impl Provider for Declared {
             default_base_url: "http://127.0.0.1:9/v1".into(),
             egress_hosts: Vec::new(),
             models: vec![ModelInfo {
-                id: MODEL.into(),
-                context_window: 8192,
-                max_output_tokens: Some(1024),
-                input_price: 1.0,
-                output_price: 2.0,
                 cached_input_price: Some(0.1),
                 cache_write_price: Some(1.25),
-                capabilities: Capabilities::STREAMING | Capabilities::PROMPT_CACHING,
+                ..models::model(MODEL, 8192, 1024, 1.0, 2.0, Capabilities::STREAMING | Capabilities::PROMPT_CACHING)
             }],
             capabilities: Capabilities::STREAMING | Capabilities::PROMPT_CACHING,
         }
