@@ -82,6 +82,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit", get(reports::audit))
         .route("/alerts", get(reports::alerts))
         .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))
+        .route("/alerts/channels", get(reports::alert_channels))
+        .route(
+            "/alerts/channels/{name}",
+            axum::routing::put(reports::put_alert_channel).delete(reports::delete_alert_channel),
+        )
         .route("/plugins", get(reports::plugins))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
