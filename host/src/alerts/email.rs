@@ -31,8 +31,9 @@ pub(super) async fn send(
         Ok(_) => Ok(()),
         Err(e) => Err(Failed {
             message: scrub(format!("the SMTP server {}:{} did not take the mail: {e}", settings.host, settings.port)),
-            // A permanent (5xx) answer will not change on its own.
-            retryable: !e.is_permanent(),
+            // A refusal (5xx), a certificate not trusted or a client-side
+            // mistake will not change on its own; an outage or a 4xx may.
+            retryable: !(e.is_permanent() || e.is_tls() || e.is_client()),
         }),
     }
 }
@@ -80,7 +81,8 @@ fn compose(settings: &EmailSettings, alert: &Fired) -> Result<Message, String> {
     for to in &settings.to {
         message = message.to(mailbox(to)?);
     }
-    let subject = format!("[llmnode] {} alert in workspace {}: {}", alert.kind, alert.workspace, alert.subject);
+    let about = if alert.subject.is_empty() { String::new() } else { format!(": {}", alert.subject) };
+    let subject = format!("[llmnode] {} alert in workspace {}{about}", alert.kind, alert.workspace);
     let body = format!(
         "{}\n\nworkspace: {}\nkind: {}\nsubject: {}\nvalue: {}\nthreshold: {}\nalert: #{}\n",
         headline(alert),

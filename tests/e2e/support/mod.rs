@@ -12,6 +12,7 @@ pub mod logs;
 pub mod postgres;
 pub mod raw;
 pub mod redis_server;
+pub mod smtp_server;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
