@@ -91,6 +91,7 @@ struct EmailArgs {
     /// The SMTP server (also the name its certificate must carry).
     #[arg(long, value_name = "HOST")]
     smtp_host: String,
+    /// The SMTP server's port (587: submission, with STARTTLS).
     #[arg(long, value_name = "PORT", default_value_t = 587)]
     smtp_port: u16,
     /// `required`: encrypt (STARTTLS) or do not deliver; `opportunistic`: encrypt when
@@ -100,6 +101,7 @@ struct EmailArgs {
     /// Log in with AUTH PLAIN or LOGIN (needs --username and --password-env).
     #[arg(long, value_enum)]
     auth: Option<Auth>,
+    /// The SMTP login's user name.
     #[arg(long, value_name = "USER")]
     username: Option<String>,
     /// Read the SMTP password from this environment variable; left out when
