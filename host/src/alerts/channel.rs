@@ -152,8 +152,11 @@ impl EmailSettings {
             ));
         }
         if let Some(pem) = &self.ca_pem {
-            lettre::transport::smtp::client::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| format!("the CA certificate is not a PEM certificate: {e}"))?;
+            use rustls_pki_types::{CertificateDer, pem::PemObject};
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>();
+            if !certs.is_ok_and(|c| !c.is_empty()) {
+                return Err("the CA certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+            }
         }
         Ok(())
     }

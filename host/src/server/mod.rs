@@ -36,6 +36,7 @@ mod sse;
 mod state;
 mod tokens;
 mod usage_export;
+mod volume_sync;
 mod watch;
 
 pub use capacity::Capacity;
@@ -133,7 +134,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let watcher = tokio::spawn(watch::run(state.clone()));
+    let sharing = tokio::spawn(volume_sync::run(state.clone()));
     accept::run(listener, state.clone(), router(state.clone()), shutdown).await;
     watcher.abort();
+    sharing.abort();
+    let last = state.clone();
+    let _ = tokio::task::spawn_blocking(move || volume_sync::sync(&last, None)).await;
     state.close().await;
 }

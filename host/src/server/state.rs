@@ -72,7 +72,8 @@ pub struct AppState {
     /// every other process on it (or through Redis with every daemon of the
     /// fleet); engines come and go, these stay.
     limits: Arc<dyn LimitsService>,
-    /// The prompt monitor's volume baselines: per process, outliving engines.
+    /// The prompt monitor's volume baselines: outliving engines, shared with
+    /// every daemon on the store (see [`super::volume_sync`]).
     volume: Arc<Volume>,
     /// The SHA-256 of the operator's metrics token (the token itself is not kept).
     metrics_token: Option<[u8; 32]>,
@@ -122,6 +123,11 @@ impl AppState {
     /// writer at once; the hot path never needs one).
     pub fn store(&self) -> Result<Store, ApiError> {
         Ok(Store::open(&self.config.location)?)
+    }
+
+    /// The prompt monitor's volume baselines.
+    pub fn volume(&self) -> &Volume {
+        &self.volume
     }
 
     /// Where the store is.

@@ -10,7 +10,7 @@ use super::{Location, StoreError};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a
 /// migration that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: workspaces, users and tokens, connections and their sealed secrets,
     // plugins, and the append-only audit log.
     r#"
@@ -313,6 +313,7 @@ const MIGRATIONS: &[&str] = &[
         bytes          INTEGER NOT NULL,
         PRIMARY KEY (sender, hour)
     );
+    CREATE INDEX volume_by_hour ON volume_hours (hour);
     "#,
 ];
 
@@ -554,6 +555,7 @@ const PG_MIGRATIONS: &[&str] = &[
         bytes          BIGINT NOT NULL,
         PRIMARY KEY (sender, hour)
     );
+    CREATE INDEX volume_by_hour ON volume_hours (hour);
     "#,
 ];
 
