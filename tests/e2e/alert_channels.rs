@@ -16,6 +16,10 @@ const SMTP_PASSWORD: &str = "fake-smtp-key-for-tests-3e7a5c19";
 /// The Slack webhook's path, a secret as Slack's are.
 const SLACK_PATH: &str = "/services/T000/B000/fake-slack-key-for-tests-b41d";
 
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
 fn ok(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -32,44 +36,29 @@ async fn a_spend_alert_is_mailed_and_posted_to_slack_and_their_secrets_stay_seal
     let slack = Upstream::start(|_| Reply::json(200, "ok")).await;
     let smtp = SmtpServer::plain("alerts", SMTP_PASSWORD);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let slack_url = slack.url(SLACK_PATH);
-    let cli = |args: Vec<String>| {
-        let mut cmd = support::llmnode_command(&data);
-        cmd.args(&args).env("K", KEY).env("SMTP_PW", SMTP_PASSWORD).env("SLACK", &slack_url);
-        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
-    };
-    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-
-    ok(&cli(args("init")).await);
-    let base = upstream.url("/v1");
-    ok(&cli(args(&format!(
-        "connections add oa --provider openai --api-key-env K --base-url {base} --default-model gpt-4o-mini"
-    )))
-    .await);
-    ok(&cli(args("prices set openai gpt-4o-mini --input 1 --output 2")).await);
-    ok(&cli(args("alerts set --daily-spend-usd 0.00005")).await);
+    let env = [("K", KEY), ("SMTP_PW", SMTP_PASSWORD), ("SLACK", slack_url.as_str())];
+    let cli = support::PricedCli::new(dir.path(), &upstream.url("/v1"), &env).await;
+    ok(&cli.run("alerts set --daily-spend-usd 0.00005").await);
 
     // A password sent in plain text off this machine is refused, naming why.
-    let far = format!(
-        "alerts channel add email far --smtp-host smtp.example.com --starttls opportunistic --auth plain \
-         --username alerts --password-env SMTP_PW --from alerts@example.test --to ops@example.test"
-    );
-    let refused = cli(args(&far)).await;
+    let far = "alerts channel add email far --smtp-host smtp.example.com --starttls opportunistic --auth plain \
+         --username alerts --password-env SMTP_PW --from alerts@example.test --to ops@example.test";
+    let refused = cli.run(far).await;
     assert!(!refused.status.success());
     leak::assert_clean("stderr", &String::from_utf8_lossy(&refused.stderr));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("plain text"), "{refused:?}");
 
-    let mut email = args(&format!(
+    let mut email = words(&format!(
         "alerts channel add email ops --smtp-host 127.0.0.1 --smtp-port {} --starttls none --auth plain \
          --username alerts --password-env SMTP_PW --to ops@example.test --to oncall@example.test --from",
         smtp.port
     ));
     email.push("llmnode alerts <alerts@example.test>".into());
-    let added = ok(&cli(email).await);
+    let added = ok(&cli.run_args(email).await);
     assert!(added.contains(&format!("smtp://127.0.0.1:{}", smtp.port)), "{added}");
-    ok(&cli(args("alerts channel add webhook chat --url-env SLACK --format slack")).await);
-    let channels: Value = serde_json::from_str(&ok(&cli(args("alerts channel list --json")).await)).unwrap();
+    ok(&cli.run("alerts channel add webhook chat --url-env SLACK --format slack").await);
+    let channels: Value = serde_json::from_str(&ok(&cli.run("alerts channel list --json").await)).unwrap();
     assert_eq!(channels.as_array().unwrap().len(), 2, "{channels}");
     assert_eq!(channels[1]["settings"]["username"], json!("alerts"), "{channels}");
     assert!(!channels.to_string().contains("services"), "the webhook's path is shown: {channels}");
@@ -77,7 +66,7 @@ async fn a_spend_alert_is_mailed_and_posted_to_slack_and_their_secrets_stay_seal
     let wf = dir.path().join("wf.json");
     std::fs::write(&wf, support::one_node("oa", &[], json!({}))).unwrap();
     for _ in 0..2 {
-        ok(&cli(args(&format!("run {}", wf.display()))).await);
+        ok(&cli.run(&format!("run {}", wf.display())).await);
     }
 
     // The second run crossed $0.00005: one mail, through AUTH PLAIN, to both recipients.
@@ -104,16 +93,16 @@ async fn a_spend_alert_is_mailed_and_posted_to_slack_and_their_secrets_stay_seal
     assert!(post["blocks"][0]["text"]["text"].as_str().unwrap().contains("spend today is"), "{post}");
     assert_eq!(post["blocks"][1]["type"], json!("context"));
 
-    let alerts: Value = serde_json::from_str(&ok(&cli(args("alerts list --json")).await)).unwrap();
+    let alerts: Value = serde_json::from_str(&ok(&cli.run("alerts list --json").await)).unwrap();
     assert!(alerts[0]["delivered_ms"].is_i64() && alerts[0]["delivery_attempts"] == json!(2), "{alerts}");
-    let audit = ok(&cli(args("audit --json --action alerts.channel.put")).await);
+    let audit = ok(&cli.run("audit --json --action alerts.channel.put").await);
     assert!(audit.contains("\"secret\": \"set\"") || audit.contains("\"secret\":\"set\""), "{audit}");
-    ok(&cli(args("alerts show")).await);
-    ok(&cli(args("alerts channel remove chat")).await);
-    let gone = cli(args("alerts channel remove chat")).await;
+    ok(&cli.run("alerts show").await);
+    ok(&cli.run("alerts channel remove chat").await);
+    let gone = cli.run("alerts channel remove chat").await;
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("alert channel `chat` not found"));
     // Sealed at rest: neither secret is anywhere in the data directory.
-    assert!(leak::assert_clean_dir(&data) > 0);
+    assert!(leak::assert_clean_dir(&cli.data) > 0);
 }
 
 #[tokio::test]

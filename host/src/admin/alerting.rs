@@ -179,7 +179,7 @@ fn webhook_hint(url: &Secret) -> Result<String, AdminError> {
     let parsed = url::Url::parse(url.expose())
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| AdminError::Refused("the webhook must be an http(s) URL".into()))?;
+        .ok_or_else(|| AdminError::Invalid("the webhook must be an http(s) URL".into()))?;
     let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
     Ok(format!("{}://{}{port}/…", parsed.scheme(), parsed.host_str().unwrap_or("")))
 }

@@ -184,12 +184,7 @@ pub async fn put_alert_channel(
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin("changing alert channels")?;
     let mut admin = state.admin(caller.actor())?;
-    let row = admin.put_alert_channel(&caller.workspace, &name, body.settings, body.secret.map(Secret::new)).map_err(
-        |e| match e {
-            crate::admin::AdminError::Refused(m) => ApiError::Invalid(m),
-            other => other.into(),
-        },
-    )?;
+    let row = admin.put_alert_channel(&caller.workspace, &name, body.settings, body.secret.map(Secret::new))?;
     state.invalidate_workspace(caller.workspace_id);
     Ok(Json(json!(row)))
 }
