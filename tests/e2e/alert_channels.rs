@@ -155,6 +155,11 @@ async fn the_daemon_mails_over_starttls_to_a_server_it_was_told_to_trust_and_sur
     let error = alert["delivery_error"].as_str().unwrap_or_default();
     assert!(error.contains("email channel `zz-untrusting`"), "{alert}");
     assert!(alert["delivered_ms"].is_i64(), "{alert}");
+    // A certificate that is not trusted will not become trusted: not retried
+    // (the first retry would come after about a second).
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (_, alerts) = d.call("GET", "/api/v1/alerts", &s.member, None).await;
+    assert_eq!(alerts["alerts"][0]["delivery_attempts"], json!(2), "{alerts}");
     let (status, _) = d.call("GET", "/api/v1/alerts/channels", &s.member, None).await;
     assert_eq!(status, 200);
     let (status, _) = d.call("DELETE", "/api/v1/alerts/channels/zz-untrusting", &s.admin, None).await;

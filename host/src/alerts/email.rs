@@ -31,11 +31,26 @@ pub(super) async fn send(
         Ok(_) => Ok(()),
         Err(e) => Err(Failed {
             message: scrub(format!("the SMTP server {}:{} did not take the mail: {e}", settings.host, settings.port)),
-            // A refusal (5xx), a certificate not trusted or a client-side
-            // mistake will not change on its own; an outage or a 4xx may.
-            retryable: !(e.is_permanent() || e.is_tls() || e.is_client()),
+            retryable: !lasting(&e),
         }),
     }
+}
+
+/// Whether `e` will not change on its own: a refusal (5xx), a client-side
+/// mistake, or a TLS failure (a certificate not trusted: the TLS stack
+/// reports it as invalid data). An outage or a 4xx answer may pass.
+fn lasting(e: &lettre::transport::smtp::Error) -> bool {
+    if e.is_permanent() || e.is_tls() || e.is_client() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The SMTP session `settings` asks for, logging in if it says to.
