@@ -369,7 +369,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     let mut store = Store::open(&path).unwrap();
     let ws = store.transaction(|tx| workspaces::create(tx, "bench", |_| Ok::<_, StoreError>(vec![0]))).unwrap();
     let log = UsageLog::open(&path, None, None).unwrap();
-    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_webhook: None };
+    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_channels: Vec::new() };
     let options = EngineOptions { usage: Some(log.sink(scope)), ..Default::default() };
     let recorded_engine = Engine::with_options(&connections, &registry, options).unwrap();
     let recorded = sample_async(n, || async {
@@ -384,7 +384,7 @@ async fn end_to_end(rt: &PluginRuntime, n: usize) {
     // Every limit on, shared through the store, and usage recorded: what
     // the daemon does for a budgeted connection.
     let shared = llmnode::limits::StoreLimits::open(&path).unwrap();
-    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_webhook: None };
+    let scope = UsageScope { workspace_id: ws.id, workspace: ws.name.clone(), alert_channels: Vec::new() };
     let options =
         EngineOptions { usage: Some(log.sink(scope)), limits: Some(shared), scope: ws.id, ..Default::default() };
     let shared_engine = Engine::with_options(&limited, &registry, options).unwrap();

@@ -332,7 +332,12 @@ mod tests {
     /// A run served by `connection` after `limited` refused locally: every
     /// scoped family gets a series.
     fn report(connection: &str) -> RunReport {
-        let skip = Skip { connection: "limited".into(), class: Some(ErrorClass::RateLimit), reason: "rpm".into() };
+        let skip = Skip {
+            connection: "limited".into(),
+            class: Some(ErrorClass::RateLimit),
+            reason: "rpm".into(),
+            awaiting_approval: false,
+        };
         RunReport {
             workflow: "w".into(),
             ok: true,

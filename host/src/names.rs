@@ -28,6 +28,7 @@ pub enum NameKind {
     Plugin,
     /// A plugin's version: part of the installed file's name.
     PluginVersion,
+    AlertChannel,
 }
 
 impl NameKind {
@@ -41,6 +42,7 @@ impl NameKind {
             NameKind::Workflow => "workflow name",
             NameKind::Plugin => "plugin name",
             NameKind::PluginVersion => "plugin version",
+            NameKind::AlertChannel => "alert channel name",
         }
     }
 

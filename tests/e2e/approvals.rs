@@ -272,3 +272,47 @@ async fn prompts_with_secrets_or_cards_are_blocked_redacted_or_alerted_per_polic
     all_files(&s.data(), &mut files);
     assert_unseen("the data directory", &files);
 }
+
+#[tokio::test]
+async fn a_connection_awaiting_approval_is_passed_over_and_named_when_nothing_else_serves() {
+    let s = Setup::new(Duration::ZERO).await;
+    let fresh = Upstream::start(answer).await;
+    s.cli(&["workspaces", "set", "--require-approval"]).await;
+    let d = s.serve().await;
+    let add = json!({ "name": "fresh", "provider": "openai", "secrets": { "api_key": KEY },
+        "settings": { "base_url": fresh.url("/v1"), "default_model": "gpt-4o-mini" } });
+    let (status, created) = d.call("POST", "/api/v1/connections", &s.admin, Some(add)).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["pending_approval"].as_i64().unwrap();
+    let named = format!("connection `fresh` is pending approval #{id}");
+
+    // Every endpoint: nothing else serves `fresh/...`, so 503 naming the
+    // pending connection and that it awaits approval.
+    let chat = json!({ "model": "fresh/gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] });
+    let messages = json!({ "model": "fresh/gpt-4o-mini", "max_tokens": 16,
+        "messages": [{ "role": "user", "content": "hi" }] });
+    let embed = json!({ "model": "fresh/text-embedding-3-small", "input": "hi" });
+    for (path, body) in [("/v1/chat/completions", chat), ("/v1/messages", messages), ("/v1/embeddings", embed)] {
+        let (status, out) = d.call("POST", path, &s.admin, Some(body)).await;
+        assert_eq!(status, 503, "{path}: {out}");
+        let text = out["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(&named) && text.contains("awaiting approval"), "{path}: {out}");
+    }
+    let (status, out) = d.call("POST", "/api/v1/run", &s.admin, Some(run_body("fresh", "hi"))).await;
+    assert_eq!(status, 503, "{out}");
+    assert!(message(&out).contains(&named), "{out}");
+
+    // A stored route falls over from the pending primary to the next
+    // candidate, and a default model is served by the connections that may serve.
+    let route = json!({ "primary_connection": "fresh", "fallback_connections": ["openai"] });
+    let (status, out) = d.call("PUT", "/api/v1/routes/careful", &s.admin, Some(route)).await;
+    assert!(status < 300, "{out}");
+    for model in ["careful", "gpt-4o-mini"] {
+        let chat = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        let (status, out) = d.call("POST", "/v1/chat/completions", &s.admin, Some(chat)).await;
+        assert_eq!(status, 200, "{model}: {out}");
+    }
+    let (_, models) = d.call("GET", "/v1/models", &s.admin, None).await;
+    assert!(!models.to_string().contains("fresh/"), "a pending connection is listed: {models}");
+    assert!(fresh.seen().is_empty(), "a pending connection sent something");
+}

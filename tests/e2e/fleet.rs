@@ -3,7 +3,8 @@
 //! sharing a private PostgreSQL server and the master key (given in the
 //! environment). Limits hold across the fleet, a change through one daemon
 //! reaches the others within a second, a killed daemon's reservation is
-//! released, alerts fire once, and daemons starting together migrate once.
+//! released, alerts fire once, daemons starting together migrate once, and
+//! the prompt monitor's volume baselines are the fleet's.
 
 use crate::limits::{billing_upstream, spent_usd};
 use crate::support::daemon::{Daemon, KEY, METRICS_TOKEN};
@@ -422,5 +423,32 @@ async fn three_daemons_on_postgres_and_redis_hold_exact_limits_and_fall_back_at_
     for m in 0..3 {
         within(Duration::from_secs(15), "a daemon to use Redis again", async || call(m, roomy()).await.0 == 200).await;
     }
+    assert_logs_clean(&daemons);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_share_one_prompt_volume_baseline() {
+    let f = Fleet::new().await;
+    let upstream = billing_upstream().await;
+    f.add("oa", &upstream.url("/v1"), &[]).await;
+    f.cli(0, &["workspaces", "set", "--volume", "block"]).await;
+    let daemons = [f.serve(0).await, f.serve(1).await];
+    // 800 KB in all is under the 1 MiB an hour must pass before it can be an anomaly.
+    let prompt = |word: &str| {
+        json!({ "model": "oa/gpt-4o-mini", "max_tokens": 5,
+            "messages": [{ "role": "user", "content": word.repeat(400_000 / word.len()) }] })
+    };
+    for word in ["a", "b"] {
+        let (status, body) = daemons[0].call("POST", "/v1/chat/completions", &f.admin, Some(prompt(word))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Once both have synced, the second daemon counts the first's 800 KB too:
+    // its own 400 KB makes the workflow's hour 1.2 MB over a baseline of nothing.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (status, body) = daemons[1].call("POST", "/v1/chat/completions", &f.admin, Some(prompt("c"))).await;
+    assert_eq!(status, 400, "the second daemon did not see the first's volume: {body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("prompt volume far above its baseline"), "{body}");
+    assert_eq!(upstream.seen().len(), 2, "the blocked prompt was sent");
     assert_logs_clean(&daemons);
 }

@@ -2,6 +2,7 @@
 //! WebAssembly, real HTTP on loopback against upstreams that replay recorded
 //! provider traffic.
 
+mod alert_channels;
 mod anthropic;
 mod approvals;
 mod azure_openai;

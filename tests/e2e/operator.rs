@@ -227,59 +227,45 @@ async fn usage_prices_and_alerts_through_the_cli() {
     let upstream = Upstream::start(move |_| Reply::json(200, body.clone())).await;
     let webhook = Upstream::start(|_| Reply::json(200, "{}")).await;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let hook_url = webhook.url("/hook/secret-path-4f9e");
-    let cli = |args: Vec<String>| {
-        let mut cmd = support::llmnode_command(&data);
-        cmd.args(&args).env("K", KEY).env("HOOK", &hook_url).env("USER", "operator-test");
-        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
-    };
-    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
-
-    ok(&cli(args("init")).await);
-    let base = upstream.url("/v1");
-    ok(&cli(args(&format!(
-        "connections add oa --provider openai --api-key-env K --base-url {base} --default-model gpt-4o-mini"
-    )))
-    .await);
-    ok(&cli(args("prices set openai gpt-4o-mini --input 1 --output 2")).await);
-    ok(&cli(args("alerts set --daily-spend-usd 0.00005 --webhook-url-env HOOK")).await);
-    let prices = ok(&cli(args("prices list")).await);
+    let env = [("K", KEY), ("HOOK", hook_url.as_str()), ("USER", "operator-test")];
+    let cli = support::PricedCli::new(dir.path(), &upstream.url("/v1"), &env).await;
+    ok(&cli.run("alerts set --daily-spend-usd 0.00005 --webhook-url-env HOOK").await);
+    let prices = ok(&cli.run("prices list").await);
     assert!(prices.lines().any(|l| l.contains("gpt-4o-mini") && l.contains("(override)")), "{prices}");
 
     let wf = dir.path().join("wf.json");
     std::fs::write(&wf, support::one_node("oa", &[], serde_json::json!({}))).unwrap();
     let mut costs = Vec::new();
     for _ in 0..2 {
-        let report: Value =
-            serde_json::from_str(&ok(&cli(args(&format!("run {} --json", wf.display()))).await)).unwrap();
+        let report: Value = serde_json::from_str(&ok(&cli.run(&format!("run {} --json", wf.display())).await)).unwrap();
         costs.push(report["attempts"][0]["cost_usd"].as_f64().unwrap());
     }
     // (19 × $1 + 10 × $2) per million, at the override's prices.
     assert!(costs.iter().all(|c| (c - 39e-6).abs() < 1e-12), "{costs:?}");
 
-    let usage: Value = serde_json::from_str(&ok(&cli(args("usage --json")).await)).unwrap();
+    let usage: Value = serde_json::from_str(&ok(&cli.run("usage --json").await)).unwrap();
     assert_eq!(usage["total"]["requests"], 2);
     assert_eq!(usage["total"]["cost_nusd"], 78_000);
     assert_eq!(usage["by_model"][0]["model"], "gpt-4o-mini");
     assert_eq!(usage["top_workflows"][0]["name"], "test");
     assert_eq!(usage["daily"].as_array().unwrap().len(), 30);
-    let text = ok(&cli(args("usage")).await);
+    let text = ok(&cli.run("usage").await);
     assert!(text.contains("requests per day") && text.contains("cost by model") && text.contains("$0.0001"), "{text}");
 
-    let list = ok(&cli(args("connections list")).await);
+    let list = ok(&cli.run("connections list").await);
     assert!(list.contains("2 req, $0.00"), "{list}");
 
     // The second run crossed $0.00005: one alert, posted to the webhook.
-    let alerts: Value = serde_json::from_str(&ok(&cli(args("alerts list --json")).await)).unwrap();
+    let alerts: Value = serde_json::from_str(&ok(&cli.run("alerts list --json").await)).unwrap();
     assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
     assert_eq!(alerts[0]["kind"], "daily_spend");
     assert!(alerts[0]["delivered_ms"].is_i64(), "{alerts}");
     assert_eq!(webhook.seen().len(), 1);
-    let shown = ok(&cli(args("alerts show")).await);
+    let shown = ok(&cli.run("alerts show").await);
     assert!(shown.contains("$0.00") && shown.contains("http://127.0.0.1") && !shown.contains("secret-path"), "{shown}");
 
-    let audit = ok(&cli(args("audit --json")).await);
+    let audit = ok(&cli.run("audit --json").await);
     assert!(audit.contains("price.set") && audit.contains("alerts.configure"), "{audit}");
     assert!(!audit.contains("secret-path"), "the webhook URL is in the audit log");
 }

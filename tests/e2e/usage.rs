@@ -6,7 +6,7 @@ use crate::support::{self, Reply, Upstream, leak};
 use llmnode::admin::Admin;
 use llmnode::admin::alerting::WebhookChange;
 use llmnode::admin::connections::NewConnection;
-use llmnode::alerts::webhook::WebhookPolicy;
+use llmnode::alerts::deliver::DeliveryPolicy;
 use llmnode::alerts::{AlertSettings, AlertWatch, Deliveries};
 use llmnode::engine::{Engine, RunReport};
 use llmnode::limits::StoreLimits;
@@ -89,7 +89,7 @@ impl Setup {
 
     /// An engine as `llmnode run` builds one: stored connections, the run
     /// context, and a usage log with its alert watch.
-    fn engine(&self, policy: WebhookPolicy) -> (Engine, UsageLog, Deliveries) {
+    fn engine(&self, policy: DeliveryPolicy) -> (Engine, UsageLog, Deliveries) {
         let set = self.admin.connection_set(WS).unwrap();
         let ctx = self.admin.run_context(WS).unwrap();
         let location = self.admin.store.location();
@@ -108,8 +108,8 @@ impl Setup {
     }
 }
 
-fn quick_webhooks() -> WebhookPolicy {
-    WebhookPolicy { attempts: 4, first_backoff: Duration::from_millis(20), timeout: Duration::from_secs(5) }
+fn quick_webhooks() -> DeliveryPolicy {
+    DeliveryPolicy { attempts: 4, first_backoff: Duration::from_millis(20), timeout: Duration::from_secs(5) }
 }
 
 async fn call(engine: &Engine, workflow_name: &str, connection: &str, fallbacks: &[&str]) -> RunReport {

@@ -59,7 +59,7 @@ impl Admin {
             None => connection_rows::list(db, ws.id)?,
         };
         let tests = status::last_tests(db, workspace)?;
-        let settings = alert_rows::settings(db, ws.id)?.settings;
+        let settings = alert_rows::settings(db, ws.id)?;
         let now = now_ms();
         let since_ms = crate::usage::report::range_start(USAGE_DAYS, now);
         rows.into_iter()

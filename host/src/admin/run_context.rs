@@ -1,12 +1,13 @@
 //! What a run of a workspace takes from the store besides its connections:
 //! price overrides and the scope its usage (and its limits) are kept under,
-//! with the alert webhook still sealed.
+//! with the secrets of its alert channels still sealed.
 
 use super::{Admin, AdminError};
+use crate::alerts::Channel;
 use crate::engine::EngineOptions;
 use crate::limits::LimitsService;
 use crate::monitor::Monitor;
-use crate::store::alert_rows::{self, WEBHOOK_FIELD};
+use crate::store::alert_rows;
 use crate::store::{price_rows, workspaces};
 use crate::usage::PriceBook;
 use crate::usage::UsageLog;
@@ -28,20 +29,28 @@ impl Admin {
     pub fn run_context(&self, workspace: &str) -> Result<RunContext, AdminError> {
         let db = self.store.db();
         let ws = workspaces::get(db, workspace)?;
-        let alert_webhook = match alert_rows::settings(db, ws.id)?.webhook_sealed {
-            None => None,
-            Some(sealed) => {
-                let key = self.vault.data_key(ws.id, &ws.wrapped_data_key)?;
-                let url = SealedSecret::new(key, ws.id, 0, WEBHOOK_FIELD, sealed);
-                // Fail now, naming the record, rather than when an alert fires.
-                url.verify()?;
-                Some(url)
-            }
+        let rows = alert_rows::channels(db, ws.id)?;
+        let key = match rows.iter().any(|c| c.secret_sealed.is_some()) {
+            true => Some(self.vault.data_key(ws.id, &ws.wrapped_data_key)?),
+            false => None,
         };
+        let mut alert_channels = Vec::with_capacity(rows.len());
+        for row in rows {
+            let secret = match (row.secret_sealed, &key) {
+                (Some(sealed), Some(key)) => {
+                    let secret = SealedSecret::new(key.clone(), ws.id, 0, row.settings.secret_field(), sealed);
+                    // Fail now, naming the record, rather than when an alert fires.
+                    secret.verify()?;
+                    Some(secret)
+                }
+                _ => None,
+            };
+            alert_channels.push(Channel { name: row.name, settings: row.settings, secret });
+        }
         Ok(RunContext {
             prices: price_rows::book(db, ws.id)?,
             monitor: Monitor { policy: ws.settings.monitor, ..Default::default() },
-            scope: UsageScope { workspace_id: ws.id, workspace: ws.name, alert_webhook },
+            scope: UsageScope { workspace_id: ws.id, workspace: ws.name, alert_channels },
         })
     }
 }

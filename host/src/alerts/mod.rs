@@ -4,20 +4,25 @@
 //! the usage events ([`conditions`], also the source of each connection's
 //! [`crate::status`]); the [`watch`] checks them after every usage commit,
 //! records each condition once per window (deduplicated by the store) and
-//! hands new alerts to the log and the workspace's [`webhook`].
+//! hands new alerts to the log and the workspace's [`channel`]s (webhooks
+//! and email), which [`deliver`] retries.
 
+pub mod channel;
 pub mod conditions;
+pub mod deliver;
+mod email;
 pub mod tally;
 pub mod watch;
-pub mod webhook;
+mod webhook;
 
+pub use channel::{Channel, ChannelSettings};
 pub use conditions::{Condition, Kind};
 pub use watch::{AlertWatch, Deliveries};
 
 use serde::{Deserialize, Serialize};
 
 /// A workspace's alert thresholds. The defaults are on without any setup
-/// (log events only); a spend threshold and a webhook are the operator's choice.
+/// (log events only); a spend threshold and channels are the operator's choice.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {

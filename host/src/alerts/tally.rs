@@ -95,7 +95,7 @@ impl Tally {
     /// The workspace's tally, read from the store if it is not kept yet.
     pub fn workspace(&mut self, db: &Db, workspace_id: i64) -> Result<&mut WorkspaceTally, StoreError> {
         if !self.workspaces.contains_key(&workspace_id) {
-            let settings = alert_rows::settings(db, workspace_id)?.settings;
+            let settings = alert_rows::settings(db, workspace_id)?;
             let mut limits = HashMap::new();
             let mut keys = HashMap::new();
             for row in connection_rows::list(db, workspace_id)? {

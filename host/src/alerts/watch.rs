@@ -2,11 +2,11 @@
 //! workspaces and connections just written (a stale key alerts when its
 //! connection is next used), records new alerts (the store
 //! drops a repeat within its window) and sends them on: a log event always,
-//! the webhook when the workspace has one.
+//! and each of the workspace's channels.
 
 use super::conditions::{self, Condition};
+use super::deliver::{self, Delivery, DeliveryPolicy, Fired};
 use super::tally::Tally;
-use super::webhook::{self, Delivery, WebhookPolicy};
 use crate::store::{Location, Store, StoreError, alert_rows, day_start_ms, now_ms};
 use crate::usage::log::{AfterCommit, Batch, UsageScope};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,18 +20,18 @@ pub struct AlertWatch {
     tally: Tally,
 }
 
-/// The webhook task; [`Deliveries::finish`] waits for what is in flight.
+/// The delivery task; [`Deliveries::finish`] waits for what is in flight.
 pub struct Deliveries {
     task: tokio::task::JoinHandle<()>,
 }
 
 impl AlertWatch {
-    /// A watch over the store at `path`, posting webhooks from a task on the
-    /// current tokio runtime.
-    pub fn start(location: impl Into<Location>, policy: WebhookPolicy) -> Result<(Self, Deliveries), StoreError> {
+    /// A watch over the store at `path`, delivering to channels from a task
+    /// on the current tokio runtime.
+    pub fn start(location: impl Into<Location>, policy: DeliveryPolicy) -> Result<(Self, Deliveries), StoreError> {
         let store = Store::open(location)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(webhook::deliver_all(rx, store, policy));
+        let task = tokio::spawn(deliver::deliver_all(rx, store, policy));
         Ok((AlertWatch { deliveries: tx, tally: Tally::default() }, Deliveries { task }))
     }
 
@@ -60,7 +60,7 @@ impl AlertWatch {
     }
 
     /// Record `c` (unless it already alerted in its window), log it, and
-    /// hand it to the workspace's webhook.
+    /// hand it to each of the workspace's channels.
     fn raise(&self, db: &crate::store::Db, scope: &UsageScope, c: &Condition, now: i64) -> Result<(), StoreError> {
         let Some(id) = alert_rows::fire(db, scope.workspace_id, c, now)? else { return Ok(()) };
         tracing::warn!(
@@ -73,20 +73,23 @@ impl AlertWatch {
             "alert: {}",
             c.message
         );
-        if let Some(url) = &scope.alert_webhook {
-            let body = serde_json::json!({
-                "source": "llmnode",
-                "id": id,
-                "workspace": scope.workspace,
-                "kind": c.kind,
-                "subject": c.subject,
-                "value": c.value,
-                "threshold": c.threshold,
-                "window_start_ms": c.window_start_ms,
-                "fired_ms": now,
-                "message": c.message,
-            });
-            let _ = self.deliveries.send(Delivery { alert_id: id, url: url.clone(), body });
+        if scope.alert_channels.is_empty() {
+            return Ok(());
+        }
+        let alert = Arc::new(Fired {
+            source: "llmnode",
+            id,
+            workspace: scope.workspace.clone(),
+            kind: c.kind.as_str(),
+            subject: c.subject.clone(),
+            value: c.value,
+            threshold: c.threshold,
+            window_start_ms: c.window_start_ms,
+            fired_ms: now,
+            message: c.message.clone(),
+        });
+        for channel in &scope.alert_channels {
+            let _ = self.deliveries.send(Delivery { alert: alert.clone(), channel: channel.clone() });
         }
         Ok(())
     }
@@ -123,11 +126,11 @@ impl AfterCommit for AlertWatch {
 }
 
 impl Deliveries {
-    /// Wait up to `limit` for webhook posts still in flight (the watch must be
+    /// Wait up to `limit` for deliveries still in flight (the watch must be
     /// dropped first, i.e. its usage log closed).
     pub async fn finish(self, limit: Duration) {
         if tokio::time::timeout(limit, self.task).await.is_err() {
-            tracing::warn!("alert webhooks still retrying were abandoned at exit; `llmnode alerts list` shows them");
+            tracing::warn!("alert deliveries still retrying were abandoned at exit; `llmnode alerts list` shows them");
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Usage recording for a command's runs: the usage log, its alert watch, the
-//! webhook task and the limits shared through the store with every other
+//! delivery task and the limits shared through the store with every other
 //! process on it, opened together and closed in order at exit.
 
 use super::Failure;
 use llmnode::admin::run_context::RunContext;
-use llmnode::alerts::webhook::WebhookPolicy;
+use llmnode::alerts::deliver::DeliveryPolicy;
 use llmnode::alerts::{AlertWatch, Deliveries};
 use llmnode::engine::EngineOptions;
 use llmnode::limits::RedisUrl;
@@ -12,7 +12,7 @@ use llmnode::store::Location;
 use llmnode::usage::UsageLog;
 use std::time::Duration;
 
-/// How long an exiting command waits for alert webhooks still retrying.
+/// How long an exiting command waits for alert deliveries still retrying.
 const DELIVERY_GRACE: Duration = Duration::from_secs(15);
 
 /// An open usage log and its alert deliveries.
@@ -31,7 +31,7 @@ impl Recording {
         context: RunContext,
         redis: Option<&RedisUrl>,
     ) -> Result<(Self, EngineOptions), Failure> {
-        let (watch, deliveries) = AlertWatch::start(location, WebhookPolicy::default()).map_err(Failure::input)?;
+        let (watch, deliveries) = AlertWatch::start(location, DeliveryPolicy::default()).map_err(Failure::input)?;
         let spool = data_dir.map(llmnode::usage::spool::Spool::in_dir);
         let log = UsageLog::open(location, Some(Box::new(watch)), spool).map_err(Failure::input)?;
         let limits = llmnode::limits::open_shared(location, redis).map_err(Failure::input)?;

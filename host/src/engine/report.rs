@@ -30,6 +30,14 @@ impl NodeReport {
         self.class.or_else(|| self.skipped.iter().rev().find_map(|s| s.class))
     }
 
+    /// Whether nothing was tried because the node's connections await an
+    /// approval (some of them; the rest, if any, unusable as well).
+    pub fn awaiting_approval(&self) -> bool {
+        self.class.is_none()
+            && self.skipped.iter().all(|s| s.class.is_none())
+            && self.skipped.iter().any(|s| s.awaiting_approval)
+    }
+
     /// A node that failed with `message`.
     pub(crate) fn failed(id: &str, message: String, skipped: Vec<Skip>, elapsed_ms: f64) -> Self {
         NodeReport {
@@ -63,6 +71,9 @@ pub struct Skip {
     /// not usable at all (disabled, unknown provider, no model).
     pub class: Option<ErrorClass>,
     pub reason: String,
+    /// Passed over because it awaits an admin's approval.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_approval: bool,
 }
 
 /// One node's result.

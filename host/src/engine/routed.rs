@@ -111,7 +111,7 @@ pub(crate) async fn run<C: Call>(
         let is_last = i + 1 == names.len();
         let skip = |skipped: &mut Vec<Skip>, reason: String| {
             tracing::info!(node = %node, connection = name, %reason, "connection skipped");
-            skipped.push(Skip { connection: name.to_string(), class: None, reason });
+            skipped.push(Skip { connection: name.to_string(), class: None, reason, awaiting_approval: false });
         };
         let Some(route) = inner.routes.ready.get(*name) else {
             let reason = match inner.routes.unusable.get(*name) {
@@ -126,7 +126,13 @@ pub(crate) async fn run<C: Call>(
             continue;
         }
         if let Some(why) = &route.connection.pending {
-            skip(skipped, why.clone());
+            tracing::info!(node = %node, connection = name, reason = %why, "connection skipped");
+            skipped.push(Skip {
+                connection: name.to_string(),
+                class: None,
+                reason: why.clone(),
+                awaiting_approval: true,
+            });
             continue;
         }
         let Some(model) = spec.model_for(name).or(route.connection.default_model.as_deref()) else {
@@ -141,12 +147,22 @@ pub(crate) async fn run<C: Call>(
         };
         if let Some(reason) = refusal {
             tracing::info!(node = %node, connection = name, %reason, "connection skipped");
-            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::InvalidRequest), reason });
+            skipped.push(Skip {
+                connection: name.to_string(),
+                class: Some(ErrorClass::InvalidRequest),
+                reason,
+                awaiting_approval: false,
+            });
             continue;
         }
         if let Some(Err(reason)) = by.token.as_ref().map(|t| t.check_model(model)) {
             tracing::info!(node = %node, connection = name, %reason, "connection skipped");
-            skipped.push(Skip { connection: name.to_string(), class: Some(ErrorClass::Forbidden), reason });
+            skipped.push(Skip {
+                connection: name.to_string(),
+                class: Some(ErrorClass::Forbidden),
+                reason,
+                awaiting_approval: false,
+            });
             continue;
         }
         call.target(model, route);
@@ -280,6 +296,7 @@ pub(crate) async fn run<C: Call>(
                         connection: name.to_string(),
                         class: Some(e.class),
                         reason: e.message.clone(),
+                        awaiting_approval: false,
                     });
                     if !fails_over || is_last {
                         let why = if is_last { "" } else { "; this error class does not fail over" };
@@ -334,6 +351,7 @@ fn candidates<'s>(inner: &Inner, node: &Arc<str>, spec: &'s RouteSpec, skipped: 
                         "connection `{n}` is resting after repeated failures ({:.0} s left)",
                         left.as_secs_f64()
                     ),
+                    awaiting_approval: false,
                 });
                 None
             }

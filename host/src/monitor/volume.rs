@@ -1,39 +1,67 @@
 //! Volume anomalies: a workflow's or an API token's prompt bytes in the
 //! current hour, against its own trailing average over the 24 hours before.
-//! Kept in process (each daemon sees its own traffic), outliving engines.
+//! Each process counts what it sees in memory (the hot path takes one lock
+//! and does no I/O); a daemon adds its counts to the store every [`SYNC`]
+//! and reads back every sender's hours, so the daemons of a fleet share one
+//! baseline per sender (see [`Volume::sync`]).
 
+use crate::store::{Store, StoreError, volume_rows};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 /// An hour's prompt bytes must pass this before it can be an anomaly.
 pub const MIN_BYTES: u64 = 1 << 20;
 /// ... and this multiple of the trailing hourly average.
 pub const FACTOR: u64 = 10;
+/// How often a daemon shares its counts through the store.
+pub const SYNC: Duration = Duration::from_secs(5);
 /// Hours the average is taken over.
 const TRAILING: usize = 24;
 const HOUR_MS: i64 = 3_600_000;
 
-/// One key's hourly byte counts (a ring of the current hour and the 24 before).
+/// One sender's hourly byte counts (a ring of the current hour and the 24 before).
 #[derive(Default)]
 struct Hours {
     hour: [i64; TRAILING + 1],
+    /// Every process's bytes as of the last sync, plus this one's since.
     bytes: [u64; TRAILING + 1],
+    /// This process's bytes not yet added to the store.
+    unsynced: [u64; TRAILING + 1],
+    /// The hour an anomaly was last reported as new.
+    alerted: i64,
 }
 
 impl Hours {
-    /// Add `bytes` in `hour`; (this hour's total, the trailing average).
-    fn add(&mut self, hour: i64, bytes: u64) -> (u64, u64) {
+    /// The slot of `hour`, emptied if it held an older hour.
+    fn slot(&mut self, hour: i64) -> usize {
         let slot = hour.rem_euclid(TRAILING as i64 + 1) as usize;
         if self.hour[slot] != hour {
             self.hour[slot] = hour;
             self.bytes[slot] = 0;
+            self.unsynced[slot] = 0;
         }
+        slot
+    }
+
+    /// Add `bytes` in `hour`: an anomaly if the hour is now past
+    /// [`MIN_BYTES`] and [`FACTOR`] times the trailing average.
+    fn add(&mut self, hour: i64, bytes: u64) -> Option<Anomaly> {
+        let slot = self.slot(hour);
         self.bytes[slot] += bytes;
+        self.unsynced[slot] += bytes;
         let earlier: u64 = (0..=TRAILING)
             .filter(|&i| i != slot && self.hour[i] < hour && self.hour[i] >= hour - TRAILING as i64)
             .map(|i| self.bytes[i])
             .sum();
-        (self.bytes[slot], earlier / TRAILING as u64)
+        let (total, average) = (self.bytes[slot], earlier / TRAILING as u64);
+        if total <= MIN_BYTES || total <= average.saturating_mul(FACTOR) {
+            return None;
+        }
+        // Once per hour, whether this call or another daemon's (seen at a sync) crossed.
+        let first = self.alerted != hour;
+        self.alerted = hour;
+        Some(Anomaly { bytes: total, average, first })
     }
 }
 
@@ -50,37 +78,99 @@ pub struct Anomaly {
     /// Bytes this hour, and the trailing hourly average.
     pub bytes: u64,
     pub average: u64,
-    /// The first prompt of the hour past the threshold (what alerts).
+    /// The first report of the hour past the threshold (what alerts).
     pub first: bool,
+}
+
+#[derive(Default)]
+struct Senders {
+    workflows: HashMap<i64, HashMap<String, Hours>>,
+    tokens: HashMap<i64, Hours>,
+}
+
+impl Senders {
+    fn hours(&mut self, sender: Sender<'_>) -> &mut Hours {
+        match sender {
+            Sender::Workflow { workspace, name } => {
+                let ws = self.workflows.entry(workspace).or_default();
+                if !ws.contains_key(name) {
+                    ws.insert(name.to_string(), Hours::default());
+                }
+                ws.get_mut(name).expect("just inserted")
+            }
+            Sender::Token(id) => self.tokens.entry(id).or_default(),
+        }
+    }
+
+    /// Every sender's hours, with its key in the store.
+    fn each(&mut self, mut f: impl FnMut(String, &mut Hours)) {
+        for (ws, names) in &mut self.workflows {
+            for (name, h) in names {
+                f(volume_rows::workflow_key(*ws, name), h);
+            }
+        }
+        for (id, h) in &mut self.tokens {
+            f(volume_rows::token_key(*id), h);
+        }
+    }
 }
 
 /// Every sender's hours. One per process.
 #[derive(Default)]
 pub struct Volume {
-    workflows: Mutex<HashMap<i64, HashMap<String, Hours>>>,
-    tokens: Mutex<HashMap<i64, Hours>>,
+    senders: Mutex<Senders>,
 }
 
 impl Volume {
+    fn lock(&self) -> MutexGuard<'_, Senders> {
+        self.senders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Count `bytes` for `sender` at `now_ms`; an anomaly if this hour is
     /// past [`MIN_BYTES`] and [`FACTOR`] times the trailing average.
     pub fn add(&self, sender: Sender<'_>, bytes: u64, now_ms: i64) -> Option<Anomaly> {
+        self.lock().hours(sender).add(now_ms.div_euclid(HOUR_MS), bytes)
+    }
+
+    /// Add this process's counts since the last sync to the store (one
+    /// transaction), then take every sender's hours back from it: what the
+    /// other processes on the store counted joins the baselines here. On a
+    /// failure the counts stay to be added next time.
+    pub fn sync(&self, store: &mut Store, now_ms: i64) -> Result<(), StoreError> {
         let hour = now_ms.div_euclid(HOUR_MS);
-        let (total, average) = match sender {
-            Sender::Workflow { workspace, name } => {
-                let mut all = self.workflows.lock().unwrap_or_else(|e| e.into_inner());
-                let ws = all.entry(workspace).or_default();
-                match ws.get_mut(name) {
-                    Some(h) => h.add(hour, bytes),
-                    None => ws.entry(name.to_string()).or_default().add(hour, bytes),
+        let since = hour - TRAILING as i64;
+        let mut taken = Vec::new();
+        self.lock().each(|key, h| {
+            for i in 0..=TRAILING {
+                if h.unsynced[i] > 0 && h.hour[i] >= since {
+                    taken.push((key.clone(), h.hour[i], std::mem::take(&mut h.unsynced[i])));
                 }
             }
-            Sender::Token(id) => {
-                self.tokens.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default().add(hour, bytes)
+        });
+        let fleet = store
+            .transaction(|tx| volume_rows::add(tx, &taken, since))
+            .and_then(|()| volume_rows::since(store.db(), since));
+        let mut senders = self.lock();
+        let fleet = match fleet {
+            Ok(rows) => rows,
+            Err(e) => {
+                for (key, h, bytes) in taken {
+                    if let Some(sender) = volume_rows::parse_key(&key) {
+                        let hours = senders.hours(sender.as_sender());
+                        let slot = hours.slot(h);
+                        hours.unsynced[slot] += bytes;
+                    }
+                }
+                return Err(e);
             }
         };
-        let over = |t: u64| t > MIN_BYTES && t > average.saturating_mul(FACTOR);
-        over(total).then(|| Anomaly { bytes: total, average, first: !over(total - bytes) })
+        for (key, h, stored) in fleet {
+            let Some(sender) = volume_rows::parse_key(&key) else { continue };
+            let hours = senders.hours(sender.as_sender());
+            let slot = hours.slot(h);
+            hours.bytes[slot] = stored + hours.unsynced[slot];
+        }
+        Ok(())
     }
 }
 

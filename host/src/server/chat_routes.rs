@@ -50,6 +50,15 @@ struct Served {
     /// The models it allows (empty: all).
     models: Vec<String>,
     enabled: bool,
+    /// Why it awaits an approval before it may serve, if it does.
+    pending: Option<String>,
+}
+
+impl Served {
+    /// Whether routing may send it requests.
+    fn serves(&self) -> bool {
+        self.enabled && self.pending.is_none()
+    }
 }
 
 /// Why no route serves a model name.
@@ -59,6 +68,9 @@ pub enum Unserved {
     Unknown,
     /// Only disabled connections would serve it.
     Disabled(Vec<String>),
+    /// Only connections awaiting an approval (or disabled ones) would serve
+    /// it: why each pending one waits.
+    Pending(Vec<String>),
 }
 
 /// A workspace's model names, resolved once per engine build.
@@ -92,6 +104,7 @@ impl ChatTable {
                 default_model: c.default_model.clone(),
                 models: c.models.clone(),
                 enabled: c.enabled,
+                pending: c.pending.clone(),
             };
             table.insert(&c.name, served);
         }
@@ -114,6 +127,9 @@ impl ChatTable {
             && let Some(served) = self.connections.get(connection)
             && !model.is_empty()
         {
+            if let Some(why) = served.pending.as_ref().filter(|_| served.enabled) {
+                return Err(Unserved::Pending(vec![why.clone()]));
+            }
             if !served.enabled {
                 return Err(Unserved::Disabled(vec![connection.to_string()]));
             }
@@ -125,10 +141,14 @@ impl ChatTable {
             });
         }
         let all = self.by_default_model.get(model).ok_or(Unserved::Unknown)?;
-        let enabled = |name: &&String| self.connections.get(*name).is_some_and(|c| c.enabled);
-        let serving: Vec<&String> = all.iter().filter(enabled).collect();
+        let serves = |name: &&String| self.connections.get(*name).is_some_and(Served::serves);
+        let serving: Vec<&String> = all.iter().filter(serves).collect();
         if serving.is_empty() {
-            return Err(Unserved::Disabled(all.clone()));
+            let pending: Vec<String> = all
+                .iter()
+                .filter_map(|n| self.connections.get(n).filter(|c| c.enabled).and_then(|c| c.pending.clone()))
+                .collect();
+            return Err(if pending.is_empty() { Unserved::Disabled(all.clone()) } else { Unserved::Pending(pending) });
         }
         Ok(ChatRoute {
             routing: Routing::Balanced {
@@ -145,22 +165,22 @@ impl ChatTable {
     }
 
     /// Every model id a client may ask for, with who serves it: routes,
-    /// `CONNECTION/MODEL` for each model an enabled connection allows (or its
-    /// default model), and default models.
+    /// `CONNECTION/MODEL` for each model a serving connection (enabled, not
+    /// awaiting approval) allows (or its default model), and default models.
     pub fn model_ids(&self) -> Vec<ModelId> {
         let mut ids: Vec<ModelId> = self
             .routes
             .keys()
             .map(|r| ModelId { id: r.clone(), owner: "llmnode-route".into(), served_by: None })
             .collect();
-        for (name, c) in self.connections.iter().filter(|(_, c)| c.enabled) {
+        for (name, c) in self.connections.iter().filter(|(_, c)| c.serves()) {
             for m in c.models.iter().chain(c.default_model.iter()) {
                 let served_by = Some((name.clone(), m.clone()));
                 ids.push(ModelId { id: format!("{name}/{m}"), owner: c.provider.clone(), served_by });
             }
         }
         for (model, serving) in &self.by_default_model {
-            let owner = serving.iter().filter_map(|n| self.connections.get(n).map(|c| (n, c))).find(|(_, c)| c.enabled);
+            let owner = serving.iter().filter_map(|n| self.connections.get(n).map(|c| (n, c))).find(|(_, c)| c.serves());
             if let (false, Some((name, owner))) = (self.routes.contains_key(model), owner) {
                 let served_by = Some((name.clone(), model.clone()));
                 ids.push(ModelId { id: model.clone(), owner: owner.provider.clone(), served_by });
@@ -190,11 +210,21 @@ mod tests {
     fn table() -> ChatTable {
         let mut t = ChatTable::default();
         t.routes.insert("gpt-4o-mini".into(), parse_route(&json!({ "primary_connection": "b" })).unwrap());
-        for (name, model, enabled) in
-            [("a", "gpt-4o-mini", true), ("b", "gpt-4o-mini", true), ("c", "claude", true), ("d", "llama", false)]
-        {
-            let served =
-                Served { provider: "openai".into(), default_model: Some(model.into()), models: Vec::new(), enabled };
+        for (name, model, enabled, pending) in [
+            ("a", "gpt-4o-mini", true, None),
+            ("b", "gpt-4o-mini", true, None),
+            ("c", "claude", true, None),
+            ("d", "llama", false, None),
+            ("e", "claude", true, Some("connection `e` is pending approval #1")),
+            ("f", "mistral", true, Some("connection `f` is pending approval #2")),
+        ] {
+            let served = Served {
+                provider: "openai".into(),
+                default_model: Some(model.into()),
+                models: Vec::new(),
+                enabled,
+                pending: pending.map(String::from),
+            };
             t.insert(name, served);
         }
         t
@@ -224,6 +254,22 @@ mod tests {
         let by_default = ids.iter().find(|m| m.id == "claude").unwrap();
         assert_eq!(by_default.served_by, Some(("c".into(), "claude".into())));
         assert_eq!(ids.iter().find(|m| m.id == "gpt-4o-mini").unwrap().served_by, None, "a route spans connections");
+    }
+
+    #[test]
+    fn a_connection_awaiting_approval_is_passed_over_like_a_disabled_one_and_named() {
+        let t = table();
+        // `claude` is the default model of `c` and of pending `e`: only `c` serves it.
+        match t.resolve("claude").unwrap().routing {
+            Routing::Balanced { connections, .. } => {
+                assert_eq!(connections.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let why = vec!["connection `f` is pending approval #2".to_string()];
+        assert_eq!(t.resolve("mistral").unwrap_err(), Unserved::Pending(why.clone()));
+        assert_eq!(t.resolve("f/mistral").unwrap_err(), Unserved::Pending(why));
+        assert!(!t.model_ids().iter().any(|m| m.id.starts_with("e/") || m.id.contains("mistral")));
     }
 
     #[test]

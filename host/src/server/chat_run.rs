@@ -57,7 +57,18 @@ pub(super) fn resolve(engine: &WorkspaceEngine, caller: &Caller, model: &str) ->
             quoted_list(&names),
             caller.workspace
         )),
+        Unserved::Pending(why) => awaiting_approval(&format!(
+            "model {model:?} is served in workspace `{}` only by connections awaiting approval: {}",
+            caller.workspace,
+            why.join("; ")
+        )),
     })
+}
+
+/// A request nothing can serve until an admin approves a change: 503, as
+/// the same request will go through once it is approved.
+pub(super) fn awaiting_approval(message: &str) -> ApiError {
+    ApiError::Unavailable(message.to_string())
 }
 
 /// A whole answer, with the connection that served it in [`SERVED_BY`].
@@ -151,8 +162,8 @@ pub(super) fn served_node(report: RunReport) -> Result<NodeReport, ApiError> {
     match report.nodes.into_iter().next() {
         Some(n) if n.status == NodeStatus::Done => Ok(n),
         Some(n) => {
-            let class = n.error_class();
-            Err(failure(class, n.error.unwrap_or_else(|| "the request failed".into())))
+            let message = n.error.clone().unwrap_or_else(|| "the request failed".into());
+            Err(failure(&n, message))
         }
         None => Err(ApiError::Internal("the run reported no node".into())),
     }

@@ -36,6 +36,7 @@ mod sse;
 mod state;
 mod tokens;
 mod usage_export;
+mod volume_sync;
 mod watch;
 
 pub use capacity::Capacity;
@@ -82,6 +83,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit", get(reports::audit))
         .route("/alerts", get(reports::alerts))
         .route("/alerts/settings", get(reports::alert_settings).put(reports::put_alert_settings))
+        .route("/alerts/channels", get(reports::alert_channels))
+        .route(
+            "/alerts/channels/{name}",
+            axum::routing::put(reports::put_alert_channel).delete(reports::delete_alert_channel),
+        )
         .route("/plugins", get(reports::plugins))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
@@ -128,7 +134,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let watcher = tokio::spawn(watch::run(state.clone()));
+    let sharing = tokio::spawn(volume_sync::run(state.clone()));
     accept::run(listener, state.clone(), router(state.clone()), shutdown).await;
     watcher.abort();
+    sharing.abort();
+    let last = state.clone();
+    let _ = tokio::task::spawn_blocking(move || volume_sync::sync(&last, None)).await;
     state.close().await;
 }

@@ -6,12 +6,14 @@ use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::state::AppState;
 use crate::admin::alerting::WebhookChange;
-use crate::alerts::AlertSettings;
+use crate::alerts::channel::DEFAULT_WEBHOOK;
+use crate::alerts::{AlertSettings, ChannelSettings};
 use crate::secret::Secret;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::{DAY_MS, alert_rows, now_ms};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -104,14 +106,21 @@ pub async fn alerts(
     Ok(Json(json!({ "alerts": rows })))
 }
 
-/// `GET /api/v1/alerts/settings`: thresholds, and the webhook as a hint.
+/// `GET /api/v1/alerts/settings`: thresholds, and the `webhook` channel as a hint.
 pub async fn alert_settings(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let stored = alert_rows::settings(state.store()?.db(), caller.workspace_id)?;
-    Ok(Json(json!({ "settings": stored.settings, "webhook": stored.webhook_hint })))
+    settings_body(state.store()?.db(), caller.workspace_id).map(Json)
 }
 
-/// The body of a settings change; `webhook_url: null` removes the webhook,
-/// leaving it out keeps it.
+/// Thresholds and the hint of the `webhook` channel, as the settings endpoints answer.
+fn settings_body(db: &crate::store::Db, workspace_id: i64) -> Result<Value, ApiError> {
+    let settings = alert_rows::settings(db, workspace_id)?;
+    let webhook =
+        alert_rows::channels(db, workspace_id)?.into_iter().find(|c| c.name == DEFAULT_WEBHOOK).map(|c| c.hint);
+    Ok(json!({ "settings": settings, "webhook": webhook }))
+}
+
+/// The body of a settings change; `webhook_url: null` removes the `webhook`
+/// channel, leaving it out keeps it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettingsBody {
@@ -140,14 +149,57 @@ pub async fn put_alert_settings(
         Some(None) => WebhookChange::Remove,
         Some(Some(url)) => WebhookChange::Set(Secret::new(url)),
     };
-    let settings = body.settings.unwrap_or(current.settings);
+    let settings = body.settings.unwrap_or(current);
     admin.configure_alerts(&caller.workspace, settings, webhook).map_err(|e| match e {
         crate::admin::AdminError::Refused(m) => ApiError::Invalid(m),
         other => other.into(),
     })?;
     state.invalidate_workspace(caller.workspace_id);
-    let stored = alert_rows::settings(admin.store.db(), caller.workspace_id)?;
-    Ok(Json(json!({ "settings": stored.settings, "webhook": stored.webhook_hint })))
+    settings_body(admin.store.db(), caller.workspace_id).map(Json)
+}
+
+/// `GET /api/v1/alerts/channels`: each channel's settings and hint, never its secret.
+pub async fn alert_channels(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let channels = alert_rows::channels(state.store()?.db(), caller.workspace_id)?;
+    Ok(Json(json!({ "channels": channels })))
+}
+
+/// The body of a channel change: its settings (tagged by `kind`) and its
+/// secret (the webhook URL or the SMTP password; left out, the stored one
+/// is kept).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBody {
+    settings: ChannelSettings,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+/// `PUT /api/v1/alerts/channels/{name}` (admin): add or replace a channel.
+pub async fn put_alert_channel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<ChannelBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin("changing alert channels")?;
+    let mut admin = state.admin(caller.actor())?;
+    let row = admin.put_alert_channel(&caller.workspace, &name, body.settings, body.secret.map(Secret::new))?;
+    state.invalidate_workspace(caller.workspace_id);
+    Ok(Json(json!(row)))
+}
+
+/// `DELETE /api/v1/alerts/channels/{name}` (admin).
+pub async fn delete_alert_channel(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin("changing alert channels")?;
+    let mut admin = state.admin(caller.actor())?;
+    admin.remove_alert_channel(&caller.workspace, &name)?;
+    state.invalidate_workspace(caller.workspace_id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/plugins`: every loaded plugin with its models and capabilities.

@@ -141,17 +141,28 @@ fn answer(report: RunReport) -> Response {
         return Json(report).into_response();
     }
     let failed = report.nodes.iter().find(|n| n.status == NodeStatus::Failed);
-    let class = failed.and_then(NodeReport::error_class);
     let message = report.error.clone().unwrap_or_else(|| "the run failed".into());
     let detail = failed.and_then(|n| n.error.as_deref()).map(|e| format!("{message}: {e}")).unwrap_or(message);
-    let error = failure(class, detail);
+    let error = match failed {
+        Some(n) => failure(n, detail),
+        None => class_failure(None, detail),
+    };
     let mut body = error.body();
     body["report"] = serde_json::to_value(&report).unwrap_or_default();
     (error.status(), Json(body)).into_response()
 }
 
+/// The API error failed node `n` deserves: 503 when nothing was tried
+/// because its connections await approval, else by its last error's class.
+pub fn failure(n: &NodeReport, message: String) -> ApiError {
+    match n.awaiting_approval() {
+        true => super::chat_run::awaiting_approval(&message),
+        false => class_failure(n.error_class(), message),
+    }
+}
+
 /// The API error for a failure whose last attempt failed with `class`.
-pub fn failure(class: Option<ErrorClass>, message: String) -> ApiError {
+pub fn class_failure(class: Option<ErrorClass>, message: String) -> ApiError {
     match class {
         Some(ErrorClass::RateLimit | ErrorClass::QuotaExceeded) => ApiError::RateLimited(message),
         Some(ErrorClass::Timeout) => ApiError::UpstreamTimeout(message),

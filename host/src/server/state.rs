@@ -6,7 +6,7 @@ use super::caller::Caller;
 use super::capacity::{Capacity, Slots};
 use super::error::ApiError;
 use crate::admin::Admin;
-use crate::alerts::webhook::WebhookPolicy;
+use crate::alerts::deliver::DeliveryPolicy;
 use crate::alerts::{AlertWatch, Deliveries};
 use crate::engine::Engine;
 use crate::limits::{LimitsService, OpenError, RedisUrl};
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-/// How long shutdown waits for alert webhooks still retrying.
+/// How long shutdown waits for alert deliveries still retrying.
 const DELIVERY_GRACE: Duration = Duration::from_secs(10);
 
 /// Where the daemon's state lives.
@@ -72,7 +72,8 @@ pub struct AppState {
     /// every other process on it (or through Redis with every daemon of the
     /// fleet); engines come and go, these stay.
     limits: Arc<dyn LimitsService>,
-    /// The prompt monitor's volume baselines: per process, outliving engines.
+    /// The prompt monitor's volume baselines: outliving engines, shared with
+    /// every daemon on the store (see [`super::volume_sync`]).
     volume: Arc<Volume>,
     /// The SHA-256 of the operator's metrics token (the token itself is not kept).
     metrics_token: Option<[u8; 32]>,
@@ -91,7 +92,7 @@ impl AppState {
         let admin = Admin::new(Store::open(&location)?, load_vault(&config)?, "daemon");
         admin.check_master_key()?;
         let plugins = load_plugins(&runtime, &config, &plugin_rows::list(admin.store.db())?)?;
-        let (watch, deliveries) = AlertWatch::start(&location, WebhookPolicy::default())?;
+        let (watch, deliveries) = AlertWatch::start(&location, DeliveryPolicy::default())?;
         let spool = crate::usage::spool::Spool::in_dir(&config.data_dir);
         let usage = UsageLog::open(&location, Some(Box::new(watch)), Some(spool))?;
         let limits = crate::limits::open_shared(&location, config.limits.as_ref()).map_err(|e| match e {
@@ -122,6 +123,11 @@ impl AppState {
     /// writer at once; the hot path never needs one).
     pub fn store(&self) -> Result<Store, ApiError> {
         Ok(Store::open(&self.config.location)?)
+    }
+
+    /// The prompt monitor's volume baselines.
+    pub fn volume(&self) -> &Volume {
+        &self.volume
     }
 
     /// Where the store is.

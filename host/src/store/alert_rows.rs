@@ -1,50 +1,82 @@
-//! Alert settings per workspace (the webhook URL sealed, as it often carries
-//! a token) and the alerts that fired. The unique key on (workspace, kind,
-//! subject, window) is what makes a condition alert once per window.
+//! Alert settings and channels per workspace (each channel's secret sealed:
+//! a webhook URL often carries a token, an SMTP password is one) and the
+//! alerts that fired. The unique key on (workspace, kind, subject, window)
+//! is what makes a condition alert once per window.
 
 use super::sql::Db;
 use super::{StoreError, now_ms};
-use crate::alerts::{AlertSettings, Condition};
+use crate::alerts::{AlertSettings, ChannelSettings, Condition};
 use crate::args;
 use serde::Serialize;
 
-/// A workspace's alert settings as stored.
-#[derive(Debug, Clone, Default)]
-pub struct StoredAlertSettings {
-    pub settings: AlertSettings,
-    /// The webhook URL, sealed under the workspace's data key.
-    pub webhook_sealed: Option<Vec<u8>>,
-    /// What operators see of the webhook: scheme and host.
-    pub webhook_hint: Option<String>,
+/// The thresholds of `workspace_id` (defaults if never set).
+pub fn settings(db: &Db, workspace_id: i64) -> Result<AlertSettings, StoreError> {
+    let row: Option<String> =
+        db.query_opt("SELECT settings FROM alert_settings WHERE workspace_id = ?1", args![workspace_id], |r| r.get(0))?;
+    let Some(json) = row else { return Ok(AlertSettings::default()) };
+    serde_json::from_str(&json).map_err(|e| StoreError::Malformed { what: "alert settings", detail: e.to_string() })
 }
 
-/// The vault field the webhook URL is sealed as (bound to the workspace).
-pub const WEBHOOK_FIELD: &str = "alerts.webhook_url";
-
-/// The settings of `workspace_id` (defaults if never set).
-pub fn settings(db: &Db, workspace_id: i64) -> Result<StoredAlertSettings, StoreError> {
-    let row: Option<(String, Option<Vec<u8>>, Option<String>)> = db.query_opt(
-        "SELECT settings, webhook_sealed, webhook_hint FROM alert_settings WHERE workspace_id = ?1",
-        args![workspace_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let Some((json, webhook_sealed, webhook_hint)) = row else { return Ok(StoredAlertSettings::default()) };
-    let settings = serde_json::from_str(&json)
-        .map_err(|e| StoreError::Malformed { what: "alert settings", detail: e.to_string() })?;
-    Ok(StoredAlertSettings { settings, webhook_sealed, webhook_hint })
-}
-
-/// Replace the settings of `workspace_id`.
-pub fn put_settings(db: &Db, workspace_id: i64, s: &StoredAlertSettings) -> Result<(), StoreError> {
-    let json = serde_json::to_string(&s.settings)
+/// Replace the thresholds of `workspace_id`.
+pub fn put_settings(db: &Db, workspace_id: i64, s: &AlertSettings) -> Result<(), StoreError> {
+    let json = serde_json::to_string(s)
         .map_err(|e| StoreError::Malformed { what: "alert settings", detail: e.to_string() })?;
     db.execute(
-        "INSERT INTO alert_settings (workspace_id, settings, webhook_sealed, webhook_hint, updated_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (workspace_id) DO UPDATE SET settings = ?2, \
-         webhook_sealed = ?3, webhook_hint = ?4, updated_ms = ?5",
-        args![workspace_id, json, s.webhook_sealed, s.webhook_hint, now_ms()],
+        "INSERT INTO alert_settings (workspace_id, settings, updated_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (workspace_id) DO UPDATE SET settings = ?2, updated_ms = ?3",
+        args![workspace_id, json, now_ms()],
     )?;
     Ok(())
+}
+
+/// One alert channel as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelRow {
+    pub name: String,
+    pub settings: ChannelSettings,
+    /// The webhook URL or SMTP password, sealed under the workspace's data key.
+    #[serde(skip)]
+    pub secret_sealed: Option<Vec<u8>>,
+    /// What operators see of where it delivers.
+    pub hint: String,
+}
+
+/// The channels of `workspace_id`, by name.
+pub fn channels(db: &Db, workspace_id: i64) -> Result<Vec<ChannelRow>, StoreError> {
+    let rows: Vec<(String, String, Option<Vec<u8>>, String)> = db.query(
+        "SELECT name, settings, secret_sealed, hint FROM alert_channels WHERE workspace_id = ?1 ORDER BY name",
+        args![workspace_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    rows.into_iter()
+        .map(|(name, json, secret_sealed, hint)| {
+            let settings = serde_json::from_str(&json).map_err(|e| StoreError::Malformed {
+                what: "alert channel",
+                detail: format!("channel `{name}`: {e}"),
+            })?;
+            Ok(ChannelRow { name, settings, secret_sealed, hint })
+        })
+        .collect()
+}
+
+/// Add channel `c` to `workspace_id`, or replace the one of its name.
+pub fn put_channel(db: &Db, workspace_id: i64, c: &ChannelRow) -> Result<(), StoreError> {
+    let json = serde_json::to_string(&c.settings)
+        .map_err(|e| StoreError::Malformed { what: "alert channel", detail: e.to_string() })?;
+    db.execute(
+        "INSERT INTO alert_channels (workspace_id, name, settings, secret_sealed, hint, updated_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, name) DO UPDATE SET settings = ?3, \
+         secret_sealed = ?4, hint = ?5, updated_ms = ?6",
+        args![workspace_id, c.name, json, c.secret_sealed, c.hint, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Remove channel `name` of `workspace_id`; whether there was one.
+pub fn remove_channel(db: &Db, workspace_id: i64, name: &str) -> Result<bool, StoreError> {
+    let n =
+        db.execute("DELETE FROM alert_channels WHERE workspace_id = ?1 AND name = ?2", args![workspace_id, name])?;
+    Ok(n > 0)
 }
 
 /// One alert that fired.
@@ -58,7 +90,7 @@ pub struct AlertRow {
     pub value: f64,
     pub threshold: f64,
     pub message: String,
-    /// When the webhook took it; `None` if not (yet) delivered or no webhook.
+    /// When a channel took it; `None` if not (yet) delivered or no channel.
     pub delivered_ms: Option<i64>,
     pub delivery_attempts: i64,
     pub delivery_error: Option<String>,

@@ -10,7 +10,7 @@ use super::{Location, StoreError};
 
 /// Each entry upgrades the schema by one version. Append only: never edit a
 /// migration that has shipped.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: workspaces, users and tokens, connections and their sealed secrets,
     // plugins, and the append-only audit log.
     r#"
@@ -282,6 +282,39 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (approval_id, field)
     );
     "#,
+    // 10: alert channels (webhooks, now with a body format, and email over
+    // SMTP), the workspace's one webhook moved in as the channel `webhook`;
+    // and the prompt monitor's prompt bytes per sender and hour, which every
+    // daemon on the store adds to and reads its baselines from.
+    r#"
+    CREATE TABLE alert_channels (
+        workspace_id   INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        name           TEXT NOT NULL,
+        -- Public settings as JSON, tagged by kind; never a secret.
+        settings       TEXT NOT NULL,
+        -- The webhook URL or the SMTP password, sealed under the workspace's data key.
+        secret_sealed  BLOB,
+        -- What operators see of where it delivers: scheme and host, or the mail server.
+        hint           TEXT NOT NULL,
+        updated_ms     INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, name)
+    );
+    INSERT INTO alert_channels (workspace_id, name, settings, secret_sealed, hint, updated_ms)
+        SELECT workspace_id, 'webhook', '{"kind":"webhook","format":"json"}', webhook_sealed,
+               COALESCE(webhook_hint, ''), updated_ms
+        FROM alert_settings WHERE webhook_sealed IS NOT NULL;
+    ALTER TABLE alert_settings DROP COLUMN webhook_sealed;
+    ALTER TABLE alert_settings DROP COLUMN webhook_hint;
+    CREATE TABLE volume_hours (
+        -- `workflow:WORKSPACE_ID:NAME` or `token:ID`.
+        sender         TEXT NOT NULL,
+        -- Hours since the epoch (UTC).
+        hour           INTEGER NOT NULL,
+        bytes          INTEGER NOT NULL,
+        PRIMARY KEY (sender, hour)
+    );
+    CREATE INDEX volume_by_hour ON volume_hours (hour);
+    "#,
 ];
 
 /// PostgreSQL stores begin at this schema version: the SQLite migrations
@@ -498,6 +531,31 @@ const PG_MIGRATIONS: &[&str] = &[
         hint          TEXT NOT NULL,
         PRIMARY KEY (approval_id, field)
     );
+    "#,
+    // 10: as SQLite's 10.
+    r#"
+    CREATE TABLE alert_channels (
+        workspace_id   BIGINT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        name           TEXT NOT NULL,
+        settings       TEXT NOT NULL,
+        secret_sealed  BYTEA,
+        hint           TEXT NOT NULL,
+        updated_ms     BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, name)
+    );
+    INSERT INTO alert_channels (workspace_id, name, settings, secret_sealed, hint, updated_ms)
+        SELECT workspace_id, 'webhook', '{"kind":"webhook","format":"json"}', webhook_sealed,
+               COALESCE(webhook_hint, ''), updated_ms
+        FROM alert_settings WHERE webhook_sealed IS NOT NULL;
+    ALTER TABLE alert_settings DROP COLUMN webhook_sealed;
+    ALTER TABLE alert_settings DROP COLUMN webhook_hint;
+    CREATE TABLE volume_hours (
+        sender         TEXT NOT NULL,
+        hour           BIGINT NOT NULL,
+        bytes          BIGINT NOT NULL,
+        PRIMARY KEY (sender, hour)
+    );
+    CREATE INDEX volume_by_hour ON volume_hours (hour);
     "#,
 ];
 

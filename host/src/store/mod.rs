@@ -22,6 +22,7 @@ pub mod price_rows;
 pub mod sql;
 pub mod usage_rows;
 pub mod users;
+pub mod volume_rows;
 pub mod workspaces;
 
 pub use location::{Location, STORE_URL_ENV};

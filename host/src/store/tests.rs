@@ -366,3 +366,87 @@ fn approvals_gate_serving_until_decided_and_workspace_settings_round_trip() {
         connection_rows::delete(db, conn).unwrap();
     });
 }
+
+#[test]
+fn alert_channels_round_trip_and_replace_by_name() {
+    use crate::alerts::channel::{ChannelSettings, WebhookFormat, WebhookSettings};
+    each_backend(|store, _| {
+        let ws = workspaces::create(store.db(), "acme", |_| Ok::<_, StoreError>(vec![1])).unwrap();
+        let hook = |format, sealed: &[u8]| alert_rows::ChannelRow {
+            name: "chat".into(),
+            settings: ChannelSettings::Webhook(WebhookSettings { format }),
+            secret_sealed: Some(sealed.to_vec()),
+            hint: "https://hooks.example/…".into(),
+        };
+        alert_rows::put_channel(store.db(), ws.id, &hook(WebhookFormat::Json, b"one")).unwrap();
+        alert_rows::put_channel(store.db(), ws.id, &hook(WebhookFormat::Slack, b"two")).unwrap();
+        let rows = alert_rows::channels(store.db(), ws.id).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].settings, ChannelSettings::Webhook(WebhookSettings { format: WebhookFormat::Slack }));
+        assert_eq!(rows[0].secret_sealed.as_deref(), Some(&b"two"[..]));
+        assert!(alert_rows::remove_channel(store.db(), ws.id, "chat").unwrap());
+        assert!(!alert_rows::remove_channel(store.db(), ws.id, "chat").unwrap());
+    });
+}
+
+#[test]
+fn a_stores_one_webhook_becomes_its_webhook_channel_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    {
+        let lite = rusqlite::Connection::open(&path).unwrap();
+        for sql in &migrations::MIGRATIONS[..9] {
+            lite.execute_batch(sql).unwrap();
+        }
+        lite.pragma_update(None, "user_version", 9).unwrap();
+        lite.execute_batch(
+            "INSERT INTO workspaces (id, name, data_key, created_ms) VALUES (1, 'acme', x'01', 0);
+             INSERT INTO alert_settings (workspace_id, settings, webhook_sealed, webhook_hint, updated_ms)
+                 VALUES (1, '{\"daily_spend_usd\": 2.0}', x'0a0b', 'https://hooks.example/…', 5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let channels = alert_rows::channels(store.db(), 1).unwrap();
+    assert_eq!(channels.len(), 1);
+    assert_eq!((channels[0].name.as_str(), channels[0].settings.kind()), ("webhook", "webhook"));
+    assert_eq!(channels[0].secret_sealed.as_deref(), Some(&[0x0a, 0x0b][..]));
+    assert_eq!(channels[0].hint, "https://hooks.example/…");
+    assert_eq!(alert_rows::settings(store.db(), 1).unwrap().daily_spend_usd, Some(2.0));
+}
+
+#[test]
+fn volume_baselines_are_shared_by_every_process_on_the_store() {
+    use crate::monitor::volume::{Sender, Volume};
+    const HOUR_MS: i64 = 3_600_000;
+    each_backend(|store, location| {
+        let mut first = store;
+        let mut second = Store::open(location).unwrap();
+        let (a, b) = (Volume::default(), Volume::default());
+        let wf = Sender::Workflow { workspace: 1, name: "w" };
+        let t0 = 1_000 * HOUR_MS;
+        // Daemon A saw a steady 200 KB an hour for a day; B saw nothing.
+        for h in 0..24 {
+            assert_eq!(a.add(wf, 200_000, t0 + h * HOUR_MS), None);
+        }
+        let now = t0 + 24 * HOUR_MS;
+        a.sync(&mut first, now).unwrap();
+        b.sync(&mut second, now).unwrap();
+        // A takes 1.5 MB this hour (under 10x), shares it; B's 600 KB more crosses.
+        assert_eq!(a.add(wf, 1_500_000, now), None);
+        a.sync(&mut first, now).unwrap();
+        b.sync(&mut second, now).unwrap();
+        let hit = b.add(wf, 600_000, now + 1).expect("B sees A's baseline and A's bytes this hour");
+        assert_eq!((hit.bytes, hit.average, hit.first), (2_100_000, 200_000, true));
+        // Counts are added once: syncing again changes nothing.
+        b.sync(&mut second, now).unwrap();
+        b.sync(&mut second, now).unwrap();
+        assert_eq!(b.add(wf, 0, now + 2).map(|h| (h.bytes, h.first)), Some((2_100_000, false)));
+        a.sync(&mut first, now).unwrap();
+        assert_eq!(a.add(wf, 0, now + 3).map(|h| h.bytes), Some(2_100_000));
+        // Another sender is counted apart; hours past the trailing day are dropped.
+        assert_eq!(b.add(Sender::Token(7), 1_000, now), None);
+        b.sync(&mut second, now + 30 * HOUR_MS).unwrap();
+        assert!(volume_rows::since(second.db(), 0).unwrap().is_empty());
+    });
+}

@@ -20,7 +20,6 @@ use super::AttemptRecord;
 use super::spool::{Spool, Spooled};
 use crate::principal::Principal;
 use crate::store::{Location, Store, StoreError, now_ms, usage_rows};
-use crate::vault::SealedSecret;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,8 +43,8 @@ pub struct UsageScope {
     pub workspace_id: i64,
     /// The workspace's name, for alerts.
     pub workspace: String,
-    /// Where the workspace's alerts are posted, still sealed.
-    pub alert_webhook: Option<SealedSecret>,
+    /// Where the workspace's alerts are delivered, secrets still sealed.
+    pub alert_channels: Vec<crate::alerts::Channel>,
 }
 
 /// Attempts of one node, as handed to the writer.
@@ -330,7 +329,7 @@ mod tests {
             .transaction(|tx| crate::store::workspaces::create(tx, "w", |_| Ok::<_, StoreError>(vec![1])))
             .unwrap();
         let log = UsageLog::open(&path, None, None).unwrap();
-        let sink = log.sink(UsageScope { workspace_id: ws.id, workspace: "w".into(), alert_webhook: None });
+        let sink = log.sink(UsageScope { workspace_id: ws.id, workspace: "w".into(), alert_channels: Vec::new() });
         let tasks: Vec<_> = (0..200)
             .map(|i| {
                 let (sink, by) = (sink.clone(), Principal::cli("cli:test"));

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod postgres;
 pub mod raw;
 pub mod redis_server;
+pub mod smtp_server;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -299,4 +300,39 @@ pub fn fixture(path: &str) -> Vec<u8> {
 /// A fixture file as JSON.
 pub fn fixture_json(path: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture(path)).unwrap()
+}
+
+/// A data directory prepared through the CLI for spend alerts: connection
+/// `oa` to an OpenAI upstream, `gpt-4o-mini` priced at $1 and $2 per million
+/// tokens. Every command runs with `env` set (the key in `K`).
+pub struct PricedCli {
+    pub data: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl PricedCli {
+    pub async fn new(dir: &std::path::Path, base_url: &str, env: &[(&str, &str)]) -> PricedCli {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let cli = PricedCli { data: dir.join("data"), env };
+        let add = format!(
+            "connections add oa --provider openai --api-key-env K --base-url {base_url} --default-model gpt-4o-mini"
+        );
+        for line in ["init", &add, "prices set openai gpt-4o-mini --input 1 --output 2"] {
+            let out = cli.run(line).await;
+            assert!(out.status.success(), "llmnode {line}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        cli
+    }
+
+    /// Run the words of `line`.
+    pub async fn run(&self, line: &str) -> std::process::Output {
+        self.run_args(line.split_whitespace().map(String::from).collect()).await
+    }
+
+    /// Run `args`.
+    pub async fn run_args(&self, args: Vec<String>) -> std::process::Output {
+        let mut cmd = llmnode_command(&self.data);
+        cmd.args(&args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    }
 }
