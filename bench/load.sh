@@ -2,7 +2,9 @@
 # Load benchmark: the same chat completion straight to a loopback mock
 # upstream and through `llmnode serve` (WASM plugin, RPM/TPM/budget limits and
 # durable usage recording on), JSON and streamed, at concurrency 1, 16 and 64.
-# Prints added latency (p50, p99), requests per second and the daemon's RSS.
+# Prints added latency (p50, p99), requests per second and the daemon's RSS;
+# for streams at c=1 also the added time to the first event (TTFB), measured
+# by bench/ttfb.rs on one keep-alive connection.
 #
 #   bench/load.sh [SECONDS] [redis]   (default 5 per run; needs wrk and taskset)
 #
@@ -16,9 +18,10 @@ DUR=${1:-5}
 LIMITS=${2:-store}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
 
-cargo build --release -q --bin llmnode --example mock-upstream
+cargo build --release -q --bin llmnode --example mock-upstream --example ttfb
 BIN=target/release/llmnode
 MOCK=target/release/examples/mock-upstream
+TTFB=target/release/examples/ttfb
 KEY=fake-bench-key-for-tests-0000
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -68,16 +71,26 @@ DIRECT_JSON=${JSON/mock\/gpt-4o-mini/gpt-4o-mini}
 DIRECT_STREAM=${STREAM/mock\/gpt-4o-mini/gpt-4o-mini}
 run "$DAEMON_URL/v1" "$TOKEN" "$JSON" 4 >/dev/null  # warm-up
 
-printf "\n%-7s %3s | %10s %10s %9s | %10s %10s %9s | %10s %10s\n" mode c "direct p50" "p99" "req/s" "llmnode p50" "p99" "req/s" "added p50" "p99"
+ttfb() { # URL TOKEN BODY -> "ttfb_p50 ttfb_p99 end_p50 end_p99 count"
+    taskset -c 1 "$TTFB" "$1/chat/completions" "$2" "$3" "$DUR"
+}
+
+printf "\n%-7s %3s | %10s %10s %9s | %10s %10s %9s | %10s %10s | %10s %10s\n" mode c "direct p50" "p99" "req/s" "llmnode p50" "p99" "req/s" "added p50" "p99" "added ttfb p50" "p99"
 for mode in json stream; do
     if [ $mode = json ]; then body=$JSON; direct=$DIRECT_JSON; else body=$STREAM; direct=$DIRECT_STREAM; fi
     for c in 1 16 64; do
         read -r dp50 dp99 drps dbad < <(run "$UPSTREAM" "$KEY" "$direct" $c)
         read -r lp50 lp99 lrps lbad < <(run "$DAEMON_URL/v1" "$TOKEN" "$body" $c)
         [ "$dbad$lbad" = "00" ] || echo "warning: non-2xx answers (direct $dbad, llmnode $lbad)"
-        printf "%-7s %3d | %10.3f %10.3f %9d | %10.3f %10.3f %9d | %10.3f %10.3f\n" $mode $c \
+        tp50=-; tp99=-
+        if [ $mode = stream ] && [ $c = 1 ]; then
+            read -r dt50 dt99 _ _ _ < <(ttfb "$UPSTREAM" "$KEY" "$direct")
+            read -r lt50 lt99 _ _ _ < <(ttfb "$DAEMON_URL/v1" "$TOKEN" "$body")
+            tp50=$(awk "BEGIN { printf \"%.3f\", $lt50 - $dt50 }"); tp99=$(awk "BEGIN { printf \"%.3f\", $lt99 - $dt99 }")
+        fi
+        printf "%-7s %3d | %10.3f %10.3f %9d | %10.3f %10.3f %9d | %10.3f %10.3f | %10s %10s\n" $mode $c \
             "$dp50" "$dp99" "$drps" "$lp50" "$lp99" "$lrps" \
-            "$(awk "BEGIN { print $lp50 - $dp50 }")" "$(awk "BEGIN { print $lp99 - $dp99 }")"
+            "$(awk "BEGIN { print $lp50 - $dp50 }")" "$(awk "BEGIN { print $lp99 - $dp99 }")" "$tp50" "$tp99"
     done
 done
 echo

@@ -113,39 +113,22 @@ pub(super) async fn run(
         metrics_state.metrics.run(&workspace, &report);
         let _ = tx.send(Out::Done(Box::new(report)));
     });
-    let mut pending = None;
-    let connection = loop {
+    // Once content flows the endpoint reads the run's own channel (no
+    // forwarding task, no second hop per event); an answer that came whole
+    // gets a channel of its one item.
+    loop {
         match rx.recv().await {
             Some(Out::Event(RunEvent::Status { status: NodeStatus::Streaming, detail, .. })) => {
-                break detail.unwrap_or_default();
+                return Ok(Ran::Stream(rx, detail.unwrap_or_default()));
             }
             Some(Out::Event(_) | Out::Whole(_)) => {}
             Some(Out::Done(report)) => {
                 let (output, connection) = served(*report)?;
-                pending = Some(Out::Whole(Box::new(output)));
-                break connection;
+                let (whole_tx, whole_rx) = unbounded_channel();
+                let _ = whole_tx.send(Out::Whole(Box::new(output)));
+                return Ok(Ran::Stream(whole_rx, connection));
             }
             None => return Err(ApiError::Internal("the run ended without a report".into())),
-        }
-    };
-    let (out_tx, out_rx) = unbounded_channel();
-    match pending {
-        Some(whole) => {
-            let _ = out_tx.send(whole);
-        }
-        None => {
-            tokio::spawn(forward(rx, out_tx));
-        }
-    }
-    Ok(Ran::Stream(out_rx, connection))
-}
-
-/// Pass the run's items on until its report.
-async fn forward(mut rx: UnboundedReceiver<Out>, tx: UnboundedSender<Out>) {
-    while let Some(item) = rx.recv().await {
-        let last = matches!(item, Out::Done(_));
-        if tx.send(item).is_err() || last {
-            break;
         }
     }
 }
