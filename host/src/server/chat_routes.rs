@@ -180,7 +180,8 @@ impl ChatTable {
             }
         }
         for (model, serving) in &self.by_default_model {
-            let owner = serving.iter().filter_map(|n| self.connections.get(n).map(|c| (n, c))).find(|(_, c)| c.serves());
+            let owner =
+                serving.iter().filter_map(|n| self.connections.get(n).map(|c| (n, c))).find(|(_, c)| c.serves());
             if let (false, Some((name, owner))) = (self.routes.contains_key(model), owner) {
                 let served_by = Some((name.clone(), model.clone()));
                 ids.push(ModelId { id: model.clone(), owner: owner.provider.clone(), served_by });
