@@ -28,7 +28,7 @@ pub(crate) fn open<C: Call>(call: &C, node: &str, route: &ResolvedConnection, mo
         gen_ai.operation.name = C::OPERATION,
         gen_ai.provider.name = genai::provider_name(&route.connection),
         gen_ai.request.model = %model,
-        gen_ai.request.max_tokens = call.requested_max_tokens(),
+        gen_ai.request.max_tokens = call.requested_max_tokens().map(i64::from),
         gen_ai.request.temperature = call.temperature().map(f64::from),
         gen_ai.response.model = Empty,
         gen_ai.usage.input_tokens = Empty,
@@ -65,10 +65,10 @@ pub(crate) fn close<C: Call>(span: &Span, route: &ResolvedConnection, model: &st
             Ok(out) => {
                 let u = outcome.usage;
                 span.record("gen_ai.response.model", response_model);
-                span.record("gen_ai.usage.input_tokens", u.prompt_total());
-                span.record("gen_ai.usage.output_tokens", u.output);
-                span.record("gen_ai.usage.cache_read.input_tokens", u.cache_read);
-                span.record("gen_ai.usage.cache_creation.input_tokens", u.cache_write);
+                span.record("gen_ai.usage.input_tokens", int(u.prompt_total()));
+                span.record("gen_ai.usage.output_tokens", int(u.output));
+                span.record("gen_ai.usage.cache_read.input_tokens", int(u.cache_read));
+                span.record("gen_ai.usage.cache_creation.input_tokens", int(u.cache_write));
                 span.record("llmnode.cost_usd", outcome.cost_usd);
                 if capturing(span) {
                     span.record("gen_ai.output.messages", C::output_content(out));
@@ -93,6 +93,12 @@ pub(crate) fn close<C: Call>(span: &Span, route: &ResolvedConnection, model: &st
             cost_usd: outcome.cost_usd,
         });
     }
+}
+
+/// A count as a signed integer: the OpenTelemetry layer exports unsigned
+/// ones as text.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Content goes on the span only when exporting with the opt-in.
