@@ -28,6 +28,7 @@ pub mod secret;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod transport;
 pub mod usage;
 pub mod vault;

@@ -38,5 +38,6 @@ mod routing;
 mod sandbox;
 mod settings;
 mod support;
+mod telemetry;
 mod usage;
 mod vision;

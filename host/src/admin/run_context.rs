@@ -62,6 +62,7 @@ impl RunContext {
     pub fn engine_options(self, log: &UsageLog, limits: Arc<dyn LimitsService>) -> EngineOptions {
         EngineOptions {
             scope: self.scope.workspace_id,
+            workspace: Some(self.scope.workspace.clone()),
             usage: Some(log.sink(self.scope)),
             prices: self.prices,
             limits: Some(limits),

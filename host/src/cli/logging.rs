@@ -3,16 +3,24 @@
 //! escaped ([`escape`]) so none of them can forge a log line or drive the
 //! terminal. Colours are off: they are escape sequences themselves.
 
+use super::log_fields::LogFields;
 use llmnode::escape::escape;
+use llmnode::telemetry::{OtelConfig, Telemetry};
 use std::borrow::Cow;
 use std::io::{self, Write};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Compiler crates whose debug and trace output is megabytes of IR per plugin;
 /// they stay at `warn` unless the filter names them.
 const QUIET_TARGETS: &[&str] = &["cranelift_codegen", "cranelift_frontend", "regalloc2", "wasmtime_internal_cranelift"];
 
-/// Log to standard error at `filter` (`info`, `llmnode=debug`, …).
-pub fn init(filter: &str) {
+/// Log to standard error at `filter` (`info`, `llmnode=debug`, …), and start
+/// OpenTelemetry export if the `OTEL_*` variables ask for it; the caller
+/// shuts the export down (flushing it) when the command ends. The log filter
+/// applies to log lines only: export has its own (see `llmnode::telemetry`).
+pub fn init(filter: &str) -> Option<Telemetry> {
     let mut directives = filter.to_string();
     for target in QUIET_TARGETS {
         if !filter.contains(target) {
@@ -23,12 +31,22 @@ pub fn init(filter: &str) {
         eprintln!("warning: log filter `{}` is invalid ({e}); logging warnings only", escape(filter));
         tracing_subscriber::EnvFilter::new("warn")
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
+        .fmt_fields(LogFields)
         .with_writer(|| EscapedStderr)
         .with_ansi(false)
         .with_target(false)
-        .try_init();
+        .with_filter(filter);
+    let telemetry = match OtelConfig::from_env().and_then(|c| c.map(|c| Telemetry::start(&c)).transpose()) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("warning: OpenTelemetry export is off: {}", escape(&e.to_string()));
+            None
+        }
+    };
+    let export = telemetry.as_ref().and_then(Telemetry::layer);
+    let _ = tracing_subscriber::registry().with(log).with(export).try_init();
+    telemetry
 }
 
 /// Standard error, taking one whole record per write: the formatter renders

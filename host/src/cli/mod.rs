@@ -9,6 +9,7 @@ mod audit;
 mod connections;
 mod demo;
 mod init;
+mod log_fields;
 mod logging;
 mod models;
 mod operator;
@@ -150,7 +151,7 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
-    logging::init(&cli.log);
+    let telemetry = logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -159,6 +160,10 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(dispatch(cli));
+    // Out of the runtime: the exporters' own threads send what is buffered.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

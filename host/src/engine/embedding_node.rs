@@ -14,6 +14,7 @@ use super::routed::{self, Call};
 use crate::limits::{Hold, Used};
 use crate::principal::Principal;
 use crate::runtime::bindings::types::{self, Capabilities};
+use crate::telemetry::genai;
 use crate::transport::Transport;
 use crate::usage::{AttemptRecord, TokenUsage};
 use crate::workflow::{EmbeddingConfig, Lookup, TemplateError};
@@ -48,6 +49,12 @@ struct EmbedCall {
 
 impl Call for EmbedCall {
     type Out = types::EmbeddingResponse;
+
+    const OPERATION: &'static str = genai::EMBEDDINGS;
+
+    fn response_model(out: &Self::Out) -> Option<&str> {
+        out.model.as_deref()
+    }
 
     fn unsuitable(&self, route: &ResolvedConnection) -> Option<String> {
         let (name, provider) = (&route.connection.name, &route.connection.provider);

@@ -13,6 +13,7 @@ use super::routed::{self, Call};
 use crate::limits::{Hold, Used};
 use crate::principal::Principal;
 use crate::runtime::bindings::types;
+use crate::telemetry::{content, genai};
 use crate::transport::Transport;
 use crate::usage::{AttemptRecord, TokenUsage};
 use crate::workflow::{LlmConfig, ResponseFormatSpec};
@@ -41,6 +42,8 @@ struct ChatCall {
 
 impl Call for ChatCall {
     type Out = Served;
+
+    const OPERATION: &'static str = genai::CHAT;
 
     fn unsuitable(&self, route: &ResolvedConnection) -> Option<String> {
         let (name, provider) = (&route.connection.name, &route.connection.provider);
@@ -93,6 +96,26 @@ impl Call for ChatCall {
 
     fn time_to_first_token(out: &Served) -> Option<Duration> {
         out.time_to_first_token
+    }
+
+    fn requested_max_tokens(&self) -> Option<u32> {
+        self.request.max_tokens
+    }
+
+    fn temperature(&self) -> Option<f32> {
+        self.request.temperature
+    }
+
+    fn response_model(out: &Served) -> Option<&str> {
+        out.answer.served_model.as_deref()
+    }
+
+    fn input_content(&self) -> Option<String> {
+        Some(content::input_messages(&self.request))
+    }
+
+    fn output_content(out: &Served) -> Option<String> {
+        Some(content::output_messages(&out.answer))
     }
 }
 

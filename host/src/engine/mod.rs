@@ -3,6 +3,7 @@
 
 mod answer;
 mod attempt;
+mod attempt_span;
 mod balance;
 mod embedding_node;
 mod events;
@@ -32,6 +33,7 @@ use crate::limits::{Hold, LimitsService, LocalLimits, Used};
 use crate::monitor::{Hit, Monitor, Origin};
 use crate::principal::Principal;
 use crate::runtime::PluginRegistry;
+use crate::telemetry::genai;
 use crate::transport::{Transport, TransportError};
 use crate::usage::{AttemptRecord, PriceBook, UsageSink};
 use crate::workflow::{Lookup, NodeKind, Workflow, WorkflowError};
@@ -43,6 +45,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 /// Runs workflows against a fixed set of connections and plugins. Cheap to
 /// clone; share one across concurrent runs.
@@ -63,6 +66,8 @@ pub(crate) struct Inner {
     pub monitor: Monitor,
     /// The workspace id (0 without a store).
     pub scope: i64,
+    /// The workspace's name, for telemetry.
+    pub workspace: Option<String>,
 }
 
 /// What an engine needs beyond connections and plugins; the default records
@@ -81,6 +86,8 @@ pub struct EngineOptions {
     pub scope: i64,
     /// The workspace's prompt monitor policy and the process's volume baselines.
     pub monitor: Monitor,
+    /// The workspace's name (`llmnode.workspace` on exported spans).
+    pub workspace: Option<String>,
 }
 
 impl Engine {
@@ -104,6 +111,7 @@ impl Engine {
             usage: options.usage,
             monitor: options.monitor,
             scope: options.scope,
+            workspace: options.workspace,
         };
         Ok(Engine { inner: Arc::new(inner) })
     }
@@ -134,7 +142,14 @@ impl Engine {
         sink: Arc<dyn EventSink>,
     ) -> RunReport {
         let started = Instant::now();
-        let span = tracing::info_span!("workflow", workflow = %workflow.name);
+        let span = tracing::info_span!(
+            "workflow",
+            workflow = %workflow.name,
+            otel.name = %format_args!("workflow {}", workflow.name),
+            otel.status_code = Empty,
+            llmnode.workflow = %workflow.name,
+            llmnode.workspace = self.inner.workspace.as_deref(),
+        );
         let plan = workflow.plan();
         let n = workflow.nodes.len();
         let state = RunState {
@@ -152,7 +167,16 @@ impl Engine {
         // node. A panicking node fails alone.
         let mut running = FuturesUnordered::new();
         let start = |i: usize| {
-            let node_span = tracing::info_span!(parent: &span, "node", node = %ids[i]);
+            let node_span = tracing::info_span!(
+                parent: &span,
+                "node",
+                node = %ids[i],
+                otel.name = %format_args!("node {}", ids[i]),
+                otel.status_code = Empty,
+                error.type = Empty,
+                llmnode.node = %ids[i],
+                llmnode.workflow = %workflow.name,
+            );
             let node = run_node(&self.inner, by, &workflow, i, &state, &*sink, ids[i].clone()).instrument(node_span);
             AssertUnwindSafe(node).catch_unwind().map(move |result| (i, result))
         };
@@ -217,6 +241,9 @@ impl Engine {
                 Some(NodeOutput::Embeddings(typed, _)) => report.embeddings = Some(typed),
                 None => {}
             }
+        }
+        if error.is_some() {
+            span.record("otel.status_code", "error");
         }
         RunReport {
             workflow: workflow.name.clone(),
@@ -340,6 +367,12 @@ async fn run_node(
             NodeReport { connection, skipped, ..NodeReport::done(&id, elapsed_ms) }
         }
         Err(message) => {
+            let span = tracing::Span::current();
+            if !span.is_disabled() {
+                let class = class.or_else(|| skipped.last().and_then(|s| s.class));
+                span.record("error.type", class.map_or("_OTHER", genai::error_type));
+                span.record("otel.status_code", "error");
+            }
             sink.emit(RunEvent::Status { node: id.clone(), status: NodeStatus::Failed, detail: Some(message.clone()) });
             NodeReport { class, ..NodeReport::failed(&id, message, skipped, elapsed_ms) }
         }

@@ -7,6 +7,7 @@
 
 use super::Inner;
 use super::attempt::AttemptError;
+use super::attempt_span;
 use super::events::{EventSink, Fragment, NodeStatus, RunEvent};
 use super::prompt_size::PromptSize;
 use super::report::Skip;
@@ -29,6 +30,9 @@ use tracing::Instrument;
 pub(crate) trait Call {
     /// A served attempt's result.
     type Out: Send;
+
+    /// `gen_ai.operation.name`: what the call asks of the model.
+    const OPERATION: &'static str;
 
     /// Why `route` cannot serve this call at all (it is passed over unseen), if so.
     fn unsuitable(&self, route: &ResolvedConnection) -> Option<String> {
@@ -71,6 +75,33 @@ pub(crate) trait Call {
 
     /// When a streamed attempt's first content arrived.
     fn time_to_first_token(out: &Self::Out) -> Option<Duration> {
+        let _ = out;
+        None
+    }
+
+    /// The answer length the caller asked for (not what limits reserve).
+    fn requested_max_tokens(&self) -> Option<u32> {
+        None
+    }
+
+    /// The sampling temperature asked for.
+    fn temperature(&self) -> Option<f32> {
+        None
+    }
+
+    /// The model that served, as the provider named it.
+    fn response_model(out: &Self::Out) -> Option<&str> {
+        let _ = out;
+        None
+    }
+
+    /// What was sent, for content capture (see `telemetry::content`).
+    fn input_content(&self) -> Option<String> {
+        None
+    }
+
+    /// What came back, for content capture.
+    fn output_content(out: &Self::Out) -> Option<String> {
         let _ = out;
         None
     }
@@ -194,7 +225,6 @@ pub(crate) async fn run<C: Call>(
         let retry_started = Instant::now();
         let mut retries = 0u32;
         loop {
-            let span = tracing::info_span!("attempt", connection = %name, provider = %route.connection.provider, model = %model);
             let started = Instant::now();
             let mut streaming = false;
             let mut on_text = |fragment: Fragment<'_>| {
@@ -215,7 +245,7 @@ pub(crate) async fn run<C: Call>(
                 Ok(ask) => limits::acquire(&inner.limits, keys, ask).await,
                 Err(refusal) => Err(refusal),
             };
-            let (result, hold) = match limited {
+            let (result, reached) = match limited {
                 Err(refusal) => {
                     let e = AttemptError {
                         class: refusal.class,
@@ -226,20 +256,26 @@ pub(crate) async fn run<C: Call>(
                     (Err(e), None)
                 }
                 Ok(hold) => {
+                    let span = attempt_span::open(call, node, route, model);
                     let in_flight = inner.balancer.start(name);
-                    let result = call.attempt(route, &inner.transport, &mut on_text).instrument(span).await;
+                    let call_started = Instant::now();
+                    let result = call.attempt(route, &inner.transport, &mut on_text).instrument(span.clone()).await;
+                    let duration = call_started.elapsed();
                     drop(in_flight);
                     inner.limits.record(&route.key, result.as_ref().err().map(|e| (e.class, e.retry_after)));
-                    (result, Some(hold))
+                    (result, Some((hold, span, duration)))
                 }
             };
             let usage = result.as_ref().map(|out| call.usage(out)).unwrap_or_default();
             let cost = prices.map_or(0.0, |p| p.cost(&usage));
             // A local refusal never reached the provider: not a usage event.
-            let reached_provider = hold.is_some();
-            if let Some(hold) = hold {
+            let reached_provider = reached.is_some();
+            if let Some((hold, span, duration)) = reached {
                 let tokens = usage.prompt_total() + usage.output;
                 holds.push((hold, Used { requests: 1, tokens, cost: nanos(cost), booked: false }));
+                let result = result.as_ref().map_err(|e| e.class);
+                let outcome = attempt_span::Outcome::<C> { result, usage: &usage, cost_usd: cost, duration };
+                attempt_span::close(&span, route, model, outcome);
             }
             let latency = started.elapsed();
             if result.is_ok() {

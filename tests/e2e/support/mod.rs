@@ -7,6 +7,7 @@ pub mod chat;
 pub mod daemon;
 pub mod leak;
 pub mod logs;
+pub mod otlp_receiver;
 /// A private PostgreSQL server, shared with the library's store tests.
 #[path = "../../../host/src/store/test_postgres.rs"]
 pub mod postgres;
