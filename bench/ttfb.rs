@@ -78,7 +78,7 @@ fn read_response(reader: &mut BufReader<TcpStream>, started: Instant) -> (Durati
         }
     }
     let mut ttfb = None;
-    let mut mark = |ttfb: &mut Option<Duration>| {
+    let mark = |ttfb: &mut Option<Duration>| {
         if ttfb.is_none() {
             *ttfb = Some(started.elapsed());
         }
