@@ -177,7 +177,7 @@ async fn a_one_hour_cache_write_costs_the_hour_rate() {
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|w| w[..2] == ["anthropic", "claude-sonnet-4-5"])
         .unwrap();
-    assert_eq!(sonnet[2..], ["3", "15", "0.3", "3.75", "6"], "{prices}");
+    assert_eq!(sonnet[2..], ["3", "15", "0.3", "3.75", "6", "-"], "{prices}");
 }
 
 #[tokio::test]

@@ -59,6 +59,50 @@ async fn openai_gets_an_effort_and_reasoning_tokens_are_counted_and_priced_as_ou
     assert!((cost - (10.0 * 1.10 + 50.0 * 4.40) / 1e6).abs() < 1e-12, "{out}");
 }
 
+/// The cost of one run of `wf`'s first attempt, through the binary.
+async fn cost(cli: &support::PricedCli, wf: &std::path::Path) -> f64 {
+    let out = cli.run(&format!("run {} --json", wf.display())).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["attempts"][0]["cost_usd"].as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn an_operators_reasoning_price_charges_reasoning_tokens_and_nothing_else() {
+    let answer = json!({ "id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "42" }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60,
+            "completion_tokens_details": { "reasoning_tokens": 40 } } });
+    let upstream = Upstream::start(move |_| Reply::json(200, answer.to_string())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = support::PricedCli::new(dir.path(), &upstream.url("/v1"), &[("K", KEY)]).await;
+    let wf = dir.path().join("wf.json");
+    std::fs::write(&wf, support::one_node("oa", &[], json!({ "reasoning": { "effort": "low" } }))).unwrap();
+    // The override ($1 input, $2 output) without a reasoning price: reasoning costs as output.
+    assert!((cost(&cli, &wf).await - (10.0 * 1.0 + 50.0 * 2.0) / 1e6).abs() < 1e-12);
+
+    let set = cli.run("prices set openai gpt-4o-mini --input 1 --output 2 --reasoning 10").await;
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let listed = String::from_utf8_lossy(&cli.run("prices list --json").await.stdout).to_string();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let row = listed.as_array().unwrap().iter().find(|r| r["provider"] == "openai" && r["model"] == "gpt-4o-mini");
+    let row = row.unwrap().clone();
+    assert_eq!(row["prices"]["reasoning"], 10.0, "{row}");
+    // 10 input at $1, the 10 other output tokens at $2, the 40 reasoning ones at $10.
+    assert!((cost(&cli, &wf).await - (10.0 * 1.0 + 10.0 * 2.0 + 40.0 * 10.0) / 1e6).abs() < 1e-12);
+
+    // A negative reasoning price is refused and changes nothing.
+    let refused = cli.run_args(
+        ["prices", "set", "openai", "gpt-4o-mini", "--input", "1", "--output", "2", "--reasoning=-1"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let refused = refused.await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("non-negative"), "{refused:?}");
+    assert!((cost(&cli, &wf).await - 430e-6).abs() < 1e-12);
+}
+
 #[tokio::test]
 async fn gemini_gets_a_thinking_budget_and_returns_thought_summaries() {
     // https://ai.google.dev/gemini-api/docs/thinking#set-budget

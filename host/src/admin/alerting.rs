@@ -147,8 +147,14 @@ impl Admin {
         model: &str,
         prices: Prices,
     ) -> Result<(), AdminError> {
-        let all =
-            [Some(prices.input), Some(prices.output), prices.cache_read, prices.cache_write, prices.cache_write_long];
+        let all = [
+            Some(prices.input),
+            Some(prices.output),
+            prices.cache_read,
+            prices.cache_write,
+            prices.cache_write_long,
+            prices.reasoning,
+        ];
         if all.iter().flatten().any(|p| !(p.is_finite() && *p >= 0.0)) {
             return Err(AdminError::Refused("prices must be non-negative dollars per million tokens".into()));
         }

@@ -49,6 +49,10 @@ enum PricesCommand {
         /// 1-hour cache). Default: the --cache-write price.
         #[arg(long, value_name = "USD")]
         cache_write_long: Option<f64>,
+        /// USD per million reasoning (thinking) tokens, where they cost other than output tokens.
+        /// Default: the output price.
+        #[arg(long, value_name = "USD")]
+        reasoning: Option<f64>,
     },
     /// Drop an override and go back to the plugin's price.
     Unset {
@@ -62,8 +66,8 @@ enum PricesCommand {
 pub fn run(env: &Env, args: PricesArgs) -> Result<(), Failure> {
     match args.command {
         PricesCommand::List { json } => list(env, &args.workspace, json),
-        PricesCommand::Set { provider, model, input, output, cache_read, cache_write, cache_write_long } => {
-            let prices = Prices { input, output, cache_read, cache_write, cache_write_long, reasoning: None };
+        PricesCommand::Set { provider, model, input, output, cache_read, cache_write, cache_write_long, reasoning } => {
+            let prices = Prices { input, output, cache_read, cache_write, cache_write_long, reasoning };
             env.admin()?.set_price(&args.workspace, &provider, &model, prices).map_err(Failure::input)?;
             let (provider, model, ws) = (Escaped(&provider), Escaped(&model), Escaped(&args.workspace));
             println!("{provider}/{model} now costs ${input}/M input, ${output}/M output in {ws}");
@@ -116,6 +120,7 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
         ("cache read", Align::Right),
         ("cache write", Align::Right),
         ("cache write >5m", Align::Right),
+        ("reasoning", Align::Right),
         ("", Align::Left),
     ]);
     let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "-".into());
@@ -129,6 +134,7 @@ fn list(env: &Env, workspace: &str, json: bool) -> Result<(), Failure> {
             opt(p.cache_read),
             opt(p.cache_write),
             opt(p.cache_write_long),
+            opt(p.reasoning),
             mark.to_string(),
         ]);
     }

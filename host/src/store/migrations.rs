@@ -315,6 +315,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX volume_by_hour ON volume_hours (hour);
     "#,
+    // 11: price overrides of reasoning tokens.
+    r#"
+    ALTER TABLE price_overrides ADD COLUMN reasoning REAL;
+    "#,
 ];
 
 /// PostgreSQL stores begin at this schema version: the SQLite migrations
@@ -556,6 +560,10 @@ const PG_MIGRATIONS: &[&str] = &[
         PRIMARY KEY (sender, hour)
     );
     CREATE INDEX volume_by_hour ON volume_hours (hour);
+    "#,
+    // 11: as SQLite's 11.
+    r#"
+    ALTER TABLE price_overrides ADD COLUMN reasoning DOUBLE PRECISION;
     "#,
 ];
 

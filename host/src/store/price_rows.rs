@@ -20,9 +20,9 @@ pub struct PriceOverride {
 pub fn set(db: &Db, workspace_id: i64, provider: &str, model: &str, p: &Prices) -> Result<(), StoreError> {
     db.execute(
         "INSERT INTO price_overrides (workspace_id, provider, model, input, output, cache_read, cache_write, \
-         cache_write_long, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         cache_write_long, reasoning, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (workspace_id, provider, model) DO UPDATE SET input = ?4, output = ?5, cache_read = ?6, \
-         cache_write = ?7, cache_write_long = ?8, updated_ms = ?9",
+         cache_write = ?7, cache_write_long = ?8, reasoning = ?9, updated_ms = ?10",
         args![
             workspace_id,
             provider,
@@ -32,6 +32,7 @@ pub fn set(db: &Db, workspace_id: i64, provider: &str, model: &str, p: &Prices) 
             p.cache_read,
             p.cache_write,
             p.cache_write_long,
+            p.reasoning,
             now_ms()
         ],
     )?;
@@ -57,23 +58,24 @@ pub fn unset(db: &Db, workspace_id: i64, provider: &str, model: &str) -> Result<
 /// Every override of a workspace, by provider and model.
 pub fn list(db: &Db, workspace_id: i64) -> Result<Vec<PriceOverride>, StoreError> {
     db.query(
-        "SELECT provider, model, input, output, cache_read, cache_write, cache_write_long, updated_ms FROM price_overrides \
+        "SELECT provider, model, input, output, cache_read, cache_write, cache_write_long, reasoning, updated_ms \
+         FROM price_overrides \
          WHERE workspace_id = ?1 ORDER BY provider, model",
         args![workspace_id],
         |r| {
-        Ok(PriceOverride {
-            provider: r.get(0)?,
-            model: r.get(1)?,
-            prices: Prices {
-                input: r.get(2)?,
-                output: r.get(3)?,
-                cache_read: r.get(4)?,
-                cache_write: r.get(5)?,
-                cache_write_long: r.get(6)?,
-                reasoning: None,
-            },
-            updated_ms: r.get(7)?,
-        })
+            Ok(PriceOverride {
+                provider: r.get(0)?,
+                model: r.get(1)?,
+                prices: Prices {
+                    input: r.get(2)?,
+                    output: r.get(3)?,
+                    cache_read: r.get(4)?,
+                    cache_write: r.get(5)?,
+                    cache_write_long: r.get(6)?,
+                    reasoning: r.get(7)?,
+                },
+                updated_ms: r.get(8)?,
+            })
         },
     )
 }

@@ -302,8 +302,9 @@ fn every_module_works_on_both_backends() {
             reasoning: None,
         };
         price_rows::set(db, ws.id, "openai", "m", &p).unwrap();
-        price_rows::set(db, ws.id, "openai", "m", &Prices { input: 3.0, ..p }).unwrap();
-        assert_eq!(price_rows::list(db, ws.id).unwrap()[0].prices.input, 3.0);
+        price_rows::set(db, ws.id, "openai", "m", &Prices { input: 3.0, reasoning: Some(9.5), ..p }).unwrap();
+        let stored = &price_rows::list(db, ws.id).unwrap()[0].prices;
+        assert_eq!((stored.input, stored.reasoning), (3.0, Some(9.5)));
         price_rows::unset(db, ws.id, "openai", "m").unwrap();
         assert!(price_rows::unset(db, ws.id, "openai", "m").is_err());
         let plugin = plugin_rows::NewPlugin {

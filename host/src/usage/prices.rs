@@ -23,7 +23,7 @@ pub struct Prices {
     pub cache_write_long: Option<f64>,
     /// Reasoning tokens, where the provider prices them unlike other output
     /// tokens; falls back to `output`. A plugin's table sets it (contract
-    /// 0.4.0's `reasoning-price`); an operator's override does not.
+    /// 0.4.0's `reasoning-price`), and an operator's override may.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<f64>,
 }
