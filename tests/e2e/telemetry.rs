@@ -284,3 +284,34 @@ async fn nothing_is_exported_without_an_endpoint_or_with_the_sdk_disabled() {
         assert!(l.accept().is_err(), "something connected to the default OTLP port {:?}", l.local_addr());
     }
 }
+
+#[tokio::test]
+async fn a_collector_that_cannot_be_reached_is_named_on_the_log_without_its_token() {
+    let s = Setup::new(Duration::ZERO).await;
+    // A loopback port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let token = "collector-token-5d1c9e";
+    let workflow = json!({ "name": "plan", "nodes": [{ "id": "n", "node_type": "llm", "config": {
+        "primary_connection": "openai", "messages": [{ "role": "user", "content": PROMPT }] } }] });
+    let file = s.dir.path().join("plan.json");
+    std::fs::write(&file, workflow.to_string()).unwrap();
+    let mut cmd = llmnode_command(&s.data());
+    cmd.args(["run", file.to_str().unwrap()])
+        .env("K", KEY)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))
+        .env("OTEL_EXPORTER_OTLP_HEADERS", format!("authorization=Bearer {token}"))
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    // The run itself is not failed by its telemetry.
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for signal in ["traces", "metrics"] {
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains(&format!("exporting {signal} failed"))).collect();
+        assert_eq!(lines.len(), 1, "one warning for {signal}:\n{err}");
+        assert!(lines[0].contains(&closed.to_string()), "the warning names the endpoint: {}", lines[0]);
+    }
+    let all = [&out.stdout[..], &out.stderr[..]].concat();
+    for secret in [token, KEY, PROMPT] {
+        assert!(!contains(&all, secret), "{secret} is in the run's output:\n{err}");
+    }
+}

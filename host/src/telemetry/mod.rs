@@ -14,6 +14,7 @@ mod config;
 pub mod content;
 pub mod genai;
 mod metrics;
+mod warned;
 
 pub use config::{OtelConfig, Protocol, Signal};
 pub use metrics::AttemptMetrics;
@@ -31,6 +32,7 @@ use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
+use warned::Warned;
 
 /// Why export could not start.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,7 @@ impl Telemetry {
             None => None,
             Some(signal) => {
                 let exporter = SpanExporter::builder().with_http().with_protocol(protocol(signal.protocol)).build()?;
+                let exporter = Warned::new(exporter, "traces");
                 Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.clone()).build())
             }
         };
@@ -104,7 +107,7 @@ impl Telemetry {
             Some(signal) => {
                 let exporter =
                     MetricExporter::builder().with_http().with_protocol(protocol(signal.protocol)).build()?;
-                let reader = PeriodicReader::builder(exporter).build();
+                let reader = PeriodicReader::builder(Warned::new(exporter, "metrics")).build();
                 Some(SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build())
             }
         };
