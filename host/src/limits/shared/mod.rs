@@ -266,7 +266,7 @@ mod tests {
     async fn two_services_on_one_store_share_one_window_and_one_budget() {
         let (_dir, path, ws) = store_with_workspace();
         let (sa, sb) = (StoreLimits::open(&path).unwrap(), StoreLimits::open(&path).unwrap());
-        let (a, b): (Arc<dyn LimitsService>, Arc<dyn LimitsService>) = (sa.clone(), sb);
+        let (a, b): (Arc<dyn LimitsService>, Arc<dyn LimitsService>) = (sa.clone(), sb.clone());
         let key = LimitKey { scope: ws, connection: "c".into() };
         let limits = Limits { rpm: Some(3), daily_budget_usd: Some(0.01), ..Default::default() };
         let ask = Ask { tokens: 10, cost: 3_000_000 };
@@ -280,7 +280,9 @@ mod tests {
         for h in [h1, h2, h3] {
             h.settle(Used { requests: 1, tokens: 10, cost: 1_000_000, booked: false });
         }
+        // Each process's settles go through its own writer: wait for both.
         sa.flush();
+        sb.flush();
         let (spent, held) = limit_rows::budget(Store::open(&path).unwrap().db(), ws, "c", day_of(now_ms())).unwrap();
         assert_eq!((spent, held), (3_000_000, 0));
         assert_eq!(a.headroom(&key, &limits), 0.0, "the rpm window is full");
