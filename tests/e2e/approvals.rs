@@ -139,9 +139,10 @@ async fn a_change_serves_only_once_a_different_admin_approves_it() {
     d.assert_log_clean();
 }
 
-/// A fake AWS access key and secret, and a Luhn-valid card (and an invalid one).
-const AWS_KEY: &str = "AKIAFAKETESTKEY00000";
-const AWS_SECRET: &str = "aws_secret_access_key=FAKEfakeFAKEfakeTESTtestTESTtestFAKEfake";
+/// AWS's own documentation example key and secret (never live), and a
+/// Luhn-valid card (and an invalid one).
+const AWS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const AWS_SECRET: &str = "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const CARD: &str = "4111 1111 1111 1111";
 const NOT_A_CARD: &str = "4111 1111 1111 1112";
 

@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn each_action_does_what_it_says_and_hits_never_hold_the_text() {
-        let key = "AKIAFAKEFAKEFAKEFAKE";
+        // AWS's own documentation example, never a live key.
+        let key = "AKIAIOSFODNN7EXAMPLE";
         let card = "4111 1111 1111 1111";
         let prompt = format!("use {key} and pay with {card}, not 4111 1111 1111 1112");
         for (secrets, cards) in
