@@ -43,13 +43,19 @@ async fn anthropic_gets_a_thinking_budget_and_returns_thinking_blocks() {
     assert!(out["error"].as_str().unwrap().contains("below max_tokens (2000)"), "{out}");
 }
 
+/// An OpenAI chat completion from `model`: 10 prompt tokens, 50 output
+/// tokens of which 40 are reasoning.
+fn openai_answer(model: &str) -> Value {
+    json!({ "id": "c1", "object": "chat.completion", "model": model,
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "42" }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60,
+            "completion_tokens_details": { "reasoning_tokens": 40 } } })
+}
+
 #[tokio::test]
 async fn openai_gets_an_effort_and_reasoning_tokens_are_counted_and_priced_as_output() {
     // https://platform.openai.com/docs/api-reference/chat/create#chat-create-reasoning_effort
-    let answer = json!({ "id": "c1", "object": "chat.completion", "model": "o4-mini",
-        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "42" }, "finish_reason": "stop" }],
-        "usage": { "prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60,
-            "completion_tokens_details": { "reasoning_tokens": 40 } } });
+    let answer = openai_answer("o4-mini");
     let config = json!({ "reasoning": { "budget_tokens": 20000 } });
     let (sent, out) = run("openai", "/v1", "o4-mini", config, Reply::json(200, answer.to_string())).await;
     assert_eq!(sent.unwrap()["reasoning_effort"], "high");
@@ -69,10 +75,7 @@ async fn cost(cli: &support::PricedCli, wf: &std::path::Path) -> f64 {
 
 #[tokio::test]
 async fn an_operators_reasoning_price_charges_reasoning_tokens_and_nothing_else() {
-    let answer = json!({ "id": "c1", "object": "chat.completion", "model": "gpt-4o-mini",
-        "choices": [{ "index": 0, "message": { "role": "assistant", "content": "42" }, "finish_reason": "stop" }],
-        "usage": { "prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60,
-            "completion_tokens_details": { "reasoning_tokens": 40 } } });
+    let answer = openai_answer("gpt-4o-mini");
     let upstream = Upstream::start(move |_| Reply::json(200, answer.to_string())).await;
     let dir = tempfile::tempdir().unwrap();
     let cli = support::PricedCli::new(dir.path(), &upstream.url("/v1"), &[("K", KEY)]).await;

@@ -11,7 +11,7 @@ use crate::support::leak;
 use crate::support::llmnode_command;
 use crate::support::otlp_receiver::{OtlpReceiver, PointSeen, SpanSeen};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The prompt every test sends: it must reach no receiver without the opt-in.
 const PROMPT: &str = "Summarise the quarterly plan codenamed bluefinch-4471";
@@ -59,14 +59,23 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// SIGTERM, then wait for the daemon to finish its graceful shutdown.
-async fn stop(d: &mut Daemon) {
-    d.terminate();
-    let start = Instant::now();
-    while d.child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// `llmnode run` of workflow `plan`: one llm node sending [`PROMPT`] on the
+/// `openai` connection. The caller adds the `OTEL_*` variables.
+fn run_plan(s: &Setup) -> std::process::Command {
+    let workflow = json!({ "name": "plan", "nodes": [{ "id": "summary", "node_type": "llm", "config": {
+        "primary_connection": "openai", "messages": [{ "role": "user", "content": PROMPT }] } }] });
+    let file = s.dir.path().join("plan.json");
+    std::fs::write(&file, workflow.to_string()).unwrap();
+    let mut cmd = llmnode_command(&s.data());
+    cmd.arg("run").arg(&file).env("K", KEY);
+    cmd
+}
+
+/// Run `cmd` to its end; the run must succeed (telemetry never fails it).
+async fn succeed(mut cmd: std::process::Command) -> std::process::Output {
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 #[tokio::test]
@@ -100,7 +109,7 @@ async fn the_daemon_exports_genai_spans_and_metrics_over_otlp_json_and_no_prompt
     // Spans go out in batches while the daemon runs; metrics wait for shutdown.
     otlp.wait_for("three attempt spans", |o| o.spans().iter().filter(|s| s.kind == CLIENT).count() >= 3).await;
     assert!(otlp.points().is_empty(), "no metrics before the interval or the shutdown");
-    stop(&mut d).await;
+    d.stop().await;
     let spans = otlp.spans();
     let all_points = otlp.points();
     assert!(!all_points.is_empty(), "the shutdown flushed the metrics");
@@ -190,18 +199,12 @@ async fn the_daemon_exports_genai_spans_and_metrics_over_otlp_json_and_no_prompt
 async fn a_run_exports_in_protobuf_and_the_content_opt_in_adds_prompts_and_answers_but_never_a_key() {
     let s = Setup::new(Duration::ZERO).await;
     let otlp = OtlpReceiver::start().await;
-    let workflow = json!({ "name": "plan", "nodes": [{ "id": "summary", "node_type": "llm", "config": {
-        "primary_connection": "openai", "messages": [{ "role": "user", "content": PROMPT }] } }] });
-    let file = s.dir.path().join("plan.json");
-    std::fs::write(&file, workflow.to_string()).unwrap();
-    let mut cmd = llmnode_command(&s.data());
-    cmd.args(["run", file.to_str().unwrap(), "--json"])
-        .env("K", KEY)
+    let mut cmd = run_plan(&s);
+    cmd.arg("--json")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint())
         .env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
         .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = succeed(cmd).await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = report["nodes"][0]["output"]["text"].as_str().unwrap().to_string();
     let usage = &report["nodes"][0]["output"]["usage"];
@@ -253,7 +256,7 @@ async fn nothing_is_exported_without_an_endpoint_or_with_the_sdk_disabled() {
     let (status, body) = d.call("POST", "/v1/chat/completions", &s.member, Some(chat)).await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop(&mut d).await;
+    d.stop().await;
 
     // A run with every other OTEL variable but no endpoint: the spec's
     // default collector port on loopback would get it if anything were sent.
@@ -262,22 +265,15 @@ async fn nothing_is_exported_without_an_endpoint_or_with_the_sdk_disabled() {
     for l in &default_port {
         l.set_nonblocking(true).unwrap();
     }
-    let workflow = json!({ "name": "plan", "nodes": [{ "id": "n", "node_type": "llm", "config": {
-        "primary_connection": "openai", "messages": [{ "role": "user", "content": PROMPT }] } }] });
-    let file = s.dir.path().join("plan.json");
-    std::fs::write(&file, workflow.to_string()).unwrap();
-    let mut cmd = llmnode_command(&s.data());
-    cmd.args(["run", file.to_str().unwrap()])
-        .env("K", KEY)
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    let mut cmd = run_plan(&s);
+    cmd.env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_SERVICE_NAME", "x")
         .env("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
         .env("OTEL_BSP_SCHEDULE_DELAY", "10")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    succeed(cmd).await;
 
     assert!(otlp.requests().is_empty(), "{:?}", otlp.requests());
     for l in &default_port {
@@ -286,24 +282,16 @@ async fn nothing_is_exported_without_an_endpoint_or_with_the_sdk_disabled() {
 }
 
 #[tokio::test]
-async fn a_collector_that_cannot_be_reached_is_named_on_the_log_without_its_token() {
+async fn a_collector_that_cannot_be_reached_is_named_on_the_log_without_its_credentials() {
     let s = Setup::new(Duration::ZERO).await;
     // A loopback port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let token = "collector-token-5d1c9e";
-    let workflow = json!({ "name": "plan", "nodes": [{ "id": "n", "node_type": "llm", "config": {
-        "primary_connection": "openai", "messages": [{ "role": "user", "content": PROMPT }] } }] });
-    let file = s.dir.path().join("plan.json");
-    std::fs::write(&file, workflow.to_string()).unwrap();
-    let mut cmd = llmnode_command(&s.data());
-    cmd.args(["run", file.to_str().unwrap()])
-        .env("K", KEY)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))
+    let (token, in_query) = ("collector-token-5d1c9e", "collector-query-3b7d");
+    let mut cmd = run_plan(&s);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}/?key={in_query}"))
         .env("OTEL_EXPORTER_OTLP_HEADERS", format!("authorization=Bearer {token}"))
         .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    // The run itself is not failed by its telemetry.
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = succeed(cmd).await;
     let err = String::from_utf8_lossy(&out.stderr);
     for signal in ["traces", "metrics"] {
         let lines: Vec<&str> = err.lines().filter(|l| l.contains(&format!("exporting {signal} failed"))).collect();
@@ -311,7 +299,21 @@ async fn a_collector_that_cannot_be_reached_is_named_on_the_log_without_its_toke
         assert!(lines[0].contains(&closed.to_string()), "the warning names the endpoint: {}", lines[0]);
     }
     let all = [&out.stdout[..], &out.stderr[..]].concat();
-    for secret in [token, KEY, PROMPT] {
+    for secret in [token, in_query, KEY, PROMPT] {
         assert!(!contains(&all, secret), "{secret} is in the run's output:\n{err}");
     }
+
+    // A password in the endpoint would reach the HTTP client's own log lines:
+    // refused by the variable's name, and the run goes on without export.
+    let password = "collector-pass-8a2f";
+    let mut cmd = run_plan(&s);
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://otel:{password}@{closed}"));
+    let out = succeed(cmd).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OpenTelemetry export is off: OTEL_EXPORTER_OTLP_ENDPOINT holds a user name or password"),
+        "{err}"
+    );
+    assert!(!err.contains("exporting traces failed"), "nothing was exported:\n{err}");
+    assert!(!contains(&[&out.stdout[..], &out.stderr[..]].concat(), password), "{err}");
 }

@@ -4,6 +4,7 @@
 //! only from code) and the content-capture opt-in.
 
 use super::TelemetryError;
+use crate::secret::Secret;
 
 /// OTLP over HTTP, in either encoding the specification names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +46,18 @@ impl OtelConfig {
         if truthy("OTEL_SDK_DISABLED") {
             return Ok(None);
         }
-        let general = var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+        let endpoint = |name: &str| -> Result<bool, TelemetryError> {
+            let Some(value) = var(name) else { return Ok(false) };
+            match url::Url::parse(&value) {
+                Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                    Err(TelemetryError::CredentialsInEndpoint(name.to_string()))
+                }
+                _ => Ok(true),
+            }
+        };
+        let general = endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")?;
         let signal = |kind: &str| -> Result<Option<Signal>, TelemetryError> {
-            let own = var(&format!("OTEL_EXPORTER_OTLP_{kind}_ENDPOINT")).is_some();
+            let own = endpoint(&format!("OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"))?;
             let exporter = var(&format!("OTEL_{kind}_EXPORTER"));
             if !(general || own) || exporter.is_some_and(|e| e.eq_ignore_ascii_case("none")) {
                 return Ok(None);
@@ -79,6 +89,27 @@ impl OtelConfig {
             capture_content: truthy("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"),
         }))
     }
+}
+
+/// What the `OTEL_*` variables hold that authenticates to the collector:
+/// header values and an endpoint's query values (a password in an endpoint
+/// is refused by [`OtelConfig::from_vars`]). Exporter errors are scrubbed of
+/// them before they reach a log line.
+pub fn credentials(var: impl Fn(&str) -> Option<String>) -> Vec<Secret> {
+    let mut found = Vec::new();
+    for signal in ["", "TRACES_", "METRICS_"] {
+        for pair in var(&format!("OTEL_EXPORTER_OTLP_{signal}HEADERS")).iter().flat_map(|h| h.split(',')) {
+            if let Some((_, value)) = pair.split_once('=') {
+                let value = value.trim();
+                found.push(Secret::new(percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()));
+                found.push(Secret::new(value.to_string()));
+            }
+        }
+        if let Some(url) = var(&format!("OTEL_EXPORTER_OTLP_{signal}ENDPOINT")).and_then(|e| url::Url::parse(&e).ok()) {
+            found.extend(url.query_pairs().map(|(_, v)| Secret::new(v.into_owned())));
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -118,6 +149,32 @@ mod tests {
         assert_eq!(c.metrics, Some(Signal { protocol: Protocol::Protobuf }));
         assert_eq!(c.service_name, None);
         assert!(c.capture_content);
+    }
+
+    #[test]
+    fn collector_credentials_are_found_in_headers_and_endpoints() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20tok-one-1234, x-tenant=team7"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "api-key=tok-two-5678"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://collector/v1/traces?key=tok-four-0"),
+        ];
+        let found = credentials(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()));
+        let found: Vec<&str> = found.iter().map(Secret::expose).collect();
+        for value in ["Bearer tok-one-1234", "Bearer%20tok-one-1234", "team7", "tok-two-5678", "tok-four-0"] {
+            assert!(found.contains(&value), "{value} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_with_a_password_is_refused_by_variable_not_by_value() {
+        for (name, url) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:pass-five-1@h:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://only-a-user@h/v1/metrics"),
+        ] {
+            let e = read(&[(name, url)]).unwrap_err().to_string();
+            assert!(e.starts_with(name) && e.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{e}");
+            assert!(!e.contains("pass-five-1") && !e.contains("only-a-user"), "{e}");
+        }
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub enum TelemetryError {
         "OTEL_EXPORTER_OTLP_PROTOCOL `{0}` is not supported: llmnode exports over HTTP (`http/protobuf` or `http/json`)"
     )]
     Protocol(String),
+    #[error(
+        "{0} holds a user name or password: the HTTP client would log it; put the collector's credentials in \
+         OTEL_EXPORTER_OTLP_HEADERS (e.g. `authorization=Basic …`) instead"
+    )]
+    CredentialsInEndpoint(String),
     #[error("the OTLP exporter could not be built: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
 }
@@ -94,11 +99,12 @@ impl Telemetry {
             resource = resource.with_service_name(name.clone());
         }
         let resource = resource.build();
+        let credentials = config::credentials(|name| std::env::var(name).ok());
         let tracer = match config.traces {
             None => None,
             Some(signal) => {
                 let exporter = SpanExporter::builder().with_http().with_protocol(protocol(signal.protocol)).build()?;
-                let exporter = Warned::new(exporter, "traces");
+                let exporter = Warned::new(exporter, "traces", credentials.clone());
                 Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.clone()).build())
             }
         };
@@ -107,7 +113,7 @@ impl Telemetry {
             Some(signal) => {
                 let exporter =
                     MetricExporter::builder().with_http().with_protocol(protocol(signal.protocol)).build()?;
-                let reader = PeriodicReader::builder(Warned::new(exporter, "metrics")).build();
+                let reader = PeriodicReader::builder(Warned::new(exporter, "metrics", credentials)).build();
                 Some(SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build())
             }
         };

@@ -2,10 +2,13 @@
 //! diagnostics are off), so an operator whose collector is down or whose
 //! endpoint is wrong would see nothing at all; these wrappers say so on
 //! standard error, at most once a minute per signal. The message is the
-//! exporter's (an HTTP status or a connection error naming the endpoint);
-//! export headers, which may carry a collector token, are never in it.
+//! exporter's (an HTTP status or a connection error naming the endpoint),
+//! scrubbed of every collector credential the `OTEL_*` variables hold
+//! (header values, an endpoint's password and query values).
 
 use crate::escape::Escaped;
+use crate::secret::Secret;
+use crate::transport::redact::scrub;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::Temporality;
@@ -23,13 +26,14 @@ const QUIET: Duration = Duration::from_secs(60);
 pub struct Warned<E> {
     inner: E,
     signal: &'static str,
+    credentials: Vec<Secret>,
     last: Mutex<Option<Instant>>,
 }
 
 impl<E> Warned<E> {
-    /// Wrap `inner`, exporting `signal` (`traces`, `metrics`).
-    pub fn new(inner: E, signal: &'static str) -> Self {
-        Warned { inner, signal, last: Mutex::new(None) }
+    /// Wrap `inner`, exporting `signal` (`traces`, `metrics`) with `credentials`.
+    pub fn new(inner: E, signal: &'static str, credentials: Vec<Secret>) -> Self {
+        Warned { inner, signal, credentials, last: Mutex::new(None) }
     }
 
     fn seen(&self, result: OTelSdkResult) -> OTelSdkResult {
@@ -37,7 +41,7 @@ impl<E> Warned<E> {
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
             if last.is_none_or(|at| at.elapsed() >= QUIET) {
                 *last = Some(Instant::now());
-                let message = e.to_string();
+                let message = scrub(&e.to_string(), &self.credentials);
                 tracing::warn!(
                     target: "llmnode::telemetry",
                     "OpenTelemetry: exporting {} failed: {} (further failures are quiet for a minute)",

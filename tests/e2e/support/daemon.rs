@@ -191,6 +191,16 @@ impl Daemon {
         (status, text)
     }
 
+    /// SIGTERM, then wait for the graceful shutdown to finish.
+    pub async fn stop(&mut self) {
+        self.terminate();
+        let start = std::time::Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the daemon did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Send SIGTERM.
     pub fn terminate(&self) {
         let ok = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();

@@ -79,23 +79,21 @@ impl OtlpReceiver {
 
     /// Every span received, from either encoding.
     pub fn spans(&self) -> Vec<SpanSeen> {
-        let mut out = Vec::new();
-        for seen in self.requests().iter().filter(|s| s.uri == "/v1/traces") {
-            match is_json(seen) {
-                true => json_spans(&seen.json(), &mut out),
-                false => proto_spans(&seen.body, &mut out),
-            }
-        }
-        out
+        self.decoded("/v1/traces", json_spans, proto_spans)
     }
 
     /// Every metric data point received, from either encoding.
     pub fn points(&self) -> Vec<PointSeen> {
+        self.decoded("/v1/metrics", json_points, proto_points)
+    }
+
+    /// What arrived at `path`, each request decoded by its content type.
+    fn decoded<T>(&self, path: &str, json: fn(&Value, &mut Vec<T>), proto: fn(&[u8], &mut Vec<T>)) -> Vec<T> {
         let mut out = Vec::new();
-        for seen in self.requests().iter().filter(|s| s.uri == "/v1/metrics") {
+        for seen in self.requests().iter().filter(|s| s.uri == path) {
             match is_json(seen) {
-                true => json_points(&seen.json(), &mut out),
-                false => proto_points(&seen.body, &mut out),
+                true => json(&seen.json(), &mut out),
+                false => proto(&seen.body, &mut out),
             }
         }
         out
